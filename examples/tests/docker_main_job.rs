@@ -1,0 +1,98 @@
+//! The main job (`readiness-run`) end to end, including the errors a user meets first.
+
+use std::process::{Command, Output};
+
+fn main_job(envs: &[(&str, &str)]) -> (Output, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_readiness-run"));
+    cmd.env("READINESS_DIR", dir.path());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run readiness-run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, text, dir)
+}
+
+fn records(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_dir(dir)
+        .expect("evidence dir")
+        .flatten()
+        .flat_map(|f| {
+            std::fs::read_to_string(f.path())
+                .expect("read")
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .map(|l| serde_json::from_str(&l).expect("json line"))
+        .collect()
+}
+
+#[test]
+fn docker_main_job_prints_go_and_writes_evidence() {
+    let (out, text, dir) = main_job(&[]);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("pass  deps.postgres_ready"), "{text}");
+    assert!(text.contains("verdict: go"), "{text}");
+    assert!(
+        text.contains(&format!("evidence: {}", dir.path().display())),
+        "{text}"
+    );
+    let records = records(dir.path());
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["verdict"], "pass");
+    assert_eq!(records[0]["criterion"]["id"], "deps.postgres_ready");
+}
+
+#[test]
+fn docker_main_job_with_a_missing_image_names_the_variable_and_the_build_command() {
+    let (out, text, dir) = main_job(&[(
+        "READINESS_IMAGE_POSTGRES",
+        "readiness-local/postgres:missing",
+    )]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for needle in [
+        "readiness check could not run: deps.postgres_ready",
+        "image readiness-local/postgres:missing (from READINESS_IMAGE_POSTGRES)",
+        "images/build.sh",
+        "verdict: no-go",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    let records = records(dir.path());
+    assert_eq!(
+        records[0]["verdict"], "error",
+        "a setup error is verdict error, never fail"
+    );
+}
+
+#[test]
+fn main_job_without_docker_names_docker_host() {
+    let (out, text, dir) = main_job(&[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for needle in [
+        "cannot reach the Docker engine",
+        "DOCKER_HOST=unix:///nonexistent/docker.sock",
+        "verdict: no-go",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    assert_eq!(records(dir.path())[0]["verdict"], "error");
+}
+
+#[test]
+fn main_job_with_a_bad_image_reference_says_what_to_write() {
+    let (out, text, _dir) = main_job(&[("READINESS_IMAGE_POSTGRES", "postgres:")]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "READINESS_IMAGE_POSTGRES=\"postgres:\" is not an image reference; use name:tag"
+        ),
+        "{text}"
+    );
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Builds the container images the harness needs from Debian packages, for machines that
+# have a Docker engine but no reachable registry.
+#
+#   images/build.sh [--force] [--print-env] [NAME...]     NAME: postgres redis prometheus alertmanager
+#
+# debootstrap (minbase, bookworm) -> chroot install of the packages -> trim -> docker import
+# (readiness-local/base:bookworm) -> `docker build FROM` that image for each service's
+# entrypoint (no registry involved). Idempotent: an image that exists is kept unless --force.
+# Prints the READINESS_IMAGE_* exports to use; `--print-env` prints only those.
+set -Eeuo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+base_image=readiness-local/base:bookworm
+declare -A images=(
+  [postgres]=readiness-local/postgres:15
+  [redis]=readiness-local/redis:7
+  [prometheus]=readiness-local/prometheus:2.42
+  [alertmanager]=readiness-local/alertmanager:0.25
+)
+order=(postgres redis prometheus alertmanager)
+packages=(postgresql-15 redis-server prometheus prometheus-alertmanager ca-certificates)
+mirror=${READINESS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+force=0 print_only=0 wanted=()
+for arg in "$@"; do
+  case $arg in
+    --force) force=1 ;;
+    --print-env) print_only=1 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "images/build.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+    *) [[ -n ${images[$arg]:-} ]] || { echo "images/build.sh: unknown image '$arg'; known: ${order[*]}" >&2; exit 2; }
+       wanted+=("$arg") ;;
+  esac
+done
+[[ ${#wanted[@]} -gt 0 ]] || wanted=("${order[@]}")
+
+print_env() {
+  for name in "${wanted[@]}"; do
+    echo "export READINESS_IMAGE_${name^^}=${images[$name]}"
+  done
+}
+if [[ $print_only == 1 ]]; then print_env; exit 0; fi
+
+log() { printf '[images %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+docker info >/dev/null 2>&1 || {
+  echo "images/build.sh: cannot reach the Docker engine (DOCKER_HOST=${DOCKER_HOST:-unset}); start dockerd or set DOCKER_HOST" >&2
+  exit 1
+}
+
+todo=()
+for name in "${wanted[@]}"; do
+  if [[ $force == 1 ]] || ! exists "${images[$name]}"; then todo+=("$name"); fi
+done
+if [[ ${#todo[@]} -eq 0 ]]; then
+  log "all images present (use --force to rebuild)"
+  print_env; exit 0
+fi
+
+sudo=()
+if [[ $(id -u) != 0 ]]; then
+  command -v sudo >/dev/null || { echo "images/build.sh: debootstrap needs root; run as root or install sudo" >&2; exit 1; }
+  sudo=(sudo)
+fi
+
+build_base() {
+  command -v debootstrap >/dev/null || {
+    log "installing debootstrap"
+    "${sudo[@]}" apt-get install -y -qq -o DPkg::Lock::Timeout=300 debootstrap >/dev/null
+  }
+  local work root
+  work=$(mktemp -d -t readiness-images.XXXXXX)
+  root=$work/rootfs
+  # shellcheck disable=SC2064
+  trap "${sudo[*]} rm -rf '$work'" EXIT
+  log "debootstrap --variant=minbase bookworm"
+  "${sudo[@]}" debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
+    || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+  # No daemon may start inside the chroot, and no cluster is created: the entrypoint owns that.
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$root/usr/sbin/policy-rc.d" >/dev/null
+  "${sudo[@]}" chmod +x "$root/usr/sbin/policy-rc.d"
+  "${sudo[@]}" mkdir -p "$root/etc/postgresql-common"
+  echo 'create_main_cluster = false' | "${sudo[@]}" tee "$root/etc/postgresql-common/createcluster.conf" >/dev/null
+  printf 'path-exclude /usr/share/doc/*\npath-exclude /usr/share/man/*\npath-exclude /usr/share/info/*\npath-exclude /usr/share/locale/*\n' \
+    | "${sudo[@]}" tee "$root/etc/dpkg/dpkg.cfg.d/01-readiness-trim" >/dev/null
+  log "installing ${packages[*]}"
+  "${sudo[@]}" chroot "$root" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${packages[@]}" \
+    >"$work/apt.log" 2>&1 || { tail -20 "$work/apt.log" >&2; exit 1; }
+  log "trimming"
+  "${sudo[@]}" chroot "$root" apt-get clean
+  "${sudo[@]}" rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/var/log/*.log \
+    "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/tmp/* \
+    "$root"/usr/share/locale/* "$root"/usr/share/i18n \
+    "$root"/usr/share/javascript "$root"/usr/share/nodejs \
+    "$root"/usr/lib/x86_64-linux-gnu/libLLVM-* "$root"/usr/lib/x86_64-linux-gnu/libz3.so* \
+    "$root"/usr/lib/postgresql/15/lib/llvmjit* "$root"/usr/lib/postgresql/15/lib/bitcode 2>/dev/null || true
+  # What was removed above: Prometheus' web UI assets (the HTTP API needs none), PostgreSQL's
+  # JIT (LLVM, loaded only when jit=on; the images set jit=off), translations and locale
+  # sources (C.UTF-8 is built into glibc).
+  log "docker import -> $base_image"
+  "${sudo[@]}" tar -C "$root" -c . | docker import \
+    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'CMD ["/bin/bash"]' - "$base_image" >/dev/null
+  "${sudo[@]}" rm -rf "$work"
+  trap - EXIT
+}
+
+start=$SECONDS
+if [[ $force == 1 ]] || ! exists "$base_image"; then build_base; fi
+for name in "${todo[@]}"; do
+  log "docker build -> ${images[$name]}"
+  DOCKER_BUILDKIT=0 docker build -q --force-rm --build-arg "BASE=$base_image" \
+    --label org.readiness.image=local -t "${images[$name]}" "$here/$name" >/dev/null
+done
+log "done in $((SECONDS - start)) s"
+docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep '^readiness-local/' >&2 || true
+print_env

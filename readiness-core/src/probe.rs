@@ -1,0 +1,340 @@
+//! Probes that poll a target until a condition holds or a deadline passes, keeping every
+//! sample with its time. Health checks and RTO measurements build on them.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::evidence::Attachment;
+use crate::guard;
+
+/// Most samples one probe run keeps; a run stops sampling past it.
+pub const MAX_SAMPLES: usize = 100_000;
+
+/// One attempt of a probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Milliseconds from the start of the run to the start of the attempt.
+    pub at_ms: f64,
+    /// Whether the attempt met the probe's condition.
+    pub ok: bool,
+    /// How long the attempt took, in milliseconds.
+    pub latency_ms: f64,
+    /// What was seen ("200", "connected", "connection refused").
+    pub detail: String,
+}
+
+/// The samples of one run and what they show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// What was probed.
+    pub target: String,
+    /// When the run started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// Every attempt, in order.
+    pub samples: Vec<Sample>,
+    /// Time to the first good sample.
+    pub first_ok: Option<Duration>,
+    /// Start of the good streak that satisfied the condition of the run (for
+    /// [`Probe::until_ok`] the first good sample; for [`Probe::until_stable`] the first sample
+    /// of the streak that lasted the settle window).
+    pub condition_met_at: Option<Duration>,
+    /// How long the run lasted.
+    pub elapsed: Duration,
+}
+
+impl ProbeReport {
+    /// The samples as an evidence attachment (`probe_samples/v1`).
+    pub fn attachment(&self) -> Attachment {
+        Attachment::new(
+            "probe_samples",
+            "probe_samples/v1",
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Tcp {
+        addr: String,
+    },
+    Http {
+        url: String,
+        client: reqwest::Client,
+        expect: std::ops::RangeInclusive<u16>,
+    },
+}
+
+/// A TCP or HTTP probe of a loopback target.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Probe {
+    kind: Kind,
+    interval: Duration,
+    attempt_timeout: Duration,
+}
+
+impl Probe {
+    /// Good when a TCP connection to `host:port` opens.
+    pub fn tcp(addr: impl Into<String>) -> Result<Self> {
+        let addr = addr.into();
+        guard::check_target(&addr, false)?;
+        Ok(Probe::with_kind(Kind::Tcp { addr }))
+    }
+
+    /// Good when `GET url` answers with a 2xx status.
+    pub fn http(url: impl Into<String>) -> Result<Self> {
+        let url = url.into();
+        guard::check_target(&url, false)?;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| Error::Other(format!("failed to build an HTTP client: {e}")))?;
+        Ok(Probe::with_kind(Kind::Http {
+            url,
+            client,
+            expect: 200..=299,
+        }))
+    }
+
+    fn with_kind(kind: Kind) -> Self {
+        Probe {
+            kind,
+            interval: Duration::from_millis(100),
+            attempt_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Time between the starts of two attempts (the resolution of what the run measures).
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval.max(Duration::from_millis(1));
+        self
+    }
+    /// How long one attempt may take before it counts as bad.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        if let Kind::Http { client, .. } = &mut self.kind
+            && let Ok(c) = reqwest::Client::builder()
+                .no_proxy()
+                .timeout(timeout)
+                .build()
+        {
+            *client = c;
+        }
+        self
+    }
+    /// For HTTP: the statuses that count as good (default 200..=299).
+    pub fn with_expected_status(mut self, statuses: std::ops::RangeInclusive<u16>) -> Self {
+        if let Kind::Http { expect, .. } = &mut self.kind {
+            *expect = statuses;
+        }
+        self
+    }
+
+    /// What the probe targets, for evidence ("tcp 127.0.0.1:5432", "GET http://...").
+    pub fn target(&self) -> String {
+        match &self.kind {
+            Kind::Tcp { addr } => format!("tcp {addr}"),
+            Kind::Http { url, .. } => format!("GET {url}"),
+        }
+    }
+
+    /// One attempt.
+    pub async fn once(&self) -> (bool, String) {
+        let attempt = async {
+            match &self.kind {
+                Kind::Tcp { addr } => match tokio::net::TcpStream::connect(addr.as_str()).await {
+                    Ok(_) => (true, "connected".to_owned()),
+                    Err(e) => (false, e.to_string()),
+                },
+                Kind::Http {
+                    url,
+                    client,
+                    expect,
+                } => match client.get(url).send().await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        (expect.contains(&status), status.to_string())
+                    }
+                    Err(e) => (false, describe_reqwest_error(&e)),
+                },
+            }
+        };
+        match tokio::time::timeout(self.attempt_timeout, attempt).await {
+            Ok(r) => r,
+            Err(_) => (
+                false,
+                format!("no answer within {:?}", self.attempt_timeout),
+            ),
+        }
+    }
+
+    /// Samples until the first good attempt or until `deadline` has passed.
+    pub async fn until_ok(&self, deadline: Duration) -> ProbeReport {
+        self.run(deadline, Duration::ZERO).await
+    }
+
+    /// Samples until the probe has stayed good for `settle` (every attempt in the window
+    /// good), or until `deadline` has passed. `condition_met_at` is the start of that streak.
+    pub async fn until_stable(&self, settle: Duration, deadline: Duration) -> ProbeReport {
+        self.run(deadline, settle).await
+    }
+
+    async fn run(&self, deadline: Duration, settle: Duration) -> ProbeReport {
+        let started_at = OffsetDateTime::now_utc();
+        let start = Instant::now();
+        let mut samples = Vec::new();
+        let (mut first_ok, mut streak) = (None, None::<Duration>);
+        let mut condition_met_at = None;
+        while samples.len() < MAX_SAMPLES {
+            let at = start.elapsed();
+            let (ok, detail) = self.once().await;
+            let latency = start.elapsed() - at;
+            samples.push(Sample {
+                at_ms: at.as_secs_f64() * 1e3,
+                ok,
+                latency_ms: latency.as_secs_f64() * 1e3,
+                detail,
+            });
+            if ok {
+                first_ok.get_or_insert(at);
+                let since = *streak.get_or_insert(at);
+                if at - since >= settle {
+                    condition_met_at = Some(since);
+                    break;
+                }
+            } else {
+                streak = None;
+            }
+            let next = at + self.interval;
+            if next > deadline {
+                break;
+            }
+            tokio::time::sleep_until((start + next).into()).await;
+        }
+        ProbeReport {
+            target: self.target(),
+            started_at,
+            samples,
+            first_ok,
+            condition_met_at,
+            elapsed: start.elapsed(),
+        }
+    }
+}
+
+fn describe_reqwest_error(e: &reqwest::Error) -> String {
+    let kind = if e.is_connect() {
+        "connect error"
+    } else if e.is_timeout() {
+        "timeout"
+    } else {
+        "request error"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut root = e.to_string();
+    while let Some(s) = source {
+        root = s.to_string();
+        source = s.source();
+    }
+    format!("{kind}: {root}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn tcp_probe_sees_a_listener_and_a_closed_port() -> Result<()> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Error::Other(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Other(e.to_string()))?;
+        let good = Probe::tcp(addr.to_string())?
+            .until_ok(Duration::from_secs(2))
+            .await;
+        assert!(good.first_ok.is_some());
+        assert_eq!(good.samples.len(), 1);
+        drop(listener);
+        let bad = Probe::tcp(addr.to_string())?
+            .with_interval(Duration::from_millis(20))
+            .until_ok(Duration::from_millis(200))
+            .await;
+        assert!(bad.first_ok.is_none());
+        assert!(
+            (5..=12).contains(&bad.samples.len()),
+            "{} samples",
+            bad.samples.len()
+        );
+        assert!(
+            bad.samples
+                .iter()
+                .all(|s| !s.ok && s.detail.contains("refused")),
+            "{:?}",
+            bad.samples[0]
+        );
+        Ok(())
+    }
+
+    /// A server that answers 503 for its first `bad` requests and 200 after.
+    async fn flapping_server(bad: usize) -> std::io::Result<std::net::SocketAddr> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            for n in 0..10_000 {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let status = if n < bad {
+                    "503 Service Unavailable"
+                } else {
+                    "200 OK"
+                };
+                let resp =
+                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = s.write_all(resp.as_bytes()).await;
+            }
+        });
+        Ok(addr)
+    }
+
+    #[tokio::test]
+    async fn http_probe_waits_for_a_stable_good_streak() -> Result<()> {
+        let addr = flapping_server(3)
+            .await
+            .map_err(|e| Error::Other(e.to_string()))?;
+        let report = Probe::http(format!("http://{addr}/health"))?
+            .with_interval(Duration::from_millis(10))
+            .until_stable(Duration::from_millis(50), Duration::from_secs(5))
+            .await;
+        let statuses: Vec<&str> = report.samples.iter().map(|s| s.detail.as_str()).collect();
+        assert_eq!(&statuses[..4], ["503", "503", "503", "200"]);
+        let met = report.condition_met_at.expect("became stable");
+        assert_eq!(Some(met), report.first_ok);
+        assert!(
+            report.samples.len() >= 9,
+            "a 50ms settle at 10ms needs 6 good samples: {statuses:?}"
+        );
+        assert!(report.samples[3..].iter().all(|s| s.ok));
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_non_loopback_targets() {
+        let err = Probe::http("http://203.0.113.7/health")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("is not on loopback"), "{err}");
+    }
+}

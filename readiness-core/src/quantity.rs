@@ -1,0 +1,553 @@
+//! Typed quantities with units, and thresholds over them.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A measured or required value with its unit.
+///
+/// Serialized as `{"unit": "seconds", "value": 0.8124}`; every unit has one base
+/// (seconds, per second, ratio 0..=1, count, bytes) so values compare without conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "unit", content = "value")]
+#[non_exhaustive]
+pub enum Quantity {
+    /// A duration in seconds.
+    #[serde(rename = "seconds")]
+    Duration(f64),
+    /// Events per second.
+    #[serde(rename = "per_second")]
+    Rate(f64),
+    /// A ratio, 0.0 ..= 1.0 (shown as a percentage).
+    #[serde(rename = "ratio")]
+    Ratio(f64),
+    /// A count of things.
+    #[serde(rename = "count")]
+    Count(u64),
+    /// A size in bytes.
+    #[serde(rename = "bytes")]
+    Bytes(u64),
+}
+
+/// The unit of a [`Quantity`], for error messages and matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Seconds.
+    Seconds,
+    /// Per second.
+    PerSecond,
+    /// Ratio.
+    Ratio,
+    /// Count.
+    Count,
+    /// Bytes.
+    Bytes,
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unit::Seconds => "a duration",
+            Unit::PerSecond => "a rate",
+            Unit::Ratio => "a ratio",
+            Unit::Count => "a count",
+            Unit::Bytes => "a size in bytes",
+        })
+    }
+}
+
+impl Quantity {
+    /// A duration.
+    pub fn duration(d: Duration) -> Self {
+        Quantity::Duration(d.as_secs_f64())
+    }
+    /// A duration in milliseconds.
+    pub fn millis(ms: f64) -> Self {
+        Quantity::Duration(ms / 1e3)
+    }
+    /// A duration in seconds.
+    pub fn secs(s: f64) -> Self {
+        Quantity::Duration(s)
+    }
+    /// A rate per second.
+    pub fn per_second(r: f64) -> Self {
+        Quantity::Rate(r)
+    }
+    /// A ratio, 0.0 ..= 1.0.
+    pub fn ratio(r: f64) -> Self {
+        Quantity::Ratio(r)
+    }
+    /// A percentage, 0 ..= 100 (stored as a ratio).
+    pub fn percent(p: f64) -> Self {
+        Quantity::Ratio(p / 100.0)
+    }
+    /// A count.
+    pub fn count(n: u64) -> Self {
+        Quantity::Count(n)
+    }
+    /// A size in bytes.
+    pub fn bytes(n: u64) -> Self {
+        Quantity::Bytes(n)
+    }
+
+    /// The value in the unit's base (seconds, per second, ratio, count, bytes).
+    pub fn value(&self) -> f64 {
+        match *self {
+            Quantity::Duration(v) | Quantity::Rate(v) | Quantity::Ratio(v) => v,
+            Quantity::Count(n) | Quantity::Bytes(n) => n as f64,
+        }
+    }
+
+    /// The unit.
+    pub fn unit(&self) -> Unit {
+        match self {
+            Quantity::Duration(_) => Unit::Seconds,
+            Quantity::Rate(_) => Unit::PerSecond,
+            Quantity::Ratio(_) => Unit::Ratio,
+            Quantity::Count(_) => Unit::Count,
+            Quantity::Bytes(_) => Unit::Bytes,
+        }
+    }
+
+    /// Checks that the value is a usable limit or measurement: finite, not negative, a
+    /// ratio within 0..=1.
+    pub fn validate(&self) -> Result<Self> {
+        let v = self.value();
+        if !v.is_finite() {
+            return Err(Error::InvalidInput(format!(
+                "{} must be a finite number, got {v}",
+                self.unit()
+            )));
+        }
+        if v < 0.0 {
+            return Err(Error::InvalidInput(format!(
+                "{} cannot be negative, got {v}",
+                self.unit()
+            )));
+        }
+        if let Quantity::Ratio(r) = self
+            && *r > 1.0
+        {
+            {
+                return Err(Error::InvalidInput(format!(
+                    "a ratio must be within 0..=1 (0%..=100%), got {r} ({})",
+                    fmt_percent(*r)
+                )));
+            }
+        }
+        Ok(*self)
+    }
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Quantity::Duration(s) => f.write_str(&fmt_seconds(s)),
+            Quantity::Rate(r) => write!(f, "{}/s", fmt_number(r)),
+            Quantity::Ratio(r) => f.write_str(&fmt_percent(r)),
+            Quantity::Count(n) => f.write_str(&fmt_thousands(n)),
+            Quantity::Bytes(n) => f.write_str(&fmt_bytes(n)),
+        }
+    }
+}
+
+/// `812.4ms`, `1.92s`, `45µs`, `12m 03s`.
+fn fmt_seconds(s: f64) -> String {
+    if !s.is_finite() {
+        return format!("{s}s");
+    }
+    if s < 1e-3 {
+        format!("{}µs", trim(s * 1e6, 1))
+    } else if s < 1.0 {
+        format!("{}ms", trim(s * 1e3, 1))
+    } else if s < 60.0 {
+        format!("{}s", trim(s, 2))
+    } else if s < 3600.0 {
+        let m = (s / 60.0).floor();
+        format!("{}m {:02}s", m as u64, (s - m * 60.0).round() as u64)
+    } else {
+        let h = (s / 3600.0).floor();
+        format!(
+            "{}h {:02}m",
+            h as u64,
+            ((s - h * 3600.0) / 60.0).round() as u64
+        )
+    }
+}
+
+fn fmt_percent(r: f64) -> String {
+    let p = r * 100.0;
+    if p != 0.0 && p.abs() < 0.01 {
+        format!("{p:.3}%")
+    } else {
+        format!("{}%", trim(p, 2))
+    }
+}
+
+fn fmt_number(v: f64) -> String {
+    if v.abs() >= 1000.0 && v.fract().abs() < 1e-9 {
+        fmt_thousands(v as u64)
+    } else if v.abs() >= 1000.0 {
+        format!(
+            "{}{}",
+            fmt_thousands(v.trunc() as u64),
+            &format!("{:.1}", v.fract())[1..]
+        )
+    } else {
+        trim(v, 2)
+    }
+}
+
+fn fmt_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn fmt_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{} {}", trim(v, 1), UNITS[unit])
+    }
+}
+
+/// At most `decimals` decimals, trailing zeros removed: 812.40 -> "812.4", 2.0 -> "2".
+fn trim(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// A percentile, 0 < p <= 100 (p95 = `Percentile::new(95.0)`).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct Percentile(f64);
+
+impl Percentile {
+    /// The median.
+    pub const P50: Percentile = Percentile(50.0);
+    /// p95.
+    pub const P95: Percentile = Percentile(95.0);
+    /// p99.
+    pub const P99: Percentile = Percentile(99.0);
+
+    /// A percentile; errors outside `0 < p <= 100` or when not finite.
+    pub fn new(p: f64) -> Result<Self> {
+        if p.is_finite() && p > 0.0 && p <= 100.0 {
+            Ok(Percentile(p))
+        } else {
+            Err(Error::InvalidInput(format!(
+                "a percentile must be greater than 0 and at most 100 (p95 = 95.0), got {p}"
+            )))
+        }
+    }
+    /// The percentile, e.g. 95.0.
+    pub fn value(self) -> f64 {
+        self.0
+    }
+    /// As a quantile, e.g. 0.95.
+    pub fn quantile(self) -> f64 {
+        self.0 / 100.0
+    }
+}
+
+impl TryFrom<f64> for Percentile {
+    type Error = Error;
+    fn try_from(p: f64) -> Result<Self> {
+        Percentile::new(p)
+    }
+}
+
+impl From<Percentile> for f64 {
+    fn from(p: Percentile) -> f64 {
+        p.0
+    }
+}
+
+impl fmt::Display for Percentile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{}", trim(self.0, 3))
+    }
+}
+
+/// A limit a measured [`Quantity`] is judged against.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Threshold {
+    /// The observed value must not exceed `limit`.
+    AtMost {
+        /// The limit.
+        limit: Quantity,
+    },
+    /// The observed value must reach at least `limit`.
+    AtLeast {
+        /// The limit.
+        limit: Quantity,
+    },
+    /// The observed value must lie within `low ..= high`.
+    Within {
+        /// Lower bound.
+        low: Quantity,
+        /// Upper bound.
+        high: Quantity,
+    },
+}
+
+/// The outcome of judging one value against a [`Threshold`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judgement {
+    /// Whether the threshold is met.
+    pub met: bool,
+    /// observed / the limit that applies (`None` where the limit is zero).
+    pub margin: Option<f64>,
+}
+
+impl Threshold {
+    /// `observed <= limit`.
+    pub fn at_most(limit: Quantity) -> Result<Self> {
+        Ok(Threshold::AtMost {
+            limit: limit.validate()?,
+        })
+    }
+    /// `observed >= limit`.
+    pub fn at_least(limit: Quantity) -> Result<Self> {
+        Ok(Threshold::AtLeast {
+            limit: limit.validate()?,
+        })
+    }
+    /// `low <= observed <= high`.
+    pub fn within(low: Quantity, high: Quantity) -> Result<Self> {
+        let (low, high) = (low.validate()?, high.validate()?);
+        if low.unit() != high.unit() {
+            return Err(Error::InvalidInput(format!(
+                "the bounds of a range must have one unit, got {} and {}",
+                low.unit(),
+                high.unit()
+            )));
+        }
+        if low.value() > high.value() {
+            return Err(Error::InvalidInput(format!(
+                "the lower bound {low} is above the upper bound {high}"
+            )));
+        }
+        Ok(Threshold::Within { low, high })
+    }
+
+    /// The unit observed values must have.
+    pub fn unit(&self) -> Unit {
+        match self {
+            Threshold::AtMost { limit } | Threshold::AtLeast { limit } => limit.unit(),
+            Threshold::Within { low, .. } => low.unit(),
+        }
+    }
+
+    /// Judges `observed`; errors when its unit differs or it is not a finite number.
+    pub fn judge(&self, observed: Quantity) -> Result<Judgement> {
+        if observed.unit() != self.unit() {
+            return Err(Error::InvalidInput(format!(
+                "observed {observed} is {} but the threshold \"{self}\" needs {}",
+                observed.unit(),
+                self.unit()
+            )));
+        }
+        let v = observed.value();
+        if !v.is_finite() {
+            return Err(Error::InvalidInput(format!(
+                "observed value is not a finite number: {v}"
+            )));
+        }
+        let ratio = |limit: &Quantity| (limit.value() != 0.0).then(|| v / limit.value());
+        Ok(match self {
+            Threshold::AtMost { limit } => Judgement {
+                met: v <= limit.value(),
+                margin: ratio(limit),
+            },
+            Threshold::AtLeast { limit } => Judgement {
+                met: v >= limit.value(),
+                margin: ratio(limit),
+            },
+            Threshold::Within { low, high } => {
+                let met = v >= low.value() && v <= high.value();
+                let margin = if v < low.value() {
+                    ratio(low)
+                } else {
+                    ratio(high)
+                };
+                Judgement { met, margin }
+            }
+        })
+    }
+
+    /// How far `observed` is inside or outside the limit, in words ("1.62x over the limit").
+    pub fn describe_margin(&self, observed: Quantity) -> String {
+        let v = observed.value();
+        match self {
+            Threshold::AtMost { limit } => match limit.value() {
+                0.0 if v == 0.0 => "exactly at the limit of zero".to_owned(),
+                0.0 => format!("{observed} over a limit of zero"),
+                l if v > l => format!("{:.2}x over the limit", v / l),
+                l => format!(
+                    "{:.2}x of the limit ({} of headroom)",
+                    v / l,
+                    diff(*limit, l - v)
+                ),
+            },
+            Threshold::AtLeast { limit } => match limit.value() {
+                0.0 => "any value meets a minimum of zero".to_owned(),
+                l if v < l => format!(
+                    "{:.2}x of the required minimum ({} short)",
+                    v / l,
+                    diff(*limit, l - v)
+                ),
+                l => format!("{:.2}x the required minimum", v / l),
+            },
+            Threshold::Within { low, high } => {
+                if v < low.value() {
+                    format!("{} below the range", diff(*low, low.value() - v))
+                } else if v > high.value() {
+                    format!("{} above the range", diff(*high, v - high.value()))
+                } else {
+                    "inside the range".to_owned()
+                }
+            }
+        }
+    }
+}
+
+/// A difference shown in the unit of `like`.
+fn diff(like: Quantity, amount: f64) -> Quantity {
+    match like {
+        Quantity::Duration(_) => Quantity::Duration(amount),
+        Quantity::Rate(_) => Quantity::Rate(amount),
+        Quantity::Ratio(_) => Quantity::Ratio(amount),
+        Quantity::Count(_) => Quantity::Count(amount.round() as u64),
+        Quantity::Bytes(_) => Quantity::Bytes(amount.round() as u64),
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Threshold::AtMost { limit } => write!(f, "at most {limit}"),
+            Threshold::AtLeast { limit } => write!(f, "at least {limit}"),
+            Threshold::Within { low, high } => write!(f, "between {low} and {high}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_with_units() {
+        assert_eq!(Quantity::millis(812.4).to_string(), "812.4ms");
+        assert_eq!(Quantity::secs(1.92).to_string(), "1.92s");
+        assert_eq!(Quantity::secs(723.0).to_string(), "12m 03s");
+        assert_eq!(Quantity::secs(0.000_045).to_string(), "45µs");
+        assert_eq!(Quantity::per_second(200.0).to_string(), "200/s");
+        assert_eq!(Quantity::per_second(12_345.0).to_string(), "12,345/s");
+        assert_eq!(Quantity::ratio(0.008).to_string(), "0.8%");
+        assert_eq!(Quantity::count(12_004).to_string(), "12,004");
+        assert_eq!(Quantity::bytes(5 * 1024 * 1024).to_string(), "5 MiB");
+        assert_eq!(Percentile::P95.to_string(), "p95");
+        assert_eq!(
+            Percentile::new(99.9).map(|p| p.to_string()).ok(),
+            Some("p99.9".into())
+        );
+    }
+
+    #[test]
+    fn invalid_thresholds_are_errors_at_construction() {
+        let msg = |r: Result<Threshold>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg(Threshold::at_most(Quantity::secs(-1.0))).contains("cannot be negative"));
+        assert!(msg(Threshold::at_most(Quantity::secs(f64::NAN))).contains("finite"));
+        assert!(msg(Threshold::at_least(Quantity::percent(120.0))).contains("within 0..=1"));
+        assert!(
+            msg(Threshold::within(Quantity::secs(2.0), Quantity::secs(1.0)))
+                .contains("above the upper bound")
+        );
+        assert!(
+            msg(Threshold::within(Quantity::secs(1.0), Quantity::count(3))).contains("one unit")
+        );
+        for p in [0.0, -5.0, 100.5, f64::NAN] {
+            let e = Percentile::new(p)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("percentile must be greater than 0"), "{p}: {e}");
+        }
+    }
+
+    #[test]
+    fn judges_and_describes_margins() -> Result<()> {
+        let t = Threshold::at_most(Quantity::millis(500.0))?;
+        let j = t.judge(Quantity::millis(812.4))?;
+        assert!(!j.met);
+        assert!((j.margin.unwrap_or_default() - 1.6248).abs() < 1e-9);
+        assert_eq!(
+            t.describe_margin(Quantity::millis(812.4)),
+            "1.62x over the limit"
+        );
+        assert!(t.judge(Quantity::millis(500.0))?.met);
+        let t = Threshold::at_least(Quantity::per_second(200.0))?;
+        assert!(!t.judge(Quantity::per_second(150.0))?.met);
+        assert_eq!(
+            t.describe_margin(Quantity::per_second(150.0)),
+            "0.75x of the required minimum (50/s short)"
+        );
+        let e = t
+            .judge(Quantity::millis(3.0))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("is a duration but the threshold \"at least 200/s\" needs a rate"),
+            "{e}"
+        );
+        let zero = Threshold::at_most(Quantity::ratio(0.0))?;
+        assert_eq!(
+            zero.judge(Quantity::ratio(0.01))?,
+            Judgement {
+                met: false,
+                margin: None
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn serializes_with_unit_tags() -> Result<()> {
+        let t = Threshold::at_most(Quantity::millis(500.0))?;
+        let json = serde_json::to_string(&t).map_err(|e| Error::Other(e.to_string()))?;
+        assert_eq!(
+            json,
+            r#"{"kind":"at_most","limit":{"unit":"seconds","value":0.5}}"#
+        );
+        let back: Threshold =
+            serde_json::from_str(&json).map_err(|e| Error::Other(e.to_string()))?;
+        assert_eq!(back, t);
+        Ok(())
+    }
+}

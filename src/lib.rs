@@ -1,0 +1,56 @@
+//! # readiness
+//!
+//! Production readiness criteria as ordinary `cargo test` assertions. Tests start the real
+//! dependencies with testcontainers, drive real load and real faults, measure, assert, and
+//! leave evidence on disk; the report turns a test run into a scorecard with a go / no-go
+//! verdict.
+//!
+//! This umbrella crate re-exports the harness crates:
+//!
+//! | module | crate | feature |
+//! |---|---|---|
+//! | [`core`] (and the root) | `readiness-core`: evidence, thresholds, checks, probes, containers | always |
+//! | `load` | `readiness-load`: the load engine and latency assertions | `load` |
+//! | `dr` | `readiness-dr`: faults, recovery, RTO/RPO | `dr` |
+//! | `observability` | `readiness-observability`: metrics and alerts | `observability` |
+//! | `report` | `readiness-report`: scorecard and go / no-go | `report` |
+//!
+//! All features are on by default.
+//!
+//! ```no_run
+//! use readiness::{containers, Category, Check, Quantity, Threshold};
+//!
+//! # async fn demo() -> readiness::Result<()> {
+//! let started = std::time::Instant::now();
+//! let postgres = containers::start(containers::postgres()?).await?;
+//! let ready = started.elapsed();
+//! Check::new("deps.postgres_ready", "PostgreSQL accepts connections quickly", Category::Reliability)
+//!     .threshold(Threshold::at_most(Quantity::duration(std::time::Duration::from_secs(10)))?)
+//!     .scenario("fresh container from the catalogue")
+//!     .assert(Quantity::duration(ready));
+//! # drop(postgres);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub use readiness_core::*;
+
+/// `readiness-core`: evidence, thresholds, checks, probes and the container catalogue.
+pub use readiness_core as core;
+
+/// `readiness-load`: the load engine.
+#[cfg(feature = "load")]
+pub use readiness_load as load;
+
+/// `readiness-dr`: faults and recovery.
+#[cfg(feature = "dr")]
+pub use readiness_dr as dr;
+
+/// `readiness-observability`: metrics, alerts, logs and traces.
+#[cfg(feature = "observability")]
+pub use readiness_observability as observability;
+
+/// `readiness-report`: evidence to scorecard.
+#[cfg(feature = "report")]
+pub use readiness_report as report;
