@@ -131,12 +131,10 @@ impl Quantity {
         if let Quantity::Ratio(r) = self
             && *r > 1.0
         {
-            {
-                return Err(Error::InvalidInput(format!(
-                    "a ratio must be within 0..=1 (0%..=100%), got {r} ({})",
-                    fmt_percent(*r)
-                )));
-            }
+            return Err(Error::InvalidInput(format!(
+                "a ratio must be within 0..=1 (0%..=100%), got {r} ({})",
+                fmt_percent(*r)
+            )));
         }
         Ok(*self)
     }
