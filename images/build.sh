@@ -2,11 +2,15 @@
 # Builds the container images the harness needs from Debian packages, for machines that
 # have a Docker engine but no reachable registry.
 #
-#   images/build.sh [--force] [--print-env] [NAME...]     NAME: postgres redis prometheus alertmanager
+#   images/build.sh [--force] [--print-env] [NAME...]
+#       NAME: postgres redis prometheus alertmanager reference (default: all)
 #
 # debootstrap (minbase, bookworm) -> chroot install of the packages -> trim -> docker import
 # (readiness-local/base:bookworm) -> `docker build FROM` that image for each service's
 # entrypoint (no registry involved). Idempotent: an image that exists is kept unless --force.
+# `reference` is the reference service: its binary is built with cargo
+# (profile READINESS_REFERENCE_PROFILE, default release) and the image is rebuilt whenever
+# the binary changed.
 # Prints the READINESS_IMAGE_* exports to use; `--print-env` prints only those.
 set -Eeuo pipefail
 
@@ -17,8 +21,9 @@ declare -A images=(
   [redis]=readiness-local/redis:7
   [prometheus]=readiness-local/prometheus:2.42
   [alertmanager]=readiness-local/alertmanager:0.25
+  [reference]=readiness-local/reference-service:latest
 )
-order=(postgres redis prometheus alertmanager)
+order=(postgres redis prometheus alertmanager reference)
 packages=(postgresql-15 redis-server prometheus prometheus-alertmanager ca-certificates)
 mirror=${READINESS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
@@ -50,9 +55,25 @@ docker info >/dev/null 2>&1 || {
   exit 1
 }
 
+# The reference service's binary, built now so its hash tells whether the image is stale.
+reference_binary() {
+  local profile=${READINESS_REFERENCE_PROFILE:-release} dir
+  log "cargo build -p reference-service --profile $profile"
+  (cd "$here/.." && cargo build -q -p reference-service --bin reference-service --profile "$profile") >&2
+  dir=$profile; [[ $profile == dev ]] && dir=debug
+  echo "$here/../${CARGO_TARGET_DIR:-target}/$dir/reference-service"
+}
+reference_bin= reference_sum=
 todo=()
 for name in "${wanted[@]}"; do
-  if [[ $force == 1 ]] || ! exists "${images[$name]}"; then todo+=("$name"); fi
+  if [[ $name == reference ]]; then
+    reference_bin=$(reference_binary)
+    reference_sum=$(sha256sum "$reference_bin" | cut -c1-64)
+    current=$(docker image inspect -f '{{index .Config.Labels "org.readiness.binary-sha256"}}' "${images[$name]}" 2>/dev/null || true)
+    if [[ $force == 1 || $current != "$reference_sum" ]]; then todo+=("$name"); fi
+  elif [[ $force == 1 ]] || ! exists "${images[$name]}"; then
+    todo+=("$name")
+  fi
 done
 if [[ ${#todo[@]} -eq 0 ]]; then
   log "all images present (use --force to rebuild)"
@@ -109,11 +130,19 @@ build_base() {
 }
 
 start=$SECONDS
-if [[ $force == 1 ]] || ! exists "$base_image"; then build_base; fi
+if [[ $force == 1 && " ${todo[*]} " != " reference " ]] || ! exists "$base_image"; then build_base; fi
 for name in "${todo[@]}"; do
   log "docker build -> ${images[$name]}"
+  context=$here/$name labels=(--label org.readiness.image=local)
+  if [[ $name == reference ]]; then
+    context=$(mktemp -d -t readiness-reference.XXXXXX)
+    cp "$here/reference/Dockerfile" "$reference_bin" "$context/"
+    strip "$context/reference-service" 2>/dev/null || true
+    labels+=(--label "org.readiness.binary-sha256=$reference_sum")
+  fi
   DOCKER_BUILDKIT=0 docker build -q --force-rm --build-arg "BASE=$base_image" \
-    --label org.readiness.image=local -t "${images[$name]}" "$here/$name" >/dev/null
+    "${labels[@]}" -t "${images[$name]}" "$context" >/dev/null
+  if [[ $name == reference ]]; then rm -rf "$context"; fi
 done
 log "done in $((SECONDS - start)) s"
 docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep '^readiness-local/' >&2 || true

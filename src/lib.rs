@@ -24,9 +24,9 @@
 //! let started = std::time::Instant::now();
 //! let postgres = containers::start(containers::postgres()?).await?;
 //! let ready = started.elapsed();
-//! Check::new("deps.postgres_ready", "PostgreSQL accepts connections quickly", Category::Reliability)
-//!     .threshold(Threshold::at_most(Quantity::duration(std::time::Duration::from_secs(10)))?)
-//!     .scenario("fresh container from the catalogue")
+//! Check::new("deps.postgres_ready", "PostgreSQL accepts connections quickly", Category::RELIABILITY)
+//!     .with_threshold(Threshold::at_most(Quantity::duration(std::time::Duration::from_secs(10)))?)
+//!     .with_scenario("fresh container from the catalogue")
 //!     .assert(Quantity::duration(ready));
 //! # drop(postgres);
 //! # Ok(())

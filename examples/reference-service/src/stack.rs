@@ -1,0 +1,324 @@
+//! The whole stack in one call, for tests: PostgreSQL and Redis from the catalogue of
+//! `readiness-core`, and the service as a process or as a container on a Docker network.
+//! Everything is removed (containers) or killed (the process) when the [`Stack`] drops.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use readiness_core::containers::{self, POSTGRES_PORT, REDIS_PORT};
+use readiness_core::testcontainers::core::{IntoContainerPort, WaitFor};
+use readiness_core::testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use readiness_core::testcontainers_modules::{postgres::Postgres, redis::Redis};
+use readiness_core::{Error, Probe, Result};
+
+/// The port the service listens on inside its container.
+pub const SERVICE_PORT: u16 = 8080;
+
+/// What to start.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct StackOptions {
+    defects: Vec<String>,
+    env: Vec<(String, String)>,
+    redis: bool,
+}
+
+impl StackOptions {
+    /// Postgres, Redis and the service, no defect.
+    pub fn new() -> Self {
+        StackOptions {
+            redis: true,
+            ..Default::default()
+        }
+    }
+    /// Switches a defect on (see [`crate::defects`]).
+    pub fn with_defect(mut self, defect: &str) -> Self {
+        self.defects.push(defect.to_owned());
+        self
+    }
+    /// Sets a variable of the service.
+    pub fn with_env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_owned(), value.into()));
+        self
+    }
+    /// No Redis (the service runs without a cache).
+    pub fn without_redis(mut self) -> Self {
+        self.redis = false;
+        self
+    }
+}
+
+/// How the service runs.
+#[derive(Debug)]
+pub enum Service {
+    /// A child process (killed on drop).
+    Process(tokio::process::Child),
+    /// A container on the stack's network.
+    Container(Box<ContainerAsync<GenericImage>>),
+}
+
+/// A running stack.
+#[derive(Debug)]
+pub struct Stack {
+    /// Base URL of the service, on loopback (`http://127.0.0.1:PORT`).
+    pub url: String,
+    /// PostgreSQL as reachable from the host.
+    pub database_url: String,
+    /// Redis as reachable from the host (when started).
+    pub redis_url: Option<String>,
+    /// The service; for a process, stdout (JSON logs) goes to [`Stack::log_path`].
+    pub service: Service,
+    /// PostgreSQL.
+    pub postgres: ContainerAsync<Postgres>,
+    /// Redis.
+    pub redis: Option<ContainerAsync<Redis>>,
+    /// From the first container start to the service answering ready.
+    pub started_in: Duration,
+    log: Option<tempfile_path::LogFile>,
+}
+
+mod tempfile_path {
+    /// A log file removed on drop.
+    #[derive(Debug)]
+    pub(super) struct LogFile(pub(super) std::path::PathBuf);
+    impl Drop for LogFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+fn other(what: &str) -> impl Fn(readiness_core::testcontainers::TestcontainersError) -> Error + '_ {
+    move |e| Error::Other(format!("{what}: {e}"))
+}
+
+fn suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
+}
+
+async fn dependencies(
+    opts: &StackOptions,
+    network: Option<&str>,
+    names: (&str, &str),
+) -> Result<(ContainerAsync<Postgres>, Option<ContainerAsync<Redis>>)> {
+    let mut pg = containers::postgres()?;
+    let mut redis = containers::redis()?;
+    if let Some(net) = network {
+        pg = pg.with_network(net).with_container_name(names.0);
+        redis = redis.with_network(net).with_container_name(names.1);
+    }
+    if opts.redis {
+        let (pg, redis) = tokio::join!(containers::start(pg), containers::start(redis));
+        Ok((pg?, Some(redis?)))
+    } else {
+        Ok((containers::start(pg).await?, None))
+    }
+}
+
+impl Stack {
+    /// Starts PostgreSQL and Redis in containers and the service binary `bin` as a child
+    /// process on a free loopback port, and waits until `/health/ready` answers 200.
+    pub async fn start_process(bin: impl AsRef<Path>, opts: StackOptions) -> Result<Stack> {
+        let started = Instant::now();
+        let (postgres, redis) = dependencies(&opts, None, ("", "")).await?;
+        let pg_port = postgres
+            .get_host_port_ipv4(POSTGRES_PORT)
+            .await
+            .map_err(other("postgres port"))?;
+        let database_url = format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/postgres");
+        let redis_url = match &redis {
+            Some(r) => Some(format!(
+                "redis://127.0.0.1:{}/",
+                r.get_host_port_ipv4(REDIS_PORT)
+                    .await
+                    .map_err(other("redis port"))?
+            )),
+            None => None,
+        };
+        let port = free_port()?;
+        let log_path = std::env::temp_dir().join(format!("reference-service-{}.log", suffix()));
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| Error::Other(format!("cannot create {}: {e}", log_path.display())))?;
+        let mut cmd = tokio::process::Command::new(bin.as_ref());
+        cmd.env("DATABASE_URL", &database_url)
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("REFERENCE_DEFECT", opts.defects.join(","))
+            .env_remove("REDIS_URL")
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(url) = &redis_url {
+            cmd.env("REDIS_URL", url);
+        }
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| Error::Other(format!("cannot run {}: {e}", bin.as_ref().display())))?;
+        let mut stack = Stack {
+            url: format!("http://127.0.0.1:{port}"),
+            database_url,
+            redis_url,
+            service: Service::Process(child),
+            postgres,
+            redis,
+            started_in: Duration::ZERO,
+            log: Some(tempfile_path::LogFile(log_path)),
+        };
+        stack.wait_until_ready(Duration::from_secs(60)).await?;
+        stack.started_in = started.elapsed();
+        Ok(stack)
+    }
+
+    /// Starts PostgreSQL, Redis and the service image (`READINESS_IMAGE_REFERENCE`,
+    /// default `readiness-local/reference-service:latest`) on a new Docker network, and
+    /// waits until `/health/ready` answers 200.
+    pub async fn start_containers(opts: StackOptions) -> Result<Stack> {
+        let started = Instant::now();
+        let id = suffix();
+        let network = format!("readiness-{id}");
+        let (pg_name, redis_name) = (format!("postgres-{id}"), format!("redis-{id}"));
+        let (postgres, redis) =
+            dependencies(&opts, Some(&network), (&pg_name, &redis_name)).await?;
+        let pg_port = postgres
+            .get_host_port_ipv4(POSTGRES_PORT)
+            .await
+            .map_err(other("postgres port"))?;
+        let redis_url = match &redis {
+            Some(r) => Some(format!(
+                "redis://127.0.0.1:{}/",
+                r.get_host_port_ipv4(REDIS_PORT)
+                    .await
+                    .map_err(other("redis port"))?
+            )),
+            None => None,
+        };
+        let image = GenericImage::new("readiness-local/reference-service", "latest")
+            .with_exposed_port(SERVICE_PORT.tcp())
+            .with_wait_for(WaitFor::message_on_stdout("\"message\":\"listening\""));
+        let mut request = containers::catalogue(image, "reference")?
+            .with_network(&network)
+            .with_env_var(
+                "DATABASE_URL",
+                format!("postgres://postgres:postgres@{pg_name}:{POSTGRES_PORT}/postgres"),
+            )
+            .with_env_var("BIND_ADDR", format!("0.0.0.0:{SERVICE_PORT}"))
+            .with_env_var("REFERENCE_DEFECT", opts.defects.join(","));
+        if redis.is_some() {
+            request =
+                request.with_env_var("REDIS_URL", format!("redis://{redis_name}:{REDIS_PORT}/"));
+        }
+        for (k, v) in &opts.env {
+            request = request.with_env_var(k, v);
+        }
+        let service = containers::start(request).await?;
+        let port = service
+            .get_host_port_ipv4(SERVICE_PORT)
+            .await
+            .map_err(other("service port"))?;
+        let mut stack = Stack {
+            url: format!("http://127.0.0.1:{port}"),
+            database_url: format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/postgres"),
+            redis_url,
+            service: Service::Container(Box::new(service)),
+            postgres,
+            redis,
+            started_in: Duration::ZERO,
+            log: None,
+        };
+        stack.wait_until_ready(Duration::from_secs(60)).await?;
+        stack.started_in = started.elapsed();
+        Ok(stack)
+    }
+
+    /// Polls `/health/ready` until it answers 200 (or the process exits).
+    pub async fn wait_until_ready(&mut self, deadline: Duration) -> Result<()> {
+        let probe = Probe::http(format!("{}/health/ready", self.url))?
+            .with_interval(Duration::from_millis(50));
+        let start = Instant::now();
+        while start.elapsed() < deadline {
+            if let Service::Process(child) = &mut self.service
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(Error::Other(format!(
+                    "the service exited with {status} before it was ready; log: {}",
+                    self.log_text()
+                )));
+            }
+            if probe.once().await.0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(Error::Other(format!(
+            "the service was not ready within {deadline:?}; log: {}",
+            self.log_text()
+        )))
+    }
+
+    /// The service's process id (process mode).
+    pub fn pid(&self) -> Option<u32> {
+        match &self.service {
+            Service::Process(c) => c.id(),
+            Service::Container(_) => None,
+        }
+    }
+
+    /// Where the service's JSON logs go (process mode).
+    pub fn log_path(&self) -> Option<&PathBuf> {
+        self.log.as_ref().map(|l| &l.0)
+    }
+
+    /// The service's logs so far (process mode: the log file; container: empty).
+    pub fn log_text(&self) -> String {
+        self.log_path()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, ...) to the service process, by its pid.
+    pub async fn signal(&self, signal: &str) -> Result<()> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| Error::Other("the service is not a running process".into()))?;
+        let status = tokio::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .await
+            .map_err(|e| Error::Other(format!("kill -{signal} {pid}: {e}")))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::Other(format!(
+                "kill -{signal} {pid} failed: {status}"
+            )))
+        }
+    }
+
+    /// Waits for the service process to exit (bounded).
+    pub async fn wait_exit(&mut self, deadline: Duration) -> Result<std::process::ExitStatus> {
+        let Service::Process(child) = &mut self.service else {
+            return Err(Error::Other("the service is not a process".into()));
+        };
+        tokio::time::timeout(deadline, child.wait())
+            .await
+            .map_err(|_| Error::Other(format!("the service did not exit within {deadline:?}")))?
+            .map_err(|e| Error::Other(e.to_string()))
+    }
+}
+
+/// A free port on 127.0.0.1 (bound and released; the service binds it next).
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| Error::Other(format!("no free port: {e}")))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::Other(e.to_string()))
+}
