@@ -168,7 +168,9 @@ impl Store {
         &self,
         f: impl std::future::Future<Output = Result<T, DbError>>,
     ) -> Result<T, DbError> {
-        tokio::time::timeout(self.query_timeout, f)
+        use tracing::Instrument;
+        let span = tracing::info_span!("db.query", db.system = "postgresql");
+        tokio::time::timeout(self.query_timeout, f.instrument(span))
             .await
             .unwrap_or(Err(DbError::Timeout(self.query_timeout)))
     }

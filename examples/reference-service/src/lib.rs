@@ -26,6 +26,9 @@
 //! | `GET /orders/search?customer=` | by customer (the indexed column) |
 //! | `GET /health/live`, `GET /health/ready` | liveness; readiness (PostgreSQL answers; Redis down = `degraded`) |
 //! | `GET /metrics` | Prometheus text |
+//!
+//! Logs are JSON lines on stdout with the request id; traces go to an OTLP/HTTP collector
+//! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set ([`telemetry`]).
 
 pub mod app;
 pub mod breaker;
@@ -36,6 +39,7 @@ pub mod defects;
 pub mod metrics;
 #[cfg(feature = "stack")]
 pub mod stack;
+pub mod telemetry;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,19 +62,6 @@ pub enum ServiceError {
     /// The listener failed.
     #[error("server error: {0}")]
     Serve(String),
-}
-
-/// Initialises JSON logs on stdout (`RUST_LOG`, default `info`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
-        .try_init();
 }
 
 /// Connects, migrates, serves until SIGTERM or Ctrl-C, then drains.

@@ -5,7 +5,13 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    reference_service::init_logging();
+    let _telemetry = match reference_service::telemetry::init() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("reference-service: bad configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match reference_service::config::Config::from_env() {
         Ok(config) => reference_service::run(config).await,
         Err(e) => Err(e.into()),

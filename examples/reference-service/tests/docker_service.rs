@@ -597,3 +597,87 @@ async fn docker_stack_runs_the_service_as_a_container() {
         "redis reached over the stack's network"
     );
 }
+
+/// An OTLP/HTTP receiver on loopback that keeps every JSON body posted to /v1/traces.
+async fn otlp_receiver() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+) {
+    use axum::routing::post;
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                    kept.lock().expect("lock").push(v);
+                }
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, bodies)
+}
+
+/// (trace id, span id, parent span id, name) of every span received.
+fn spans(bodies: &[Value]) -> Vec<(String, String, String, String)> {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    bodies
+        .iter()
+        .flat_map(|b| b["resourceSpans"].as_array().cloned().unwrap_or_default())
+        .flat_map(|r| r["scopeSpans"].as_array().cloned().unwrap_or_default())
+        .flat_map(|ss| ss["spans"].as_array().cloned().unwrap_or_default())
+        .map(|sp| {
+            (
+                s(&sp["traceId"]),
+                s(&sp["spanId"]),
+                s(&sp["parentSpanId"]),
+                s(&sp["name"]),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_traces_reach_an_otlp_collector_linked() {
+    let (addr, bodies) = otlp_receiver().await;
+    let s = stack(
+        StackOptions::new()
+            .with_env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"))
+            .with_env("OTEL_BSP_SCHEDULE_DELAY", "200"),
+    )
+    .await;
+    let id = create(&s, "traced").await;
+    assert_eq!(status(&format!("{}/orders/{id}", s.url)).await, 200);
+    let start = Instant::now();
+    let mut linked = None;
+    while start.elapsed() < Duration::from_secs(15) && linked.is_none() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let all = spans(&bodies.lock().expect("lock"));
+        linked = all.iter().find_map(|(trace, _, parent, name)| {
+            (name == "db.query").then(|| {
+                all.iter()
+                    .find(|(t, span, _, n)| n == "request" && t == trace && span == parent)
+                    .cloned()
+            })?
+        });
+    }
+    let received = bodies.lock().expect("lock").clone();
+    assert!(
+        linked.is_some(),
+        "no db.query span linked to its request span in {received:?}"
+    );
+    assert!(
+        serde_json::to_string(&received)
+            .unwrap_or_default()
+            .contains("reference-service"),
+        "service.name"
+    );
+}
