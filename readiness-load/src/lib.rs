@@ -1,18 +1,44 @@
 //! # readiness-load
 //!
-//! The load engine of the readiness harness. It will own (see `DESIGN.md`):
+//! The load engine of the readiness harness.
 //!
-//! - closed (virtual users) and open (arrival-rate) load models, with latency measured
-//!   from the intended start time in the open model (coordinated omission corrected) and
-//!   bounded in-flight work;
-//! - transactions as named async closures, with an HTTP convenience;
-//! - HDR histograms per second and per transaction, attached to the evidence;
-//! - the assertions `assert_p95_under`, `assert_percentile_under`, `assert_error_rate_under`,
-//!   `assert_throughput_at_least`, windowed variants, stress, spike and soak checks;
-//! - shards whose evidence the report merges before judging.
+//! - [`Model`]: open (constant or ramping arrival rate; latency measured from the intended
+//!   start, so coordinated omission is corrected; iterations that could not start on time
+//!   are counted as errors, never skipped; in-flight work bounded by
+//!   [`Load::with_max_in_flight`]) and closed (N virtual users).
+//! - [`Load::run`] runs any async closure as the transaction and returns a [`Report`]:
+//!   an HDR histogram of latency per second (mergeable), totals merged from them, errors by
+//!   [`ErrorClass`], scheduling lag. [`http::get`] is the HTTP convenience.
+//! - Assertions, each with a `try_` form, recording evidence with the serialized histograms
+//!   attached: [`assert_p95_under`], [`assert_percentile_under`],
+//!   [`assert_error_rate_under`], [`assert_throughput_at_least`].
 //!
-//! Every assertion records a [`readiness_core::Evidence`] through
-//! [`readiness_core::Check`], as described in `readiness-core`.
+//! ```no_run
+//! use std::time::Duration;
+//! use readiness_load::{Load, Model, http, assert_p95_under, assert_error_rate_under};
+//!
+//! # async fn demo() -> readiness_core::Result<()> {
+//! let model = Model::constant_rate(200.0, Duration::from_secs(30))?;
+//! let tx = http::get("http://127.0.0.1:8080/orders/1", Duration::from_secs(5), false)?;
+//! let report = Load::new("get_order", model).with_target("GET /orders/1").run(tx).await?;
+//! assert_p95_under(&report, Duration::from_millis(500));
+//! assert_error_rate_under(&report, 0.01);
+//! # Ok(()) }
+//! ```
+//!
+//! Still to come (issue 5): windowed assertions and abort-on-breach, stress, spike and soak,
+//! shards, the lean HTTP/1.1 path, the progress line, the `http_load` example.
 #![deny(missing_docs)]
+
+mod assertions;
+mod engine;
+pub mod http;
+pub mod metrics;
+mod schedule;
+
+pub use assertions::*;
+pub use engine::{Load, Report};
+pub use metrics::{BoxedIteration, ErrorClass, Outcome};
+pub use schedule::{MAX_ITERATIONS, Model, RateStage, Schedule};
 
 pub use readiness_core as core;

@@ -1,0 +1,282 @@
+//! What a run measured: HDR histograms of latency per second (mergeable), totals merged from
+//! them, errors by class, scheduling lag and iterations that could not start on time.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer as _, V2Serializer};
+use serde::Serialize;
+
+use readiness_core::{Attachment, Percentile};
+
+/// Latencies are recorded in microseconds, 1 µs to 1 hour, 3 significant figures.
+pub const HIGHEST_US: u64 = 3_600_000_000;
+
+/// A new latency histogram (µs).
+pub fn histogram() -> Histogram<u64> {
+    match Histogram::new_with_bounds(1, HIGHEST_US, 3) {
+        Ok(h) => h,
+        Err(e) => unreachable!("fixed histogram bounds are valid: {e}"),
+    }
+}
+
+fn us(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, HIGHEST_US)
+}
+
+/// Why an iteration failed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// The connection could not be opened (refused, reset before a response).
+    Connect,
+    /// No answer in time.
+    Timeout,
+    /// An HTTP status of class 4xx.
+    Status4xx,
+    /// An HTTP status of class 5xx.
+    Status5xx,
+    /// The open model could not start it on time: `max_in_flight` iterations were running.
+    NotStarted,
+    /// The transaction said so (a failed check, a wrong body...).
+    User(String),
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorClass::Connect => f.write_str("connect"),
+            ErrorClass::Timeout => f.write_str("timeout"),
+            ErrorClass::Status4xx => f.write_str("4xx"),
+            ErrorClass::Status5xx => f.write_str("5xx"),
+            ErrorClass::NotStarted => f.write_str("not started"),
+            ErrorClass::User(s) => write!(f, "user: {s}"),
+        }
+    }
+}
+
+/// What one iteration gives back.
+pub type Outcome = Result<(), ErrorClass>;
+
+/// A boxed iteration, for transactions built at run time (like [`crate::http::get`]).
+pub type BoxedIteration = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>;
+
+/// One second of a run (by intended start time).
+#[derive(Debug, Clone)]
+pub struct Second {
+    /// Latency of every finished iteration, successful or not (µs).
+    pub latency: Histogram<u64>,
+    /// Successful iterations.
+    pub ok: u64,
+    /// Failed iterations by class.
+    pub errors: BTreeMap<ErrorClass, u64>,
+}
+
+impl Default for Second {
+    fn default() -> Self {
+        Second {
+            latency: histogram(),
+            ok: 0,
+            errors: BTreeMap::new(),
+        }
+    }
+}
+
+impl Second {
+    /// Failed iterations.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+/// Everything one transaction measured in one run.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// Per second of the run.
+    pub seconds: Vec<Second>,
+    /// Scheduling lag of the open model: actual minus intended start (µs).
+    pub lag: Histogram<u64>,
+    /// Iterations the open model could not start because `max_in_flight` were running.
+    pub not_started: u64,
+    /// Iterations still running when the run's drain time was over (counted as timeouts).
+    pub unfinished: u64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            seconds: Vec::new(),
+            lag: histogram(),
+            not_started: 0,
+            unfinished: 0,
+        }
+    }
+}
+
+impl Metrics {
+    fn second(&mut self, at: Duration) -> &mut Second {
+        let i = at.as_secs() as usize;
+        if self.seconds.len() <= i {
+            self.seconds.resize_with(i + 1, Second::default);
+        }
+        &mut self.seconds[i]
+    }
+
+    /// Records one finished iteration that was meant to start at `at`.
+    pub fn record(&mut self, at: Duration, latency: Duration, outcome: &Result<(), ErrorClass>) {
+        let s = self.second(at);
+        let _ = s.latency.record(us(latency));
+        match outcome {
+            Ok(()) => s.ok += 1,
+            Err(class) => *s.errors.entry(class.clone()).or_insert(0) += 1,
+        }
+    }
+
+    /// Records an iteration of second `at` that could not start (an error, no latency).
+    pub fn record_not_started(&mut self, at: Duration) {
+        *self
+            .second(at)
+            .errors
+            .entry(ErrorClass::NotStarted)
+            .or_insert(0) += 1;
+    }
+
+    /// Records the scheduling lag of one iteration.
+    pub fn record_lag(&mut self, lag: Duration) {
+        let _ = self.lag.record(us(lag));
+    }
+
+    /// All seconds merged (histograms added, counts summed).
+    pub fn total(&self) -> Second {
+        let mut t = Second::default();
+        for s in &self.seconds {
+            let _ = t.latency.add(&s.latency);
+            t.ok += s.ok;
+            for (k, v) in &s.errors {
+                *t.errors.entry(k.clone()).or_insert(0) += v;
+            }
+        }
+        t
+    }
+
+    /// Adds another run's (or shard's) metrics second by second.
+    pub fn merge(&mut self, other: &Metrics) {
+        for (i, s) in other.seconds.iter().enumerate() {
+            let mine = self.second(Duration::from_secs(i as u64));
+            let _ = mine.latency.add(&s.latency);
+            mine.ok += s.ok;
+            for (k, v) in &s.errors {
+                *mine.errors.entry(k.clone()).or_insert(0) += v;
+            }
+        }
+        let _ = self.lag.add(&other.lag);
+        self.not_started += other.not_started;
+        self.unfinished += other.unfinished;
+    }
+}
+
+/// The latency at percentile `p` of a histogram (µs) as a duration.
+pub fn percentile(h: &Histogram<u64>, p: Percentile) -> Duration {
+    Duration::from_micros(h.value_at_quantile(p.quantile()))
+}
+
+/// A histogram in HDR's V2 format, base64 (what the report merges).
+pub fn encode(h: &Histogram<u64>) -> String {
+    let mut buf = Vec::new();
+    if V2Serializer::new().serialize(h, &mut buf).is_err() {
+        buf.clear();
+    }
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+/// Decodes [`encode`]'s output.
+pub fn decode(text: &str) -> Option<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .ok()
+}
+
+/// Attachments for evidence: the merged histogram and the per-second timeline with each
+/// second's histogram (so a report can merge shards and re-derive every number).
+pub fn attachments(name: &str, m: &Metrics) -> Vec<Attachment> {
+    let total = m.total();
+    let timeline: Vec<serde_json::Value> = m
+        .seconds
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            serde_json::json!({
+                "second": i,
+                "ok": s.ok,
+                "errors": s.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+                "p50_us": s.latency.value_at_quantile(0.5),
+                "p95_us": s.latency.value_at_quantile(0.95),
+                "p99_us": s.latency.value_at_quantile(0.99),
+                "max_us": s.latency.max(),
+                "histogram": encode(&s.latency),
+            })
+        })
+        .collect();
+    vec![
+        Attachment::new(
+            "latency_histogram",
+            "hdr_histogram/v2+base64",
+            serde_json::json!({ "transaction": name, "unit": "us", "histogram": encode(&total.latency) }),
+        ),
+        Attachment::new(
+            "timeline",
+            "timeline/v1",
+            serde_json::json!({
+                "transaction": name,
+                "seconds": timeline,
+                "not_started": m.not_started,
+                "unfinished": m.unfinished,
+                "lag_p99_us": m.lag.value_at_quantile(0.99),
+            }),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Merging the histograms of shards equals one histogram of all samples.
+        #[test]
+        fn merged_shards_equal_one_histogram(
+            samples in proptest::collection::vec((0u64..5, 1u64..10_000_000), 1..2000),
+            shards in 1usize..6,
+        ) {
+            let mut all = Metrics::default();
+            let mut parts: Vec<Metrics> = (0..shards).map(|_| Metrics::default()).collect();
+            for (i, (sec, lat)) in samples.iter().enumerate() {
+                let at = Duration::from_secs(*sec);
+                let latency = Duration::from_micros(*lat);
+                let outcome = if lat % 7 == 0 { Err(ErrorClass::Status5xx) } else { Ok(()) };
+                all.record(at, latency, &outcome);
+                parts[i % shards].record(at, latency, &outcome);
+            }
+            let mut merged = Metrics::default();
+            for p in &parts { merged.merge(p); }
+            let (a, b) = (all.total(), merged.total());
+            prop_assert_eq!(a.latency.len(), b.latency.len());
+            prop_assert_eq!(a.ok, b.ok);
+            prop_assert_eq!(a.errors, b.errors);
+            for q in [0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+                prop_assert_eq!(a.latency.value_at_quantile(q), b.latency.value_at_quantile(q));
+            }
+            // Through the evidence encoding too.
+            let round = decode(&encode(&b.latency)).expect("decodes");
+            prop_assert_eq!(round.value_at_quantile(0.99), a.latency.value_at_quantile(0.99));
+        }
+    }
+}

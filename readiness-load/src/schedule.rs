@@ -1,0 +1,335 @@
+//! Load models and the arrival schedule of the open model.
+
+use std::fmt;
+use std::time::Duration;
+
+use readiness_core::{Error, Result};
+
+/// Most iterations one run may schedule, whatever the rate and duration.
+pub const MAX_ITERATIONS: u64 = 100_000_000;
+
+/// One stage of a ramping arrival rate: over `duration`, the rate moves linearly to `target`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateStage {
+    /// How long the stage lasts.
+    pub duration: Duration,
+    /// The rate (per second) at the end of the stage.
+    pub target: f64,
+}
+
+/// How load is generated.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Model {
+    /// Open model: iterations start at scheduled times whatever the target does; latency is
+    /// measured from the scheduled time (coordinated omission corrected).
+    Open {
+        /// Rate at time zero.
+        start_rate: f64,
+        /// Stages, in order.
+        stages: Vec<RateStage>,
+    },
+    /// Closed model: `users` virtual users, each starting its next iteration when the last
+    /// one finished.
+    Closed {
+        /// Virtual users.
+        users: usize,
+        /// How long they run.
+        duration: Duration,
+    },
+}
+
+fn check_rate(rate: f64, what: &str) -> Result<()> {
+    if !rate.is_finite() || rate < 0.0 {
+        return Err(Error::InvalidInput(format!(
+            "{what} must be a finite rate of 0/s or more, got {rate}"
+        )));
+    }
+    Ok(())
+}
+
+impl Model {
+    /// A constant arrival rate (per second) for `duration`.
+    pub fn constant_rate(rate: f64, duration: Duration) -> Result<Self> {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "an arrival rate must be greater than 0/s, got {rate}; for no load, do not run one"
+            )));
+        }
+        Model::ramping_rate(
+            rate,
+            &[RateStage {
+                duration,
+                target: rate,
+            }],
+        )
+    }
+
+    /// A rate that starts at `start_rate` and follows `stages` (each linear to its target).
+    pub fn ramping_rate(start_rate: f64, stages: &[RateStage]) -> Result<Self> {
+        check_rate(start_rate, "the start rate")?;
+        if stages.is_empty() {
+            return Err(Error::InvalidInput(
+                "a ramping rate needs at least one stage".into(),
+            ));
+        }
+        for (i, s) in stages.iter().enumerate() {
+            check_rate(s.target, &format!("the target of stage {}", i + 1))?;
+            if s.duration.is_zero() {
+                return Err(Error::InvalidInput(format!(
+                    "stage {} has a zero duration",
+                    i + 1
+                )));
+            }
+        }
+        let model = Model::Open {
+            start_rate,
+            stages: stages.to_vec(),
+        };
+        if model.expected_iterations() < 1.0 {
+            return Err(Error::InvalidInput(format!(
+                "{model} schedules no iteration at all"
+            )));
+        }
+        if model.expected_iterations() > MAX_ITERATIONS as f64 {
+            return Err(Error::InvalidInput(format!(
+                "{model} would schedule {:.0} iterations; the limit is {MAX_ITERATIONS}",
+                model.expected_iterations()
+            )));
+        }
+        Ok(model)
+    }
+
+    /// `users` virtual users for `duration`.
+    pub fn closed(users: usize, duration: Duration) -> Result<Self> {
+        if users == 0 {
+            return Err(Error::InvalidInput(
+                "a closed model needs at least 1 virtual user".into(),
+            ));
+        }
+        if duration.is_zero() {
+            return Err(Error::InvalidInput(
+                "a load needs a duration greater than zero".into(),
+            ));
+        }
+        Ok(Model::Closed { users, duration })
+    }
+
+    /// Total duration.
+    pub fn duration(&self) -> Duration {
+        match self {
+            Model::Open { stages, .. } => stages.iter().map(|s| s.duration).sum(),
+            Model::Closed { duration, .. } => *duration,
+        }
+    }
+
+    /// The iterations the open model schedules (the integral of the rate); 0 for closed.
+    pub fn expected_iterations(&self) -> f64 {
+        match self {
+            Model::Open { start_rate, stages } => {
+                let mut from = *start_rate;
+                stages
+                    .iter()
+                    .map(|s| {
+                        let n = (from + s.target) / 2.0 * s.duration.as_secs_f64();
+                        from = s.target;
+                        n
+                    })
+                    .sum()
+            }
+            Model::Closed { .. } => 0.0,
+        }
+    }
+
+    /// The schedule of the open model (`None` for the closed model).
+    pub fn schedule(&self) -> Option<Schedule> {
+        match self {
+            Model::Open { start_rate, stages } => Some(Schedule::new(*start_rate, stages)),
+            Model::Closed { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = |d: Duration| readiness_core::Quantity::duration(d).to_string();
+        match self {
+            Model::Open { start_rate, stages }
+                if stages.len() == 1 && stages[0].target == *start_rate =>
+            {
+                write!(
+                    f,
+                    "constant arrival rate {}/s for {}",
+                    start_rate,
+                    secs(stages[0].duration)
+                )
+            }
+            Model::Open { start_rate, stages } => {
+                write!(f, "ramping arrival rate from {start_rate}/s")?;
+                for s in stages {
+                    write!(f, ", to {}/s over {}", s.target, secs(s.duration))?;
+                }
+                Ok(())
+            }
+            Model::Closed { users, duration } => {
+                write!(f, "{users} virtual users for {}", secs(*duration))
+            }
+        }
+    }
+}
+
+/// Intended start times of the open model: the i-th iteration starts when the integral of
+/// the rate reaches i (iteration 0 at time 0).
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// (start time s, start rate, end rate, duration s, iterations before the segment)
+    segments: Vec<(f64, f64, f64, f64, f64)>,
+    total: f64,
+    end: f64,
+}
+
+impl Schedule {
+    fn new(start_rate: f64, stages: &[RateStage]) -> Self {
+        let (mut t, mut n, mut from) = (0.0, 0.0, start_rate);
+        let mut segments = Vec::with_capacity(stages.len());
+        for s in stages {
+            let d = s.duration.as_secs_f64();
+            segments.push((t, from, s.target, d, n));
+            n += (from + s.target) / 2.0 * d;
+            t += d;
+            from = s.target;
+        }
+        Schedule {
+            segments,
+            total: n,
+            end: t,
+        }
+    }
+
+    /// The intended start of iteration `i`, from the start of the run; `None` past the end.
+    pub fn intended(&self, i: u64) -> Option<Duration> {
+        let target = i as f64;
+        if target >= self.total {
+            return None;
+        }
+        for &(t0, r0, r1, d, n0) in &self.segments {
+            let n_seg = (r0 + r1) / 2.0 * d;
+            if target < n0 + n_seg {
+                let k = target - n0;
+                // Solve r0*x + (r1-r0)/(2d)*x^2 = k for x in [0, d].
+                let a = (r1 - r0) / (2.0 * d);
+                let x = if a.abs() < 1e-12 {
+                    k / r0
+                } else {
+                    let disc = (r0 * r0 + 4.0 * a * k).max(0.0);
+                    (-r0 + disc.sqrt()) / (2.0 * a)
+                };
+                let at = (t0 + x.clamp(0.0, d)).min(self.end);
+                return Some(Duration::from_secs_f64(at));
+            }
+        }
+        None
+    }
+
+    /// How many iterations the schedule holds.
+    pub fn len(&self) -> u64 {
+        self.total.ceil() as u64
+    }
+
+    /// Whether it schedules nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn bad_models_are_refused_before_any_traffic() {
+        let msg = |r: Result<Model>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            msg(Model::constant_rate(0.0, Duration::from_secs(1))).contains("greater than 0/s")
+        );
+        assert!(
+            msg(Model::constant_rate(-5.0, Duration::from_secs(1))).contains("greater than 0/s")
+        );
+        assert!(
+            msg(Model::constant_rate(f64::NAN, Duration::from_secs(1)))
+                .contains("greater than 0/s")
+        );
+        assert!(msg(Model::ramping_rate(1.0, &[])).contains("at least one stage"));
+        assert!(
+            msg(Model::ramping_rate(
+                1.0,
+                &[RateStage {
+                    duration: Duration::ZERO,
+                    target: 2.0
+                }]
+            ))
+            .contains("zero duration")
+        );
+        assert!(
+            msg(Model::ramping_rate(
+                1.0,
+                &[RateStage {
+                    duration: Duration::from_secs(1),
+                    target: -1.0
+                }]
+            ))
+            .contains("stage 1")
+        );
+        assert!(msg(Model::closed(0, Duration::from_secs(1))).contains("at least 1 virtual user"));
+        assert!(msg(Model::constant_rate(1e9, Duration::from_secs(3600))).contains("the limit is"));
+    }
+
+    #[test]
+    fn constant_rate_is_evenly_spaced() {
+        let s = Model::constant_rate(200.0, Duration::from_secs(2))
+            .expect("valid")
+            .schedule()
+            .expect("open");
+        assert_eq!(s.len(), 400);
+        assert_eq!(s.intended(0), Some(Duration::ZERO));
+        assert_eq!(s.intended(100), Some(Duration::from_millis(500)));
+        assert_eq!(s.intended(400), None);
+    }
+
+    #[test]
+    fn describes_itself() {
+        let m = Model::constant_rate(200.0, Duration::from_secs(30)).expect("valid");
+        assert_eq!(m.to_string(), "constant arrival rate 200/s for 30s");
+    }
+
+    proptest! {
+        /// The scheduler never starts more than the configured rate: in every window of one
+        /// second there are at most ceil(max rate) + 1 intended starts, start times never go
+        /// backwards, and the total is the integral of the rate.
+        #[test]
+        fn never_exceeds_the_configured_rate(
+            start in 0.0f64..500.0,
+            stages in proptest::collection::vec((1u64..4000, 0.0f64..500.0), 1..4),
+        ) {
+            let stages: Vec<RateStage> = stages.into_iter()
+                .map(|(ms, target)| RateStage { duration: Duration::from_millis(ms), target })
+                .collect();
+            let Ok(model) = Model::ramping_rate(start, &stages) else { return Ok(()) };
+            let sched = model.schedule().expect("open");
+            let max_rate = stages.iter().map(|s| s.target).fold(start, f64::max);
+            let times: Vec<f64> = (0..sched.len()).filter_map(|i| sched.intended(i)).map(|d| d.as_secs_f64()).collect();
+            prop_assert!((times.len() as f64 - model.expected_iterations()).abs() <= 1.0);
+            for w in times.windows(2) {
+                prop_assert!(w[1] >= w[0]);
+            }
+            let mut lo = 0;
+            for hi in 0..times.len() {
+                while times[hi] - times[lo] >= 1.0 { lo += 1; }
+                prop_assert!((hi - lo + 1) as f64 <= max_rate.ceil() + 1.0,
+                    "{} starts within one second at a max rate of {}", hi - lo + 1, max_rate);
+            }
+            prop_assert!(times.last().copied().unwrap_or(0.0) <= model.duration().as_secs_f64() + 1e-9);
+        }
+    }
+}
