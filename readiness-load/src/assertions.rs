@@ -134,3 +134,84 @@ pub fn assert_throughput_at_least(
 ) -> Evidence {
     try_assert_throughput_at_least(report, duration, min_per_second).unwrap_or_else(|f| f.panic())
 }
+
+/// `load.p<q>_window`: the latency at percentile `q` is at most `limit` in every window of
+/// `window` (whole seconds, by intended start; the last, shorter window counts too).
+/// The observation is the worst window; the summary names it.
+pub fn try_assert_percentile_under_in_every_window(
+    report: &Report,
+    q: f64,
+    window: Duration,
+    limit: Duration,
+) -> Result<Evidence, Failure> {
+    let w = window.as_secs().max(1) as usize;
+    let title = |p: &str| {
+        format!(
+            "{p} latency of {} under {} in every {} window",
+            report.name,
+            Quantity::duration(limit),
+            Quantity::duration(Duration::from_secs(w as u64))
+        )
+    };
+    let p = match Percentile::new(q) {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(base(
+                report,
+                "load.percentile_window",
+                title("percentile"),
+                Category::PERFORMANCE,
+            )
+            .error(e));
+        }
+    };
+    let mut worst: Option<(usize, Duration, u64)> = None;
+    for (k, chunk) in report.metrics.seconds.chunks(w).enumerate() {
+        let mut h = crate::metrics::histogram();
+        for s in chunk {
+            let _ = h.add(&s.latency);
+        }
+        if h.is_empty() {
+            continue;
+        }
+        let v = crate::metrics::percentile(&h, p);
+        if worst.is_none_or(|(_, best, _)| v > best) {
+            worst = Some((k, v, h.len()));
+        }
+    }
+    let check = base(
+        report,
+        &format!("load.{p}_window"),
+        title(&p.to_string()),
+        Category::PERFORMANCE,
+    );
+    let Some((k, v, n)) = worst else {
+        return Err(check.error(readiness_core::Error::InvalidInput(
+            "the run recorded no latency".into(),
+        )));
+    };
+    let summary = format!(
+        "worst window seconds {}..{}: {p} {} (n = {n}); whole run: {}",
+        k * w,
+        (k + 1) * w,
+        Quantity::duration(v),
+        report.summary(p)
+    );
+    judged(
+        check.with_summary(summary),
+        Threshold::at_most(Quantity::duration(limit)),
+        Quantity::duration(v),
+    )
+}
+
+/// Panics unless [`try_assert_percentile_under_in_every_window`] passes.
+#[track_caller]
+pub fn assert_percentile_under_in_every_window(
+    report: &Report,
+    q: f64,
+    window: Duration,
+    limit: Duration,
+) -> Evidence {
+    try_assert_percentile_under_in_every_window(report, q, window, limit)
+        .unwrap_or_else(|f| f.panic())
+}

@@ -21,6 +21,135 @@ pub struct Load {
     target: Option<String>,
     max_in_flight: usize,
     drain: Duration,
+    abort: Option<AbortRule>,
+    shard: Option<Shard>,
+}
+
+/// When a run stops early because a threshold is already lost (k6's `abortOnFail`).
+/// Judged at the end of every second of the run, on the seconds finished so far.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum AbortRule {
+    /// Stop when the error rate of the last `window` seconds is over `max_ratio`
+    /// (with at least `min_requests` finished in the window).
+    ErrorRateOver {
+        /// The ratio, 0.01 = 1%.
+        max_ratio: f64,
+        /// Seconds judged together.
+        window: u32,
+        /// Fewer requests than this in the window never abort.
+        min_requests: u64,
+    },
+    /// Stop when the percentile `q` of the last `window` seconds is over `limit`.
+    PercentileOver {
+        /// The percentile (95.0 = p95).
+        q: Percentile,
+        /// The limit.
+        limit: Duration,
+        /// Seconds judged together.
+        window: u32,
+    },
+}
+
+impl AbortRule {
+    /// Why the run should stop, judged on the completed `seconds` (none: keep going).
+    pub fn breached(&self, seconds: &[crate::metrics::Second]) -> Option<String> {
+        let last = |w: u32| {
+            let w = (w as usize).max(1);
+            let from = seconds.len().saturating_sub(w);
+            let mut t = crate::metrics::Second::default();
+            for s in &seconds[from..] {
+                let _ = t.latency.add(&s.latency);
+                t.ok += s.ok;
+                for (k, v) in &s.errors {
+                    *t.errors.entry(k.clone()).or_insert(0) += v;
+                }
+            }
+            (seconds.len(), t)
+        };
+        match *self {
+            AbortRule::ErrorRateOver {
+                max_ratio,
+                window,
+                min_requests,
+            } => {
+                let (n, t) = last(window);
+                let all = t.ok + t.error_count();
+                let rate = if all == 0 {
+                    0.0
+                } else {
+                    t.error_count() as f64 / all as f64
+                };
+                (all >= min_requests.max(1) && rate > max_ratio).then(|| {
+                    format!(
+                        "error rate {} over {} in seconds {}..{}",
+                        readiness_core::Quantity::ratio(rate),
+                        readiness_core::Quantity::ratio(max_ratio),
+                        n.saturating_sub(window as usize),
+                        n
+                    )
+                })
+            }
+            AbortRule::PercentileOver { q, limit, window } => {
+                let (n, t) = last(window);
+                let observed = percentile(&t.latency, q);
+                (!t.latency.is_empty() && observed > limit).then(|| {
+                    format!(
+                        "{q} {} over {} in seconds {}..{}",
+                        readiness_core::Quantity::duration(observed),
+                        readiness_core::Quantity::duration(limit),
+                        n.saturating_sub(window as usize),
+                        n
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// One shard of a load split across processes or machines: `index` of `count`, 1-based
+/// (`READINESS_SHARD=2/4`). Shard i takes every count-th arrival of the open model's
+/// schedule (so the shards together follow it exactly) or its share of the virtual users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1..=count.
+    pub index: u32,
+    /// How many shards.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `i/n` with 1 <= i <= n.
+    pub fn parse(text: &str) -> Result<Shard> {
+        let bad = || {
+            Error::InvalidInput(format!(
+                "READINESS_SHARD={text:?} must be i/n with 1 <= i <= n, e.g. 2/4"
+            ))
+        };
+        let (i, n) = text.trim().split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The shard from `READINESS_SHARD` (or `[settings]` in readiness.toml), if set.
+    pub fn from_settings() -> Result<Option<Shard>> {
+        readiness_core::settings::get("READINESS_SHARD")?
+            .filter(|s| !s.is_empty())
+            .map(|s| Shard::parse(&s))
+            .transpose()
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl Load {
@@ -32,7 +161,20 @@ impl Load {
             target: None,
             max_in_flight: 10_000,
             drain: Duration::from_secs(10),
+            abort: None,
+            shard: None,
         }
+    }
+    /// Stops the run early when `rule` is breached (the report says why).
+    pub fn with_abort_on(mut self, rule: AbortRule) -> Self {
+        self.abort = Some(rule);
+        self
+    }
+    /// Runs only this shard of the load (see [`Shard`]); [`Load::run`] also reads
+    /// `READINESS_SHARD` when no shard is set here.
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = Some(shard);
+        self
     }
     /// What the transaction targets, for evidence ("GET http://127.0.0.1:8080/orders/1").
     pub fn with_target(mut self, target: impl Into<String>) -> Self {
@@ -64,25 +206,64 @@ impl Load {
         Fut: Future<Output = std::result::Result<(), ErrorClass>> + Send + 'static,
     {
         let transaction = Arc::new(transaction);
+        let shard = match self.shard {
+            Some(s) => Some(s),
+            None => Shard::from_settings()?,
+        };
         let started_at = OffsetDateTime::now_utc();
         let start = Instant::now();
+        let abort = Arc::new(std::sync::Mutex::new(None::<String>));
         let metrics = match &self.model {
-            Model::Open { .. } => self.run_open(transaction, start).await?,
+            Model::Open { .. } => {
+                self.run_open(transaction, start, shard, abort.clone())
+                    .await?
+            }
             Model::Closed { users, duration } => {
-                self.run_closed(transaction, start, *users, *duration).await
+                let (share, first) = match shard {
+                    Some(s) => shard_users(*users as u64, s),
+                    None => (*users as u64, 0),
+                };
+                if share == 0 {
+                    return Err(Error::InvalidInput(format!(
+                        "shard {} of {users} virtual users has none; use fewer shards",
+                        shard.map(|s| s.to_string()).unwrap_or_default()
+                    )));
+                }
+                self.run_closed(
+                    transaction,
+                    start,
+                    share as usize,
+                    first,
+                    *duration,
+                    abort.clone(),
+                )
+                .await
             }
         };
+        let aborted = abort.lock().map(|a| a.clone()).unwrap_or(None);
+        let mut scenario = self.model.to_string();
+        if let Some(s) = shard {
+            scenario.push_str(&format!(", shard {s}"));
+        }
         Ok(Report {
             name: self.name.clone(),
-            scenario: self.model.to_string(),
+            scenario,
             target: self.target.clone(),
             started_at,
             elapsed: start.elapsed(),
             metrics,
+            shard,
+            aborted,
         })
     }
 
-    async fn run_open<F, Fut>(&self, transaction: Arc<F>, start: Instant) -> Result<Metrics>
+    async fn run_open<F, Fut>(
+        &self,
+        transaction: Arc<F>,
+        start: Instant,
+        shard: Option<Shard>,
+        abort: Arc<std::sync::Mutex<Option<String>>>,
+    ) -> Result<Metrics>
     where
         F: Fn(u64) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<(), ErrorClass>> + Send + 'static,
@@ -94,17 +275,38 @@ impl Load {
         let permits = Arc::new(Semaphore::new(self.max_in_flight));
         let (tx, mut rx) =
             mpsc::unbounded_channel::<(Duration, Duration, std::result::Result<(), ErrorClass>)>();
+        let rule = self.abort;
+        let flag = abort.clone();
         let collector = tokio::spawn(async move {
             let mut m = Metrics::default();
+            let mut judged = 0;
             while let Some((at, latency, outcome)) = rx.recv().await {
                 m.record(at, latency, &outcome);
+                let done = start.elapsed().as_secs() as usize;
+                if let Some(rule) = rule
+                    && done > judged
+                    && m.seconds.len() >= done
+                {
+                    judged = done;
+                    if let Some(why) = rule.breached(&m.seconds[..done])
+                        && let Ok(mut a) = flag.lock()
+                    {
+                        a.get_or_insert(why);
+                    }
+                }
             }
             m
         });
         let mut lags = Metrics::default();
         let mut not_started = Vec::new();
-        let mut i = 0u64;
+        let (step, mut i) = match shard {
+            Some(s) => (u64::from(s.count), u64::from(s.index - 1)),
+            None => (1, 0),
+        };
         while let Some(at) = schedule.intended(i) {
+            if abort.lock().map(|a| a.is_some()).unwrap_or(false) {
+                break;
+            }
             let due = start + at;
             if due > Instant::now() {
                 tokio::time::sleep_until(due.into()).await;
@@ -122,7 +324,7 @@ impl Load {
                 }
                 Err(_) => not_started.push(at),
             }
-            i += 1;
+            i += step;
         }
         drop(tx);
         let drained = tokio::time::timeout(self.drain, async {
@@ -161,7 +363,9 @@ impl Load {
         transaction: Arc<F>,
         start: Instant,
         users: usize,
+        first_user: u64,
         duration: Duration,
+        abort: Arc<std::sync::Mutex<Option<String>>>,
     ) -> Metrics
     where
         F: Fn(u64) -> Fut + Send + Sync + 'static,
@@ -169,29 +373,64 @@ impl Load {
     {
         let end = start + duration;
         let mut tasks = Vec::with_capacity(users);
+        let (tx, mut rx) =
+            mpsc::unbounded_channel::<(Duration, Duration, crate::metrics::Outcome)>();
         for user in 0..users {
-            let t = transaction.clone();
+            let (t, tx, abort) = (transaction.clone(), tx.clone(), abort.clone());
+            let user = first_user + user as u64;
             tasks.push(tokio::spawn(async move {
-                let mut m = Metrics::default();
                 let mut n = 0u64;
                 while Instant::now() < end && n < crate::schedule::MAX_ITERATIONS {
+                    if abort.lock().map(|a| a.is_some()).unwrap_or(false) {
+                        break;
+                    }
                     let began = Instant::now();
-                    let outcome = t(n * users as u64 + user as u64).await;
-                    m.record(began - start, began.elapsed(), &outcome);
+                    let outcome = t(n * 1_000_000 + user).await;
+                    let _ = tx.send((began - start, began.elapsed(), outcome));
                     n += 1;
                 }
-                m
             }));
         }
+        drop(tx);
         let mut total = Metrics::default();
-        for task in tasks {
-            match tokio::time::timeout(self.drain + duration, task).await {
-                Ok(Ok(m)) => total.merge(&m),
-                _ => total.unfinished += 1,
+        let mut judged = 0;
+        let deadline = tokio::time::Instant::from_std(end + self.drain);
+        loop {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some((at, latency, outcome))) => {
+                    total.record(at, latency, &outcome);
+                    let done = start.elapsed().as_secs() as usize;
+                    if let Some(rule) = self.abort
+                        && done > judged
+                        && total.seconds.len() >= done
+                    {
+                        judged = done;
+                        if let Some(why) = rule.breached(&total.seconds[..done])
+                            && let Ok(mut a) = abort.lock()
+                        {
+                            a.get_or_insert(why);
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    total.unfinished = tasks.iter().filter(|t| !t.is_finished()).count() as u64;
+                    break;
+                }
             }
+        }
+        for t in &tasks {
+            t.abort();
         }
         total
     }
+}
+
+/// Shard `s`'s share of `users` virtual users and the number of its first user.
+pub fn shard_users(users: u64, s: Shard) -> (u64, u64) {
+    let (n, i, k) = (users, u64::from(s.index - 1), u64::from(s.count));
+    let share = n / k + u64::from(i < n % k);
+    (share, i * (n / k) + i.min(n % k))
 }
 
 /// What a load run measured.
@@ -209,6 +448,10 @@ pub struct Report {
     pub elapsed: Duration,
     /// The measurements.
     pub metrics: Metrics,
+    /// The shard this run was, if the load was split.
+    pub shard: Option<Shard>,
+    /// Why the run stopped early, if an abort rule was breached.
+    pub aborted: Option<String>,
 }
 
 impl Report {

@@ -37,7 +37,7 @@ pub mod metrics;
 mod schedule;
 
 pub use assertions::*;
-pub use engine::{Load, Report};
+pub use engine::{AbortRule, Load, Report, Shard, shard_users};
 pub use metrics::{BoxedIteration, ErrorClass, Outcome};
 pub use schedule::{MAX_ITERATIONS, Model, RateStage, Schedule};
 
