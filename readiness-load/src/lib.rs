@@ -26,8 +26,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Still to come (issue 5): windowed assertions and abort-on-breach, stress, spike and soak,
-//! shards, the lean HTTP/1.1 path, the progress line, the `http_load` example.
+//! More: [`try_assert_percentile_under_in_every_window`] ("p95 under 500 ms in every 10 s
+//! window"), [`AbortRule`] (stop a run that has already lost), [`Stress`] and
+//! [`assert_capacity_at_least`], [`Spike`] and [`assert_spike_recovers_within`], [`soak`] and
+//! [`assert_no_drift`], [`assert_scales_linearly`], and [`Shard`] (`READINESS_SHARD=i/n`)
+//! to split one load across processes or machines.
 #![deny(missing_docs)]
 
 mod assertions;
@@ -35,10 +38,20 @@ mod engine;
 pub mod http;
 pub mod metrics;
 mod schedule;
+mod soak;
+mod stress;
 
 pub use assertions::*;
 pub use engine::{AbortRule, Load, Report, Shard, shard_users};
 pub use metrics::{BoxedIteration, ErrorClass, Outcome};
 pub use schedule::{MAX_ITERATIONS, Model, RateStage, Schedule};
+pub use soak::{
+    Slope, SoakReport, assert_no_drift, assert_scales_linearly, rss_of_pid, slope, soak,
+    try_assert_no_latency_drift, try_assert_no_memory_drift, try_assert_scales_linearly,
+};
+pub use stress::{
+    BreakCriterion, Spike, SpikeReport, Step, Stress, StressReport, assert_capacity_at_least,
+    assert_spike_recovers_within, try_assert_capacity_at_least, try_assert_spike_recovers_within,
+};
 
 pub use readiness_core as core;

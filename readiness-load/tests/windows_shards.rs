@@ -111,7 +111,12 @@ fn shard_parsing_says_what_to_write() {
 #[tokio::test(flavor = "multi_thread")]
 async fn three_shards_together_run_the_load_and_give_the_same_verdict_as_one_process() {
     let tx = |i: u64| async move {
-        tokio::time::sleep(Duration::from_millis(if i.is_multiple_of(10) { 30 } else { 3 })).await;
+        tokio::time::sleep(Duration::from_millis(if i.is_multiple_of(10) {
+            30
+        } else {
+            3
+        }))
+        .await;
         Ok(())
     };
     let model = Model::constant_rate(150.0, Duration::from_secs(2)).expect("model");

@@ -1,0 +1,115 @@
+//! Stress and spike against a server of known capacity.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use readiness_core::Verdict;
+use readiness_load::{BreakCriterion, ErrorClass, Spike, Stress, metrics::BoxedIteration};
+
+/// A FIFO server that serves `capacity` requests per second, one at a time: a request waits
+/// for its turn, then takes 1/capacity. Above capacity its queue (and latency) grows.
+fn queue_server(capacity: f64) -> impl Fn(u64) -> BoxedIteration + Send + Sync + 'static {
+    let service = Duration::from_secs_f64(1.0 / capacity);
+    let next_free = Arc::new(Mutex::new(Instant::now()));
+    move |_| {
+        let done_at = {
+            let mut free = next_free.lock().expect("lock");
+            let start = (*free).max(Instant::now());
+            *free = start + service;
+            *free
+        };
+        Box::pin(async move {
+            tokio::time::sleep_until(done_at.into()).await;
+            Ok::<(), ErrorClass>(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stress_finds_the_ceiling_of_a_server_within_ten_percent() {
+    let capacity = 400.0;
+    let stress = Stress::new("queue", 200.0, 40.0, 800.0, Duration::from_secs(2))
+        .expect("stress")
+        .with_break(BreakCriterion {
+            max_error_rate: 0.01,
+            max_p95: Duration::from_millis(100),
+        });
+    let report = stress.run(queue_server(capacity)).await.expect("run");
+    let ceiling = report.ceiling.expect("a step held");
+    assert!(
+        (ceiling - capacity).abs() <= capacity * 0.1,
+        "ceiling {ceiling}/s, capacity {capacity}/s: {:?}",
+        report.steps
+    );
+    let broke = report.steps.last().expect("steps");
+    assert!(broke.broke && broke.rate > capacity, "{:?}", report.steps);
+
+    let ok = readiness_load::try_assert_capacity_at_least(&report, 300.0).expect("360+/s >= 300/s");
+    assert_eq!(ok.verdict, Verdict::Pass);
+    assert_eq!(ok.attachments[0].kind, "stress_steps/v1");
+    let f = readiness_load::try_assert_capacity_at_least(&report, 600.0).expect_err("below 600/s");
+    let msg = f.to_string();
+    assert!(
+        msg.contains(
+            "readiness criterion failed: load.capacity (capacity of queue at least 600/s)"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("(last step that held); broke at "), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spike_recovery_matches_the_servers_known_recovery_within_one_step() {
+    // Capacity 300/s, baseline 100/s, a 5x spike (500/s) for 1 s: a backlog of
+    // (500 - 300) x 1 s = 200 requests drains at 300 - 100 = 200/s, so the server is back
+    // to baseline latency 1.0 s after the spike.
+    let spike = Spike {
+        baseline: 100.0,
+        factor: 5.0,
+        before: Duration::from_secs(2),
+        spike: Duration::from_secs(1),
+        after: Duration::from_secs(4),
+    };
+    let report = spike.run("queue", queue_server(300.0)).await.expect("run");
+    let known = 1.0;
+    let measured = report.recovery.expect("recovered").as_secs_f64();
+    assert!(
+        (measured - known).abs() <= 1.0,
+        "measured {measured}s, known {known}s: p95/s {:?}",
+        report.p95_per_second
+    );
+    assert!(
+        readiness_load::try_assert_spike_recovers_within(&report, Duration::from_secs(3)).is_ok()
+    );
+    let f = readiness_load::try_assert_spike_recovers_within(&report, Duration::ZERO)
+        .expect_err("not instant");
+    assert!(f.to_string().contains("load.spike_recovery"), "{f}");
+    assert!(f.to_string().contains("baseline band p95 <="), "{f}");
+}
+
+#[test]
+fn bad_stress_and_spike_input_is_refused() {
+    let e = Stress::new("x", 0.0, 10.0, 100.0, Duration::from_secs(1))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("0 < start <= max and step > 0"), "{e}");
+    let e = Stress::new("x", 10.0, 10.0, 100.0, Duration::from_millis(10))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("at least 1s"), "{e}");
+    let spike = Spike {
+        baseline: 10.0,
+        factor: 0.5,
+        before: Duration::from_secs(1),
+        spike: Duration::from_secs(1),
+        after: Duration::from_secs(1),
+    };
+    let e = spike
+        .model()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("spike factor must be 1 or more"), "{e}");
+}
