@@ -240,6 +240,9 @@ impl Load {
                 .await
             }
         };
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!();
+        }
         let aborted = abort.lock().map(|a| a.clone()).unwrap_or(None);
         let mut scenario = self.model.to_string();
         if let Some(s) = shard {
@@ -277,12 +280,17 @@ impl Load {
             mpsc::unbounded_channel::<(Duration, Duration, std::result::Result<(), ErrorClass>)>();
         let rule = self.abort;
         let flag = abort.clone();
+        let name = self.name.clone();
         let collector = tokio::spawn(async move {
             let mut m = Metrics::default();
-            let mut judged = 0;
+            let (mut judged, mut shown) = (0, 0);
             while let Some((at, latency, outcome)) = rx.recv().await {
                 m.record(at, latency, &outcome);
                 let done = start.elapsed().as_secs() as usize;
+                if done > shown && m.seconds.len() >= done {
+                    shown = done;
+                    progress(&name, &m, done);
+                }
                 if let Some(rule) = rule
                     && done > judged
                     && m.seconds.len() >= done
@@ -393,13 +401,17 @@ impl Load {
         }
         drop(tx);
         let mut total = Metrics::default();
-        let mut judged = 0;
+        let (mut judged, mut shown) = (0, 0);
         let deadline = tokio::time::Instant::from_std(end + self.drain);
         loop {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some((at, latency, outcome))) => {
                     total.record(at, latency, &outcome);
                     let done = start.elapsed().as_secs() as usize;
+                    if done > shown && total.seconds.len() >= done {
+                        shown = done;
+                        progress(&self.name, &total, done);
+                    }
                     if let Some(rule) = self.abort
                         && done > judged
                         && total.seconds.len() >= done
@@ -423,6 +435,59 @@ impl Load {
             t.abort();
         }
         total
+    }
+}
+
+/// The live progress line: on stderr when it is a terminal, nothing otherwise.
+fn progress(name: &str, m: &Metrics, done: usize) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal()
+        && let Some(line) = progress_line(name, m, done)
+    {
+        eprint!("\r\x1b[2K{line}");
+    }
+}
+
+/// "get_order 12s  200/s  p95 41ms  errors 0%" for the last finished second.
+pub(crate) fn progress_line(name: &str, m: &Metrics, done: usize) -> Option<String> {
+    let last = done.checked_sub(1).and_then(|i| m.seconds.get(i))?;
+    let all = last.ok + last.error_count();
+    let errors = if all == 0 {
+        0.0
+    } else {
+        last.error_count() as f64 / all as f64
+    };
+    Some(format!(
+        "{name} {done}s  {all}/s  p95 {}  errors {}",
+        readiness_core::Quantity::duration(percentile(&last.latency, Percentile::P95)),
+        readiness_core::Quantity::ratio(errors)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_line_shows_rate_p95_and_errors_of_the_last_second() {
+        let mut m = Metrics::default();
+        for i in 0..200u64 {
+            let outcome = if i < 2 {
+                Err(ErrorClass::Status5xx)
+            } else {
+                Ok(())
+            };
+            m.record(
+                Duration::from_millis(11_000 + i),
+                Duration::from_millis(40),
+                &outcome,
+            );
+        }
+        assert_eq!(
+            progress_line("get_order", &m, 12).as_deref(),
+            Some("get_order 12s  200/s  p95 40ms  errors 1%")
+        );
+        assert_eq!(progress_line("get_order", &m, 0), None);
     }
 }
 

@@ -37,6 +37,7 @@ mod assertions;
 mod engine;
 pub mod http;
 pub mod metrics;
+pub mod raw;
 mod schedule;
 mod soak;
 mod stress;

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# readiness-load side by side with wrk and oha against nginx on loopback, in one run.
+# nginx is pinned to core 0, every generator to core 1 (taskset); 50 connections, 10 s,
+# median of 3 runs per tool. Prints a Markdown table: req/s, generator CPU, user+sys µs per
+# request, peak RSS. Installs what it needs (wrk, nginx from Debian; oha from crates.io).
+#
+#   readiness-load/bench/peers.sh [--duration 10] [--runs 3] [--connections 50]
+set -Eeuo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+duration=10 runs=3 connections=50
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --duration) duration=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    *) echo "usage: $0 [--duration S] [--runs N] [--connections C]" >&2; exit 2 ;;
+  esac
+done
+
+need_apt=()
+command -v wrk >/dev/null || need_apt+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx-light)
+[[ -x /usr/bin/time ]] || need_apt+=(time)
+if [[ ${#need_apt[@]} -gt 0 ]]; then
+  apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${need_apt[@]}" >/dev/null
+fi
+command -v oha >/dev/null || cargo install --locked oha >/dev/null
+(cd "$root" && cargo build -q --release -p readiness-load --example http_load)
+http_load=$root/${CARGO_TARGET_DIR:-target}/release/examples/http_load
+
+work=$(mktemp -d -t readiness-peers.XXXXXX)
+port=18080
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  server {
+    listen 127.0.0.1:$port;
+    location / { return 200 "ok"; }
+  }
+}
+CONF
+taskset -c 0 /usr/sbin/nginx -c "$work/nginx.conf" -p "$work" &
+nginx_pid=$!
+trap 'kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 50); do
+  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+  sleep 0.1
+done
+url=http://127.0.0.1:$port/
+
+# run TOOL -> prints "rps user_s sys_s maxrss_kb requests"
+run() {
+  local tool=$1 out="$work/out" t="$work/time"
+  case $tool in
+    wrk) /usr/bin/time -f '%U %S %M' -o "$t" taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" "$url" >"$out"
+         rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+         reqs=$(awk '/requests in/ {print $1}' "$out") ;;
+    oha) /usr/bin/time -f '%U %S %M' -o "$t" taskset -c 1 oha --no-tui -c "$connections" -z "${duration}s" --output-format json "$url" >"$out"
+         rps=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["summary"]["requestsPerSec"])' "$out")
+         reqs=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(d["statusCodeDistribution"].values()))' "$out") ;;
+    readiness-raw|readiness-reqwest)
+         /usr/bin/time -f '%U %S %M' -o "$t" taskset -c 1 "$http_load" --url "$url" --connections "$connections" \
+           --duration "${duration}s" --engine "${tool#readiness-}" --json >"$out"
+         rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$out")
+         reqs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$out") ;;
+  esac
+  read -r user sys rss <"$t"
+  echo "$rps $user $sys $rss $reqs"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "| tool | req/s (median of $runs) | generator CPU | user+sys µs/request | peak RSS |"
+echo "|---|---|---|---|---|"
+for tool in wrk oha readiness-raw readiness-reqwest; do
+  : >"$work/rows"
+  for _ in $(seq 1 "$runs"); do run "$tool" >>"$work/rows"; done
+  rps=$(awk '{print $1}' "$work/rows" | median)
+  cpu=$(awk -v d="$duration" '{print ($2+$3)/d*100}' "$work/rows" | median)
+  us=$(awk '{ if ($5>0) print ($2+$3)*1e6/$5 }' "$work/rows" | median)
+  rss=$(awk '{print $4/1024}' "$work/rows" | sort -g | tail -1)
+  printf '| %s | %.0f | %.0f%% | %.2f | %.1f MB |\n' "$tool" "$rps" "$cpu" "$us" "$rss"
+done

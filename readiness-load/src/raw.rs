@@ -1,0 +1,268 @@
+//! The lean HTTP/1.1 path for raw rate: one keep-alive connection per virtual user, a
+//! request built once, a reused read buffer, `httparse`, no allocation per request.
+//!
+//! The closed model runs `connections` users back to back. The open model gives connection
+//! k the arrivals k, k + N, k + 2N, ... of the schedule (wrk2's design): a connection that
+//! falls behind starts its next request late, and the latency is still measured from the
+//! intended start (coordinated omission corrected); in-flight work is bounded by the
+//! connections.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use readiness_core::{Error, Result, guard};
+
+use crate::engine::Report;
+use crate::metrics::{ErrorClass, Metrics};
+use crate::schedule::Model;
+
+/// A `GET` target on loopback (or anywhere, with the explicit opt-in).
+#[derive(Debug, Clone)]
+pub struct Target {
+    addr: SocketAddr,
+    url: String,
+    request: Vec<u8>,
+}
+
+impl Target {
+    /// Parses `http://host:port/path`; refuses non-loopback hosts unless
+    /// `allow_non_loopback`; resolves the host once.
+    pub fn get(url: &str, allow_non_loopback: bool) -> Result<Self> {
+        let (host, port) = guard::check_target(url, allow_non_loopback)?;
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| Error::InvalidInput(format!("{url:?} is not a URL: {e}")))?;
+        if parsed.scheme() != "http" {
+            return Err(Error::InvalidInput(format!(
+                "the raw HTTP path speaks plain http://, not {}://",
+                parsed.scheme()
+            )));
+        }
+        let port = port.unwrap_or(80);
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(
+            host.trim_matches(|c| c == '[' || c == ']'),
+            port,
+        ))
+        .map_err(|e| Error::InvalidInput(format!("cannot resolve {host}: {e}")))?
+        .next()
+        .ok_or_else(|| Error::InvalidInput(format!("{host} resolves to no address")))?;
+        let path = match parsed.query() {
+            Some(q) => format!("{}?{q}", parsed.path()),
+            None => parsed.path().to_owned(),
+        };
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: readiness-load\r\n\r\n"
+        )
+        .into_bytes();
+        Ok(Target {
+            addr,
+            url: url.to_owned(),
+            request,
+        })
+    }
+}
+
+/// One keep-alive connection.
+struct Conn {
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn send(
+        &mut self,
+        target: &Target,
+        timeout: Duration,
+    ) -> std::result::Result<(), ErrorClass> {
+        match tokio::time::timeout(timeout, self.exchange(target)).await {
+            Ok(r) => {
+                if r.is_err() {
+                    self.stream = None;
+                }
+                r
+            }
+            Err(_) => {
+                self.stream = None;
+                Err(ErrorClass::Timeout)
+            }
+        }
+    }
+
+    async fn exchange(&mut self, target: &Target) -> std::result::Result<(), ErrorClass> {
+        if self.stream.is_none() {
+            let s = TcpStream::connect(target.addr)
+                .await
+                .map_err(|_| ErrorClass::Connect)?;
+            let _ = s.set_nodelay(true);
+            self.stream = Some(s);
+            self.buf.clear();
+        }
+        let stream = self.stream.as_mut().ok_or(ErrorClass::Connect)?;
+        stream
+            .write_all(&target.request)
+            .await
+            .map_err(|_| ErrorClass::Connect)?;
+        loop {
+            // Parse what is buffered; read more until one whole response is there.
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&self.buf) {
+                Ok(httparse::Status::Complete(head)) => {
+                    let status = resp.code.unwrap_or(0);
+                    let mut length = None;
+                    let mut close = false;
+                    for h in resp.headers.iter() {
+                        if h.name.eq_ignore_ascii_case("content-length") {
+                            length = std::str::from_utf8(h.value)
+                                .ok()
+                                .and_then(|v| v.trim().parse::<usize>().ok());
+                        } else if h.name.eq_ignore_ascii_case("connection") {
+                            close = h.value.eq_ignore_ascii_case(b"close");
+                        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                            return Err(ErrorClass::User("chunked responses are not supported by the raw path; use http::get".into()));
+                        }
+                    }
+                    let total = head + length.unwrap_or(0);
+                    while self.buf.len() < total {
+                        self.read_more().await?;
+                    }
+                    self.buf.drain(..total);
+                    if close || length.is_none() {
+                        self.stream = None;
+                    }
+                    return match status {
+                        500..=599 => Err(ErrorClass::Status5xx),
+                        400..=499 => Err(ErrorClass::Status4xx),
+                        _ => Ok(()),
+                    };
+                }
+                Ok(httparse::Status::Partial) => self.read_more().await?,
+                Err(e) => return Err(ErrorClass::User(format!("bad HTTP response: {e}"))),
+            }
+        }
+    }
+
+    async fn read_more(&mut self) -> std::result::Result<(), ErrorClass> {
+        let stream = self.stream.as_mut().ok_or(ErrorClass::Connect)?;
+        let len = self.buf.len();
+        if self.buf.capacity() - len < 4096 {
+            self.buf.reserve(16 * 1024);
+        }
+        let cap = self.buf.capacity();
+        self.buf.resize(cap, 0);
+        match stream.read(&mut self.buf[len..]).await {
+            Ok(0) | Err(_) => {
+                self.buf.truncate(len);
+                Err(ErrorClass::Connect)
+            }
+            Ok(n) => {
+                self.buf.truncate(len + n);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Waits until `due`; with `fine`, sleeps to 1 ms before and then yields in a loop (more
+/// CPU, sub-millisecond start times).
+async fn wait_until(due: Instant, fine: bool) {
+    let now = Instant::now();
+    if due <= now {
+        return;
+    }
+    if !fine {
+        tokio::time::sleep_until(due.into()).await;
+        return;
+    }
+    if due - now > Duration::from_millis(2) {
+        tokio::time::sleep_until((due - Duration::from_millis(1)).into()).await;
+    }
+    while Instant::now() < due {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Runs `GET target` with `connections` keep-alive connections under `model` (closed: one
+/// user per connection, `users` ignored; open: the schedule split over the connections).
+pub async fn run(
+    target: &Target,
+    connections: usize,
+    model: &Model,
+    timeout: Duration,
+    fine_timer: bool,
+) -> Result<Report> {
+    if connections == 0 {
+        return Err(Error::InvalidInput(
+            "at least 1 connection is needed".into(),
+        ));
+    }
+    let started_at = OffsetDateTime::now_utc();
+    let start = Instant::now();
+    let duration = model.duration();
+    let schedule = model.schedule();
+    let mut tasks = Vec::with_capacity(connections);
+    for k in 0..connections {
+        let target = target.clone();
+        let schedule = schedule.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut m = Metrics::default();
+            let mut conn = Conn {
+                stream: None,
+                buf: Vec::with_capacity(16 * 1024),
+            };
+            match schedule {
+                Some(schedule) => {
+                    let mut i = k as u64;
+                    while let Some(at) = schedule.intended(i) {
+                        let due = start + at;
+                        wait_until(due, fine_timer).await;
+                        m.record_lag(Instant::now().saturating_duration_since(due));
+                        let outcome = conn.send(&target, timeout).await;
+                        m.record(at, due.elapsed(), &outcome);
+                        i += connections as u64;
+                    }
+                }
+                None => {
+                    let end = start + duration;
+                    let mut n = 0u64;
+                    while Instant::now() < end && n < crate::schedule::MAX_ITERATIONS {
+                        let began = Instant::now();
+                        let outcome = conn.send(&target, timeout).await;
+                        m.record(began - start, began.elapsed(), &outcome);
+                        n += 1;
+                    }
+                }
+            }
+            m
+        }));
+    }
+    let mut metrics = Metrics::default();
+    let deadline =
+        tokio::time::Instant::from_std(start + duration + timeout + Duration::from_secs(1));
+    for t in tasks {
+        match tokio::time::timeout_at(deadline, t).await {
+            Ok(Ok(m)) => metrics.merge(&m),
+            _ => metrics.unfinished += 1,
+        }
+    }
+    let scenario = match model {
+        Model::Closed { .. } => format!(
+            "{connections} connections back to back for {}",
+            readiness_core::Quantity::duration(duration)
+        ),
+        open => format!("{open} over {connections} connections"),
+    };
+    Ok(Report {
+        name: "http_get".into(),
+        scenario,
+        target: Some(format!("GET {}", target.url)),
+        started_at,
+        elapsed: start.elapsed(),
+        metrics,
+        shard: None,
+        aborted: None,
+    })
+}

@@ -1,0 +1,134 @@
+//! The lean HTTP/1.1 path against an in-process keep-alive server.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use readiness_load::{ErrorClass, Model, raw};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A keep-alive HTTP/1.1 server answering every request with `status`; counts connections.
+async fn server(status: &'static str) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        for _ in 0..1000 {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            count.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut pending = Vec::new();
+                let body = format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok");
+                for _ in 0..1_000_000 {
+                    let Ok(n) = s.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        if s.write_all(body.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (
+        format!("http://127.0.0.1:{}/hello?x=1", addr.port()),
+        accepted,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closed_model_reuses_one_connection_per_user() {
+    let (url, accepted) = server("200 OK").await;
+    let target = raw::Target::get(&url, false).expect("target");
+    let model = Model::closed(4, Duration::from_millis(500)).expect("model");
+    let report = raw::run(&target, 4, &model, Duration::from_secs(2), false)
+        .await
+        .expect("run");
+    assert!(report.requests() > 100, "{} requests", report.requests());
+    assert_eq!(
+        report.errors(),
+        0,
+        "{}",
+        report.summary(readiness_core::Percentile::P95)
+    );
+    assert_eq!(
+        accepted.load(Ordering::Relaxed),
+        4,
+        "keep-alive: one connection per user"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_model_runs_every_scheduled_request_across_connections() {
+    let (url, _) = server("200 OK").await;
+    let target = raw::Target::get(&url, false).expect("target");
+    let model = Model::constant_rate(500.0, Duration::from_secs(1)).expect("model");
+    let report = raw::run(&target, 10, &model, Duration::from_secs(2), false)
+        .await
+        .expect("run");
+    assert_eq!(report.requests(), 500);
+    assert_eq!(report.errors(), 0);
+    assert!(
+        report.metrics.lag.value_at_quantile(0.99) < 20_000,
+        "lag p99 {}µs",
+        report.metrics.lag.value_at_quantile(0.99)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statuses_and_refusals_are_classified() {
+    let (url, _) = server("503 Service Unavailable").await;
+    let model = Model::constant_rate(100.0, Duration::from_millis(500)).expect("model");
+    let report = raw::run(
+        &raw::Target::get(&url, false).expect("target"),
+        2,
+        &model,
+        Duration::from_secs(1),
+        false,
+    )
+    .await
+    .expect("run");
+    assert_eq!(
+        report.metrics.total().errors.get(&ErrorClass::Status5xx),
+        Some(&50)
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let target = raw::Target::get(&format!("http://127.0.0.1:{port}/"), false).expect("target");
+    let report = raw::run(&target, 2, &model, Duration::from_secs(1), false)
+        .await
+        .expect("run");
+    assert_eq!(
+        report.metrics.total().errors.get(&ErrorClass::Connect),
+        Some(&50)
+    );
+}
+
+#[test]
+fn raw_targets_are_checked_before_any_traffic() {
+    let e = |u: &str| {
+        raw::Target::get(u, false)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    assert!(e("http://198.51.100.1/").contains("is not on loopback"));
+    assert!(e("https://127.0.0.1/").contains("plain http://"));
+}
