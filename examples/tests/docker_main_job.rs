@@ -96,3 +96,35 @@ fn main_job_with_a_bad_image_reference_says_what_to_write() {
         "{text}"
     );
 }
+
+#[test]
+fn docker_postgres_and_redis_transactions_run_under_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_db-load"))
+        .env("READINESS_DIR", dir.path())
+        .output()
+        .expect("run db-load");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "postgres_insert: p95",
+        "redis_incr: p95",
+        "600 requests, 0% errors",
+        "pass  load.p95",
+        "pass  load.error_rate",
+        "verdict: go",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    let records = records(dir.path());
+    assert_eq!(records.len(), 4, "two checks per transaction");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["attachments"].as_array().is_some_and(|a| !a.is_empty()))
+    );
+}
