@@ -4,15 +4,20 @@
 # median of 3 runs per tool. Prints a Markdown table: req/s, generator CPU, user+sys µs per
 # request, peak RSS. Installs what it needs (wrk, nginx from Debian; oha from crates.io).
 #
-#   readiness-load/bench/peers.sh [--duration 10] [--runs 3] [--connections 50]
+# A second table checks fixed arrival rates (achieved rate, scheduling lag p99, with and
+# without --fine-timer) and a third the generator's memory at 10,000 virtual users;
+# --soak also samples the generator's RSS every 10 s over a 5-minute run.
+#
+#   readiness-load/bench/peers.sh [--duration 10] [--runs 3] [--connections 50] [--soak]
 set -Eeuo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-duration=10 runs=3 connections=50
+duration=10 runs=3 connections=50 soak=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --duration) duration=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
+    --soak) soak=1; shift ;;
     *) echo "usage: $0 [--duration S] [--runs N] [--connections C]" >&2; exit 2 ;;
   esac
 done
@@ -21,6 +26,7 @@ need_apt=()
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx-light)
 [[ -x /usr/bin/time ]] || need_apt+=(time)
+command -v bc >/dev/null || need_apt+=(bc)
 if [[ ${#need_apt[@]} -gt 0 ]]; then
   apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${need_apt[@]}" >/dev/null
 fi
@@ -35,7 +41,8 @@ worker_processes 1;
 daemon off;
 pid $work/nginx.pid;
 error_log $work/error.log;
-events { worker_connections 4096; }
+worker_rlimit_nofile 65536;
+events { worker_connections 20000; }
 http {
   access_log off;
   keepalive_requests 100000000;
@@ -45,6 +52,7 @@ http {
   }
 }
 CONF
+ulimit -n 65536
 taskset -c 0 /usr/sbin/nginx -c "$work/nginx.conf" -p "$work" &
 nginx_pid=$!
 trap 'kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -87,3 +95,47 @@ for tool in wrk oha readiness-raw readiness-reqwest; do
   rss=$(awk '{print $4/1024}' "$work/rows" | sort -g | tail -1)
   printf '| %s | %.0f | %.0f%% | %.2f | %.1f MB |\n' "$tool" "$rps" "$cpu" "$us" "$rss"
 done
+
+echo
+echo "| fixed rate (readiness-raw, $connections connections, ${duration}s) | achieved / target | scheduling lag p99 | generator CPU |"
+echo "|---|---|---|---|"
+for rate in 2000 20000; do
+  for fine in "" --fine-timer; do
+    /usr/bin/time -f '%U %S %M' -o "$work/time" taskset -c 1 "$http_load" --url "$url" --connections "$connections" \
+      --duration "${duration}s" --rate "$rate" $fine --json >"$work/out"
+    read -r user sys _ <"$work/time"
+    python3 - "$work/out" "$rate" "$duration" "${fine:-tokio timer}" "$user" "$sys" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); rate = float(sys.argv[2]); dur = float(sys.argv[3])
+cpu = (float(sys.argv[5]) + float(sys.argv[6])) / dur * 100
+print(f"| {int(rate)}/s, {sys.argv[4]} | {d['requests'] / (rate * dur) * 100:.3f}% ({d['requests']} of {int(rate * dur)}) | {d['lag_p99_ms']:.3f} ms | {cpu:.0f}% |")
+PY
+  done
+done
+
+echo
+echo "| virtual users (readiness-raw, closed model, ${duration}s) | req/s | peak RSS |"
+echo "|---|---|---|"
+for users in 50 1000 10000; do
+  /usr/bin/time -f '%U %S %M' -o "$work/time" taskset -c 1 "$http_load" --url "$url" --connections "$users" \
+    --duration "${duration}s" --json >"$work/out"
+  read -r _ _ rss <"$work/time"
+  rps=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["rps"]))' "$work/out")
+  printf '| %s | %s | %.1f MB |\n' "$users" "$rps" "$(echo "$rss / 1024" | bc -l)"
+done
+
+if [[ $soak == 1 ]]; then
+  echo
+  echo "| 5-minute run, readiness-raw, $connections connections: RSS every 30 s (MB) |"
+  echo "|---|"
+  taskset -c 1 "$http_load" --url "$url" --connections "$connections" --duration 300s --json >"$work/out" &
+  gen=$!
+  samples=()
+  for _ in $(seq 1 10); do
+    sleep 30
+    kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$gen/status" 2>/dev/null || echo 0)
+    samples+=("$(( kb / 1024 ))")
+  done
+  wait "$gen" || true
+  echo "| ${samples[*]} |"
+fi

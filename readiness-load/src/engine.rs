@@ -218,10 +218,11 @@ impl Load {
                 self.run_open(transaction, start, shard, abort.clone())
                     .await?
             }
-            Model::Closed { users, duration } => {
+            closed => {
+                let users = closed.max_users();
                 let (share, first) = match shard {
-                    Some(s) => shard_users(*users as u64, s),
-                    None => (*users as u64, 0),
+                    Some(s) => shard_users(users as u64, s),
+                    None => (users as u64, 0),
                 };
                 if share == 0 {
                     return Err(Error::InvalidInput(format!(
@@ -234,7 +235,7 @@ impl Load {
                     start,
                     share as usize,
                     first,
-                    *duration,
+                    closed.duration(),
                     abort.clone(),
                 )
                 .await
@@ -386,11 +387,17 @@ impl Load {
         for user in 0..users {
             let (t, tx, abort) = (transaction.clone(), tx.clone(), abort.clone());
             let user = first_user + user as u64;
+            let model = self.model.clone();
             tasks.push(tokio::spawn(async move {
                 let mut n = 0u64;
                 while Instant::now() < end && n < crate::schedule::MAX_ITERATIONS {
                     if abort.lock().map(|a| a.is_some()).unwrap_or(false) {
                         break;
+                    }
+                    // Ramping users: this user waits while the stage has fewer users.
+                    if (model.users_at(start.elapsed()) as u64) <= user {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        continue;
                     }
                     let began = Instant::now();
                     let outcome = t(n * 1_000_000 + user).await;

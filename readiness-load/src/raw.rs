@@ -199,6 +199,11 @@ pub async fn run(
             "at least 1 connection is needed".into(),
         ));
     }
+    if let Model::RampingUsers { .. } = model {
+        return Err(Error::InvalidInput(
+            "the raw path runs a constant number of connections; use Load for ramping users".into(),
+        ));
+    }
     let started_at = OffsetDateTime::now_utc();
     let start = Instant::now();
     let duration = model.duration();

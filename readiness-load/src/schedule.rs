@@ -37,6 +37,14 @@ pub enum Model {
         /// How long they run.
         duration: Duration,
     },
+    /// Closed model with ramping stages: the number of active virtual users moves linearly
+    /// from `start` to each stage's target over the stage.
+    RampingUsers {
+        /// Users at time zero.
+        start: usize,
+        /// (duration, users at the end of the stage), in order.
+        stages: Vec<(Duration, usize)>,
+    },
 }
 
 fn check_rate(rate: f64, what: &str) -> Result<()> {
@@ -115,11 +123,67 @@ impl Model {
         Ok(Model::Closed { users, duration })
     }
 
+    /// Virtual users ramping from `start` through `stages` of (duration, users).
+    pub fn ramping_users(start: usize, stages: &[(Duration, usize)]) -> Result<Self> {
+        if stages.is_empty() {
+            return Err(Error::InvalidInput(
+                "ramping users need at least one stage".into(),
+            ));
+        }
+        if let Some(i) = stages.iter().position(|(d, _)| d.is_zero()) {
+            return Err(Error::InvalidInput(format!(
+                "stage {} has a zero duration",
+                i + 1
+            )));
+        }
+        if start == 0 && stages.iter().all(|(_, u)| *u == 0) {
+            return Err(Error::InvalidInput(
+                "ramping users never have a user; give a stage at least 1".into(),
+            ));
+        }
+        Ok(Model::RampingUsers {
+            start,
+            stages: stages.to_vec(),
+        })
+    }
+
+    /// The most virtual users at any time (closed models).
+    pub fn max_users(&self) -> usize {
+        match self {
+            Model::Open { .. } => 0,
+            Model::Closed { users, .. } => *users,
+            Model::RampingUsers { start, stages } => {
+                stages.iter().map(|s| s.1).fold(*start, usize::max)
+            }
+        }
+    }
+
+    /// Active virtual users at time `t` (closed models).
+    pub fn users_at(&self, t: Duration) -> usize {
+        match self {
+            Model::Open { .. } => 0,
+            Model::Closed { users, .. } => *users,
+            Model::RampingUsers { start, stages } => {
+                let (mut from, mut t0) = (*start as f64, Duration::ZERO);
+                for (d, to) in stages {
+                    if t < t0 + *d {
+                        let x = (t - t0).as_secs_f64() / d.as_secs_f64();
+                        return (from + (*to as f64 - from) * x).round() as usize;
+                    }
+                    t0 += *d;
+                    from = *to as f64;
+                }
+                from as usize
+            }
+        }
+    }
+
     /// Total duration.
     pub fn duration(&self) -> Duration {
         match self {
             Model::Open { stages, .. } => stages.iter().map(|s| s.duration).sum(),
             Model::Closed { duration, .. } => *duration,
+            Model::RampingUsers { stages, .. } => stages.iter().map(|s| s.0).sum(),
         }
     }
 
@@ -137,7 +201,7 @@ impl Model {
                     })
                     .sum()
             }
-            Model::Closed { .. } => 0.0,
+            Model::Closed { .. } | Model::RampingUsers { .. } => 0.0,
         }
     }
 
@@ -145,7 +209,7 @@ impl Model {
     pub fn schedule(&self) -> Option<Schedule> {
         match self {
             Model::Open { start_rate, stages } => Some(Schedule::new(*start_rate, stages)),
-            Model::Closed { .. } => None,
+            Model::Closed { .. } | Model::RampingUsers { .. } => None,
         }
     }
 }
@@ -173,6 +237,13 @@ impl fmt::Display for Model {
             }
             Model::Closed { users, duration } => {
                 write!(f, "{users} virtual users for {}", secs(*duration))
+            }
+            Model::RampingUsers { start, stages } => {
+                write!(f, "virtual users from {start}")?;
+                for (d, u) in stages {
+                    write!(f, ", to {u} over {}", secs(*d))?;
+                }
+                Ok(())
             }
         }
     }
@@ -295,6 +366,25 @@ mod tests {
         assert_eq!(s.intended(0), Some(Duration::ZERO));
         assert_eq!(s.intended(100), Some(Duration::from_millis(500)));
         assert_eq!(s.intended(400), None);
+    }
+
+    #[test]
+    fn ramping_users_interpolate() {
+        let m = Model::ramping_users(
+            0,
+            &[(Duration::from_secs(10), 10), (Duration::from_secs(10), 10)],
+        )
+        .expect("valid");
+        assert_eq!(m.users_at(Duration::ZERO), 0);
+        assert_eq!(m.users_at(Duration::from_secs(5)), 5);
+        assert_eq!(m.users_at(Duration::from_secs(15)), 10);
+        assert_eq!(m.max_users(), 10);
+        assert_eq!(
+            m.to_string(),
+            "virtual users from 0, to 10 over 10s, to 10 over 10s"
+        );
+        assert!(Model::ramping_users(0, &[]).is_err());
+        assert!(Model::ramping_users(0, &[(Duration::from_secs(1), 0)]).is_err());
     }
 
     #[test]

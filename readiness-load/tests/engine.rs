@@ -260,3 +260,30 @@ async fn percentile_error_rate_and_throughput_pass_and_fail() {
     assert!(f.to_string().contains("observed: p95"), "{f}");
     assert!(f.to_string().contains("required: at least 200/s"), "{f}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ramping_virtual_users_raise_throughput_stage_by_stage() {
+    let model = Model::ramping_users(
+        0,
+        &[(Duration::from_secs(2), 10), (Duration::from_secs(1), 10)],
+    )
+    .expect("model");
+    let report = Load::new("ramp", model)
+        .run(|_| async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(())
+        })
+        .await
+        .expect("run");
+    let per_second: Vec<u64> = report.metrics.seconds.iter().map(|s| s.ok).collect();
+    assert!(per_second.len() >= 3, "{per_second:?}");
+    // About 2.5, 7.5 and 10 users at ~90 iterations per user-second.
+    assert!(
+        per_second[0] < per_second[1] && per_second[1] < per_second[2],
+        "{per_second:?}"
+    );
+    assert!(
+        (500..=1100).contains(&per_second[2]),
+        "10 users x 10 ms: {per_second:?}"
+    );
+}
