@@ -284,25 +284,16 @@ impl Load {
         let name = self.name.clone();
         let collector = tokio::spawn(async move {
             let mut m = Metrics::default();
-            let (mut judged, mut shown) = (0, 0);
+            let mut watch = Watch {
+                name,
+                rule,
+                flag,
+                start,
+                seen: 0,
+            };
             while let Some((at, latency, outcome)) = rx.recv().await {
                 m.record(at, latency, &outcome);
-                let done = start.elapsed().as_secs() as usize;
-                if done > shown && m.seconds.len() >= done {
-                    shown = done;
-                    progress(&name, &m, done);
-                }
-                if let Some(rule) = rule
-                    && done > judged
-                    && m.seconds.len() >= done
-                {
-                    judged = done;
-                    if let Some(why) = rule.breached(&m.seconds[..done])
-                        && let Ok(mut a) = flag.lock()
-                    {
-                        a.get_or_insert(why);
-                    }
-                }
+                watch.after_record(&m);
             }
             m
         });
@@ -408,28 +399,19 @@ impl Load {
         }
         drop(tx);
         let mut total = Metrics::default();
-        let (mut judged, mut shown) = (0, 0);
+        let mut watch = Watch {
+            name: self.name.clone(),
+            rule: self.abort,
+            flag: abort.clone(),
+            start,
+            seen: 0,
+        };
         let deadline = tokio::time::Instant::from_std(end + self.drain);
         loop {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some((at, latency, outcome))) => {
                     total.record(at, latency, &outcome);
-                    let done = start.elapsed().as_secs() as usize;
-                    if done > shown && total.seconds.len() >= done {
-                        shown = done;
-                        progress(&self.name, &total, done);
-                    }
-                    if let Some(rule) = self.abort
-                        && done > judged
-                        && total.seconds.len() >= done
-                    {
-                        judged = done;
-                        if let Some(why) = rule.breached(&total.seconds[..done])
-                            && let Ok(mut a) = abort.lock()
-                        {
-                            a.get_or_insert(why);
-                        }
-                    }
+                    watch.after_record(&total);
                 }
                 Ok(None) => break,
                 Err(_) => {
@@ -442,6 +424,32 @@ impl Load {
             t.abort();
         }
         total
+    }
+}
+
+/// Watches a run second by second: the progress line and the abort rule.
+struct Watch {
+    name: String,
+    rule: Option<AbortRule>,
+    flag: Arc<std::sync::Mutex<Option<String>>>,
+    start: Instant,
+    seen: usize,
+}
+
+impl Watch {
+    /// After each record: when a new second has finished, show it and judge the rule.
+    fn after_record(&mut self, m: &Metrics) {
+        let done = self.start.elapsed().as_secs() as usize;
+        if done <= self.seen || m.seconds.len() < done {
+            return;
+        }
+        self.seen = done;
+        progress(&self.name, m, done);
+        if let Some(why) = self.rule.and_then(|r| r.breached(&m.seconds[..done]))
+            && let Ok(mut a) = self.flag.lock()
+        {
+            a.get_or_insert(why);
+        }
     }
 }
 

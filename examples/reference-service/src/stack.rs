@@ -120,6 +120,16 @@ async fn dependencies(
     }
 }
 
+/// Redis as reachable from the host, when it was started.
+async fn redis_host_url(redis: Option<&ContainerAsync<Redis>>) -> Result<Option<String>> {
+    let Some(r) = redis else { return Ok(None) };
+    let port = r
+        .get_host_port_ipv4(REDIS_PORT)
+        .await
+        .map_err(other("redis port"))?;
+    Ok(Some(format!("redis://127.0.0.1:{port}/")))
+}
+
 impl Stack {
     /// Starts PostgreSQL and Redis in containers and the service binary `bin` as a child
     /// process on a free loopback port, and waits until `/health/ready` answers 200.
@@ -131,15 +141,7 @@ impl Stack {
             .await
             .map_err(other("postgres port"))?;
         let database_url = format!("postgres://postgres:postgres@127.0.0.1:{pg_port}/postgres");
-        let redis_url = match &redis {
-            Some(r) => Some(format!(
-                "redis://127.0.0.1:{}/",
-                r.get_host_port_ipv4(REDIS_PORT)
-                    .await
-                    .map_err(other("redis port"))?
-            )),
-            None => None,
-        };
+        let redis_url = redis_host_url(redis.as_ref()).await?;
         let port = free_port()?;
         let log_path = std::env::temp_dir().join(format!("reference-service-{}.log", suffix()));
         let log = std::fs::File::create(&log_path)
@@ -190,15 +192,7 @@ impl Stack {
             .get_host_port_ipv4(POSTGRES_PORT)
             .await
             .map_err(other("postgres port"))?;
-        let redis_url = match &redis {
-            Some(r) => Some(format!(
-                "redis://127.0.0.1:{}/",
-                r.get_host_port_ipv4(REDIS_PORT)
-                    .await
-                    .map_err(other("redis port"))?
-            )),
-            None => None,
-        };
+        let redis_url = redis_host_url(redis.as_ref()).await?;
         let image = GenericImage::new("readiness-local/reference-service", "latest")
             .with_exposed_port(SERVICE_PORT.tcp())
             .with_wait_for(WaitFor::message_on_stdout("\"message\":\"listening\""));
