@@ -8,6 +8,7 @@
 //! | `READINESS_RUN_ID` | the run id in evidence and container labels | `NEXTEST_RUN_ID`, else one per process |
 //! | `READINESS_GIT_COMMIT` | the commit recorded in evidence | `GITHUB_SHA`, else `git rev-parse HEAD` |
 //! | `READINESS_STARTUP_TIMEOUT_SECS` | how long a container may take to become ready | `60` |
+//! | `READINESS_SHARD` | run shard `i/n` of every load (readiness-load) | unset |
 //!
 //! Paths in `READINESS_DIR` that are relative are taken from the workspace root.
 
