@@ -99,7 +99,8 @@ impl SoakReport {
 }
 
 /// Runs `load` while sampling the target's memory with `memory` every `every`.
-pub async fn soak<F, Fut, M>(
+/// (An async sampler: `/proc` for a process, the Docker API for a container.)
+pub async fn soak<F, Fut, M, MF>(
     load: &Load,
     transaction: F,
     every: Duration,
@@ -108,7 +109,8 @@ pub async fn soak<F, Fut, M>(
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), ErrorClass>> + Send + 'static,
-    M: Fn() -> Option<u64> + Send + 'static,
+    M: Fn() -> MF + Send + 'static,
+    MF: Future<Output = Option<u64>> + Send,
 {
     let start = Instant::now();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -117,7 +119,7 @@ where
     let sampler = tokio::spawn(async move {
         let mut samples = Vec::new();
         while !flag.load(std::sync::atomic::Ordering::Relaxed) && start.elapsed() < horizon {
-            if let Some(bytes) = memory() {
+            if let Some(bytes) = memory().await {
                 samples.push((start.elapsed().as_secs_f64(), bytes as f64));
             }
             tokio::time::sleep(every.max(Duration::from_millis(10))).await;

@@ -20,7 +20,7 @@ async fn soak_passes_a_stable_target_and_catches_a_leaking_one() {
             Ok::<(), ErrorClass>(())
         },
         Duration::from_millis(100),
-        move || rss_of_pid(pid),
+        move || async move { rss_of_pid(pid) },
     )
     .await
     .expect("soak");
@@ -49,7 +49,7 @@ async fn soak_passes_a_stable_target_and_catches_a_leaking_one() {
             async { Ok::<(), ErrorClass>(()) }
         },
         Duration::from_millis(100),
-        move || rss_of_pid(pid),
+        move || async move { rss_of_pid(pid) },
     )
     .await
     .expect("soak");

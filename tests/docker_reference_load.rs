@@ -1,0 +1,140 @@
+//! The end-to-end readiness suite of the reference service, load criteria: each passes on
+//! the healthy service and fails, with the right message, when a defect is switched on.
+//! The service runs as a container next to PostgreSQL and Redis.
+
+use std::time::Duration;
+
+use readiness::load::{Load, Model, http, soak, try_assert_no_memory_drift, try_assert_p95_under};
+use readiness::{Verdict, containers};
+use reference_service::stack::{Service, Stack, StackOptions};
+
+async fn stack(opts: StackOptions) -> Stack {
+    Stack::start_containers(opts.with_env("RATE_LIMIT_PER_MINUTE", "1000000"))
+        .await
+        .unwrap_or_else(|e| panic!("stack failed to start: {e}"))
+}
+
+async fn seed(s: &Stack) {
+    let client = reqwest::Client::new();
+    for i in 0..20 {
+        let r = client
+            .post(format!("{}/orders", s.url))
+            .header("authorization", "Bearer write-token")
+            .json(&serde_json::json!({ "customer": format!("c{}", i % 4), "item": "widget", "quantity": 1 }))
+            .send()
+            .await
+            .expect("seed");
+        assert_eq!(r.status(), 201);
+    }
+}
+
+async fn search_load(s: &Stack) -> readiness::load::Report {
+    let url = format!("{}/orders/search?customer=c1", s.url);
+    let model = Model::constant_rate(20.0, Duration::from_secs(3)).expect("model");
+    Load::new("search_orders", model)
+        .with_target(format!("GET {url}"))
+        .run(http::get(&url, Duration::from_secs(5), false).expect("loopback"))
+        .await
+        .expect("run")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_search_p95_passes_when_healthy() {
+    let s = stack(StackOptions::new()).await;
+    seed(&s).await;
+    let report = search_load(&s).await;
+    let evidence =
+        try_assert_p95_under(&report, Duration::from_millis(150)).unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(evidence.verdict, Verdict::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_slow_search_defect_fails_search_p95() {
+    let s = stack(StackOptions::new().with_defect("slow_search")).await;
+    seed(&s).await;
+    let report = search_load(&s).await;
+    let failure = try_assert_p95_under(&report, Duration::from_millis(150))
+        .expect_err("slow_search must fail p95");
+    let msg = failure.to_string();
+    assert!(
+        msg.contains(
+            "readiness criterion failed: load.p95 (p95 latency of search_orders under 150ms)"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("x over the limit"), "{msg}");
+    assert!(msg.contains("/orders/search?customer=c1"), "{msg}");
+}
+
+/// Memory of the service container, from the Docker API.
+async fn container_memory(
+    s: &Stack,
+) -> impl Fn() -> futures_util::future::BoxFuture<'static, Option<u64>> + Send + 'static {
+    use futures_util::{FutureExt, StreamExt};
+    let Service::Container(c) = &s.service else {
+        panic!("container mode")
+    };
+    let id = c.id().to_owned();
+    let docker = containers::docker().await.expect("docker");
+    move || {
+        let (docker, id) = (docker.clone(), id.clone());
+        async move {
+            let options =
+                readiness::testcontainers::bollard::query_parameters::StatsOptionsBuilder::new()
+                    .stream(false)
+                    .one_shot(true)
+                    .build();
+            let stats = docker.stats(&id, Some(options)).next().await?.ok()?;
+            stats.memory_stats?.usage
+        }
+        .boxed()
+    }
+}
+
+async fn soak_run(s: &Stack) -> readiness::load::SoakReport {
+    let url = format!("{}/health/live", s.url);
+    let model = Model::constant_rate(200.0, Duration::from_secs(6)).expect("model");
+    let memory = container_memory(s).await;
+    soak(
+        &Load::new("live", model),
+        http::get(&url, Duration::from_secs(5), false).expect("loopback"),
+        Duration::from_millis(250),
+        memory,
+    )
+    .await
+    .expect("soak")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_soak_memory_drift_passes_when_healthy() {
+    let s = stack(StackOptions::new()).await;
+    let report = soak_run(&s).await;
+    // Docker answers a stats call in about a second: a handful of samples.
+    assert!(
+        report.memory.len() >= 4,
+        "{} memory samples",
+        report.memory.len()
+    );
+    let ok = try_assert_no_memory_drift(&report, 32 * 1024 * 1024);
+    if let Ok(e) = &ok {
+        eprintln!("{}", e.summary.as_deref().unwrap_or_default());
+    }
+    assert!(
+        ok.is_ok(),
+        "{}",
+        ok.err().map(|f| f.to_string()).unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_leak_defect_fails_soak_memory_drift() {
+    let s = stack(StackOptions::new().with_defect("leak")).await;
+    let report = soak_run(&s).await;
+    let failure =
+        try_assert_no_memory_drift(&report, 32 * 1024 * 1024).expect_err("leak must fail");
+    let msg = failure.to_string();
+    assert!(
+        msg.contains("readiness criterion failed: load.soak_memory"),
+        "{msg}"
+    );
+}
