@@ -9,6 +9,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A keep-alive HTTP/1.1 server answering every request with `status`; counts connections.
 async fn server(status: &'static str) -> (String, Arc<AtomicUsize>) {
+    delayed_server(status, |_| Duration::ZERO).await
+}
+
+/// The same, answering request n (counted over all connections) after `delay(n)`.
+async fn delayed_server(
+    status: &'static str,
+    delay: fn(usize) -> Duration,
+) -> (String, Arc<AtomicUsize>) {
+    let served = Arc::new(AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -21,6 +30,7 @@ async fn server(status: &'static str) -> (String, Arc<AtomicUsize>) {
                 return;
             };
             count.fetch_add(1, Ordering::Relaxed);
+            let served = served.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
                 let mut pending = Vec::new();
@@ -35,6 +45,10 @@ async fn server(status: &'static str) -> (String, Arc<AtomicUsize>) {
                     pending.extend_from_slice(&buf[..n]);
                     while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
                         pending.drain(..end + 4);
+                        let wait = delay(served.fetch_add(1, Ordering::Relaxed));
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
                         if s.write_all(body.as_bytes()).await.is_err() {
                             return;
                         }
@@ -131,4 +145,35 @@ fn raw_targets_are_checked_before_any_traffic() {
     };
     assert!(e("http://198.51.100.1/").contains("is not on loopback"));
     assert!(e("https://127.0.0.1/").contains("plain http://"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn percentiles_match_an_http_server_with_a_known_delay_distribution() {
+    // 90% of answers after 10 ms, 10% after 50 ms.
+    let (url, _) = delayed_server("200 OK", |n| {
+        Duration::from_millis(if n % 10 == 9 { 50 } else { 10 })
+    })
+    .await;
+    let target = raw::Target::get(&url, false).expect("target");
+    let model = Model::constant_rate(100.0, Duration::from_secs(2)).expect("model");
+    let report = raw::run(&target, 20, &model, Duration::from_secs(2), false)
+        .await
+        .expect("run");
+    assert_eq!(report.requests(), 200);
+    let ms = |q: f64| {
+        report
+            .percentile(readiness_core::Percentile::new(q).expect("p"))
+            .as_secs_f64()
+            * 1e3
+    };
+    assert!(
+        (10.0..20.0).contains(&ms(50.0)),
+        "p50 {}ms, configured 10ms",
+        ms(50.0)
+    );
+    assert!(
+        (50.0..65.0).contains(&ms(95.0)),
+        "p95 {}ms, configured 50ms for 10%",
+        ms(95.0)
+    );
 }
