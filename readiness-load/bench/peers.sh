@@ -41,8 +41,8 @@ worker_processes 1;
 daemon off;
 pid $work/nginx.pid;
 error_log $work/error.log;
-worker_rlimit_nofile 65536;
-events { worker_connections 20000; }
+worker_rlimit_nofile 20000;
+events { worker_connections 15000; }
 http {
   access_log off;
   keepalive_requests 100000000;
@@ -52,7 +52,7 @@ http {
   }
 }
 CONF
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 taskset -c 0 /usr/sbin/nginx -c "$work/nginx.conf" -p "$work" &
 nginx_pid=$!
 trap 'kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null; rm -rf "$work"' EXIT

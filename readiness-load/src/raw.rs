@@ -65,13 +65,25 @@ impl Target {
     }
 }
 
-/// One keep-alive connection.
+/// One keep-alive connection with a read buffer allocated once: `buf[start..end]` holds
+/// bytes read but not yet parsed; reads go into `buf[end..]`, never zeroing anything.
 struct Conn {
     stream: Option<TcpStream>,
     buf: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
 impl Conn {
+    fn new() -> Self {
+        Conn {
+            stream: None,
+            buf: vec![0; 4096],
+            start: 0,
+            end: 0,
+        }
+    }
+
     async fn send(
         &mut self,
         target: &Target,
@@ -98,7 +110,7 @@ impl Conn {
                 .map_err(|_| ErrorClass::Connect)?;
             let _ = s.set_nodelay(true);
             self.stream = Some(s);
-            self.buf.clear();
+            (self.start, self.end) = (0, 0);
         }
         let stream = self.stream.as_mut().ok_or(ErrorClass::Connect)?;
         stream
@@ -109,7 +121,7 @@ impl Conn {
             // Parse what is buffered; read more until one whole response is there.
             let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&self.buf) {
+            match resp.parse(&self.buf[self.start..self.end]) {
                 Ok(httparse::Status::Complete(head)) => {
                     let status = resp.code.unwrap_or(0);
                     let mut length = None;
@@ -122,14 +134,19 @@ impl Conn {
                         } else if h.name.eq_ignore_ascii_case("connection") {
                             close = h.value.eq_ignore_ascii_case(b"close");
                         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                            return Err(ErrorClass::User("chunked responses are not supported by the raw path; use http::get".into()));
+                            return Err(ErrorClass::User(
+                                "chunked responses are not supported by the raw path; use http::get".into(),
+                            ));
                         }
                     }
                     let total = head + length.unwrap_or(0);
-                    while self.buf.len() < total {
-                        self.read_more().await?;
+                    while self.end - self.start < total {
+                        self.read_more(total).await?;
                     }
-                    self.buf.drain(..total);
+                    self.start += total;
+                    if self.start == self.end {
+                        (self.start, self.end) = (0, 0);
+                    }
                     if close || length.is_none() {
                         self.stream = None;
                     }
@@ -139,30 +156,59 @@ impl Conn {
                         _ => Ok(()),
                     };
                 }
-                Ok(httparse::Status::Partial) => self.read_more().await?,
+                Ok(httparse::Status::Partial) => self.read_more(self.end - self.start + 1).await?,
                 Err(e) => return Err(ErrorClass::User(format!("bad HTTP response: {e}"))),
             }
         }
     }
 
-    async fn read_more(&mut self) -> std::result::Result<(), ErrorClass> {
-        let stream = self.stream.as_mut().ok_or(ErrorClass::Connect)?;
-        let len = self.buf.len();
-        if self.buf.capacity() - len < 4096 {
-            self.buf.reserve(16 * 1024);
-        }
-        let cap = self.buf.capacity();
-        self.buf.resize(cap, 0);
-        match stream.read(&mut self.buf[len..]).await {
-            Ok(0) | Err(_) => {
-                self.buf.truncate(len);
-                Err(ErrorClass::Connect)
+    /// Reads at least one more byte, making room for a message of `need` bytes first.
+    async fn read_more(&mut self, need: usize) -> std::result::Result<(), ErrorClass> {
+        if self.buf.len() - self.start < need || self.end == self.buf.len() {
+            // Move the unparsed bytes to the front; grow only for a message larger than
+            // the buffer.
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+            if self.buf.len() < need.max(self.end + 1) {
+                self.buf
+                    .resize(need.max(self.end + 1).next_power_of_two(), 0);
             }
+        }
+        let stream = self.stream.as_mut().ok_or(ErrorClass::Connect)?;
+        match stream.read(&mut self.buf[self.end..]).await {
+            Ok(0) | Err(_) => Err(ErrorClass::Connect),
             Ok(n) => {
-                self.buf.truncate(len + n);
+                self.end += n;
                 Ok(())
             }
         }
+    }
+}
+
+/// Per-second metrics shared by the connections in a few lock stripes, so memory does not
+/// grow with the number of connections.
+struct Stripes(Vec<std::sync::Mutex<Metrics>>);
+
+impl Stripes {
+    fn new(n: usize) -> Self {
+        Stripes(
+            (0..n.max(1))
+                .map(|_| std::sync::Mutex::new(Metrics::default()))
+                .collect(),
+        )
+    }
+    fn with<R>(&self, k: usize, f: impl FnOnce(&mut Metrics) -> R) -> R {
+        let mut m = self.0[k % self.0.len()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        f(&mut m)
+    }
+    fn merged(&self) -> Metrics {
+        let mut total = Metrics::default();
+        for s in &self.0 {
+            total.merge(&s.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        total
     }
 }
 
@@ -208,25 +254,31 @@ pub async fn run(
     let start = Instant::now();
     let duration = model.duration();
     let schedule = model.schedule();
+    let stripes = std::sync::Arc::new(Stripes::new(
+        std::thread::available_parallelism()
+            .map(|n| n.get() * 2)
+            .unwrap_or(4)
+            .min(connections),
+    ));
     let mut tasks = Vec::with_capacity(connections);
     for k in 0..connections {
-        let target = target.clone();
-        let schedule = schedule.clone();
+        let (target, schedule, stripes) = (target.clone(), schedule.clone(), stripes.clone());
         tasks.push(tokio::spawn(async move {
-            let mut m = Metrics::default();
-            let mut conn = Conn {
-                stream: None,
-                buf: Vec::with_capacity(16 * 1024),
-            };
+            let mut conn = Conn::new();
             match schedule {
                 Some(schedule) => {
                     let mut i = k as u64;
                     while let Some(at) = schedule.intended(i) {
                         let due = start + at;
                         wait_until(due, fine_timer).await;
-                        m.record_lag(Instant::now().saturating_duration_since(due));
+                        let lag = Instant::now().saturating_duration_since(due);
                         let outcome = conn.send(&target, timeout).await;
-                        m.record(at, due.elapsed(), &outcome);
+                        // Coordinated omission corrected: from the intended start.
+                        let latency = due.elapsed();
+                        stripes.with(k, |m| {
+                            m.record_lag(lag);
+                            m.record(at, latency, &outcome);
+                        });
                         i += connections as u64;
                     }
                 }
@@ -236,23 +288,24 @@ pub async fn run(
                     while Instant::now() < end && n < crate::schedule::MAX_ITERATIONS {
                         let began = Instant::now();
                         let outcome = conn.send(&target, timeout).await;
-                        m.record(began - start, began.elapsed(), &outcome);
+                        let latency = began.elapsed();
+                        stripes.with(k, |m| m.record(began - start, latency, &outcome));
                         n += 1;
                     }
                 }
             }
-            m
         }));
     }
-    let mut metrics = Metrics::default();
+    let mut unfinished = 0;
     let deadline =
         tokio::time::Instant::from_std(start + duration + timeout + Duration::from_secs(1));
     for t in tasks {
-        match tokio::time::timeout_at(deadline, t).await {
-            Ok(Ok(m)) => metrics.merge(&m),
-            _ => metrics.unfinished += 1,
+        if !matches!(tokio::time::timeout_at(deadline, t).await, Ok(Ok(()))) {
+            unfinished += 1;
         }
     }
+    let mut metrics = stripes.merged();
+    metrics.unfinished = unfinished;
     let scenario = match model {
         Model::Closed { .. } => format!(
             "{connections} connections back to back for {}",
