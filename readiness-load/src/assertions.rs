@@ -15,6 +15,9 @@ fn base(report: &Report, id: &str, title: String, category: Category) -> Check {
     if let Some(t) = &report.target {
         check = check.with_target(t);
     }
+    if let Some(shard) = report.shard {
+        check = check.with_shard(shard.to_string());
+    }
     for a in attachments(&report.name, &report.metrics) {
         check = check.with_attachment(a);
     }
@@ -213,5 +216,66 @@ pub fn assert_percentile_under_in_every_window(
     limit: Duration,
 ) -> Evidence {
     try_assert_percentile_under_in_every_window(report, q, window, limit)
+        .unwrap_or_else(|f| f.panic())
+}
+
+/// `load.error_rate_window`: the error rate is at most `max_ratio` in every window of
+/// `window` (whole seconds); the observation is the worst window.
+pub fn try_assert_error_rate_under_in_every_window(
+    report: &Report,
+    window: Duration,
+    max_ratio: f64,
+) -> Result<Evidence, Failure> {
+    let w = window.as_secs().max(1) as usize;
+    let title = format!(
+        "error rate of {} under {} in every {} window",
+        report.name,
+        Quantity::ratio(max_ratio),
+        Quantity::duration(Duration::from_secs(w as u64))
+    );
+    let check = base(
+        report,
+        "load.error_rate_window",
+        title,
+        Category::RELIABILITY,
+    );
+    let worst = report
+        .metrics
+        .seconds
+        .chunks(w)
+        .enumerate()
+        .filter_map(|(k, chunk)| {
+            let errors: u64 = chunk.iter().map(|s| s.error_count()).sum();
+            let all: u64 = chunk.iter().map(|s| s.ok + s.error_count()).sum();
+            (all > 0).then(|| (k, errors as f64 / all as f64, all))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let Some((k, rate, n)) = worst else {
+        return Err(check.error(readiness_core::Error::InvalidInput(
+            "the run finished no request".into(),
+        )));
+    };
+    let summary = format!(
+        "worst window seconds {}..{}: {} errors (n = {n}); whole run: {}",
+        k * w,
+        (k + 1) * w,
+        Quantity::ratio(rate),
+        report.summary(Percentile::P95)
+    );
+    judged(
+        check.with_summary(summary),
+        Threshold::at_most(Quantity::ratio(max_ratio)),
+        Quantity::ratio(rate),
+    )
+}
+
+/// Panics unless [`try_assert_error_rate_under_in_every_window`] passes.
+#[track_caller]
+pub fn assert_error_rate_under_in_every_window(
+    report: &Report,
+    window: Duration,
+    max_ratio: f64,
+) -> Evidence {
+    try_assert_error_rate_under_in_every_window(report, window, max_ratio)
         .unwrap_or_else(|f| f.panic())
 }

@@ -169,3 +169,39 @@ async fn three_shards_together_run_the_load_and_give_the_same_verdict_as_one_pro
     let three = b.latency.value_at_quantile(0.95) <= limit.as_micros() as u64;
     assert_eq!(one, three);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_errors_fails_the_windowed_error_rate_and_shards_are_recorded() {
+    let t0 = Instant::now();
+    let model = Model::constant_rate(100.0, Duration::from_secs(4)).expect("model");
+    // Errors only during second 1..2: 25% over the run, 100% in that window.
+    let report = Load::new("bursty", model)
+        .with_shard(Shard { index: 1, count: 1 })
+        .run(move |_| async move {
+            if (1.0..2.0).contains(&t0.elapsed().as_secs_f64()) {
+                Err(ErrorClass::Status5xx)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+        .expect("run");
+    assert!(
+        readiness_load::try_assert_error_rate_under(&report, 0.3).is_ok(),
+        "about 25% over the run"
+    );
+    let failure = readiness_load::try_assert_error_rate_under_in_every_window(
+        &report,
+        Duration::from_secs(1),
+        0.3,
+    )
+    .expect_err("the burst window fails");
+    let msg = failure.to_string();
+    assert!(msg.contains("load.error_rate_window"), "{msg}");
+    assert!(msg.contains("worst window seconds 1..2"), "{msg}");
+    assert_eq!(
+        failure.evidence().context.shard.as_deref(),
+        Some("1/1"),
+        "the shard is in the evidence"
+    );
+}
