@@ -205,7 +205,63 @@ impl Load {
         F: Fn(u64) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<(), ErrorClass>> + Send + 'static,
     {
+        let tagged = move |i: u64| {
+            let f = transaction(i);
+            async move { (0usize, f.await) }
+        };
+        self.run_tagged(tagged, vec![self.name.clone()], Arc::new(|_| 0))
+            .await
+    }
+
+    /// Runs a [`Mix`] of named transactions: iteration i runs the transaction its weight
+    /// picks; the report has the metrics of each name ([`Report::transaction`]) and their
+    /// total.
+    pub async fn run_mix(&self, mix: Mix) -> Result<Report> {
+        if mix.entries.is_empty() {
+            return Err(Error::InvalidInput(
+                "a mix needs at least one transaction".into(),
+            ));
+        }
+        let names: Vec<String> = mix.entries.iter().map(|e| e.0.clone()).collect();
+        let weights: Vec<u64> = mix.entries.iter().map(|e| u64::from(e.1)).collect();
+        let total: u64 = weights.iter().sum();
+        if total == 0 {
+            return Err(Error::InvalidInput(
+                "the weights of a mix add up to zero".into(),
+            ));
+        }
+        let pick = Arc::new(move |i: u64| {
+            let mut k = i % total;
+            for (idx, w) in weights.iter().enumerate() {
+                if k < *w {
+                    return idx;
+                }
+                k -= w;
+            }
+            0
+        });
+        let chooser = pick.clone();
+        let entries: Vec<MixTransaction> = mix.entries.into_iter().map(|e| e.2).collect();
+        let tagged = move |i: u64| {
+            let idx = chooser(i);
+            let f = entries[idx](i);
+            async move { (idx, f.await) }
+        };
+        self.run_tagged(tagged, names, pick).await
+    }
+
+    async fn run_tagged<F, Fut>(
+        &self,
+        transaction: F,
+        names: Vec<String>,
+        pick: Picker,
+    ) -> Result<Report>
+    where
+        F: Fn(u64) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = (usize, crate::metrics::Outcome)> + Send + 'static,
+    {
         let transaction = Arc::new(transaction);
+        let parts = names.len();
         let shard = match self.shard {
             Some(s) => Some(s),
             None => Shard::from_settings()?,
@@ -213,9 +269,9 @@ impl Load {
         let started_at = OffsetDateTime::now_utc();
         let start = Instant::now();
         let abort = Arc::new(std::sync::Mutex::new(None::<String>));
-        let metrics = match &self.model {
+        let (metrics, by_name) = match &self.model {
             Model::Open { .. } => {
-                self.run_open(transaction, start, shard, abort.clone())
+                self.run_open(transaction, start, shard, abort.clone(), parts, pick)
                     .await?
             }
             closed => {
@@ -233,10 +289,10 @@ impl Load {
                 self.run_closed(
                     transaction,
                     start,
-                    share as usize,
-                    first,
+                    (share as usize, first),
                     closed.duration(),
                     abort.clone(),
+                    parts,
                 )
                 .await
             }
@@ -256,6 +312,7 @@ impl Load {
             started_at,
             elapsed: start.elapsed(),
             metrics,
+            by_name: names.into_iter().zip(by_name).collect(),
             shard,
             aborted,
         })
@@ -267,23 +324,25 @@ impl Load {
         start: Instant,
         shard: Option<Shard>,
         abort: Arc<std::sync::Mutex<Option<String>>>,
-    ) -> Result<Metrics>
+        parts: usize,
+        pick: Picker,
+    ) -> Result<(Metrics, Vec<Metrics>)>
     where
         F: Fn(u64) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = std::result::Result<(), ErrorClass>> + Send + 'static,
+        Fut: Future<Output = (usize, crate::metrics::Outcome)> + Send + 'static,
     {
         let schedule = self
             .model
             .schedule()
             .ok_or_else(|| Error::Other("not an open model".into()))?;
         let permits = Arc::new(Semaphore::new(self.max_in_flight));
-        let (tx, mut rx) =
-            mpsc::unbounded_channel::<(Duration, Duration, std::result::Result<(), ErrorClass>)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Record>();
         let rule = self.abort;
         let flag = abort.clone();
         let name = self.name.clone();
         let collector = tokio::spawn(async move {
             let mut m = Metrics::default();
+            let mut by_name: Vec<Metrics> = (0..parts).map(|_| Metrics::default()).collect();
             let mut watch = Watch {
                 name,
                 rule,
@@ -291,11 +350,16 @@ impl Load {
                 start,
                 seen: 0,
             };
-            while let Some((at, latency, outcome)) = rx.recv().await {
+            while let Some((idx, at, latency, outcome)) = rx.recv().await {
                 m.record(at, latency, &outcome);
+                if parts > 1
+                    && let Some(part) = by_name.get_mut(idx)
+                {
+                    part.record(at, latency, &outcome);
+                }
                 watch.after_record(&m);
             }
-            m
+            (m, by_name)
         });
         let mut lags = Metrics::default();
         let mut not_started = Vec::new();
@@ -316,13 +380,13 @@ impl Load {
                 Ok(permit) => {
                     let (t, tx) = (transaction.clone(), tx.clone());
                     tokio::spawn(async move {
-                        let outcome = t(i).await;
+                        let (idx, outcome) = t(i).await;
                         // Coordinated omission corrected: from the intended start.
-                        let _ = tx.send((at, due.elapsed(), outcome));
+                        let _ = tx.send((idx, at, due.elapsed(), outcome));
                         drop(permit);
                     });
                 }
-                Err(_) => not_started.push(at),
+                Err(_) => not_started.push((pick(i), at)),
             }
             i += step;
         }
@@ -333,14 +397,17 @@ impl Load {
         .await
         .is_ok();
         let running = self.max_in_flight - permits.available_permits();
-        let mut metrics = if drained {
+        let (mut metrics, mut by_name) = if drained {
             collector
                 .await
                 .map_err(|e| Error::Other(format!("collector failed: {e}")))?
         } else {
             // Iterations still running hold a sender: stop waiting for them.
             collector.abort();
-            Metrics::default()
+            (
+                Metrics::default(),
+                (0..parts).map(|_| Metrics::default()).collect(),
+            )
         };
         if !drained {
             tracing::warn!(
@@ -351,30 +418,37 @@ impl Load {
         metrics.unfinished = if drained { 0 } else { running as u64 };
         metrics.lag = lags.lag;
         metrics.not_started = not_started.len() as u64;
-        for at in not_started {
+        for (idx, at) in not_started {
             // Never silently skipped: an iteration that could not start is an error.
             metrics.record_not_started(at);
+            if parts > 1
+                && let Some(part) = by_name.get_mut(idx)
+            {
+                part.record_not_started(at);
+            }
         }
-        Ok(metrics)
+        if parts == 1 {
+            by_name = vec![metrics.clone()];
+        }
+        Ok((metrics, by_name))
     }
 
     async fn run_closed<F, Fut>(
         &self,
         transaction: Arc<F>,
         start: Instant,
-        users: usize,
-        first_user: u64,
+        (users, first_user): (usize, u64),
         duration: Duration,
         abort: Arc<std::sync::Mutex<Option<String>>>,
-    ) -> Metrics
+        parts: usize,
+    ) -> (Metrics, Vec<Metrics>)
     where
         F: Fn(u64) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = std::result::Result<(), ErrorClass>> + Send + 'static,
+        Fut: Future<Output = (usize, crate::metrics::Outcome)> + Send + 'static,
     {
         let end = start + duration;
         let mut tasks = Vec::with_capacity(users);
-        let (tx, mut rx) =
-            mpsc::unbounded_channel::<(Duration, Duration, crate::metrics::Outcome)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Record>();
         for user in 0..users {
             let (t, tx, abort) = (transaction.clone(), tx.clone(), abort.clone());
             let user = first_user + user as u64;
@@ -391,14 +465,15 @@ impl Load {
                         continue;
                     }
                     let began = Instant::now();
-                    let outcome = t(n * 1_000_000 + user).await;
-                    let _ = tx.send((began - start, began.elapsed(), outcome));
+                    let (idx, outcome) = t(n * 1_000_000 + user).await;
+                    let _ = tx.send((idx, began - start, began.elapsed(), outcome));
                     n += 1;
                 }
             }));
         }
         drop(tx);
         let mut total = Metrics::default();
+        let mut by_name: Vec<Metrics> = (0..parts).map(|_| Metrics::default()).collect();
         let mut watch = Watch {
             name: self.name.clone(),
             rule: self.abort,
@@ -409,8 +484,13 @@ impl Load {
         let deadline = tokio::time::Instant::from_std(end + self.drain);
         loop {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some((at, latency, outcome))) => {
+                Ok(Some((idx, at, latency, outcome))) => {
                     total.record(at, latency, &outcome);
+                    if parts > 1
+                        && let Some(part) = by_name.get_mut(idx)
+                    {
+                        part.record(at, latency, &outcome);
+                    }
                     watch.after_record(&total);
                 }
                 Ok(None) => break,
@@ -423,7 +503,55 @@ impl Load {
         for t in &tasks {
             t.abort();
         }
-        total
+        if parts == 1 {
+            by_name = vec![total.clone()];
+        }
+        (total, by_name)
+    }
+}
+
+/// (transaction index, intended start, latency, outcome) of one finished iteration.
+type Record = (usize, Duration, Duration, crate::metrics::Outcome);
+
+/// Which transaction of a mix iteration i runs.
+type Picker = Arc<dyn Fn(u64) -> usize + Send + Sync>;
+
+/// A transaction of a [`Mix`].
+pub type MixTransaction = Box<dyn Fn(u64) -> crate::metrics::BoxedIteration + Send + Sync>;
+
+/// Named transactions with weights, run together by [`Load::run_mix`] (k6's scenarios with
+/// several requests, Locust's tasks with weights).
+#[derive(Default)]
+#[must_use]
+pub struct Mix {
+    entries: Vec<(String, u32, MixTransaction)>,
+}
+
+impl std::fmt::Debug for Mix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.entries.iter().map(|e| (&e.0, e.1)))
+            .finish()
+    }
+}
+
+impl Mix {
+    /// An empty mix.
+    pub fn new() -> Self {
+        Mix::default()
+    }
+    /// Adds transaction `name` with `weight` (out of the sum of the weights).
+    pub fn with<F, Fut>(mut self, name: impl Into<String>, weight: u32, transaction: F) -> Self
+    where
+        F: Fn(u64) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = crate::metrics::Outcome> + Send + 'static,
+    {
+        self.entries.push((
+            name.into(),
+            weight,
+            Box::new(move |i| Box::pin(transaction(i))),
+        ));
+        self
     }
 }
 
@@ -526,8 +654,10 @@ pub struct Report {
     pub started_at: OffsetDateTime,
     /// How long it took, drain included.
     pub elapsed: Duration,
-    /// The measurements.
+    /// The measurements, all transactions together.
     pub metrics: Metrics,
+    /// The measurements of each named transaction (one entry for a single transaction).
+    pub by_name: Vec<(String, Metrics)>,
     /// The shard this run was, if the load was split.
     pub shard: Option<Shard>,
     /// Why the run stopped early, if an abort rule was breached.
@@ -535,6 +665,17 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of one named transaction of a mix, to judge it on its own.
+    pub fn transaction(&self, name: &str) -> Option<Report> {
+        let (_, metrics) = self.by_name.iter().find(|(n, _)| n == name)?;
+        Some(Report {
+            name: name.to_owned(),
+            metrics: metrics.clone(),
+            by_name: Vec::new(),
+            ..self.clone()
+        })
+    }
+
     /// Latency at percentile `p` over the whole run.
     pub fn percentile(&self, p: Percentile) -> Duration {
         percentile(&self.metrics.total().latency, p)

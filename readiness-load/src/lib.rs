@@ -6,7 +6,9 @@
 //!   start, so coordinated omission is corrected; iterations that could not start on time
 //!   are counted as errors, never skipped; in-flight work bounded by
 //!   [`Load::with_max_in_flight`]) and closed (N virtual users).
-//! - [`Load::run`] runs any async closure as the transaction and returns a [`Report`]:
+//! - [`Load::run`] runs any async closure as the transaction and returns a [`Report`]
+//!   ([`Load::run_mix`] runs several named transactions with weights; judge each with
+//!   [`Report::transaction`]):
 //!   an HDR histogram of latency per second (mergeable), totals merged from them, errors by
 //!   [`ErrorClass`], scheduling lag. [`http::get`] is the HTTP convenience.
 //! - Assertions, each with a `try_` form, recording evidence with the serialized histograms
@@ -43,7 +45,7 @@ mod soak;
 mod stress;
 
 pub use assertions::*;
-pub use engine::{AbortRule, Load, Report, Shard, shard_users};
+pub use engine::{AbortRule, Load, Mix, MixTransaction, Report, Shard, shard_users};
 pub use metrics::{BoxedIteration, ErrorClass, Outcome};
 pub use schedule::{MAX_ITERATIONS, Model, RateStage, Schedule};
 pub use soak::{

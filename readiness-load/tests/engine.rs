@@ -287,3 +287,43 @@ async fn ramping_virtual_users_raise_throughput_stage_by_stage() {
         "10 users x 10 ms: {per_second:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mix_of_named_transactions_has_metrics_per_name() {
+    let mix = readiness_load::Mix::new()
+        .with("browse", 3, |_| async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(())
+        })
+        .with("checkout", 1, |i| async move {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            if i % 8 == 3 {
+                Err(ErrorClass::Status5xx)
+            } else {
+                Ok(())
+            }
+        });
+    let model = Model::constant_rate(200.0, Duration::from_secs(2)).expect("model");
+    let report = Load::new("shop", model).run_mix(mix).await.expect("run");
+    let browse = report.transaction("browse").expect("browse");
+    let checkout = report.transaction("checkout").expect("checkout");
+    assert_eq!(
+        (browse.requests(), checkout.requests(), report.requests()),
+        (300, 100, 400)
+    );
+    assert_eq!(browse.errors(), 0);
+    assert_eq!(
+        checkout.errors(),
+        50,
+        "every 2nd checkout iteration (i % 8 == 3) fails"
+    );
+    assert!(readiness_load::try_assert_p95_under(&browse, Duration::from_millis(25)).is_ok());
+    let f = readiness_load::try_assert_p95_under(&checkout, Duration::from_millis(25))
+        .expect_err("checkout is slow");
+    assert!(
+        f.to_string()
+            .contains("load.p95 (p95 latency of checkout under 25ms)"),
+        "{f}"
+    );
+    assert!(report.transaction("nope").is_none());
+}
