@@ -11,13 +11,14 @@
 #   readiness-load/bench/peers.sh [--duration 10] [--runs 3] [--connections 50] [--soak]
 set -Eeuo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-duration=10 runs=3 connections=50 soak=0
+duration=10 runs=3 connections=50 soak=0 rates_only=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --duration) duration=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --soak) soak=1; shift ;;
+    --rates-only) rates_only=1; shift ;;
     *) echo "usage: $0 [--duration S] [--runs N] [--connections C]" >&2; exit 2 ;;
   esac
 done
@@ -84,6 +85,7 @@ run() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+if [[ $rates_only == 0 ]]; then
 echo "| tool | req/s (median of $runs) | generator CPU | user+sys µs/request | peak RSS |"
 echo "|---|---|---|---|---|"
 for tool in wrk oha readiness-raw readiness-reqwest; do
@@ -95,6 +97,7 @@ for tool in wrk oha readiness-raw readiness-reqwest; do
   rss=$(awk '{print $4/1024}' "$work/rows" | sort -g | tail -1)
   printf '| %s | %.0f | %.0f%% | %.2f | %.1f MB |\n' "$tool" "$rps" "$cpu" "$us" "$rss"
 done
+fi
 
 echo
 echo "| fixed rate (readiness-raw, $connections connections, ${duration}s) | achieved / target | scheduling lag p99 | generator CPU |"
@@ -113,6 +116,7 @@ PY
   done
 done
 
+[[ $rates_only == 1 ]] && exit 0
 echo
 echo "| virtual users (readiness-raw, closed model, ${duration}s) | req/s | peak RSS |"
 echo "|---|---|---|"

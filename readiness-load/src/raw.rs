@@ -212,41 +212,23 @@ impl Stripes {
     }
 }
 
-/// Fine timing: a dispatcher thread owns the open model's schedule. It sleeps with the OS
-/// timer (tens of microseconds, where tokio's timer has 1 ms ticks) to just before each
-/// intended start, spins the rest, and hands the arrival to its connection. An arrival whose
-/// connection already has `QUEUE` waiting is not started (counted, never skipped).
-const QUEUE: usize = 64;
-
-fn dispatcher(
-    schedule: crate::schedule::Schedule,
-    start: Instant,
-    senders: Vec<tokio::sync::mpsc::Sender<(u64, Duration)>>,
-    stripes: std::sync::Arc<Stripes>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let n = senders.len() as u64;
-        let mut i = 0u64;
-        while let Some(at) = schedule.intended(i) {
-            let due = start + at;
-            loop {
-                let now = Instant::now();
-                if now >= due {
-                    break;
-                }
-                let left = due - now;
-                if left > Duration::from_micros(200) {
-                    std::thread::sleep(left - Duration::from_micros(150));
-                } else {
-                    std::hint::spin_loop();
-                }
-            }
-            if senders[(i % n) as usize].try_send((i, at)).is_err() {
-                stripes.with(i as usize, |m| m.record_not_started(at));
-            }
-            i += 1;
-        }
-    })
+/// Waits until `due`; with `fine`, sleeps to 1 ms before and then yields in a loop (more
+/// CPU, sub-millisecond start times).
+async fn wait_until(due: Instant, fine: bool) {
+    let now = Instant::now();
+    if due <= now {
+        return;
+    }
+    if !fine {
+        tokio::time::sleep_until(due.into()).await;
+        return;
+    }
+    if due - now > Duration::from_millis(2) {
+        tokio::time::sleep_until((due - Duration::from_millis(1)).into()).await;
+    }
+    while Instant::now() < due {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Runs `GET target` with `connections` keep-alive connections under `model` (closed: one
@@ -278,47 +260,17 @@ pub async fn run(
             .unwrap_or(4)
             .min(connections),
     ));
-    // Fine timing: one arrival queue per connection, fed by the dispatcher thread.
-    let (mut senders, mut queues) = (Vec::new(), Vec::new());
-    if fine_timer && schedule.is_some() {
-        for _ in 0..connections {
-            let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
-            senders.push(tx);
-            queues.push(Some(rx));
-        }
-    }
-    let receivers = std::sync::Arc::new(std::sync::Mutex::new(queues));
     let mut tasks = Vec::with_capacity(connections);
     for k in 0..connections {
         let (target, schedule, stripes) = (target.clone(), schedule.clone(), stripes.clone());
-        let receivers = receivers.clone();
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::new();
             match schedule {
-                Some(_) if fine_timer => {
-                    let Some(mut arrivals) = receivers.lock().ok().and_then(|mut r| r[k].take())
-                    else {
-                        return;
-                    };
-                    while let Some((_, at)) = arrivals.recv().await {
-                        let due = start + at;
-                        let lag = Instant::now().saturating_duration_since(due);
-                        let outcome = conn.send(&target, timeout).await;
-                        // Coordinated omission corrected: from the intended start.
-                        let latency = due.elapsed();
-                        stripes.with(k, |m| {
-                            m.record_lag(lag);
-                            m.record(at, latency, &outcome);
-                        });
-                    }
-                }
                 Some(schedule) => {
                     let mut i = k as u64;
                     while let Some(at) = schedule.intended(i) {
                         let due = start + at;
-                        if due > Instant::now() {
-                            tokio::time::sleep_until(due.into()).await;
-                        }
+                        wait_until(due, fine_timer).await;
                         let lag = Instant::now().saturating_duration_since(due);
                         let outcome = conn.send(&target, timeout).await;
                         // Coordinated omission corrected: from the intended start.
@@ -344,15 +296,6 @@ pub async fn run(
             }
         }));
     }
-    let dispatch = match (&schedule, senders.is_empty()) {
-        (Some(schedule), false) => Some(dispatcher(
-            schedule.clone(),
-            start,
-            senders,
-            stripes.clone(),
-        )),
-        _ => None,
-    };
     let mut unfinished = 0;
     let deadline =
         tokio::time::Instant::from_std(start + duration + timeout + Duration::from_secs(1));
@@ -361,17 +304,8 @@ pub async fn run(
             unfinished += 1;
         }
     }
-    if let Some(d) = dispatch {
-        let _ = tokio::task::spawn_blocking(move || d.join()).await;
-    }
     let mut metrics = stripes.merged();
     metrics.unfinished = unfinished;
-    metrics.not_started = metrics
-        .total()
-        .errors
-        .get(&ErrorClass::NotStarted)
-        .copied()
-        .unwrap_or(0);
     let scenario = match model {
         Model::Closed { .. } => format!(
             "{connections} connections back to back for {}",

@@ -177,17 +177,3 @@ async fn percentiles_match_an_http_server_with_a_known_delay_distribution() {
         ms(95.0)
     );
 }
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_fine_timer_dispatches_every_arrival_on_time() {
-    let (url, _) = server("200 OK").await;
-    let target = raw::Target::get(&url, false).expect("target");
-    let model = Model::constant_rate(2000.0, Duration::from_secs(1)).expect("model");
-    let report = raw::run(&target, 10, &model, Duration::from_secs(2), true)
-        .await
-        .expect("run");
-    assert_eq!(report.requests(), 2000);
-    assert_eq!(report.errors(), 0);
-    let lag_p99 = report.metrics.lag.value_at_quantile(0.99);
-    assert!(lag_p99 < 5_000, "lag p99 {lag_p99}µs");
-}
