@@ -161,10 +161,7 @@ impl Check {
     /// [`Check::judge`], panicking with the failure message when the criterion is missed.
     #[track_caller]
     pub fn assert(self, observed: Quantity) -> Evidence {
-        match self.judge(observed) {
-            Ok(evidence) => evidence,
-            Err(failure) => failure.panic(),
-        }
+        self.judge(observed).or_panic()
     }
 
     fn finish(
@@ -203,6 +200,25 @@ impl Check {
             tracing::error!("readiness: {e}");
         }
         (evidence, path)
+    }
+}
+
+/// `or_panic` on the result of a `try_assert_*`: what every `assert_*` calls.
+pub trait CheckResultExt {
+    /// The evidence of a passed check, or [`Failure::panic`] at the caller's line. (A
+    /// closure such as `unwrap_or_else(|f| f.panic())` would report the closure's line
+    /// instead: closures cannot be `#[track_caller]`.)
+    #[track_caller]
+    fn or_panic(self) -> Evidence;
+}
+
+impl CheckResultExt for Result<Evidence, Failure> {
+    #[track_caller]
+    fn or_panic(self) -> Evidence {
+        match self {
+            Ok(evidence) => evidence,
+            Err(failure) => failure.panic(),
+        }
     }
 }
 

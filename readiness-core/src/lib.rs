@@ -77,7 +77,7 @@ mod quantity;
 mod recorder;
 pub mod settings;
 
-pub use check::{Check, Failure, current_test_name, git_commit, run_id};
+pub use check::{Check, CheckResultExt, Failure, current_test_name, git_commit, run_id};
 pub use error::{Error, Result};
 pub use evidence::{
     Attachment, Category, Context, Criterion, Evidence, SCHEMA_MAJOR, SCHEMA_VERSION, Verdict,

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use readiness_core::{Category, Check, Evidence, Failure, Percentile, Quantity, Threshold};
+use readiness_core::{
+    Category, Check, CheckResultExt, Evidence, Failure, Percentile, Quantity, Threshold,
+};
 
 use crate::engine::Report;
 use crate::metrics::attachments;
@@ -43,7 +45,7 @@ pub fn try_assert_p95_under(report: &Report, limit: Duration) -> Result<Evidence
 /// Panics unless [`try_assert_p95_under`] passes.
 #[track_caller]
 pub fn assert_p95_under(report: &Report, limit: Duration) -> Evidence {
-    try_assert_p95_under(report, limit).unwrap_or_else(|f| f.panic())
+    try_assert_p95_under(report, limit).or_panic()
 }
 
 /// `load.p<q>`: the latency at percentile `q` (0 < q <= 100) is at most `limit`.
@@ -81,7 +83,7 @@ pub fn try_assert_percentile_under(
 /// Panics unless [`try_assert_percentile_under`] passes.
 #[track_caller]
 pub fn assert_percentile_under(report: &Report, q: f64, limit: Duration) -> Evidence {
-    try_assert_percentile_under(report, q, limit).unwrap_or_else(|f| f.panic())
+    try_assert_percentile_under(report, q, limit).or_panic()
 }
 
 /// `load.error_rate`: failed iterations (any class, not-started and unfinished included)
@@ -104,7 +106,7 @@ pub fn try_assert_error_rate_under(report: &Report, max_ratio: f64) -> Result<Ev
 /// Panics unless [`try_assert_error_rate_under`] passes.
 #[track_caller]
 pub fn assert_error_rate_under(report: &Report, max_ratio: f64) -> Evidence {
-    try_assert_error_rate_under(report, max_ratio).unwrap_or_else(|f| f.panic())
+    try_assert_error_rate_under(report, max_ratio).or_panic()
 }
 
 /// `load.throughput`: successful iterations per second over the model's duration are at
@@ -135,7 +137,7 @@ pub fn assert_throughput_at_least(
     duration: Duration,
     min_per_second: f64,
 ) -> Evidence {
-    try_assert_throughput_at_least(report, duration, min_per_second).unwrap_or_else(|f| f.panic())
+    try_assert_throughput_at_least(report, duration, min_per_second).or_panic()
 }
 
 /// `load.p<q>_window`: the latency at percentile `q` is at most `limit` in every window of
@@ -215,8 +217,7 @@ pub fn assert_percentile_under_in_every_window(
     window: Duration,
     limit: Duration,
 ) -> Evidence {
-    try_assert_percentile_under_in_every_window(report, q, window, limit)
-        .unwrap_or_else(|f| f.panic())
+    try_assert_percentile_under_in_every_window(report, q, window, limit).or_panic()
 }
 
 /// `load.error_rate_window`: the error rate is at most `max_ratio` in every window of
@@ -276,6 +277,5 @@ pub fn assert_error_rate_under_in_every_window(
     window: Duration,
     max_ratio: f64,
 ) -> Evidence {
-    try_assert_error_rate_under_in_every_window(report, window, max_ratio)
-        .unwrap_or_else(|f| f.panic())
+    try_assert_error_rate_under_in_every_window(report, window, max_ratio).or_panic()
 }

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use readiness_core::{
-    Attachment, Category, Check, Evidence, Failure, Percentile, Quantity, Threshold,
+    Attachment, Category, Check, CheckResultExt, Evidence, Failure, Percentile, Quantity, Threshold,
 };
 
 use crate::engine::{Load, Report};
@@ -256,10 +256,8 @@ pub fn assert_no_drift(
     max_p95_per_minute: Duration,
     max_bytes_per_minute: u64,
 ) -> (Evidence, Evidence) {
-    let latency =
-        try_assert_no_latency_drift(report, max_p95_per_minute).unwrap_or_else(|f| f.panic());
-    let memory =
-        try_assert_no_memory_drift(report, max_bytes_per_minute).unwrap_or_else(|f| f.panic());
+    let latency = try_assert_no_latency_drift(report, max_p95_per_minute).or_panic();
+    let memory = try_assert_no_memory_drift(report, max_bytes_per_minute).or_panic();
     (latency, memory)
 }
 
@@ -325,7 +323,7 @@ pub fn assert_scales_linearly(
     duration: Duration,
     tolerance: f64,
 ) -> Evidence {
-    try_assert_scales_linearly(levels, duration, tolerance).unwrap_or_else(|f| f.panic())
+    try_assert_scales_linearly(levels, duration, tolerance).or_panic()
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use readiness_core::{
-    Attachment, Category, Check, Error, Evidence, Failure, Percentile, Quantity, Result, Threshold,
+    Attachment, Category, Check, CheckResultExt, Error, Evidence, Failure, Percentile, Quantity,
+    Result, Threshold,
 };
 
 use crate::engine::{Load, Report};
@@ -235,7 +236,7 @@ pub fn try_assert_capacity_at_least(
 /// Panics unless [`try_assert_capacity_at_least`] passes.
 #[track_caller]
 pub fn assert_capacity_at_least(report: &StressReport, min_per_second: f64) -> Evidence {
-    try_assert_capacity_at_least(report, min_per_second).unwrap_or_else(|f| f.panic())
+    try_assert_capacity_at_least(report, min_per_second).or_panic()
 }
 
 /// A spike: `baseline` per second for `before`, `factor` times that for `spike`, then the
@@ -414,5 +415,5 @@ pub fn try_assert_spike_recovers_within(
 /// Panics unless [`try_assert_spike_recovers_within`] passes.
 #[track_caller]
 pub fn assert_spike_recovers_within(report: &SpikeReport, limit: Duration) -> Evidence {
-    try_assert_spike_recovers_within(report, limit).unwrap_or_else(|f| f.panic())
+    try_assert_spike_recovers_within(report, limit).or_panic()
 }
