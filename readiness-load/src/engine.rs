@@ -342,7 +342,7 @@ impl Load {
         let name = self.name.clone();
         let collector = tokio::spawn(async move {
             let mut m = Metrics::default();
-            let mut by_name: Vec<Metrics> = (0..parts).map(|_| Metrics::default()).collect();
+            let mut by_name = per_name(parts);
             let mut watch = Watch {
                 name,
                 rule,
@@ -352,9 +352,7 @@ impl Load {
             };
             while let Some((idx, at, latency, outcome)) = rx.recv().await {
                 m.record(at, latency, &outcome);
-                if parts > 1
-                    && let Some(part) = by_name.get_mut(idx)
-                {
+                if let Some(part) = by_name.get_mut(idx) {
                     part.record(at, latency, &outcome);
                 }
                 watch.after_record(&m);
@@ -397,17 +395,14 @@ impl Load {
         .await
         .is_ok();
         let running = self.max_in_flight - permits.available_permits();
-        let (mut metrics, mut by_name) = if drained {
+        let (mut metrics, mut by_name): (Metrics, Vec<Metrics>) = if drained {
             collector
                 .await
                 .map_err(|e| Error::Other(format!("collector failed: {e}")))?
         } else {
             // Iterations still running hold a sender: stop waiting for them.
             collector.abort();
-            (
-                Metrics::default(),
-                (0..parts).map(|_| Metrics::default()).collect(),
-            )
+            (Metrics::default(), per_name(parts))
         };
         if !drained {
             tracing::warn!(
@@ -421,14 +416,9 @@ impl Load {
         for (idx, at) in not_started {
             // Never silently skipped: an iteration that could not start is an error.
             metrics.record_not_started(at);
-            if parts > 1
-                && let Some(part) = by_name.get_mut(idx)
-            {
+            if let Some(part) = by_name.get_mut(idx) {
                 part.record_not_started(at);
             }
-        }
-        if parts == 1 {
-            by_name = vec![metrics.clone()];
         }
         Ok((metrics, by_name))
     }
@@ -473,7 +463,7 @@ impl Load {
         }
         drop(tx);
         let mut total = Metrics::default();
-        let mut by_name: Vec<Metrics> = (0..parts).map(|_| Metrics::default()).collect();
+        let mut by_name = per_name(parts);
         let mut watch = Watch {
             name: self.name.clone(),
             rule: self.abort,
@@ -486,9 +476,7 @@ impl Load {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some((idx, at, latency, outcome))) => {
                     total.record(at, latency, &outcome);
-                    if parts > 1
-                        && let Some(part) = by_name.get_mut(idx)
-                    {
+                    if let Some(part) = by_name.get_mut(idx) {
                         part.record(at, latency, &outcome);
                     }
                     watch.after_record(&total);
@@ -503,10 +491,17 @@ impl Load {
         for t in &tasks {
             t.abort();
         }
-        if parts == 1 {
-            by_name = vec![total.clone()];
-        }
         (total, by_name)
+    }
+}
+
+/// Metrics per transaction of a mix; none for a single transaction (its metrics are the
+/// total).
+fn per_name(parts: usize) -> Vec<Metrics> {
+    if parts > 1 {
+        (0..parts).map(|_| Metrics::default()).collect()
+    } else {
+        Vec::new()
     }
 }
 
@@ -656,7 +651,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// The measurements, all transactions together.
     pub metrics: Metrics,
-    /// The measurements of each named transaction (one entry for a single transaction).
+    /// The measurements of each named transaction of a mix ([`Load::run_mix`]); empty for
+    /// a single transaction, whose measurements are `metrics`.
     pub by_name: Vec<(String, Metrics)>,
     /// The shard this run was, if the load was split.
     pub shard: Option<Shard>,
@@ -667,12 +663,20 @@ pub struct Report {
 impl Report {
     /// The report of one named transaction of a mix, to judge it on its own.
     pub fn transaction(&self, name: &str) -> Option<Report> {
+        if self.by_name.is_empty() {
+            return (self.name == name).then(|| self.clone());
+        }
         let (_, metrics) = self.by_name.iter().find(|(n, _)| n == name)?;
         Some(Report {
             name: name.to_owned(),
+            scenario: self.scenario.clone(),
+            target: self.target.clone(),
+            started_at: self.started_at,
+            elapsed: self.elapsed,
             metrics: metrics.clone(),
             by_name: Vec::new(),
-            ..self.clone()
+            shard: self.shard,
+            aborted: self.aborted.clone(),
         })
     }
 
@@ -682,12 +686,11 @@ impl Report {
     }
     /// Finished iterations, successful or not.
     pub fn requests(&self) -> u64 {
-        let t = self.metrics.total();
-        t.ok + t.error_count()
+        self.metrics.ok_count() + self.metrics.error_count()
     }
     /// Failed iterations (not-started ones included).
     pub fn errors(&self) -> u64 {
-        self.metrics.total().error_count() + self.metrics.unfinished
+        self.metrics.error_count() + self.metrics.unfinished
     }
     /// errors / (requests + unfinished).
     pub fn error_rate(&self) -> f64 {
@@ -700,7 +703,7 @@ impl Report {
     }
     /// Successful iterations per second over the load's duration.
     pub fn throughput(&self, duration: Duration) -> f64 {
-        self.metrics.total().ok as f64 / duration.as_secs_f64().max(1e-9)
+        self.metrics.ok_count() as f64 / duration.as_secs_f64().max(1e-9)
     }
     /// "p95 812.4ms (p50 41ms, p99 1.92s, max 2.31s; 12,004 requests, 0.8% errors)".
     pub fn summary(&self, headline: Percentile) -> String {

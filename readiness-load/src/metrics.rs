@@ -154,6 +154,16 @@ impl Metrics {
         let _ = self.lag.record(us(lag));
     }
 
+    /// Successful iterations over all seconds (no histogram is merged).
+    pub fn ok_count(&self) -> u64 {
+        self.seconds.iter().map(|s| s.ok).sum()
+    }
+
+    /// Failed iterations over all seconds (no histogram is merged).
+    pub fn error_count(&self) -> u64 {
+        self.seconds.iter().map(Second::error_count).sum()
+    }
+
     /// All seconds merged (histograms added, counts summed).
     pub fn total(&self) -> Second {
         let mut t = Second::default();

@@ -319,7 +319,7 @@ pub async fn run(
         target: Some(format!("GET {}", target.url)),
         started_at,
         elapsed: start.elapsed(),
-        by_name: vec![("http_get".into(), metrics.clone())],
+        by_name: Vec::new(),
         metrics,
         shard: None,
         aborted: None,
