@@ -145,6 +145,19 @@ impl Check {
         }
     }
 
+    /// [`Check::judge`] against a threshold that may itself be invalid (straight from
+    /// `Threshold::at_most(..)`): an invalid one records verdict `error` with its reason.
+    pub fn judge_with(
+        self,
+        threshold: crate::Result<Threshold>,
+        observed: Quantity,
+    ) -> Result<Evidence, Failure> {
+        match threshold {
+            Ok(t) => self.with_threshold(t).judge(observed),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
     /// Records that the check could not run (verdict `error`) and returns the failure.
     pub fn error(self, cause: Error) -> Failure {
         let hint = self.hint.clone();

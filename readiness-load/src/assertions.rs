@@ -26,17 +26,6 @@ fn base(report: &Report, id: &str, title: String, category: Category) -> Check {
     check
 }
 
-fn judged(
-    check: Check,
-    threshold: readiness_core::Result<Threshold>,
-    observed: Quantity,
-) -> Result<Evidence, Failure> {
-    match threshold {
-        Ok(t) => check.with_threshold(t).judge(observed),
-        Err(e) => Err(check.error(e)),
-    }
-}
-
 /// `load.p95`: the 95th percentile latency is at most `limit`.
 pub fn try_assert_p95_under(report: &Report, limit: Duration) -> Result<Evidence, Failure> {
     try_assert_percentile_under(report, 95.0, limit)
@@ -73,8 +62,7 @@ pub fn try_assert_percentile_under(
     };
     let (id, title) = id_title(&p.to_string());
     let check = base(report, &id, title, Category::PERFORMANCE).with_summary(report.summary(p));
-    judged(
-        check,
+    check.judge_with(
         Threshold::at_most(Quantity::duration(limit)),
         Quantity::duration(report.percentile(p)),
     )
@@ -96,8 +84,7 @@ pub fn try_assert_error_rate_under(report: &Report, max_ratio: f64) -> Result<Ev
     );
     let check = base(report, "load.error_rate", title, Category::RELIABILITY)
         .with_summary(report.summary(Percentile::P95));
-    judged(
-        check,
+    check.judge_with(
         Threshold::at_most(Quantity::ratio(max_ratio)),
         Quantity::ratio(report.error_rate()),
     )
@@ -123,8 +110,7 @@ pub fn try_assert_throughput_at_least(
     );
     let check = base(report, "load.throughput", title, Category::CAPACITY)
         .with_summary(report.summary(Percentile::P95));
-    judged(
-        check,
+    check.judge_with(
         Threshold::at_least(Quantity::per_second(min_per_second)),
         Quantity::per_second(report.throughput(duration)),
     )
@@ -202,8 +188,7 @@ pub fn try_assert_percentile_under_in_every_window(
         Quantity::duration(v),
         report.summary(p)
     );
-    judged(
-        check.with_summary(summary),
+    check.with_summary(summary).judge_with(
         Threshold::at_most(Quantity::duration(limit)),
         Quantity::duration(v),
     )
@@ -263,8 +248,7 @@ pub fn try_assert_error_rate_under_in_every_window(
         Quantity::ratio(rate),
         report.summary(Percentile::P95)
     );
-    judged(
-        check.with_summary(summary),
+    check.with_summary(summary).judge_with(
         Threshold::at_most(Quantity::ratio(max_ratio)),
         Quantity::ratio(rate),
     )

@@ -209,12 +209,10 @@ pub fn try_assert_no_memory_drift(
             "fewer than 3 memory samples; soak longer or sample more often".into(),
         )));
     };
-    match Threshold::at_most(Quantity::bytes(max_bytes_per_minute)) {
-        Ok(t) => check
-            .with_threshold(t)
-            .judge(Quantity::bytes((s.low * 60.0).max(0.0) as u64)),
-        Err(e) => Err(check.error(e)),
-    }
+    check.judge_with(
+        Threshold::at_most(Quantity::bytes(max_bytes_per_minute)),
+        Quantity::bytes((s.low * 60.0).max(0.0) as u64),
+    )
 }
 
 /// `load.soak_latency`: p95 does not grow faster than `max_per_minute` (judged, like
@@ -241,12 +239,10 @@ pub fn try_assert_no_latency_drift(
             "fewer than 3 seconds with latency; soak longer".into(),
         )));
     };
-    match Threshold::at_most(Quantity::duration(max_per_minute)) {
-        Ok(t) => check
-            .with_threshold(t)
-            .judge(Quantity::millis((s.low * 60.0).max(0.0))),
-        Err(e) => Err(check.error(e)),
-    }
+    check.judge_with(
+        Threshold::at_most(Quantity::duration(max_per_minute)),
+        Quantity::millis((s.low * 60.0).max(0.0)),
+    )
 }
 
 /// Both drift checks; panics with the first that fails (its id says which).
@@ -308,12 +304,10 @@ pub fn try_assert_scales_linearly(
             "scaling/v1",
             serde_json::json!({ "levels": rows, "efficiency": efficiency }),
         ));
-    match Threshold::at_least(Quantity::ratio((1.0 - tolerance).clamp(0.0, 1.0))) {
-        Ok(t) => check
-            .with_threshold(t)
-            .judge(Quantity::ratio(worst.clamp(0.0, 1.0))),
-        Err(e) => Err(check.error(e)),
-    }
+    check.judge_with(
+        Threshold::at_least(Quantity::ratio((1.0 - tolerance).clamp(0.0, 1.0))),
+        Quantity::ratio(worst.clamp(0.0, 1.0)),
+    )
 }
 
 /// Panics unless [`try_assert_scales_linearly`] passes.

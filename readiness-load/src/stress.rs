@@ -225,12 +225,10 @@ pub fn try_assert_capacity_at_least(
         (None, None) => "no step ran".to_owned(),
     };
     let check = check.with_summary(summary);
-    match Threshold::at_least(Quantity::per_second(min_per_second)) {
-        Ok(t) => check
-            .with_threshold(t)
-            .judge(Quantity::per_second(report.ceiling.unwrap_or(0.0))),
-        Err(e) => Err(check.error(e)),
-    }
+    check.judge_with(
+        Threshold::at_least(Quantity::per_second(min_per_second)),
+        Quantity::per_second(report.ceiling.unwrap_or(0.0)),
+    )
 }
 
 /// Panics unless [`try_assert_capacity_at_least`] passes.
@@ -406,10 +404,10 @@ pub fn try_assert_spike_recovers_within(
         }),
     ));
     let observed = report.recovery.unwrap_or(s.after + Duration::from_secs(1));
-    match Threshold::at_most(Quantity::duration(limit)) {
-        Ok(t) => check.with_threshold(t).judge(Quantity::duration(observed)),
-        Err(e) => Err(check.error(e)),
-    }
+    check.judge_with(
+        Threshold::at_most(Quantity::duration(limit)),
+        Quantity::duration(observed),
+    )
 }
 
 /// Panics unless [`try_assert_spike_recovers_within`] passes.
