@@ -113,12 +113,19 @@ impl From<DbError> for ApiError {
     }
 }
 
-fn retry_policy() -> ExponentialBuilder {
-    ExponentialBuilder::default()
+/// Runs an idempotent read, retrying it (twice at most, exponential backoff with jitter)
+/// when the database was unavailable; other errors and timeouts are not retried.
+async fn read_with_retries<T, F, Fut>(read: F) -> Result<T, DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbError>>,
+{
+    let policy = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(20))
         .with_max_delay(Duration::from_millis(200))
         .with_max_times(2)
-        .with_jitter()
+        .with_jitter();
+    read.retry(policy).when(DbError::retryable).await
 }
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -388,10 +395,7 @@ async fn get_order(
         Lookup::Miss => "miss",
         Lookup::Bypass => "bypass",
     };
-    let found = (|| state.store.get(id))
-        .retry(retry_policy())
-        .when(DbError::retryable)
-        .await?;
+    let found = read_with_retries(|| state.store.get(id)).await?;
     match found {
         Some(order) => {
             if source == "miss" {
@@ -421,10 +425,7 @@ async fn list_orders(
         ));
     }
     let after = page.after.unwrap_or(0);
-    let orders = (|| state.store.list(after, limit))
-        .retry(retry_policy())
-        .when(DbError::retryable)
-        .await?;
+    let orders = read_with_retries(|| state.store.list(after, limit)).await?;
     let next = (orders.len() as i64 == limit)
         .then(|| orders.last().map(|o| o.id))
         .flatten();
@@ -451,10 +452,7 @@ async fn search_orders(
         .defects
         .has("slow_search")
         .then_some(Duration::from_millis(200));
-    let orders = (|| state.store.search(&customer, limit, delay))
-        .retry(retry_policy())
-        .when(DbError::retryable)
-        .await?;
+    let orders = read_with_retries(|| state.store.search(&customer, limit, delay)).await?;
     Ok(Json(json!({ "orders": orders })).into_response())
 }
 
