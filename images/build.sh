@@ -89,6 +89,8 @@ fi
 build_base() {
   command -v debootstrap >/dev/null || {
     log "installing debootstrap"
+    # A fresh machine may have no package lists yet.
+    "${sudo[@]}" apt-get update -qq -o DPkg::Lock::Timeout=300 >/dev/null
     "${sudo[@]}" apt-get install -y -qq -o DPkg::Lock::Timeout=300 debootstrap >/dev/null
   }
   local work root
