@@ -31,7 +31,7 @@ command -v bc >/dev/null || need_apt+=(bc)
 if [[ ${#need_apt[@]} -gt 0 ]]; then
   apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${need_apt[@]}" >/dev/null
 fi
-command -v oha >/dev/null || cargo install --locked oha >/dev/null
+[[ $rates_only == 1 ]] || command -v oha >/dev/null || cargo install --locked oha >/dev/null
 (cd "$root" && cargo build -q --release -p readiness-load --example http_load)
 http_load=$root/${CARGO_TARGET_DIR:-target}/release/examples/http_load
 
@@ -100,18 +100,27 @@ done
 fi
 
 echo
-echo "| fixed rate (readiness-raw, $connections connections, ${duration}s) | achieved / target | scheduling lag p99 | generator CPU |"
+echo "| fixed rate (readiness-raw, $connections connections, ${duration}s, median of $runs) | achieved / target | scheduling lag p99 | generator CPU |"
 echo "|---|---|---|---|"
 for rate in 2000 20000; do
   for fine in "" --fine-timer; do
-    /usr/bin/time -f '%U %S %M' -o "$work/time" taskset -c 1 "$http_load" --url "$url" --connections "$connections" \
-      --duration "${duration}s" --rate "$rate" $fine --json >"$work/out"
-    read -r user sys _ <"$work/time"
-    python3 - "$work/out" "$rate" "$duration" "${fine:-tokio timer}" "$user" "$sys" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1])); rate = float(sys.argv[2]); dur = float(sys.argv[3])
-cpu = (float(sys.argv[5]) + float(sys.argv[6])) / dur * 100
-print(f"| {int(rate)}/s, {sys.argv[4]} | {d['requests'] / (rate * dur) * 100:.3f}% ({d['requests']} of {int(rate * dur)}) | {d['lag_p99_ms']:.3f} ms | {cpu:.0f}% |")
+    : >"$work/rows"
+    for _ in $(seq 1 "$runs"); do
+      /usr/bin/time -f '%U %S %M' -o "$work/time" taskset -c 1 "$http_load" --url "$url" --connections "$connections" \
+        --duration "${duration}s" --rate "$rate" $fine --json >"$work/out"
+      read -r user sys _ <"$work/time"
+      python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["requests"], d["lag_p99_ms"], sys.argv[2], sys.argv[3])' \
+        "$work/out" "$user" "$sys" >>"$work/rows"
+    done
+    python3 - "$work/rows" "$rate" "$duration" "${fine:-tokio timer}" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
+rate = float(sys.argv[2]); dur = float(sys.argv[3]); want = int(rate * dur)
+reqs = statistics.median(r[0] for r in rows)
+lag = statistics.median(r[1] for r in rows)
+cpu = statistics.median((r[2] + r[3]) / dur * 100 for r in rows)
+lags = ", ".join(f"{r[1]:.3f}" for r in rows)
+print(f"| {int(rate)}/s, {sys.argv[4]} | {reqs / want * 100:.3f}% ({int(reqs)} of {want}) | {lag:.3f} ms ({lags}) | {cpu:.0f}% |")
 PY
   done
 done
@@ -130,16 +139,25 @@ done
 
 if [[ $soak == 1 ]]; then
   echo
-  echo "| 5-minute run, readiness-raw, $connections connections: RSS every 30 s (MB) |"
-  echo "|---|"
-  taskset -c 1 "$http_load" --url "$url" --connections "$connections" --duration 300s --json >"$work/out" &
-  gen=$!
+  echo "| 5-minute run, readiness-raw, $connections connections: RSS every 30 s (MB) | peak RSS | req/s |"
+  echo "|---|---|---|"
+  /usr/bin/time -f '%U %S %M' -o "$work/time" taskset -c 1 "$http_load" --url "$url" --connections "$connections" \
+    --duration 300s --json >"$work/out" &
+  timed=$!
+  gen=
+  for _ in $(seq 1 50); do
+    gen=$(pgrep -P "$timed" || true)  # the child of /usr/bin/time: taskset exec'd into http_load
+    [[ -n $gen ]] && break
+    sleep 0.1
+  done
   samples=()
   for _ in $(seq 1 10); do
     sleep 30
     kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$gen/status" 2>/dev/null || echo 0)
-    samples+=("$(( kb / 1024 ))")
+    samples+=("$(printf '%.1f' "$(echo "$kb / 1024" | bc -l)")")
   done
-  wait "$gen" || true
-  echo "| ${samples[*]} |"
+  wait "$timed" || true
+  read -r _ _ rss <"$work/time"
+  rps=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["rps"]))' "$work/out")
+  printf '| %s | %.1f MB | %s |\n' "${samples[*]}" "$(echo "$rss / 1024" | bc -l)" "$rps"
 fi

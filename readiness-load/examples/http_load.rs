@@ -129,7 +129,11 @@ async fn run(args: &Args) -> readiness_core::Result<()> {
                 args.connections,
                 &model,
                 timeout,
-                args.fine_timer,
+                if args.fine_timer {
+                    readiness_load::Timer::Fine
+                } else {
+                    readiness_load::Timer::Tokio
+                },
             )
             .await?
         }
@@ -146,7 +150,8 @@ async fn run(args: &Args) -> readiness_core::Result<()> {
         }
     };
     let total = report.metrics.total();
-    let ms = |q: f64| total.latency.value_at_quantile(q) as f64 / 1e3;
+    let latency = total.latency();
+    let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1e3;
     let rps = (total.ok + total.error_count()) as f64 / args.duration.as_secs_f64();
     if args.json {
         let out = serde_json::json!({
@@ -157,7 +162,7 @@ async fn run(args: &Args) -> readiness_core::Result<()> {
             "p90_ms": ms(0.9),
             "p99_ms": ms(0.99),
             "p999_ms": ms(0.999),
-            "max_ms": total.latency.max() as f64 / 1e3,
+            "max_ms": latency.max() as f64 / 1e3,
             "lag_p99_ms": report.metrics.lag.value_at_quantile(0.99) as f64 / 1e3,
             "not_started": report.metrics.not_started,
             "engine": args.engine,

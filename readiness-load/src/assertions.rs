@@ -160,7 +160,7 @@ pub fn try_assert_percentile_under_in_every_window(
     for (k, chunk) in report.metrics.seconds.chunks(w).enumerate() {
         let mut h = crate::metrics::histogram();
         for s in chunk {
-            let _ = h.add(&s.latency);
+            let _ = h.add(&*s.latency());
         }
         if h.is_empty() {
             continue;

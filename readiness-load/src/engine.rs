@@ -23,6 +23,7 @@ pub struct Load {
     drain: Duration,
     abort: Option<AbortRule>,
     shard: Option<Shard>,
+    timer: crate::Timer,
 }
 
 /// When a run stops early because a threshold is already lost (k6's `abortOnFail`).
@@ -59,11 +60,7 @@ impl AbortRule {
             let from = seconds.len().saturating_sub(w);
             let mut t = crate::metrics::Second::default();
             for s in &seconds[from..] {
-                let _ = t.latency.add(&s.latency);
-                t.ok += s.ok;
-                for (k, v) in &s.errors {
-                    *t.errors.entry(k.clone()).or_insert(0) += v;
-                }
+                t.absorb(s);
             }
             (seconds.len(), t)
         };
@@ -92,8 +89,9 @@ impl AbortRule {
             }
             AbortRule::PercentileOver { q, limit, window } => {
                 let (n, t) = last(window);
-                let observed = percentile(&t.latency, q);
-                (!t.latency.is_empty() && observed > limit).then(|| {
+                let latency = t.latency();
+                let observed = percentile(&latency, q);
+                (!latency.is_empty() && observed > limit).then(|| {
                     format!(
                         "{q} {} over {} in seconds {}..{}",
                         readiness_core::Quantity::duration(observed),
@@ -163,7 +161,14 @@ impl Load {
             drain: Duration::from_secs(10),
             abort: None,
             shard: None,
+            timer: crate::Timer::Tokio,
         }
+    }
+    /// How the open model waits for each start time (default [`crate::Timer::Tokio`];
+    /// [`crate::Timer::Fine`] for sub-millisecond scheduling lag).
+    pub fn with_timer(mut self, timer: crate::Timer) -> Self {
+        self.timer = timer;
+        self
     }
     /// Stops the run early when `rule` is breached (the report says why).
     pub fn with_abort_on(mut self, rule: AbortRule) -> Self {
@@ -361,6 +366,7 @@ impl Load {
         });
         let mut lags = Metrics::default();
         let mut not_started = Vec::new();
+        let mut pacer = crate::pace::Pacer::new(self.timer)?;
         let (step, mut i) = match shard {
             Some(s) => (u64::from(s.count), u64::from(s.index - 1)),
             None => (1, 0),
@@ -370,9 +376,7 @@ impl Load {
                 break;
             }
             let due = start + at;
-            if due > Instant::now() {
-                tokio::time::sleep_until(due.into()).await;
-            }
+            pacer.until(due).await;
             lags.record_lag(Instant::now().saturating_duration_since(due));
             match permits.clone().try_acquire_owned() {
                 Ok(permit) => {
@@ -597,7 +601,7 @@ pub(crate) fn progress_line(name: &str, m: &Metrics, done: usize) -> Option<Stri
     };
     Some(format!(
         "{name} {done}s  {all}/s  p95 {}  errors {}",
-        readiness_core::Quantity::duration(percentile(&last.latency, Percentile::P95)),
+        readiness_core::Quantity::duration(percentile(&last.latency(), Percentile::P95)),
         readiness_core::Quantity::ratio(errors)
     ))
 }
@@ -682,7 +686,7 @@ impl Report {
 
     /// Latency at percentile `p` over the whole run.
     pub fn percentile(&self, p: Percentile) -> Duration {
-        percentile(&self.metrics.total().latency, p)
+        percentile(&self.metrics.total().latency(), p)
     }
     /// Finished iterations, successful or not.
     pub fn requests(&self) -> u64 {
@@ -708,6 +712,7 @@ impl Report {
     /// "p95 812.4ms (p50 41ms, p99 1.92s, max 2.31s; 12,004 requests, 0.8% errors)".
     pub fn summary(&self, headline: Percentile) -> String {
         let t = self.metrics.total();
+        let latency = t.latency();
         let d = |x: Duration| readiness_core::Quantity::duration(x).to_string();
         let mut errors: Vec<String> = t.errors.iter().map(|(k, v)| format!("{v} {k}")).collect();
         if self.metrics.unfinished > 0 {
@@ -720,10 +725,10 @@ impl Report {
         };
         format!(
             "{headline} {}  (p50 {}, p99 {}, max {}; {} requests, {} errors{classes})",
-            d(percentile(&t.latency, headline)),
-            d(percentile(&t.latency, Percentile::P50)),
-            d(percentile(&t.latency, Percentile::P99)),
-            d(Duration::from_micros(t.latency.max())),
+            d(percentile(&latency, headline)),
+            d(percentile(&latency, Percentile::P50)),
+            d(percentile(&latency, Percentile::P99)),
+            d(Duration::from_micros(latency.max())),
             readiness_core::Quantity::count(self.requests()),
             readiness_core::Quantity::ratio(self.error_rate()),
         )

@@ -39,6 +39,7 @@ mod assertions;
 mod engine;
 pub mod http;
 pub mod metrics;
+mod pace;
 pub mod raw;
 mod schedule;
 mod soak;
@@ -47,6 +48,7 @@ mod stress;
 pub use assertions::*;
 pub use engine::{AbortRule, Load, Mix, MixTransaction, Report, Shard, shard_users};
 pub use metrics::{BoxedIteration, ErrorClass, Outcome};
+pub use pace::Timer;
 pub use schedule::{MAX_ITERATIONS, Model, RateStage, Schedule};
 pub use soak::{
     Slope, SoakReport, assert_no_drift, assert_scales_linearly, rss_of_pid, slope, soak,

@@ -70,20 +70,32 @@ pub type Outcome = Result<(), ErrorClass>;
 pub type BoxedIteration = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>;
 
 /// One second of a run (by intended start time).
+///
+/// A second's latency histogram is live while the second can still get records; once the
+/// run is two seconds past it, it is packed into HDR's V2 encoding (about 1 KB instead of
+/// 16 KB or more), so memory stays flat over a long run. [`Second::latency`] unpacks on
+/// demand.
 #[derive(Debug, Clone)]
 pub struct Second {
-    /// Latency of every finished iteration, successful or not (µs).
-    pub latency: Histogram<u64>,
+    latency: Latency,
     /// Successful iterations.
     pub ok: u64,
     /// Failed iterations by class.
     pub errors: BTreeMap<ErrorClass, u64>,
 }
 
+/// A second's latency histogram, live or packed.
+#[derive(Debug, Clone)]
+enum Latency {
+    Live(Box<Histogram<u64>>),
+    /// V2-encoded (not compressed: encoding is cheap, and the zero runs are what is big).
+    Packed(Box<[u8]>),
+}
+
 impl Default for Second {
     fn default() -> Self {
         Second {
-            latency: histogram(),
+            latency: Latency::Live(Box::new(histogram())),
             ok: 0,
             errors: BTreeMap::new(),
         }
@@ -95,6 +107,65 @@ impl Second {
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
+
+    /// Latency of every finished iteration of this second, successful or not (µs).
+    pub fn latency(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
+        match &self.latency {
+            Latency::Live(h) => std::borrow::Cow::Borrowed(h),
+            Latency::Packed(bytes) => std::borrow::Cow::Owned(unpack(bytes)),
+        }
+    }
+
+    /// The live histogram, unpacked first when needed.
+    fn live(&mut self) -> &mut Histogram<u64> {
+        if let Latency::Packed(bytes) = &self.latency {
+            self.latency = Latency::Live(Box::new(unpack(bytes)));
+        }
+        match &mut self.latency {
+            Latency::Live(h) => h,
+            Latency::Packed(_) => unreachable!("unpacked just above"),
+        }
+    }
+
+    /// Records one latency.
+    pub fn record_latency(&mut self, latency: Duration) {
+        let _ = self.live().record(us(latency));
+    }
+
+    /// Adds another second's counts and latencies to this one.
+    pub fn absorb(&mut self, other: &Second) {
+        let _ = self.live().add(&*other.latency());
+        self.ok += other.ok;
+        for (k, v) in &other.errors {
+            *self.errors.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+
+    /// Packs the histogram (a no-op when packed already).
+    fn pack(&mut self) {
+        if let Latency::Live(h) = &self.latency {
+            let mut buf = Vec::new();
+            if V2Serializer::new().serialize(h, &mut buf).is_ok() {
+                self.latency = Latency::Packed(buf.into_boxed_slice());
+            }
+        }
+    }
+
+    /// The histogram in HDR's V2 format, base64 (what the report merges).
+    pub fn encoded_latency(&self) -> String {
+        match &self.latency {
+            Latency::Live(h) => encode(h),
+            Latency::Packed(bytes) => base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+}
+
+fn unpack(bytes: &[u8]) -> Histogram<u64> {
+    let mut h = hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .unwrap_or_else(|_| histogram());
+    h.auto(true);
+    h
 }
 
 /// Everything one transaction measured in one run.
@@ -126,14 +197,25 @@ impl Metrics {
         let i = at.as_secs() as usize;
         if self.seconds.len() <= i {
             self.seconds.resize_with(i + 1, Second::default);
+            self.pack_old();
         }
         &mut self.seconds[i]
+    }
+
+    /// Packs the histograms of every second but the last two (records for them are rare:
+    /// an iteration that started more than a second before the newest one and finished
+    /// only now; such a record unpacks its second until the next pass).
+    fn pack_old(&mut self) {
+        let keep = self.seconds.len().saturating_sub(2);
+        for s in &mut self.seconds[..keep] {
+            s.pack();
+        }
     }
 
     /// Records one finished iteration that was meant to start at `at`.
     pub fn record(&mut self, at: Duration, latency: Duration, outcome: &Result<(), ErrorClass>) {
         let s = self.second(at);
-        let _ = s.latency.record(us(latency));
+        s.record_latency(latency);
         match outcome {
             Ok(()) => s.ok += 1,
             Err(class) => *s.errors.entry(class.clone()).or_insert(0) += 1,
@@ -168,11 +250,7 @@ impl Metrics {
     pub fn total(&self) -> Second {
         let mut t = Second::default();
         for s in &self.seconds {
-            let _ = t.latency.add(&s.latency);
-            t.ok += s.ok;
-            for (k, v) in &s.errors {
-                *t.errors.entry(k.clone()).or_insert(0) += v;
-            }
+            t.absorb(s);
         }
         t
     }
@@ -180,13 +258,9 @@ impl Metrics {
     /// Adds another run's (or shard's) metrics second by second.
     pub fn merge(&mut self, other: &Metrics) {
         for (i, s) in other.seconds.iter().enumerate() {
-            let mine = self.second(Duration::from_secs(i as u64));
-            let _ = mine.latency.add(&s.latency);
-            mine.ok += s.ok;
-            for (k, v) in &s.errors {
-                *mine.errors.entry(k.clone()).or_insert(0) += v;
-            }
+            self.second(Duration::from_secs(i as u64)).absorb(s);
         }
+        self.pack_old();
         let _ = self.lag.add(&other.lag);
         self.not_started += other.not_started;
         self.unfinished += other.unfinished;
@@ -226,15 +300,16 @@ pub fn attachments(name: &str, m: &Metrics) -> Vec<Attachment> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
+            let h = s.latency();
             serde_json::json!({
                 "second": i,
                 "ok": s.ok,
                 "errors": s.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
-                "p50_us": s.latency.value_at_quantile(0.5),
-                "p95_us": s.latency.value_at_quantile(0.95),
-                "p99_us": s.latency.value_at_quantile(0.99),
-                "max_us": s.latency.max(),
-                "histogram": encode(&s.latency),
+                "p50_us": h.value_at_quantile(0.5),
+                "p95_us": h.value_at_quantile(0.95),
+                "p99_us": h.value_at_quantile(0.99),
+                "max_us": h.max(),
+                "histogram": s.encoded_latency(),
             })
         })
         .collect();
@@ -242,7 +317,7 @@ pub fn attachments(name: &str, m: &Metrics) -> Vec<Attachment> {
         Attachment::new(
             "latency_histogram",
             "hdr_histogram/v2+base64",
-            serde_json::json!({ "transaction": name, "unit": "us", "histogram": encode(&total.latency) }),
+            serde_json::json!({ "transaction": name, "unit": "us", "histogram": total.encoded_latency() }),
         ),
         Attachment::new(
             "timeline",
@@ -263,6 +338,49 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn old_seconds_are_packed_and_keep_every_count() {
+        let mut m = Metrics::default();
+        let mut one = histogram();
+        for sec in 0..100u64 {
+            for i in 0..500u64 {
+                let latency = Duration::from_micros(100 + (sec * 37 + i * 13) % 5_000);
+                m.record(Duration::from_secs(sec), latency, &Ok(()));
+                one.record(us(latency)).expect("in range");
+            }
+        }
+        let packed = m
+            .seconds
+            .iter()
+            .filter(|s| matches!(s.latency, Latency::Packed(_)))
+            .count();
+        assert_eq!(packed, 98, "all but the last two seconds are packed");
+        let packed_bytes: usize = m
+            .seconds
+            .iter()
+            .map(|s| match &s.latency {
+                Latency::Packed(b) => b.len(),
+                Latency::Live(_) => 0,
+            })
+            .sum();
+        assert!(
+            packed_bytes < 98 * 4096,
+            "a packed second takes {} bytes on average",
+            packed_bytes / 98
+        );
+        // A late record unpacks its second and lands in it.
+        m.record(Duration::from_secs(3), Duration::from_millis(900), &Ok(()));
+        one.record(900_000).expect("in range");
+        assert_eq!(m.seconds[3].latency().len(), 501);
+        assert_eq!(m.seconds[3].latency().max(), one.highest_equivalent(900_000));
+        let total = m.total();
+        let total = total.latency();
+        assert_eq!(total.len(), one.len());
+        for q in [0.5, 0.95, 0.99, 1.0] {
+            assert_eq!(total.value_at_quantile(q), one.value_at_quantile(q));
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// Merging the histograms of shards equals one histogram of all samples.
@@ -282,16 +400,17 @@ mod tests {
             }
             let mut merged = Metrics::default();
             for p in &parts { merged.merge(p); }
-            let (a, b) = (all.total(), merged.total());
-            prop_assert_eq!(a.latency.len(), b.latency.len());
-            prop_assert_eq!(a.ok, b.ok);
-            prop_assert_eq!(a.errors, b.errors);
+            let (ta, tb) = (all.total(), merged.total());
+            prop_assert_eq!(ta.ok, tb.ok);
+            prop_assert_eq!(&ta.errors, &tb.errors);
+            let (a, b) = (ta.latency(), tb.latency());
+            prop_assert_eq!(a.len(), b.len());
             for q in [0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
-                prop_assert_eq!(a.latency.value_at_quantile(q), b.latency.value_at_quantile(q));
+                prop_assert_eq!(a.value_at_quantile(q), b.value_at_quantile(q));
             }
             // Through the evidence encoding too.
-            let round = decode(&encode(&b.latency)).expect("decodes");
-            prop_assert_eq!(round.value_at_quantile(0.99), a.latency.value_at_quantile(0.99));
+            let round = decode(&tb.encoded_latency()).expect("decodes");
+            prop_assert_eq!(round.value_at_quantile(0.99), a.value_at_quantile(0.99));
         }
     }
 }

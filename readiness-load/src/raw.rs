@@ -212,25 +212,6 @@ impl Stripes {
     }
 }
 
-/// Waits until `due`; with `fine`, sleeps to 1 ms before and then yields in a loop (more
-/// CPU, sub-millisecond start times).
-async fn wait_until(due: Instant, fine: bool) {
-    let now = Instant::now();
-    if due <= now {
-        return;
-    }
-    if !fine {
-        tokio::time::sleep_until(due.into()).await;
-        return;
-    }
-    if due - now > Duration::from_millis(2) {
-        tokio::time::sleep_until((due - Duration::from_millis(1)).into()).await;
-    }
-    while Instant::now() < due {
-        tokio::task::yield_now().await;
-    }
-}
-
 /// Runs `GET target` with `connections` keep-alive connections under `model` (closed: one
 /// user per connection, `users` ignored; open: the schedule split over the connections).
 pub async fn run(
@@ -238,7 +219,7 @@ pub async fn run(
     connections: usize,
     model: &Model,
     timeout: Duration,
-    fine_timer: bool,
+    timer: crate::Timer,
 ) -> Result<Report> {
     if connections == 0 {
         return Err(Error::InvalidInput(
@@ -263,14 +244,18 @@ pub async fn run(
     let mut tasks = Vec::with_capacity(connections);
     for k in 0..connections {
         let (target, schedule, stripes) = (target.clone(), schedule.clone(), stripes.clone());
+        let mut pacer = match schedule {
+            Some(_) => Some(crate::pace::Pacer::new(timer)?),
+            None => None,
+        };
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::new();
-            match schedule {
-                Some(schedule) => {
+            match (schedule, pacer.as_mut()) {
+                (Some(schedule), Some(pacer)) => {
                     let mut i = k as u64;
                     while let Some(at) = schedule.intended(i) {
                         let due = start + at;
-                        wait_until(due, fine_timer).await;
+                        pacer.until(due).await;
                         let lag = Instant::now().saturating_duration_since(due);
                         let outcome = conn.send(&target, timeout).await;
                         // Coordinated omission corrected: from the intended start.
@@ -282,7 +267,7 @@ pub async fn run(
                         i += connections as u64;
                     }
                 }
-                None => {
+                _ => {
                     let end = start + duration;
                     let mut n = 0u64;
                     while Instant::now() < end && n < crate::schedule::MAX_ITERATIONS {

@@ -135,11 +135,11 @@ where
         .seconds
         .iter()
         .enumerate()
-        .filter(|(_, s)| !s.latency.is_empty())
+        .filter(|(_, s)| s.ok + s.error_count() > 0)
         .map(|(i, s)| {
             (
                 i as f64 + 0.5,
-                percentile(&s.latency, Percentile::P95).as_secs_f64() * 1e3,
+                percentile(&s.latency(), Percentile::P95).as_secs_f64() * 1e3,
             )
         })
         .collect();

@@ -329,13 +329,13 @@ impl Spike {
         let seconds = &report.metrics.seconds;
         let p95: Vec<f64> = seconds
             .iter()
-            .map(|s| percentile(&s.latency, Percentile::P95).as_secs_f64() * 1e3)
+            .map(|s| percentile(&s.latency(), Percentile::P95).as_secs_f64() * 1e3)
             .collect();
         let before = self.before.as_secs() as usize;
         let mut base = crate::metrics::histogram();
         // Skip the first second (warm-up) when there is more than one.
         for s in seconds.iter().take(before).skip(usize::from(before > 1)) {
-            let _ = base.add(&s.latency);
+            let _ = base.add(&*s.latency());
         }
         let base_p95 = percentile(&base, Percentile::P95);
         let band = (base_p95.mul_f64(1.5)).max(base_p95 + Duration::from_millis(5));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use readiness_load::{ErrorClass, Model, raw};
+use readiness_load::{ErrorClass, Model, Timer, raw};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A keep-alive HTTP/1.1 server answering every request with `status`; counts connections.
@@ -68,7 +68,7 @@ async fn closed_model_reuses_one_connection_per_user() {
     let (url, accepted) = server("200 OK").await;
     let target = raw::Target::get(&url, false).expect("target");
     let model = Model::closed(4, Duration::from_millis(500)).expect("model");
-    let report = raw::run(&target, 4, &model, Duration::from_secs(2), false)
+    let report = raw::run(&target, 4, &model, Duration::from_secs(2), Timer::Tokio)
         .await
         .expect("run");
     assert!(report.requests() > 100, "{} requests", report.requests());
@@ -90,7 +90,7 @@ async fn open_model_runs_every_scheduled_request_across_connections() {
     let (url, _) = server("200 OK").await;
     let target = raw::Target::get(&url, false).expect("target");
     let model = Model::constant_rate(500.0, Duration::from_secs(1)).expect("model");
-    let report = raw::run(&target, 10, &model, Duration::from_secs(2), false)
+    let report = raw::run(&target, 10, &model, Duration::from_secs(2), Timer::Tokio)
         .await
         .expect("run");
     assert_eq!(report.requests(), 500);
@@ -111,7 +111,7 @@ async fn statuses_and_refusals_are_classified() {
         2,
         &model,
         Duration::from_secs(1),
-        false,
+        Timer::Tokio,
     )
     .await
     .expect("run");
@@ -126,7 +126,7 @@ async fn statuses_and_refusals_are_classified() {
         .expect("addr")
         .port();
     let target = raw::Target::get(&format!("http://127.0.0.1:{port}/"), false).expect("target");
-    let report = raw::run(&target, 2, &model, Duration::from_secs(1), false)
+    let report = raw::run(&target, 2, &model, Duration::from_secs(1), Timer::Tokio)
         .await
         .expect("run");
     assert_eq!(
@@ -156,7 +156,7 @@ async fn percentiles_match_an_http_server_with_a_known_delay_distribution() {
     .await;
     let target = raw::Target::get(&url, false).expect("target");
     let model = Model::constant_rate(100.0, Duration::from_secs(2)).expect("model");
-    let report = raw::run(&target, 20, &model, Duration::from_secs(2), false)
+    let report = raw::run(&target, 20, &model, Duration::from_secs(2), Timer::Tokio)
         .await
         .expect("run");
     assert_eq!(report.requests(), 200);

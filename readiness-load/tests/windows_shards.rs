@@ -154,19 +154,20 @@ async fn three_shards_together_run_the_load_and_give_the_same_verdict_as_one_pro
     );
     let (a, b) = (whole.metrics.total(), merged.total());
     assert_eq!(a.ok, b.ok);
+    let (a, b) = (a.latency(), b.latency());
     let p = |h: &hdrhistogram::Histogram<u64>, q| h.value_at_quantile(q) as f64 / 1000.0;
     for q in [0.5, 0.95] {
         assert!(
-            (p(&a.latency, q) - p(&b.latency, q)).abs() < 6.0,
+            (p(&a, q) - p(&b, q)).abs() < 6.0,
             "q{q}: one process {} ms, shards {} ms",
-            p(&a.latency, q),
-            p(&b.latency, q)
+            p(&a, q),
+            p(&b, q)
         );
     }
     // Same verdict on the same limits.
     let limit = Duration::from_millis(20);
-    let one = a.latency.value_at_quantile(0.95) <= limit.as_micros() as u64;
-    let three = b.latency.value_at_quantile(0.95) <= limit.as_micros() as u64;
+    let one = a.value_at_quantile(0.95) <= limit.as_micros() as u64;
+    let three = b.value_at_quantile(0.95) <= limit.as_micros() as u64;
     assert_eq!(one, three);
 }
 
