@@ -247,13 +247,50 @@ pub async fn containers_with_label(key: &str, value: &str) -> Result<Vec<String>
     Ok(list.into_iter().filter_map(|c| c.id).collect())
 }
 
-/// Removes (with their volumes) the harness's containers of run `run`, or of every run
-/// when `None` — what `readiness clean` does after a SIGKILLed run. Returns how many.
-pub async fn remove_containers(run: Option<&str>) -> Result<usize> {
+/// Which of the harness's containers to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leftovers {
+    /// Those whose test process (label [`LABEL_PID`]) no longer runs on this machine: what
+    /// a SIGKILLed run leaves. Containers of tests still running are kept.
+    OfDeadProcesses,
+    /// Those of one run ([`LABEL_RUN`]), running or not.
+    OfRun(String),
+    /// Every container with the harness label.
+    All,
+}
+
+/// Removes (with their volumes) the harness's containers that `which` selects — what
+/// `readiness clean` does after a killed run. Returns how many.
+pub async fn remove_containers(which: Leftovers) -> Result<usize> {
     let docker = docker().await?;
-    let ids = match run {
-        Some(run) => containers_with_label(LABEL_RUN, run).await?,
-        None => containers_with_label(LABEL_HARNESS, HARNESS).await?,
+    let ids = match &which {
+        Leftovers::OfRun(run) => containers_with_label(LABEL_RUN, run).await?,
+        Leftovers::All => containers_with_label(LABEL_HARNESS, HARNESS).await?,
+        Leftovers::OfDeadProcesses => {
+            let filters = HashMap::from([(
+                "label".to_owned(),
+                vec![format!("{LABEL_HARNESS}={HARNESS}")],
+            )]);
+            let options = ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build();
+            let list = docker
+                .list_containers(Some(options))
+                .await
+                .map_err(|e| Error::Other(format!("failed to list containers: {e}")))?;
+            list.into_iter()
+                .filter(|c| {
+                    let pid = c
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(LABEL_PID))
+                        .and_then(|p| p.parse::<u32>().ok());
+                    pid.is_none_or(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+                })
+                .filter_map(|c| c.id)
+                .collect()
+        }
     };
     let options = RemoveContainerOptionsBuilder::new()
         .force(true)

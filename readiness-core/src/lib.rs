@@ -72,6 +72,7 @@ pub mod containers;
 mod error;
 mod evidence;
 pub mod guard;
+pub mod histogram;
 pub mod probe;
 mod quantity;
 mod recorder;

@@ -60,18 +60,23 @@ fn file_settings() -> std::result::Result<&'static Table, &'static (PathBuf, Str
 
 /// Parses the `[settings]` table of a `readiness.toml`.
 pub(crate) fn parse_settings(text: &str) -> std::result::Result<Table, String> {
-    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let at = e
-            .span()
-            .map(|s| line_col(text, s.start))
-            .unwrap_or_default();
-        format!("{at}{}", e.message())
-    })?;
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| toml_error(text, &e))?;
     match doc.get("settings") {
         None => Ok(None),
         Some(toml::Value::Table(t)) => Ok(Some(t.clone())),
         Some(_) => Err("`settings` must be a table: [settings]".to_owned()),
     }
+}
+
+/// A TOML parse error of `text` as "line L, column C: message".
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let at = e
+        .span()
+        .map(|s| line_col(text, s.start))
+        .unwrap_or_default();
+    format!("{at}{}", e.message().trim_end())
 }
 
 fn line_col(text: &str, offset: usize) -> String {

@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use base64::Engine as _;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Serializer as _, V2Serializer};
 use serde::Serialize;
 
 use readiness_core::{Attachment, Percentile};
@@ -144,8 +142,8 @@ impl Second {
     /// Packs the histogram (a no-op when packed already).
     fn pack(&mut self) {
         if let Latency::Live(h) = &self.latency {
-            let mut buf = Vec::new();
-            if V2Serializer::new().serialize(h, &mut buf).is_ok() {
+            let buf = readiness_core::histogram::to_v2(h);
+            if !buf.is_empty() {
                 self.latency = Latency::Packed(buf.into_boxed_slice());
             }
         }
@@ -155,17 +153,13 @@ impl Second {
     pub fn encoded_latency(&self) -> String {
         match &self.latency {
             Latency::Live(h) => encode(h),
-            Latency::Packed(bytes) => base64::engine::general_purpose::STANDARD.encode(bytes),
+            Latency::Packed(bytes) => readiness_core::histogram::v2_to_base64(bytes),
         }
     }
 }
 
 fn unpack(bytes: &[u8]) -> Histogram<u64> {
-    let mut h = hdrhistogram::serialization::Deserializer::new()
-        .deserialize(&mut &bytes[..])
-        .unwrap_or_else(|_| histogram());
-    h.auto(true);
-    h
+    readiness_core::histogram::from_v2(bytes).unwrap_or_else(histogram)
 }
 
 /// Everything one transaction measured in one run.
@@ -272,24 +266,7 @@ pub fn percentile(h: &Histogram<u64>, p: Percentile) -> Duration {
     Duration::from_micros(h.value_at_quantile(p.quantile()))
 }
 
-/// A histogram in HDR's V2 format, base64 (what the report merges).
-pub fn encode(h: &Histogram<u64>) -> String {
-    let mut buf = Vec::new();
-    if V2Serializer::new().serialize(h, &mut buf).is_err() {
-        buf.clear();
-    }
-    base64::engine::general_purpose::STANDARD.encode(buf)
-}
-
-/// Decodes [`encode`]'s output.
-pub fn decode(text: &str) -> Option<Histogram<u64>> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .ok()?;
-    hdrhistogram::serialization::Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .ok()
-}
+pub use readiness_core::histogram::{decode, encode};
 
 /// Attachments for evidence: the merged histogram and the per-second timeline with each
 /// second's histogram (so a report can merge shards and re-derive every number).
@@ -372,7 +349,10 @@ mod tests {
         m.record(Duration::from_secs(3), Duration::from_millis(900), &Ok(()));
         one.record(900_000).expect("in range");
         assert_eq!(m.seconds[3].latency().len(), 501);
-        assert_eq!(m.seconds[3].latency().max(), one.highest_equivalent(900_000));
+        assert_eq!(
+            m.seconds[3].latency().max(),
+            one.highest_equivalent(900_000)
+        );
         let total = m.total();
         let total = total.latency();
         assert_eq!(total.len(), one.len());

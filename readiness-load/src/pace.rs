@@ -104,9 +104,7 @@ impl Pacer {
               descriptor stays open for the AsyncFd's life, which an OwnedFd moved into it \
               guarantees; the workspace forbids unsafe code"
 )]
-fn register(
-    fd: std::os::fd::OwnedFd,
-) -> Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+fn register(fd: std::os::fd::OwnedFd) -> Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
     tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE)
         .map_err(|e| Error::Other(format!("the fine timer could not be registered: {e}")))
 }
@@ -116,7 +114,7 @@ async fn timerfd_wait(
     fd: &tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
     after: Duration,
 ) -> std::io::Result<()> {
-    use rustix::time::{Itimerspec, Timespec, TimerfdTimerFlags, timerfd_settime};
+    use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
     let after = after.max(Duration::from_nanos(1));
     let spec = Itimerspec {
         it_interval: Timespec {

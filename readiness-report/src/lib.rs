@@ -1,17 +1,276 @@
 //! # readiness-report
 //!
-//! Turns the evidence of a test run into a readiness scorecard. It will own (see
-//! `DESIGN.md`):
+//! Turns the evidence of a test run into a readiness scorecard a release can be gated on.
 //!
-//! - reading an evidence directory written by many processes and shards (JSON Lines, schema
-//!   [`readiness_core::SCHEMA_VERSION`]), tolerating a truncated last line, refusing unknown
-//!   schema major versions;
-//! - `readiness.toml`: categories and weights, must-pass criteria, no-go rules, expected
-//!   criteria;
-//! - the scorecard with a go / no-go verdict, in terminal, Markdown, HTML, JSON and JUnit;
-//! - baselines compared on raw histograms, capacity planning, and the `readiness` CLI.
+//! - [`read_dir`]: every `*.jsonl` file under an evidence directory (many processes, many
+//!   shards), a truncated last line tolerated and reported, an unknown schema major refused.
+//! - [`merge()`]: one result per criterion and test: a retried test's last attempt counts;
+//!   shards of one load are merged, histograms added before a percentile is judged again.
+//! - [`ReportConfig`]: the `[report]` table of `readiness.toml` (categories and weights,
+//!   must-pass criteria, no-go rules, minimum score, expected criteria, capacity planning,
+//!   the baseline's noise band); sensible defaults without it.
+//! - [`Scorecard`]: per category the criteria, pass/fail/error/missing counts, a score, the
+//!   weighted total, go / no-go with the reasons; every line names its test and evidence
+//!   file and line.
+//! - Outputs from one run: [`render::terminal`], [`render::markdown`], [`html::page`] (one
+//!   self-contained file with a chart for every attachment), [`render::json`] (stable,
+//!   versioned by [`SCORECARD_SCHEMA`]), [`render::junit`].
+//! - [`Baseline`]: a run's verdicts and raw histograms saved; a later run compared on the
+//!   histograms, each change called improved / regressed / within noise from an interval.
+//! - [`capacity::plan`]: months of headroom from the measured ceiling, today's peak and the
+//!   growth rate.
 //!
-//! The report reads evidence files only; it never links the crates that wrote them.
+//! The `readiness` binary is the CLI over all of it (`readiness --help`). The report reads
+//! evidence files only; it never links the crates that wrote them.
+//!
+//! ```no_run
+//! use readiness_report::{Options, make};
+//!
+//! # fn demo() -> readiness_core::Result<()> {
+//! let scorecard = make(&Options::new("target/readiness/evidence"))?;
+//! println!("{} {:.1}/10", scorecard.verdict, scorecard.score);
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
+pub mod baseline;
+pub mod capacity;
+pub mod config;
+pub mod html;
+mod merge;
+mod read;
+pub mod render;
+mod scorecard;
+
+use std::path::{Path, PathBuf};
+
+pub use baseline::{Baseline, Change, Comparison};
+pub use config::{NoGoRule, ReportConfig};
+pub use merge::{Merged, merge};
+pub use read::{EvidenceSet, Finding, Record, read_dir};
 pub use readiness_core as core;
+pub use readiness_core::histogram;
+use readiness_core::{Error, Result};
+pub use scorecard::{CategoryScore, CriterionResult, Decision, SCORECARD_SCHEMA, Scorecard};
+
+/// What a baseline does in a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BaselinePolicy {
+    /// Compare and show; the verdict does not change.
+    #[default]
+    Compare,
+    /// Compare; any regression is a reason for no-go.
+    Strict,
+    /// Write this run as the new baseline (explicit: a baseline is never written otherwise).
+    Save,
+}
+
+/// What to make a scorecard from.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The evidence directory.
+    pub dir: PathBuf,
+    /// The config; `None` = `READINESS_CONFIG`, else `readiness.toml`, else defaults.
+    pub config: Option<PathBuf>,
+    /// A baseline file and what to do with it.
+    pub baseline: Option<(PathBuf, BaselinePolicy)>,
+}
+
+impl Options {
+    /// Defaults for `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Options {
+            dir: dir.into(),
+            config: None,
+            baseline: None,
+        }
+    }
+}
+
+/// Reads, merges and judges: the scorecard (with capacity plan and baseline comparison
+/// when configured). Writes nothing, except the baseline under [`BaselinePolicy::Save`].
+pub fn make(options: &Options) -> Result<Scorecard> {
+    let (config, _) = ReportConfig::locate(options.config.as_deref())?;
+    // Read the baseline before anything is judged, so a bad one fails the report early.
+    let baseline = match &options.baseline {
+        Some((path, BaselinePolicy::Compare | BaselinePolicy::Strict)) => {
+            Some(Baseline::load(path)?)
+        }
+        _ => None,
+    };
+    let set = read_dir(&options.dir)?;
+    let (merged, mut findings) = merge(set.records.clone());
+    findings.splice(0..0, set.findings.iter().cloned());
+    let mut card = scorecard::build(&set, &merged, findings, &config);
+    if let Some(cap) = &config.capacity {
+        card.capacity = capacity_plan(&merged, cap);
+        if card.capacity.is_none() {
+            card.findings.push(Finding {
+                kind: "capacity_unmeasured".into(),
+                message: format!(
+                    "[report.capacity] is set but no {} evidence with a ceiling was found: run a \
+                     stress test (Stress + assert_capacity_at_least)",
+                    cap.criterion
+                ),
+                file: None,
+                line: None,
+            });
+        }
+    }
+    if let Some(b) = baseline {
+        let comparisons = b.compare(&merged, config.baseline.noise);
+        if let Some((_, BaselinePolicy::Strict)) = &options.baseline {
+            for c in comparisons.iter().filter(|c| c.change == Change::Regressed) {
+                card.reasons
+                    .push(format!("{} of {} regressed: {}", c.id, c.test, c.detail));
+            }
+            if !card.reasons.is_empty() {
+                card.verdict = Decision::NoGo;
+            }
+        }
+        card.baseline = Some(comparisons);
+    }
+    if let Some((path, BaselinePolicy::Save)) = &options.baseline {
+        Baseline::of(&merged).save(path)?;
+    }
+    Ok(card)
+}
+
+fn capacity_plan(
+    merged: &[Merged],
+    cap: &config::CapacityConfig,
+) -> Option<capacity::CapacityPlan> {
+    merged
+        .iter()
+        .filter(|m| m.evidence.criterion.id == cap.criterion)
+        .find_map(|m| {
+            let from_steps = m
+                .evidence
+                .attachments
+                .iter()
+                .find(|a| a.kind == "stress_steps/v1")
+                .and_then(|a| a.data.get("ceiling")?.as_f64());
+            let ceiling = from_steps.or_else(|| m.evidence.observed.map(|o| o.value()))?;
+            (ceiling > 0.0).then(|| {
+                let source = format!(
+                    "{} of {} ({}:{})",
+                    cap.criterion,
+                    m.evidence
+                        .context
+                        .test
+                        .as_deref()
+                        .unwrap_or("(no test name)"),
+                    m.file,
+                    m.line
+                );
+                capacity::plan(ceiling, source, cap)
+            })
+        })
+}
+
+/// An output format of `readiness report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The terminal table (stdout).
+    Terminal,
+    /// `scorecard.md` (also appended to `$GITHUB_STEP_SUMMARY` when set).
+    Markdown,
+    /// `scorecard.html`.
+    Html,
+    /// `scorecard.json`.
+    Json,
+    /// `junit.xml`.
+    Junit,
+}
+
+impl Format {
+    /// Parses `terminal,md,html,json,junit`.
+    pub fn parse_list(text: &str) -> Result<Vec<Format>> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| match s {
+                "terminal" => Ok(Format::Terminal),
+                "md" | "markdown" => Ok(Format::Markdown),
+                "html" => Ok(Format::Html),
+                "json" => Ok(Format::Json),
+                "junit" => Ok(Format::Junit),
+                other => Err(Error::InvalidInput(format!(
+                    "--format {other}: use a comma-separated list of terminal, md, html, json, junit"
+                ))),
+            })
+            .collect()
+    }
+    /// The file it is written to (none for the terminal).
+    pub fn file_name(self) -> Option<&'static str> {
+        match self {
+            Format::Terminal => None,
+            Format::Markdown => Some("scorecard.md"),
+            Format::Html => Some("scorecard.html"),
+            Format::Json => Some("scorecard.json"),
+            Format::Junit => Some("junit.xml"),
+        }
+    }
+    /// Renders `card` in this format.
+    pub fn render(self, card: &Scorecard, colour: bool) -> String {
+        match self {
+            Format::Terminal => render::terminal(card, colour),
+            Format::Markdown => render::markdown(card),
+            Format::Html => html::page(card),
+            Format::Json => render::json(card),
+            Format::Junit => render::junit(card),
+        }
+    }
+}
+
+/// Writes every file format into `out` (created when missing) and gives back the paths.
+/// Everything is rendered before the first file is written.
+pub fn write_outputs(card: &Scorecard, formats: &[Format], out: &Path) -> Result<Vec<PathBuf>> {
+    let rendered: Vec<(PathBuf, String)> = formats
+        .iter()
+        .filter_map(|f| Some((out.join(f.file_name()?), f.render(card, false))))
+        .collect();
+    if rendered.is_empty() {
+        return Ok(Vec::new());
+    }
+    std::fs::create_dir_all(out).map_err(|e| {
+        Error::Other(format!(
+            "cannot create the report directory {}: {e}",
+            out.display()
+        ))
+    })?;
+    let mut written = Vec::new();
+    for (path, text) in rendered {
+        write_atomically(&path, text.as_bytes())?;
+        written.push(path);
+    }
+    if formats.contains(&Format::Markdown)
+        && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty())
+    {
+        use std::io::Write as _;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .and_then(|mut f| f.write_all(render::markdown(card).as_bytes()));
+        if let Err(e) = appended {
+            return Err(Error::Other(format!(
+                "cannot append to GITHUB_STEP_SUMMARY={}: {e}",
+                PathBuf::from(summary).display()
+            )));
+        }
+    }
+    Ok(written)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
+/// so a reader never sees half a file and a failure leaves the old file whole.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::Other(format!("cannot write {}: {e}", path.display()))
+        })
+}

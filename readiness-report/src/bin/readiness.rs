@@ -1,0 +1,239 @@
+//! `readiness`: the scorecard of a test run, baselines, and clean-up of left-over
+//! containers.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use readiness_report::{
+    Baseline, BaselinePolicy, Change, Decision, Format, Options, ReportConfig, make, merge,
+    read_dir, write_outputs,
+};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  go (report), no regression (baseline compare), done (baseline save, clean)
+  1  no-go (report), a regression (baseline compare --strict)
+  2  the report could not be made: bad input, bad config, unreadable evidence; nothing was
+     written";
+
+/// Production-readiness scorecards from the evidence of a test run.
+#[derive(Debug, Parser)]
+#[command(name = "readiness", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Makes the scorecard of an evidence directory and prints the verdict.
+    #[command(after_help = EXIT_CODES)]
+    Report {
+        /// The evidence directory (default: $READINESS_DIR or target/readiness/evidence).
+        dir: Option<PathBuf>,
+        /// readiness.toml with a [report] table (default: $READINESS_CONFIG, else
+        /// readiness.toml at the workspace root, else built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A baseline file to compare with (see --baseline-policy).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// compare: show the comparison; strict: a regression is no-go; save: write this
+        /// run as the baseline (the only way `report` writes one).
+        #[arg(long, value_enum, default_value_t = Policy::Compare, requires = "baseline")]
+        baseline_policy: Policy,
+        /// Comma-separated: terminal, md, html, json, junit.
+        #[arg(long, default_value = "terminal,md,html,json,junit")]
+        format: String,
+        /// Where the files go (default: target/readiness/report).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Saves or compares baselines.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Baseline(BaselineCommand),
+    /// Removes containers left behind by killed runs: those labelled
+    /// org.readiness.harness=readiness whose test process (org.readiness.pid) is gone.
+    Clean {
+        /// Every container of this run id (org.readiness.run), running or not.
+        #[arg(long, conflicts_with = "all")]
+        run: Option<String>,
+        /// Every readiness container, also of tests still running.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BaselineCommand {
+    /// Saves the run in DIR as the baseline FILE.
+    Save {
+        /// The evidence directory.
+        dir: Option<PathBuf>,
+        /// The baseline file to write.
+        #[arg(long)]
+        file: PathBuf,
+        /// Replace an existing baseline file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Compares the run in DIR with the baseline FILE.
+    Compare {
+        /// The evidence directory.
+        dir: Option<PathBuf>,
+        /// The baseline file.
+        #[arg(long)]
+        file: PathBuf,
+        /// readiness.toml (for [report.baseline] noise).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Exit 1 when anything regressed.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Policy {
+    Compare,
+    Strict,
+    Save,
+}
+
+fn evidence_dir(dir: Option<PathBuf>) -> Result<PathBuf, readiness_core::Error> {
+    match dir {
+        Some(d) => Ok(d),
+        None => readiness_core::settings::evidence_dir(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("readiness: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the CLI prints its results")]
+fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
+    match cli.command {
+        Command::Report {
+            dir,
+            config,
+            baseline,
+            baseline_policy,
+            format,
+            out,
+        } => {
+            let formats = Format::parse_list(&format)?;
+            let policy = match baseline_policy {
+                Policy::Compare => BaselinePolicy::Compare,
+                Policy::Strict => BaselinePolicy::Strict,
+                Policy::Save => BaselinePolicy::Save,
+            };
+            let options = Options {
+                dir: evidence_dir(dir)?,
+                config,
+                baseline: baseline.clone().map(|b| (b, policy)),
+            };
+            let card = make(&options)?;
+            let out = out.unwrap_or_else(|| {
+                readiness_core::settings::target_dir()
+                    .join("readiness")
+                    .join("report")
+            });
+            let written = write_outputs(&card, &formats, &out)?;
+            if formats.contains(&Format::Terminal) {
+                print!(
+                    "{}",
+                    Format::Terminal.render(&card, std::io::stdout().is_terminal())
+                );
+            }
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+            if let (Some(b), BaselinePolicy::Save) = (baseline, policy) {
+                println!("wrote baseline {}", b.display());
+            }
+            Ok(match card.verdict {
+                Decision::Go => ExitCode::SUCCESS,
+                Decision::NoGo => ExitCode::from(1),
+            })
+        }
+        Command::Baseline(BaselineCommand::Save { dir, file, force }) => {
+            if file.exists() && !force {
+                return Err(readiness_core::Error::InvalidInput(format!(
+                    "{} exists; pass --force to replace the baseline",
+                    file.display()
+                )));
+            }
+            let set = read_dir(&evidence_dir(dir)?)?;
+            let (merged, _) = merge(set.records);
+            let baseline = Baseline::of(&merged);
+            baseline.save(&file)?;
+            println!(
+                "wrote baseline {} ({} criteria, {} with latency distributions)",
+                file.display(),
+                baseline.criteria.len(),
+                baseline
+                    .criteria
+                    .iter()
+                    .filter(|c| c.histogram.is_some())
+                    .count()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Baseline(BaselineCommand::Compare {
+            dir,
+            file,
+            config,
+            strict,
+        }) => {
+            let (config, _) = ReportConfig::locate(config.as_deref())?;
+            let baseline = Baseline::load(&file)?;
+            let set = read_dir(&evidence_dir(dir)?)?;
+            let (merged, _) = merge(set.records);
+            let comparisons = baseline.compare(&merged, config.baseline.noise);
+            for c in &comparisons {
+                println!(
+                    "{:<13} {:<20} {:<40} {}",
+                    c.change.to_string(),
+                    c.id,
+                    c.test,
+                    c.detail
+                );
+            }
+            let regressed = comparisons
+                .iter()
+                .filter(|c| c.change == Change::Regressed)
+                .count();
+            println!("{regressed} regressed of {} compared", comparisons.len());
+            Ok(if strict && regressed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Clean { run, all } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| readiness_core::Error::Other(format!("no tokio runtime: {e}")))?;
+            use readiness_core::containers::{Leftovers, remove_containers};
+            let which = match (run, all) {
+                (Some(id), _) => Leftovers::OfRun(id),
+                (None, true) => Leftovers::All,
+                (None, false) => Leftovers::OfDeadProcesses,
+            };
+            let removed = runtime.block_on(remove_containers(which))?;
+            println!("removed {removed} readiness containers");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,535 @@
+//! One self-contained HTML file (no external URL): the scorecard, and a chart for every
+//! attachment the evidence carries. Charts are described as data here and drawn as SVG by a
+//! small script in the page; every drawn chart is marked `data-drawn="true"` and any script
+//! error is shown in `#errors`, so a headless browser can check the page.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::histogram;
+use crate::render::{observation, xml_escape as esc};
+use crate::scorecard::{CriterionResult, Decision, Scorecard};
+
+/// A series of (x, y) points.
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    /// Legend name.
+    pub name: String,
+    /// Points.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A vertical (x) or horizontal (y) marker line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Marker {
+    /// "x" or "y".
+    pub axis: &'static str,
+    /// Where.
+    pub at: f64,
+    /// Label.
+    pub label: String,
+}
+
+/// A chart drawn by the page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chart {
+    /// Title.
+    pub title: String,
+    /// What the attachment kind was.
+    pub kind: String,
+    /// x axis label.
+    pub x: String,
+    /// y axis label.
+    pub y: String,
+    /// Lines.
+    pub series: Vec<Series>,
+    /// Marker lines.
+    pub markers: Vec<Marker>,
+}
+
+fn f(v: &Value, key: &str) -> Option<f64> {
+    v.get(key)?.as_f64()
+}
+
+fn series(name: &str, points: Vec<(f64, f64)>) -> Series {
+    Series {
+        name: name.into(),
+        points,
+    }
+}
+
+/// The charts of one attachment (none for a kind the report does not know).
+pub fn charts_of(kind: &str, data: &Value) -> Vec<Chart> {
+    let chart = |title: &str, x: &str, y: &str, s: Vec<Series>, m: Vec<Marker>| Chart {
+        title: title.into(),
+        kind: kind.into(),
+        x: x.into(),
+        y: y.into(),
+        series: s,
+        markers: m,
+    };
+    match kind {
+        "timeline/v1" => {
+            let Some(secs) = data.get("seconds").and_then(Value::as_array) else {
+                return Vec::new();
+            };
+            let mut p = [Vec::new(), Vec::new(), Vec::new()];
+            let (mut ok, mut err, mut rate) = (Vec::new(), Vec::new(), Vec::new());
+            for s in secs {
+                let t = f(s, "second").unwrap_or(0.0);
+                for (i, k) in ["p50_us", "p95_us", "p99_us"].iter().enumerate() {
+                    p[i].push((t, f(s, k).unwrap_or(0.0) / 1e3));
+                }
+                let o = f(s, "ok").unwrap_or(0.0);
+                let e: f64 = s
+                    .get("errors")
+                    .and_then(Value::as_object)
+                    .map(|m| m.values().filter_map(Value::as_f64).sum())
+                    .unwrap_or(0.0);
+                ok.push((t, o));
+                err.push((t, e));
+                rate.push((
+                    t,
+                    if o + e > 0.0 {
+                        100.0 * e / (o + e)
+                    } else {
+                        0.0
+                    },
+                ));
+            }
+            let [p50, p95, p99] = p;
+            vec![
+                chart(
+                    "latency percentiles per second",
+                    "second",
+                    "ms",
+                    vec![series("p50", p50), series("p95", p95), series("p99", p99)],
+                    vec![],
+                ),
+                chart(
+                    "throughput per second",
+                    "second",
+                    "requests/s",
+                    vec![series("ok", ok), series("errors", err)],
+                    vec![],
+                ),
+                chart(
+                    "error rate per second",
+                    "second",
+                    "%",
+                    vec![series("error rate", rate)],
+                    vec![],
+                ),
+            ]
+        }
+        "hdr_histogram/v2+base64" => {
+            let Some(h) = data
+                .get("histogram")
+                .and_then(Value::as_str)
+                .and_then(histogram::decode)
+            else {
+                return Vec::new();
+            };
+            if h.is_empty() {
+                return Vec::new();
+            }
+            // Percentile spectrum: x = "nines" (0 = p0, 1 = p90, 2 = p99, 3 = p99.9).
+            let points = (0..=40)
+                .map(|i| {
+                    let nines = f64::from(i) / 10.0;
+                    let q = 1.0 - 10f64.powf(-nines);
+                    (nines, h.value_at_quantile(q) as f64 / 1e3)
+                })
+                .collect();
+            vec![chart(
+                "latency distribution (percentile spectrum)",
+                "nines: 1 = p90, 2 = p99, 3 = p99.9",
+                "ms",
+                vec![series("latency", points)],
+                vec![],
+            )]
+        }
+        "stress_steps/v1" => {
+            let Some(steps) = data.get("steps").and_then(Value::as_array) else {
+                return Vec::new();
+            };
+            let pts = |k: &str| {
+                steps
+                    .iter()
+                    .map(|s| (f(s, "rate").unwrap_or(0.0), f(s, k).unwrap_or(0.0)))
+                    .collect()
+            };
+            let mut markers = Vec::new();
+            if let Some(c) = f(data, "ceiling") {
+                markers.push(Marker {
+                    axis: "x",
+                    at: c,
+                    label: format!("ceiling {c:.0}/s"),
+                });
+            }
+            vec![
+                chart(
+                    "stress steps: achieved rate",
+                    "offered rate /s",
+                    "achieved /s",
+                    vec![series("achieved", pts("achieved"))],
+                    markers.clone(),
+                ),
+                chart(
+                    "stress steps: p95 latency",
+                    "offered rate /s",
+                    "ms",
+                    vec![series("p95", pts("p95_ms"))],
+                    markers,
+                ),
+            ]
+        }
+        "spike/v1" => {
+            let Some(p95) = data.get("p95_ms_per_second").and_then(Value::as_array) else {
+                return Vec::new();
+            };
+            let points = p95
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as f64, v.as_f64().unwrap_or(0.0)))
+                .collect();
+            let mut markers = Vec::new();
+            for (k, label) in [("spike_start_s", "spike"), ("spike_end_s", "spike ends")] {
+                if let Some(at) = f(data, k) {
+                    markers.push(Marker {
+                        axis: "x",
+                        at,
+                        label: label.into(),
+                    });
+                }
+            }
+            if let (Some(end), Some(r)) = (f(data, "spike_end_s"), f(data, "recovery_s")) {
+                markers.push(Marker {
+                    axis: "x",
+                    at: end + r,
+                    label: format!("recovered after {r:.0}s"),
+                });
+            }
+            if let Some(b) = f(data, "band_ms") {
+                markers.push(Marker {
+                    axis: "y",
+                    at: b,
+                    label: "baseline band".into(),
+                });
+            }
+            vec![chart(
+                "spike: p95 per second",
+                "second",
+                "ms",
+                vec![series("p95", points)],
+                markers,
+            )]
+        }
+        "soak/v1" => {
+            let pairs = |k: &str, scale: f64| -> Vec<(f64, f64)> {
+                data.get(k)
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| {
+                                let p = p.as_array()?;
+                                Some((p.first()?.as_f64()?, p.get(1)?.as_f64()? * scale))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let mut out = Vec::new();
+            let lat = pairs("p95_ms", 1.0);
+            if !lat.is_empty() {
+                out.push(chart(
+                    "soak: p95 over time",
+                    "second",
+                    "ms",
+                    vec![series("p95", lat)],
+                    vec![],
+                ));
+            }
+            let mem = pairs("memory_bytes", 1.0 / 1_048_576.0);
+            if !mem.is_empty() {
+                out.push(chart(
+                    "soak: target memory over time",
+                    "second",
+                    "MiB",
+                    vec![series("memory", mem)],
+                    vec![],
+                ));
+            }
+            out
+        }
+        "scaling/v1" => {
+            let points: Vec<(f64, f64)> = data
+                .get("levels")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| {
+                            let p = p.as_array()?;
+                            Some((p.first()?.as_f64()?, p.get(1)?.as_f64()?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            vec![chart(
+                "throughput by users",
+                "users",
+                "requests/s",
+                vec![series("throughput", points)],
+                vec![],
+            )]
+        }
+        "probe_samples/v1" => {
+            let Some(samples) = data.get("samples").and_then(Value::as_array) else {
+                return Vec::new();
+            };
+            let (mut good, mut bad) = (Vec::new(), Vec::new());
+            for s in samples {
+                let at = f(s, "at_ms").unwrap_or(0.0);
+                let lat = f(s, "latency_ms").unwrap_or(0.0);
+                if s.get("ok").and_then(Value::as_bool).unwrap_or(false) {
+                    good.push((at, lat));
+                } else {
+                    bad.push((at, lat));
+                }
+            }
+            vec![chart(
+                "probe samples",
+                "ms from start",
+                "attempt ms",
+                vec![series("good", good), series("bad", bad)],
+                vec![],
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+const STYLE: &str = r#"
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330;padding:0 1rem}
+h1 .go{color:#11733b}h1 .nogo{color:#b3261e}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #d5d9e0;padding:.3rem .6rem;text-align:left;vertical-align:top}
+th{background:#f2f4f7}.num{text-align:right}.pass{color:#11733b}.fail,.missing{color:#b3261e}.error{color:#8a5a00}
+.chart{display:inline-block;margin:.5rem 1rem .5rem 0;vertical-align:top}.chart svg{background:#fbfcfd;border:1px solid #e3e6eb}
+details{margin:.3rem 0 1rem}summary{cursor:pointer}code{font-size:90%}#errors{color:#b3261e}
+"#;
+
+const SCRIPT: &str = r#"
+(function(){
+  var errors = [];
+  window.addEventListener('error', function(e){ errors.push(String(e.message)); show(); });
+  function show(){ var el=document.getElementById('errors'); el.textContent=errors.join('\n'); document.body.setAttribute('data-errors', String(errors.length)); }
+  var NS='http://www.w3.org/2000/svg', colours=['#2f6fdf','#e0882f','#7a3fbf','#c0392b','#16a085'];
+  function el(name, attrs, parent){ var e=document.createElementNS(NS,name); for (var k in attrs) e.setAttribute(k, attrs[k]); if (parent) parent.appendChild(e); return e; }
+  function text(parent, x, y, s, anchor){ var t=el('text',{x:x,y:y,'font-size':11,'text-anchor':anchor||'start',fill:'#3b4252'},parent); t.textContent=s; return t; }
+  function fmt(v){ var a=Math.abs(v); return a>=1000?v.toFixed(0):a>=10?v.toFixed(1):v.toFixed(2); }
+  function draw(host, c){
+    var W=460,H=240,L=56,R=12,T=28,B=40;
+    var svg=el('svg',{width:W,height:H,viewBox:'0 0 '+W+' '+H,role:'img'},host);
+    text(svg, L, 16, c.title);
+    var xs=[],ys=[];
+    c.series.forEach(function(s){ s.points.forEach(function(p){ xs.push(p[0]); ys.push(p[1]); }); });
+    c.markers.forEach(function(m){ (m.axis==='x'?xs:ys).push(m.at); });
+    if (!xs.length) { xs=[0,1]; ys=[0,1]; }
+    var x0=Math.min.apply(null,xs), x1=Math.max.apply(null,xs), y0=Math.min(0,Math.min.apply(null,ys)), y1=Math.max.apply(null,ys);
+    if (x1===x0) x1=x0+1; if (y1===y0) y1=y0+1; y1*=1.08;
+    function sx(v){ return L+(v-x0)/(x1-x0)*(W-L-R); } function sy(v){ return H-B-(v-y0)/(y1-y0)*(H-T-B); }
+    el('line',{x1:L,y1:H-B,x2:W-R,y2:H-B,stroke:'#8892a0'},svg); el('line',{x1:L,y1:T,x2:L,y2:H-B,stroke:'#8892a0'},svg);
+    for (var i=0;i<=4;i++){ var xv=x0+(x1-x0)*i/4, yv=y0+(y1-y0)*i/4;
+      text(svg, sx(xv), H-B+14, fmt(xv), 'middle'); text(svg, L-4, sy(yv)+4, fmt(yv), 'end');
+      el('line',{x1:L,y1:sy(yv),x2:W-R,y2:sy(yv),stroke:'#eceff3'},svg); }
+    text(svg, (L+W-R)/2, H-6, c.x, 'middle'); text(svg, 4, T-8, c.y);
+    c.markers.forEach(function(m){
+      if (m.axis==='x') { el('line',{x1:sx(m.at),y1:T,x2:sx(m.at),y2:H-B,stroke:'#b3261e','stroke-dasharray':'4 3'},svg); text(svg, sx(m.at)+3, T+10, m.label); }
+      else { el('line',{x1:L,y1:sy(m.at),x2:W-R,y2:sy(m.at),stroke:'#11733b','stroke-dasharray':'4 3'},svg); text(svg, W-R-2, sy(m.at)-3, m.label, 'end'); }
+    });
+    var drawn=0;
+    c.series.forEach(function(s, k){
+      var col=colours[k%colours.length];
+      if (s.points.length>1) { el('polyline',{fill:'none',stroke:col,'stroke-width':1.6,points:s.points.map(function(p){return sx(p[0]).toFixed(1)+','+sy(p[1]).toFixed(1);}).join(' ')},svg); }
+      s.points.forEach(function(p){ el('circle',{cx:sx(p[0]),cy:sy(p[1]),r:s.points.length>60?1.2:2.4,fill:col},svg); drawn++; });
+      text(svg, W-R-100+0, T+12+k*13, '\u25A0 '+s.name).setAttribute('fill', col);
+    });
+    host.setAttribute('data-points', String(drawn));
+    host.setAttribute('data-drawn', 'true');
+  }
+  var charts=JSON.parse(document.getElementById('chart-data').textContent);
+  document.querySelectorAll('.chart').forEach(function(host){
+    try { draw(host, charts[Number(host.getAttribute('data-chart'))]); }
+    catch (e) { errors.push('chart '+host.getAttribute('data-chart')+': '+e.message); }
+  });
+  show();
+})();
+"#;
+
+fn verdict_class(c: &CriterionResult) -> &str {
+    match c.verdict.as_str() {
+        "pass" => "pass",
+        "fail" => "fail",
+        "error" => "error",
+        _ => "missing",
+    }
+}
+
+/// The whole page.
+pub fn page(s: &Scorecard) -> String {
+    let mut charts: Vec<Chart> = Vec::new();
+    let mut o = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    let _ = write!(
+        o,
+        "<title>Readiness scorecard: {}</title><style>{STYLE}</style></head><body>",
+        s.verdict
+    );
+    let class = match s.verdict {
+        Decision::Go => "go",
+        Decision::NoGo => "nogo",
+    };
+    let _ = write!(
+        o,
+        "<h1>Readiness scorecard: <span class=\"{class}\">{}</span></h1>\
+         <p><b>Score {:.1}/10</b> (go needs {:.1}) from {} records in {} evidence files \
+         (<code>{}</code>), made {}.</p><pre id=\"errors\"></pre>",
+        s.verdict,
+        s.score,
+        s.min_score,
+        s.records,
+        s.files,
+        esc(&s.evidence_dir),
+        esc(&s.generated_at)
+    );
+    if !s.reasons.is_empty() {
+        o.push_str("<h2>Reasons for no-go</h2><ul>");
+        for r in &s.reasons {
+            let _ = write!(o, "<li>{}</li>", esc(r));
+        }
+        o.push_str("</ul>");
+    }
+    o.push_str(
+        "<h2>Categories</h2><table><tr><th>Category</th><th>Weight</th><th>Score</th>\
+         <th>Pass</th><th>Fail</th><th>Error</th><th>Missing</th></tr>",
+    );
+    for c in &s.categories {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td class=num>{}</td><td class=num>{:.1}</td><td class=num>{}</td>\
+             <td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
+            esc(&c.name),
+            c.weight,
+            c.score,
+            c.passed,
+            c.failed,
+            c.errors,
+            c.missing
+        );
+    }
+    let _ = write!(
+        o,
+        "<tr><th>Weighted</th><td></td><th class=num>{:.1}</th><td colspan=4></td></tr></table>",
+        s.score
+    );
+    for c in &s.categories {
+        let _ = write!(o, "<h2>{}</h2>", esc(&c.name));
+        for r in &c.criteria {
+            let _ = write!(
+                o,
+                "<details open><summary><span class=\"{}\">{}</span> <code>{}</code> {}{} — {}</summary>",
+                verdict_class(r),
+                esc(&r.verdict),
+                esc(&r.id),
+                esc(&r.title),
+                if r.must_pass { " (must pass)" } else { "" },
+                esc(&observation(r))
+            );
+            let _ = write!(
+                o,
+                "<p>{}{}{}</p>",
+                r.test
+                    .as_ref()
+                    .map(|t| format!("test <code>{}</code>; ", esc(t)))
+                    .unwrap_or_default(),
+                r.evidence
+                    .as_ref()
+                    .map(|e| format!("evidence <code>{}</code>", esc(e)))
+                    .unwrap_or_default(),
+                r.summary
+                    .as_ref()
+                    .map(|e| format!("<br>{}", esc(e)))
+                    .unwrap_or_default()
+            );
+            for a in &r.attachments {
+                for chart in charts_of(&a.kind, &a.data) {
+                    let _ = write!(
+                        o,
+                        "<div class=\"chart\" data-chart=\"{}\" data-kind=\"{}\"></div>",
+                        charts.len(),
+                        esc(&a.kind)
+                    );
+                    charts.push(chart);
+                }
+            }
+            o.push_str("</details>");
+        }
+    }
+    if let Some(cap) = &s.capacity {
+        let _ = write!(
+            o,
+            "<h2>Capacity plan</h2><p>{}</p><table><tr><th>In</th><th>Peak</th>\
+             <th>Share of the ceiling ({:.0}/s)</th></tr><tr><td>now</td><td class=num>{:.0}/s</td>\
+             <td class=num>{:.0}%</td></tr>",
+            esc(&cap.advice),
+            cap.ceiling,
+            cap.peak_rate,
+            cap.utilisation_now * 100.0
+        );
+        for p in &cap.projections {
+            let _ = write!(
+                o,
+                "<tr><td>{} months</td><td class=num>{:.0}/s</td><td class=num>{:.0}%</td></tr>",
+                p.months,
+                p.peak_rate,
+                p.utilisation * 100.0
+            );
+        }
+        let _ = write!(o, "</table><p>Ceiling from {}.</p>", esc(&cap.source));
+    }
+    if let Some(b) = &s.baseline {
+        o.push_str(
+            "<h2>Compared with the baseline</h2><table><tr><th>Change</th><th>Criterion</th>\
+             <th>Test</th><th>Detail</th></tr>",
+        );
+        for c in b {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                c.change,
+                esc(&c.id),
+                esc(&c.test),
+                esc(&c.detail)
+            );
+        }
+        o.push_str("</table>");
+    }
+    if !s.findings.is_empty() {
+        o.push_str("<h2>Findings</h2><ul>");
+        for f in &s.findings {
+            let _ = write!(o, "<li>{}</li>", esc(&f.message));
+        }
+        o.push_str("</ul>");
+    }
+    // JSON inside <script>: "</" must not appear, or the element would end early.
+    let data = serde_json::to_string(&charts)
+        .unwrap_or_else(|_| "[]".into())
+        .replace("</", "<\\/");
+    let _ = writeln!(
+        o,
+        "<script type=\"application/json\" id=\"chart-data\">{data}</script>\
+         <script>{SCRIPT}</script></body></html>"
+    );
+    o
+}

@@ -1,0 +1,385 @@
+//! The scorecard as text: terminal table, Markdown, JSON and JUnit XML.
+
+use std::fmt::Write as _;
+
+use crate::scorecard::{CriterionResult, Decision, Scorecard};
+
+fn mark(verdict: &str) -> &'static str {
+    match verdict {
+        "pass" => "✅",
+        "fail" => "❌",
+        "error" => "⚠️",
+        _ => "❔",
+    }
+}
+
+fn tty_mark(verdict: &str) -> &'static str {
+    match verdict {
+        "pass" => "✓",
+        "fail" => "✗",
+        "error" => "!",
+        _ => "?",
+    }
+}
+
+/// ANSI colours when `on`.
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    fn verdict(&self, d: Decision) -> String {
+        match d {
+            Decision::Go => self.paint("1;32", "GO"),
+            Decision::NoGo => self.paint("1;31", "NO-GO"),
+        }
+    }
+    fn criterion(&self, c: &CriterionResult) -> String {
+        let m = tty_mark(&c.verdict);
+        match c.verdict.as_str() {
+            "pass" => self.paint("32", m),
+            "fail" | "missing" => self.paint("31", m),
+            _ => self.paint("33", m),
+        }
+    }
+}
+
+/// One line saying what was observed against what was required.
+pub fn observation(c: &CriterionResult) -> String {
+    match (&c.required, &c.observed, &c.error) {
+        (_, _, Some(e)) => format!("could not run: {e}"),
+        (Some(r), Some(o), _) => format!("required {r}, observed {o}"),
+        (None, Some(o), _) => format!("observed {o}"),
+        (Some(r), None, _) => format!("required {r}"),
+        (None, None, None) if c.verdict == "missing" => "no evidence".to_string(),
+        (None, None, None) => String::new(),
+    }
+}
+
+fn source(c: &CriterionResult) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = &c.test {
+        parts.push(t.clone());
+    }
+    if let Some(e) = &c.evidence {
+        parts.push(e.clone());
+    }
+    if c.shards > 0 {
+        parts.push(format!("{} shards merged", c.shards));
+    } else if c.attempts > 1 {
+        parts.push(format!("{} attempts, last counts", c.attempts));
+    }
+    parts.join(", ")
+}
+
+/// The terminal table; `colour` adds ANSI colours (when stdout is a terminal).
+pub fn terminal(s: &Scorecard, colour: bool) -> String {
+    let p = Paint { on: colour };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "readiness scorecard: {}  score {:.1}/10 (go needs {:.1})",
+        p.verdict(s.verdict),
+        s.score,
+        s.min_score
+    );
+    let _ = writeln!(
+        o,
+        "evidence: {} ({} files, {} records)\n",
+        s.evidence_dir, s.files, s.records
+    );
+    let _ = writeln!(
+        o,
+        "{:<16} {:>6} {:>6} {:>5} {:>5} {:>6} {:>8}",
+        "category", "weight", "score", "pass", "fail", "error", "missing"
+    );
+    for c in &s.categories {
+        let _ = writeln!(
+            o,
+            "{:<16} {:>6} {:>6.1} {:>5} {:>5} {:>6} {:>8}",
+            c.name, c.weight, c.score, c.passed, c.failed, c.errors, c.missing
+        );
+    }
+    let _ = writeln!(o, "{:<16} {:>6} {:>6.1}\n", "weighted score", "", s.score);
+    for c in s.criteria() {
+        let from = source(c);
+        let _ = writeln!(
+            o,
+            "  {} {:<22} {}\n      {}{}",
+            p.criterion(c),
+            c.id,
+            c.title,
+            observation(c),
+            if from.is_empty() {
+                String::new()
+            } else {
+                format!("  [{from}]")
+            }
+        );
+    }
+    if !s.reasons.is_empty() {
+        let _ = writeln!(o, "\nreasons for no-go:");
+        for r in &s.reasons {
+            let _ = writeln!(o, "  - {r}");
+        }
+    }
+    if !s.findings.is_empty() {
+        let _ = writeln!(o, "\nfindings:");
+        for f in &s.findings {
+            let _ = writeln!(o, "  - {}", f.message);
+        }
+    }
+    if let Some(cap) = &s.capacity {
+        let _ = writeln!(o, "\ncapacity: {}", cap.advice);
+        for pr in &cap.projections {
+            let _ = writeln!(
+                o,
+                "  in {:>2} months: peak {:.0}/s = {:.0}% of the ceiling",
+                pr.months,
+                pr.peak_rate,
+                pr.utilisation * 100.0
+            );
+        }
+    }
+    if let Some(b) = &s.baseline {
+        let _ = writeln!(o, "\ncompared with the baseline:");
+        for c in b {
+            let _ = writeln!(
+                o,
+                "  {:<13} {:<18} {}",
+                c.change.to_string(),
+                c.id,
+                c.detail
+            );
+        }
+    }
+    o
+}
+
+fn md_escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The Markdown scorecard (for a PR comment or `$GITHUB_STEP_SUMMARY`).
+pub fn markdown(s: &Scorecard) -> String {
+    let mut o = String::new();
+    let icon = match s.verdict {
+        Decision::Go => "✅",
+        Decision::NoGo => "❌",
+    };
+    let _ = writeln!(o, "# Readiness scorecard: {icon} {}\n", s.verdict);
+    let _ = writeln!(
+        o,
+        "**Score {:.1}/10** (go needs {:.1}) from {} records in {} evidence files.\n",
+        s.score, s.min_score, s.records, s.files
+    );
+    if !s.reasons.is_empty() {
+        let _ = writeln!(o, "## Reasons for no-go\n");
+        for r in &s.reasons {
+            let _ = writeln!(o, "- {}", md_escape(r));
+        }
+        o.push('\n');
+    }
+    let _ = writeln!(o, "## Categories\n");
+    let _ = writeln!(
+        o,
+        "| Category | Weight | Score | Pass | Fail | Error | Missing |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for c in &s.categories {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {:.1} | {} | {} | {} | {} |",
+            c.name, c.weight, c.score, c.passed, c.failed, c.errors, c.missing
+        );
+    }
+    let _ = writeln!(o, "| **Weighted** | | **{:.1}** | | | | |\n", s.score);
+    for c in &s.categories {
+        let _ = writeln!(o, "## {}\n", c.name);
+        let _ = writeln!(
+            o,
+            "| | Criterion | Required | Observed | Evidence |\n|---|---|---|---|---|"
+        );
+        for r in &c.criteria {
+            let must = if r.must_pass { " (must pass)" } else { "" };
+            let observed = match (&r.observed, &r.error) {
+                (_, Some(e)) => format!("could not run: {e}"),
+                (Some(o), None) => o.clone(),
+                (None, None) => "—".into(),
+            };
+            let _ = writeln!(
+                o,
+                "| {} | `{}` {}{} | {} | {} | {} |",
+                mark(&r.verdict),
+                r.id,
+                md_escape(&r.title),
+                must,
+                md_escape(r.required.as_deref().unwrap_or("—")),
+                md_escape(&observed),
+                md_escape(&source(r))
+            );
+        }
+        o.push('\n');
+    }
+    if let Some(cap) = &s.capacity {
+        let _ = writeln!(o, "## Capacity plan\n\n{}\n", md_escape(&cap.advice));
+        let _ = writeln!(
+            o,
+            "| In | Peak | Share of the ceiling ({:.0}/s) |\n|---:|---:|---:|",
+            cap.ceiling
+        );
+        let _ = writeln!(
+            o,
+            "| now | {:.0}/s | {:.0}% |",
+            cap.peak_rate,
+            cap.utilisation_now * 100.0
+        );
+        for p in &cap.projections {
+            let _ = writeln!(
+                o,
+                "| {} months | {:.0}/s | {:.0}% |",
+                p.months,
+                p.peak_rate,
+                p.utilisation * 100.0
+            );
+        }
+        let _ = writeln!(o, "\nCeiling from {}.\n", md_escape(&cap.source));
+    }
+    if let Some(b) = &s.baseline {
+        let _ = writeln!(
+            o,
+            "## Compared with the baseline\n\n| Change | Criterion | Test | Detail |\n|---|---|---|---|"
+        );
+        for c in b {
+            let _ = writeln!(
+                o,
+                "| {} | `{}` | {} | {} |",
+                c.change,
+                c.id,
+                md_escape(&c.test),
+                md_escape(&c.detail)
+            );
+        }
+        o.push('\n');
+    }
+    if !s.findings.is_empty() {
+        let _ = writeln!(o, "## Findings\n");
+        for f in &s.findings {
+            let _ = writeln!(o, "- {}", md_escape(&f.message));
+        }
+        o.push('\n');
+    }
+    o
+}
+
+/// The scorecard as JSON (schema [`crate::SCORECARD_SCHEMA`]).
+pub fn json(s: &Scorecard) -> String {
+    serde_json::to_string_pretty(s).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// Escapes text for XML (and HTML): the five special characters, and control characters
+/// XML 1.0 does not allow are dropped.
+pub fn xml_escape(text: &str) -> String {
+    let mut o = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            '\t' | '\n' | '\r' => o.push(ch),
+            c if (c as u32) < 0x20 => {}
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// JUnit XML: one testsuite per category, one testcase per criterion; a failed or
+/// missing criterion is a `<failure>`, one that could not run an `<error>`.
+pub fn junit(s: &Scorecard) -> String {
+    let count = |v: &str| s.criteria().filter(|c| c.verdict == v).count();
+    let total = s.criteria().count();
+    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        o,
+        "<testsuites name=\"readiness\" tests=\"{total}\" failures=\"{}\" errors=\"{}\">",
+        count("fail") + count("missing"),
+        count("error")
+    );
+    for c in &s.categories {
+        let _ = writeln!(
+            o,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\">",
+            xml_escape(&c.name),
+            c.criteria.len(),
+            c.failed + c.missing,
+            c.errors
+        );
+        for r in &c.criteria {
+            let name = format!("{}: {}", r.id, r.title);
+            let _ = write!(
+                o,
+                "    <testcase classname=\"readiness.{}\" name=\"{}\"",
+                xml_escape(&c.name),
+                xml_escape(&name)
+            );
+            let body = failure_text(r);
+            match r.verdict.as_str() {
+                "pass" => {
+                    let _ = writeln!(o, "/>");
+                }
+                "error" => {
+                    let _ = writeln!(
+                        o,
+                        ">\n      <error message=\"{}\" type=\"error\">{}</error>\n    </testcase>",
+                        xml_escape(&observation(r)),
+                        xml_escape(&body)
+                    );
+                }
+                _ => {
+                    let _ = writeln!(
+                        o,
+                        ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                        xml_escape(&observation(r)),
+                        xml_escape(&r.verdict),
+                        xml_escape(&body)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(o, "  </testsuite>");
+    }
+    let _ = writeln!(o, "</testsuites>");
+    o
+}
+
+/// The failure block of a criterion, as the harness prints it.
+pub fn failure_text(r: &CriterionResult) -> String {
+    let head = match r.verdict.as_str() {
+        "error" => "readiness check could not run",
+        "missing" => "readiness criterion has no evidence",
+        _ => "readiness criterion failed",
+    };
+    let mut o = format!("{head}: {} ({})", r.id, r.title);
+    let mut line = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            let _ = write!(o, "\n  {k:<9} {v}");
+        }
+    };
+    line("required:", &r.required);
+    line("observed:", &r.observed);
+    line("error:", &r.error);
+    line("summary:", &r.summary);
+    line("scenario:", &r.scenario);
+    line("test:", &r.test);
+    line("evidence:", &r.evidence);
+    o
+}

@@ -1,0 +1,115 @@
+//! Baselines compared on raw histograms: a planted 30% p95 regression is "regressed" and a
+//! re-run of the same build "within noise", 10 times out of 10.
+
+mod common;
+
+use std::time::Duration;
+
+use readiness_load::{Load, Model};
+use readiness_report::{Baseline, Change, merge, read_dir};
+
+/// One run of the "service" (delay `base` + up to `jitter`) at 200/s for 1.5 s, judged and
+/// recorded into a fresh directory; gives back the merged results.
+async fn run(base: Duration, jitter: Duration) -> Vec<readiness_report::Merged> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let load = Load::new(
+        "search",
+        Model::constant_rate(200.0, Duration::from_millis(1500)).expect("model"),
+    )
+    .run(common::delayed(base, jitter, 0))
+    .await
+    .expect("run");
+    let e = common::keep(readiness_load::try_assert_p95_under(
+        &load,
+        Duration::from_millis(500),
+    ));
+    common::record(dir.path(), &e);
+    merge(read_dir(dir.path()).expect("read").records).0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_planted_regression_is_called_and_a_rerun_is_within_noise_ten_times_of_ten() {
+    let (base, jitter) = (Duration::from_millis(40), Duration::from_millis(20));
+    let noise = 0.10;
+    let mut calls = Vec::new();
+    for _ in 0..10 {
+        let baseline = Baseline::of(&run(base, jitter).await);
+        let rerun = baseline.compare(&run(base, jitter).await, noise);
+        let slower = baseline.compare(&run(base.mul_f64(1.3), jitter.mul_f64(1.3)).await, noise);
+        calls.push((rerun[0].clone(), slower[0].clone()));
+    }
+    for (rerun, slower) in &calls {
+        assert_eq!(
+            rerun.change,
+            Change::WithinNoise,
+            "re-run: {}",
+            rerun.detail
+        );
+        assert_eq!(
+            slower.change,
+            Change::Regressed,
+            "30% slower: {}",
+            slower.detail
+        );
+    }
+    // And the other way round: the baseline of the slower build sees the fix as improved.
+    let slow = Baseline::of(&run(base.mul_f64(1.3), jitter.mul_f64(1.3)).await);
+    let fixed = slow.compare(&run(base, jitter).await, noise);
+    assert_eq!(fixed[0].change, Change::Improved, "{}", fixed[0].detail);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_baseline_round_trips_through_its_file_and_strict_policy_makes_no_go() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (base, jitter) = (Duration::from_millis(20), Duration::from_millis(10));
+    let good = run(base, jitter).await;
+    let file = tmp.path().join("baseline.json");
+    Baseline::of(&good).save(&file).expect("save");
+    let loaded = Baseline::load(&file).expect("load");
+    assert_eq!(loaded, {
+        let mut b = Baseline::of(&good);
+        b.saved_at = loaded.saved_at.clone();
+        b
+    });
+
+    // A slower run recorded into a directory, judged with the strict policy.
+    let dir = tmp.path().join("evidence");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let load = Load::new(
+        "search",
+        Model::constant_rate(200.0, Duration::from_millis(1500)).expect("model"),
+    )
+    .run(common::delayed(base.mul_f64(2.0), jitter.mul_f64(2.0), 0))
+    .await
+    .expect("run");
+    common::record(
+        &dir,
+        &common::keep(readiness_load::try_assert_p95_under(
+            &load,
+            Duration::from_millis(500),
+        )),
+    );
+    let mut options = readiness_report::Options::new(&dir);
+    options.baseline = Some((file.clone(), readiness_report::BaselinePolicy::Compare));
+    let shown = readiness_report::make(&options).expect("compare");
+    assert_eq!(
+        shown.verdict,
+        readiness_report::Decision::Go,
+        "compare only shows"
+    );
+    assert_eq!(
+        shown.baseline.as_ref().expect("compared")[0].change,
+        Change::Regressed
+    );
+    options.baseline = Some((file.clone(), readiness_report::BaselinePolicy::Strict));
+    let strict = readiness_report::make(&options).expect("strict");
+    assert_eq!(strict.verdict, readiness_report::Decision::NoGo);
+    assert!(
+        strict
+            .reasons
+            .iter()
+            .any(|r| r.contains("load.p95") && r.contains("regressed")),
+        "{:?}",
+        strict.reasons
+    );
+}

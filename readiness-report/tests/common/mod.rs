@@ -1,0 +1,306 @@
+//! Fixture evidence, written by the real crates (readiness-core's `Check`, readiness-load's
+//! engine and assertions), never by hand.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::allow_attributes,
+    reason = "each test binary uses a part of the fixtures"
+)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use readiness_core::{
+    Category, Check, Error, Evidence, Failure, Probe, Quantity, Recorder, Threshold,
+};
+use readiness_load::{
+    BreakCriterion, ErrorClass, Load, Model, Spike, Stress, metrics::BoxedIteration,
+};
+
+/// Keeps the evidence of a check whether it passed or not.
+pub fn keep(result: Result<Evidence, Failure>) -> Evidence {
+    match result {
+        Ok(e) => e,
+        Err(f) => f.evidence().clone(),
+    }
+}
+
+/// Writes `evidence` into `dir` as the harness writes it.
+pub fn record(dir: &Path, evidence: &Evidence) {
+    Recorder::new(dir).record(evidence).expect("record");
+}
+
+fn at_most_ms(ms: f64) -> Threshold {
+    Threshold::at_most(Quantity::millis(ms)).expect("threshold")
+}
+
+/// A deterministic run: fixed observations, judged by `Check` on a thread with a fixed name
+/// (the test name in the evidence), so the outputs can be golden files.
+pub fn golden(dir: &Path) {
+    let dir = dir.to_path_buf();
+    std::thread::Builder::new()
+        .name("suite::checkout_readiness".into())
+        .spawn(move || {
+            let d = || dir.clone();
+            let _ = Check::new(
+                "load.p95",
+                "p95 latency of search under 500ms",
+                Category::PERFORMANCE,
+            )
+            .with_threshold(at_most_ms(500.0))
+            .with_scenario("constant arrival rate 200/s for 30s")
+            .with_target("GET http://127.0.0.1:8080/orders/search")
+            .with_evidence_dir(d())
+            .judge(Quantity::millis(41.5));
+            let _ = Check::new(
+                "load.p99",
+                "p99 latency of search under 1s",
+                Category::PERFORMANCE,
+            )
+            .with_threshold(at_most_ms(1000.0))
+            .with_scenario("constant arrival rate 200/s for 30s")
+            .with_evidence_dir(d())
+            .judge(Quantity::millis(1920.0));
+            let _ = Check::new(
+                "load.error_rate",
+                "error rate of search under 1%",
+                Category::RELIABILITY,
+            )
+            .with_threshold(Threshold::at_most(Quantity::ratio(0.01)).expect("ratio"))
+            .with_evidence_dir(d())
+            .judge(Quantity::ratio(0.002));
+            let _ = Check::new(
+                "sec.auth_required",
+                "writes without a token are refused",
+                Category::SECURITY,
+            )
+            .with_threshold(Threshold::at_most(Quantity::count(0)).expect("count"))
+            .with_evidence_dir(d())
+            .judge(Quantity::count(0));
+            let _ = Check::new("dr.rto", "PostgreSQL back within 30s", Category::RECOVERY)
+                .with_threshold(Threshold::at_most(Quantity::secs(30.0)).expect("secs"))
+                .with_evidence_dir(d())
+                .error(Error::Other(
+                    "container postgres did not start: port 5432 taken".into(),
+                ));
+            let _ = Check::new(
+                "load.capacity",
+                "capacity of orders at least 1,000/s",
+                Category::CAPACITY,
+            )
+            .with_threshold(Threshold::at_least(Quantity::per_second(1000.0)).expect("rate"))
+            .with_evidence_dir(d())
+            .judge(Quantity::per_second(1200.0));
+        })
+        .expect("thread")
+        .join()
+        .expect("fixture thread");
+}
+
+/// The `[report]` table used with [`golden`].
+pub const GOLDEN_CONFIG: &str = r#"
+[report]
+min_score = 8.0
+must_pass = ["load.p99"]
+expected = ["obs.alert_fires"]
+[report.categories]
+performance = 15
+reliability = 15
+security = 15
+recovery = 8
+capacity = 10
+[report.capacity]
+peak_rate = 400.0
+growth_per_month = 0.1
+"#;
+
+/// A passing run: the same criteria as [`golden`] all met, nothing expected missing.
+pub fn all_pass(dir: &Path) {
+    let dir = dir.to_path_buf();
+    std::thread::Builder::new()
+        .name("suite::healthy".into())
+        .spawn(move || {
+            for (id, cat, ms) in [
+                ("load.p95", Category::PERFORMANCE, 41.0),
+                ("load.p99", Category::PERFORMANCE, 90.0),
+                ("dr.rto", Category::RECOVERY, 12.0),
+            ] {
+                Check::new(id, format!("{id} under 500ms"), cat)
+                    .with_threshold(at_most_ms(500.0))
+                    .with_evidence_dir(dir.clone())
+                    .judge(Quantity::millis(ms))
+                    .expect("passes");
+            }
+        })
+        .expect("thread")
+        .join()
+        .expect("fixture thread");
+}
+
+/// A FIFO server that serves `capacity` requests per second, one at a time.
+pub fn queue_server(capacity: f64) -> impl Fn(u64) -> BoxedIteration + Send + Sync + 'static {
+    let service = Duration::from_secs_f64(1.0 / capacity);
+    let next_free = Arc::new(Mutex::new(Instant::now()));
+    move |_| {
+        let done_at = {
+            let mut free = next_free.lock().expect("lock");
+            let start = (*free).max(Instant::now());
+            *free = start + service;
+            *free
+        };
+        Box::pin(async move {
+            tokio::time::sleep_until(done_at.into()).await;
+            Ok::<(), ErrorClass>(())
+        })
+    }
+}
+
+/// A transaction that takes `base` plus a jitter spread evenly over `jitter` (by iteration
+/// number, so two runs draw the same distribution), and fails every `fail_every`-th time.
+pub fn delayed(
+    base: Duration,
+    jitter: Duration,
+    fail_every: u64,
+) -> impl Fn(u64) -> BoxedIteration + Send + Sync + Clone + 'static {
+    move |i| {
+        let extra = jitter.mul_f64(((i * 37) % 100) as f64 / 100.0);
+        Box::pin(async move {
+            tokio::time::sleep(base + extra).await;
+            if fail_every > 0 && i % fail_every == fail_every - 1 {
+                Err(ErrorClass::Status5xx)
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+/// A run with every kind of attachment the harness writes: per-second timelines and
+/// histograms, stress steps, a spike, a soak, a scaling check and probe samples.
+pub async fn rich(dir: &Path) {
+    let limit = Duration::from_millis(50);
+    let report = Load::new(
+        "search",
+        Model::constant_rate(100.0, Duration::from_secs(3)).expect("model"),
+    )
+    .with_target("search (in-process)")
+    .run(delayed(
+        Duration::from_millis(5),
+        Duration::from_millis(10),
+        50,
+    ))
+    .await
+    .expect("load");
+    record(
+        dir,
+        &keep(readiness_load::try_assert_p95_under(&report, limit)),
+    );
+    record(
+        dir,
+        &keep(readiness_load::try_assert_error_rate_under(&report, 0.01)),
+    );
+
+    let stress = Stress::new("queue", 100.0, 100.0, 600.0, Duration::from_secs(1))
+        .expect("stress")
+        .with_break(BreakCriterion {
+            max_error_rate: 0.01,
+            max_p95: Duration::from_millis(100),
+        });
+    let steps = stress.run(queue_server(300.0)).await.expect("stress");
+    record(
+        dir,
+        &keep(readiness_load::try_assert_capacity_at_least(&steps, 200.0)),
+    );
+
+    let spike = Spike {
+        baseline: 50.0,
+        factor: 4.0,
+        before: Duration::from_secs(2),
+        spike: Duration::from_secs(1),
+        after: Duration::from_secs(2),
+    };
+    let spiked = spike
+        .run("queue", queue_server(150.0))
+        .await
+        .expect("spike");
+    record(
+        dir,
+        &keep(readiness_load::try_assert_spike_recovers_within(
+            &spiked,
+            Duration::from_secs(3),
+        )),
+    );
+
+    let soak_load = Load::new(
+        "soak",
+        Model::constant_rate(50.0, Duration::from_secs(3)).expect("model"),
+    );
+    let soaked = readiness_load::soak(
+        &soak_load,
+        delayed(Duration::from_millis(2), Duration::from_millis(2), 0),
+        Duration::from_millis(500),
+        || async { readiness_load::rss_of_pid(std::process::id()) },
+    )
+    .await
+    .expect("soak");
+    record(
+        dir,
+        &keep(readiness_load::try_assert_no_memory_drift(
+            &soaked,
+            512 * 1024 * 1024,
+        )),
+    );
+
+    let mut levels = Vec::new();
+    for users in [2usize, 4] {
+        let r = Load::new(
+            "scaling",
+            Model::closed(users, Duration::from_secs(1)).expect("model"),
+        )
+        .run(delayed(Duration::from_millis(10), Duration::ZERO, 0))
+        .await
+        .expect("closed");
+        levels.push((users, r));
+    }
+    let refs: Vec<(usize, &readiness_load::Report)> = levels.iter().map(|(u, r)| (*u, r)).collect();
+    record(
+        dir,
+        &keep(readiness_load::try_assert_scales_linearly(
+            &refs,
+            Duration::from_secs(1),
+            0.3,
+        )),
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accept = tokio::spawn(async move {
+        for _ in 0..100 {
+            if listener.accept().await.is_err() {
+                break;
+            }
+        }
+    });
+    let probe = Probe::tcp(addr.to_string())
+        .expect("loopback")
+        .with_interval(Duration::from_millis(20))
+        .until_ok(Duration::from_secs(2))
+        .await;
+    accept.abort();
+    let e = keep(
+        Check::new(
+            "deps.reachable",
+            "the dependency accepts connections",
+            Category::RELIABILITY,
+        )
+        .with_threshold(at_most_ms(1000.0))
+        .with_attachment(probe.attachment())
+        .judge(Quantity::duration(
+            probe.first_ok.unwrap_or(Duration::from_secs(9)),
+        )),
+    );
+    record(dir, &e);
+}

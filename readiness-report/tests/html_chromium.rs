@@ -1,0 +1,128 @@
+//! The HTML report opens in headless Chromium with every chart drawn and no script error;
+//! a screenshot is left in target/readiness/report-screenshot.png for a person to look at.
+
+mod common;
+
+use std::process::Command;
+
+use readiness_report::{Format, Options, make, write_outputs};
+
+fn chromium() -> String {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return name.to_owned();
+        }
+    }
+    panic!(
+        "headless Chromium is needed for this test and was not found: install Debian's \
+         `chromium` package (.ci/run does)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn html_report_draws_every_chart_without_errors_in_headless_chromium() {
+    let browser = chromium();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let evidence = tmp.path().join("evidence");
+    std::fs::create_dir_all(&evidence).expect("dir");
+    common::rich(&evidence).await;
+    let card = make(&Options::new(&evidence)).expect("scorecard");
+    let out = tmp.path().join("out");
+    let written = write_outputs(&card, &[Format::Html], &out).expect("html");
+    let html_path = &written[0];
+    let html = std::fs::read_to_string(html_path).expect("read");
+    // Self-contained: nothing loaded from anywhere (URLs in the text, like the target
+    // under test or the SVG namespace, are not fetched).
+    for loader in [
+        "src=", "href=", "url(", "@import", "<link", "<iframe", "fetch(",
+    ] {
+        assert!(!html.contains(loader), "the page loads something: {loader}");
+    }
+    // Every kind of attachment the harness writes has at least one chart.
+    for kind in [
+        "timeline/v1",
+        "hdr_histogram/v2+base64",
+        "stress_steps/v1",
+        "spike/v1",
+        "soak/v1",
+        "scaling/v1",
+        "probe_samples/v1",
+    ] {
+        assert!(
+            html.contains(&format!("data-kind=\"{kind}\"")),
+            "a chart for {kind}"
+        );
+    }
+    let charts = html.matches("class=\"chart\"").count();
+    assert!(charts >= 9, "{charts} charts");
+
+    let url = format!("file://{}", html_path.display());
+    let profile = tmp.path().join("profile");
+    let base = |cmd: &mut Command| {
+        cmd.arg("--headless")
+            .arg("--no-sandbox")
+            .arg("--disable-gpu")
+            .arg("--no-first-run")
+            .arg("--disable-dev-shm-usage")
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("--enable-logging=stderr")
+            .arg("--v=0")
+            .arg("--virtual-time-budget=5000");
+    };
+    let mut dump = Command::new(&browser);
+    base(&mut dump);
+    let run = dump
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&run.stdout);
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "chromium failed: {log}");
+    let drawn = dom.matches("data-drawn=\"true\"").count();
+    assert_eq!(
+        drawn, charts,
+        "every chart drawn ({drawn} of {charts})\n{log}"
+    );
+    assert!(
+        dom.contains("data-errors=\"0\""),
+        "no script error in the page: {dom}"
+    );
+    let console_errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") && (l.contains("Uncaught") || l.contains("Error")))
+        .collect();
+    assert!(
+        console_errors.is_empty(),
+        "console errors: {console_errors:?}"
+    );
+    // No chart is empty: every one drew at least one point.
+    assert!(!dom.contains("data-points=\"0\""), "a chart with no point");
+
+    let shot = readiness_core::settings::target_dir()
+        .join("readiness")
+        .join("report-screenshot.png");
+    std::fs::create_dir_all(shot.parent().expect("parent")).expect("dir");
+    let mut screenshot = Command::new(&browser);
+    base(&mut screenshot);
+    let run = screenshot
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1280,3000")
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a real screenshot"
+    );
+}
