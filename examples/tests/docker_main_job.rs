@@ -22,6 +22,7 @@ fn records(dir: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_dir(dir)
         .expect("evidence dir")
         .flatten()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "jsonl"))
         .flat_map(|f| {
             std::fs::read_to_string(f.path())
                 .expect("read")
@@ -34,19 +35,59 @@ fn records(dir: &std::path::Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn docker_main_job_prints_go_and_writes_evidence() {
+fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
     let (out, text, dir) = main_job(&[]);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("pass  deps.postgres_ready"), "{text}");
-    assert!(text.contains("verdict: go"), "{text}");
-    assert!(
-        text.contains(&format!("evidence: {}", dir.path().display())),
-        "{text}"
-    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for needle in [
+        "pass  deps.postgres_ready",
+        "pass  svc.ready",
+        "pass  load.p95               p95 latency of search_orders under 150ms",
+        "pass  sec.auth_required",
+        "readiness scorecard: GO  score 10.0/10",
+        "verdict: go",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    let report = dir.path().join("report");
+    for f in [
+        "scorecard.md",
+        "scorecard.html",
+        "scorecard.json",
+        "junit.xml",
+    ] {
+        assert!(
+            text.contains(&format!("report: {}", report.join(f).display())),
+            "{text}"
+        );
+        assert!(report.join(f).is_file(), "{f}");
+    }
     let records = records(dir.path());
-    assert_eq!(records.len(), 1);
-    assert_eq!(records[0]["verdict"], "pass");
-    assert_eq!(records[0]["criterion"]["id"], "deps.postgres_ready");
+    assert_eq!(records.len(), 7, "one record per check");
+    assert!(
+        records.iter().all(|r| r["verdict"] == "pass"),
+        "{records:?}"
+    );
+    let card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report.join("scorecard.json")).expect("json"),
+    )
+    .expect("scorecard json");
+    assert_eq!(card["verdict"], "go");
+    assert_eq!(card["records"], 7);
+}
+
+#[test]
+fn docker_main_job_with_a_slow_search_defect_is_no_go() {
+    let (out, text, _dir) = main_job(&[("READINESS_RUN_DEFECT", "slow_search")]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for needle in [
+        "fail  load.p95               p95 latency of search_orders under 150ms",
+        "readiness criterion failed: load.p95 (p95 latency of search_orders under 150ms)",
+        "must-pass criterion load.p95 (p95 latency of search_orders under 150ms) failed",
+        "readiness scorecard: NO-GO",
+        "verdict: no-go",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
 }
 
 #[test]

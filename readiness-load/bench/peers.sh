@@ -151,7 +151,7 @@ if [[ $soak == 1 ]]; then
     sleep 0.1
   done
   samples=()
-  for _ in $(seq 1 10); do
+  for _ in $(seq 1 9); do
     sleep 30
     kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$gen/status" 2>/dev/null || echo 0)
     samples+=("$(printf '%.1f' "$(echo "$kb / 1024" | bc -l)")")

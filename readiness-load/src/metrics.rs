@@ -253,8 +253,11 @@ impl Metrics {
     pub fn merge(&mut self, other: &Metrics) {
         for (i, s) in other.seconds.iter().enumerate() {
             self.second(Duration::from_secs(i as u64)).absorb(s);
+            // Packed again at once: merging a long run never holds it all unpacked.
+            if i + 2 < self.seconds.len() {
+                self.seconds[i].pack();
+            }
         }
-        self.pack_old();
         let _ = self.lag.add(&other.lag);
         self.not_started += other.not_started;
         self.unfinished += other.unfinished;

@@ -74,6 +74,8 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// A baseline file and what to do with it.
     pub baseline: Option<(PathBuf, BaselinePolicy)>,
+    /// Only the records of this run id (`READINESS_RUN_ID`, the `org.readiness.run` label).
+    pub run: Option<String>,
 }
 
 impl Options {
@@ -83,6 +85,7 @@ impl Options {
             dir: dir.into(),
             config: None,
             baseline: None,
+            run: None,
         }
     }
 }
@@ -98,7 +101,18 @@ pub fn make(options: &Options) -> Result<Scorecard> {
         }
         _ => None,
     };
-    let set = read_dir(&options.dir)?;
+    let mut set = read_dir(&options.dir)?;
+    if let Some(run) = &options.run {
+        set.records
+            .retain(|r| r.evidence.context.run_id.as_deref() == Some(run.as_str()));
+        if set.records.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "no evidence records of run {run} in {}; the run ids there are written in each \
+                 record's context.run_id",
+                options.dir.display()
+            )));
+        }
+    }
     let (merged, mut findings) = merge(set.records.clone());
     findings.splice(0..0, set.findings.iter().cloned());
     let mut card = scorecard::build(&set, &merged, findings, &config);

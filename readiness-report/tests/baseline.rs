@@ -39,6 +39,9 @@ async fn a_planted_regression_is_called_and_a_rerun_is_within_noise_ten_times_of
         calls.push((rerun[0].clone(), slower[0].clone()));
     }
     for (rerun, slower) in &calls {
+        eprintln!("re-run: {}\n30% slower: {}", rerun.detail, slower.detail);
+    }
+    for (rerun, slower) in &calls {
         assert_eq!(
             rerun.change,
             Change::WithinNoise,

@@ -50,6 +50,9 @@ enum Command {
         /// Where the files go (default: target/readiness/report).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Only the records of this run id (READINESS_RUN_ID of the run).
+        #[arg(long)]
+        run: Option<String>,
     },
     /// Saves or compares baselines.
     #[command(subcommand, after_help = EXIT_CODES)]
@@ -130,6 +133,7 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
             baseline_policy,
             format,
             out,
+            run,
         } => {
             let formats = Format::parse_list(&format)?;
             let policy = match baseline_policy {
@@ -141,6 +145,7 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
                 dir: evidence_dir(dir)?,
                 config,
                 baseline: baseline.clone().map(|b| (b, policy)),
+                run,
             };
             let card = make(&options)?;
             let out = out.unwrap_or_else(|| {
