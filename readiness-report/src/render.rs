@@ -108,7 +108,10 @@ pub fn terminal(s: &Scorecard, colour: bool) -> String {
         );
     }
     let _ = writeln!(o, "{:<16} {:>6} {:>6.1}\n", "weighted score", "", s.score);
-    for c in s.criteria() {
+    // A long run lists what did not pass; the files list everything.
+    let total = s.criteria().count();
+    let brief = total > 50;
+    for c in s.criteria().filter(|c| !brief || !c.passed()) {
         let from = source(c);
         let _ = writeln!(
             o,
@@ -122,6 +125,13 @@ pub fn terminal(s: &Scorecard, colour: bool) -> String {
             } else {
                 format!("  [{from}]")
             }
+        );
+    }
+    if brief {
+        let passed = s.criteria().filter(|c| c.passed()).count();
+        let _ = writeln!(
+            o,
+            "  ({passed} passed criteria not listed here; the Markdown and HTML reports list all)"
         );
     }
     if !s.reasons.is_empty() {

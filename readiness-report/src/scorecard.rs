@@ -148,24 +148,24 @@ impl Scorecard {
     }
 }
 
-fn result(m: &Merged, config: &ReportConfig) -> CriterionResult {
-    let e = &m.evidence;
+fn result(m: Merged, config: &ReportConfig) -> CriterionResult {
+    let e = m.evidence;
     CriterionResult {
-        id: e.criterion.id.clone(),
-        title: e.criterion.title.clone(),
-        verdict: e.verdict.to_string(),
         must_pass: config.is_must_pass(&e.criterion.id),
+        id: e.criterion.id,
+        title: e.criterion.title,
+        verdict: e.verdict.to_string(),
         required: e.threshold.map(|t| t.to_string()),
         observed: e.observed.map(|o| o.to_string()),
         margin: e.margin,
-        summary: e.summary.clone(),
-        error: e.error.clone(),
-        test: e.context.test.clone(),
-        scenario: e.context.scenario.clone(),
+        summary: e.summary,
+        error: e.error,
+        test: e.context.test,
+        scenario: e.context.scenario,
         evidence: Some(format!("{}:{}", m.file, m.line)),
         attempts: m.attempts,
         shards: m.shards,
-        attachments: e.attachments.clone(),
+        attachments: e.attachments,
     }
 }
 
@@ -176,19 +176,37 @@ fn round1(x: f64) -> f64 {
 /// Builds the scorecard from merged results; `findings` are the reader's and merger's.
 pub(crate) fn build(
     set: &EvidenceSet,
-    merged: &[Merged],
+    merged: Vec<Merged>,
     mut findings: Vec<Finding>,
     config: &ReportConfig,
 ) -> Scorecard {
+    let mut commits: Vec<String> = Vec::new();
+    for m in &merged {
+        if let Some(c) = &m.evidence.context.git_commit
+            && !commits.contains(c)
+        {
+            commits.push(c.clone());
+        }
+    }
+    commits.sort();
+    let missing: Vec<&String> = config
+        .expected
+        .iter()
+        .filter(|id| !merged.iter().any(|m| matches(id, &m.evidence.criterion.id)))
+        .collect();
     let mut by_category: BTreeMap<String, Vec<CriterionResult>> = BTreeMap::new();
     for m in merged {
-        by_category
-            .entry(m.evidence.criterion.category.to_string())
-            .or_default()
-            .push(result(m, config));
+        let category = m.evidence.criterion.category.as_str();
+        match by_category.get_mut(category) {
+            Some(list) => list.push(result(m, config)),
+            None => {
+                let category = category.to_owned();
+                by_category.insert(category, vec![result(m, config)]);
+            }
+        }
     }
-    for id in &config.expected {
-        if !merged.iter().any(|m| matches(id, &m.evidence.criterion.id)) {
+    for id in missing {
+        {
             findings.push(Finding {
                 kind: "missing_expected".into(),
                 message: format!(
@@ -223,7 +241,9 @@ pub(crate) fn build(
     let mut categories: Vec<CategoryScore> = by_category
         .into_iter()
         .map(|(name, mut criteria)| {
-            criteria.sort_by_key(|c| (c.passed(), c.id.clone(), c.test.clone()));
+            criteria.sort_by(|a, b| {
+                (a.passed(), &a.id, &a.test).cmp(&(b.passed(), &b.id, &b.test))
+            });
             let count = |v: &str| criteria.iter().filter(|c| c.verdict == v).count();
             let (passed, failed, errors, missing) = (
                 count("pass"),
@@ -306,12 +326,6 @@ pub(crate) fn build(
             config.min_score
         ));
     }
-    let mut commits: Vec<String> = merged
-        .iter()
-        .filter_map(|m| m.evidence.context.git_commit.clone())
-        .collect();
-    commits.sort();
-    commits.dedup();
     Scorecard {
         schema: SCORECARD_SCHEMA.into(),
         generated_at: time::OffsetDateTime::now_utc()
