@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use readiness_core::{Category, Check, Quantity, Threshold};
 use readiness_report::{Format, Options, make, merge, read_dir};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn template(scratch: &Path) -> String {
     let e = Check::new(
         "bench.cXXX",
@@ -128,5 +131,7 @@ fn main() {
         "| whole CLI `readiness report --format json,junit,md` | {} |",
         s(median(cli))
     );
-    let _ = std::fs::remove_dir_all(&root);
+    if std::env::var_os("READINESS_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

@@ -116,7 +116,10 @@ pub fn make(options: &Options) -> Result<Scorecard> {
     let (merged, mut findings) = merge(std::mem::take(&mut set.records));
     findings.splice(0..0, set.findings.iter().cloned());
     let records = merged.iter().map(|m| m.attempts).sum();
-    let capacity = config.capacity.as_ref().map(|cap| capacity_plan(&merged, cap));
+    let capacity = config
+        .capacity
+        .as_ref()
+        .map(|cap| capacity_plan(&merged, cap));
     let comparisons = baseline.map(|b| b.compare(&merged, config.baseline.noise));
     if let Some((path, BaselinePolicy::Save)) = &options.baseline {
         Baseline::of(&merged).save(path)?;
@@ -243,8 +246,9 @@ impl Format {
 /// Writes every file format into `out` (created when missing) and gives back the paths.
 /// Everything is rendered before the first file is written.
 pub fn write_outputs(card: &Scorecard, formats: &[Format], out: &Path) -> Result<Vec<PathBuf>> {
+    use rayon::prelude::*;
     let rendered: Vec<(PathBuf, String)> = formats
-        .iter()
+        .par_iter()
         .filter_map(|f| Some((out.join(f.file_name()?), f.render(card, false))))
         .collect();
     if rendered.is_empty() {
@@ -256,11 +260,10 @@ pub fn write_outputs(card: &Scorecard, formats: &[Format], out: &Path) -> Result
             out.display()
         ))
     })?;
-    let mut written = Vec::new();
-    for (path, text) in rendered {
-        write_atomically(&path, text.as_bytes())?;
-        written.push(path);
-    }
+    let written: Vec<PathBuf> = rendered
+        .into_par_iter()
+        .map(|(path, text)| write_atomically(&path, text.as_bytes()).map(|()| path))
+        .collect::<Result<_>>()?;
     if formats.contains(&Format::Markdown)
         && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty())
     {
@@ -283,7 +286,9 @@ pub fn write_outputs(card: &Scorecard, formats: &[Format], out: &Path) -> Result
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
 /// so a reader never sees half a file and a failure leaves the old file whole.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(name);
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| {

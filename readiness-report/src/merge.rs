@@ -36,18 +36,25 @@ pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
             e.context.test.as_deref().unwrap_or_default(),
         )
     }
-    let mut order: Vec<usize> = (0..records.len()).collect();
-    order.sort_unstable_by(|&a, &b| key(&records[a]).cmp(&key(&records[b])).then(a.cmp(&b)));
-    let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
-    let mut groups: Vec<Vec<Record>> = Vec::new();
-    for i in order {
-        let Some(r) = slots[i].take() else { continue };
-        match groups.last_mut() {
-            Some(g) if g.first().is_some_and(|f| key(f) == key(&r)) => g.push(r),
-            _ => groups.push(vec![r]),
+    // Groups in the order of their first record (files by path, lines in order): one hash
+    // lookup per record, no sort, no key copied.
+    let mut group_of: Vec<u32> = Vec::with_capacity(records.len());
+    let mut count = 0u32;
+    {
+        let mut index: std::collections::HashMap<(&str, &str, &str), u32> =
+            std::collections::HashMap::with_capacity(records.len());
+        for r in &records {
+            let g = *index.entry(key(r)).or_insert_with(|| {
+                count += 1;
+                count - 1
+            });
+            group_of.push(g);
         }
     }
-    drop(slots);
+    let mut groups: Vec<Vec<Record>> = (0..count).map(|_| Vec::new()).collect();
+    for (r, g) in records.into_iter().zip(group_of) {
+        groups[g as usize].push(r);
+    }
     let mut out = Vec::with_capacity(groups.len());
     let mut findings = Vec::new();
     for mut group in groups {

@@ -82,7 +82,7 @@ fn source(c: &CriterionResult) -> String {
 /// The terminal table; `colour` adds ANSI colours (when stdout is a terminal).
 pub fn terminal(s: &Scorecard, colour: bool) -> String {
     let p = Paint { on: colour };
-    let mut o = String::new();
+    let mut o = String::with_capacity(4096 + 160 * s.criteria().count());
     let _ = writeln!(
         o,
         "readiness scorecard: {}  score {:.1}/10 (go needs {:.1})",
@@ -179,7 +179,7 @@ fn md_escape(text: &str) -> String {
 
 /// The Markdown scorecard (for a PR comment or `$GITHUB_STEP_SUMMARY`).
 pub fn markdown(s: &Scorecard) -> String {
-    let mut o = String::new();
+    let mut o = String::with_capacity(4096 + 160 * s.criteria().count());
     let icon = match s.verdict {
         Decision::Go => "✅",
         Decision::NoGo => "❌",
@@ -288,9 +288,12 @@ pub fn markdown(s: &Scorecard) -> String {
     o
 }
 
-/// The scorecard as JSON (schema [`crate::SCORECARD_SCHEMA`]).
+/// The scorecard as JSON (schema [`crate::SCORECARD_SCHEMA`]), one line (`jq .` shows it
+/// indented).
 pub fn json(s: &Scorecard) -> String {
-    serde_json::to_string_pretty(s).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    let mut text = serde_json::to_string(s).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
 }
 
 /// Escapes text for XML (and HTML): the five special characters, and control characters
@@ -317,7 +320,8 @@ pub fn xml_escape(text: &str) -> String {
 pub fn junit(s: &Scorecard) -> String {
     let count = |v: &str| s.criteria().filter(|c| c.verdict == v).count();
     let total = s.criteria().count();
-    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let mut o = String::with_capacity(4096 + 160 * total);
+    o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         o,
         "<testsuites name=\"readiness\" tests=\"{total}\" failures=\"{}\" errors=\"{}\">",

@@ -194,14 +194,23 @@ pub(crate) fn build(
         .iter()
         .filter(|id| !merged.iter().any(|m| matches(id, &m.evidence.criterion.id)))
         .collect();
+    use rayon::prelude::*;
+    let results: Vec<(readiness_core::Category, CriterionResult)> = merged
+        .into_par_iter()
+        .map(|mut m| {
+            let category = std::mem::replace(
+                &mut m.evidence.criterion.category,
+                readiness_core::Category::PERFORMANCE,
+            );
+            (category, result(m, config))
+        })
+        .collect();
     let mut by_category: BTreeMap<String, Vec<CriterionResult>> = BTreeMap::new();
-    for m in merged {
-        let category = m.evidence.criterion.category.as_str();
-        match by_category.get_mut(category) {
-            Some(list) => list.push(result(m, config)),
+    for (category, r) in results {
+        match by_category.get_mut(category.as_str()) {
+            Some(list) => list.push(r),
             None => {
-                let category = category.to_owned();
-                by_category.insert(category, vec![result(m, config)]);
+                by_category.insert(category.as_str().to_owned(), vec![r]);
             }
         }
     }
@@ -241,9 +250,8 @@ pub(crate) fn build(
     let mut categories: Vec<CategoryScore> = by_category
         .into_iter()
         .map(|(name, mut criteria)| {
-            criteria.sort_by(|a, b| {
-                (a.passed(), &a.id, &a.test).cmp(&(b.passed(), &b.id, &b.test))
-            });
+            // What did not pass first; otherwise in the order the tests recorded them.
+            criteria.sort_by_key(CriterionResult::passed);
             let count = |v: &str| criteria.iter().filter(|c| c.verdict == v).count();
             let (passed, failed, errors, missing) = (
                 count("pass"),

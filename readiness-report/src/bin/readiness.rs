@@ -11,6 +11,9 @@ use readiness_report::{
     read_dir, write_outputs,
 };
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  go (report), no regression (baseline compare), done (baseline save, clean)
@@ -166,10 +169,14 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
             if let (Some(b), BaselinePolicy::Save) = (baseline, policy) {
                 println!("wrote baseline {}", b.display());
             }
-            Ok(match card.verdict {
+            let code = match card.verdict {
                 Decision::Go => ExitCode::SUCCESS,
                 Decision::NoGo => ExitCode::from(1),
-            })
+            };
+            // The process ends here: freeing a million-record scorecard piece by piece
+            // would only cost time.
+            std::mem::forget(card);
+            Ok(code)
         }
         Command::Baseline(BaselineCommand::Save { dir, file, force }) => {
             if file.exists() && !force {
