@@ -10,7 +10,10 @@
 //!   ([`Load::run_mix`] runs several named transactions with weights; judge each with
 //!   [`Report::transaction`]):
 //!   an HDR histogram of latency per second (mergeable), totals merged from them, errors by
-//!   [`ErrorClass`], scheduling lag. [`http::get`] is the HTTP convenience.
+//!   [`ErrorClass`], scheduling lag. [`http::get`] is the HTTP convenience. Completed
+//!   seconds are kept packed (HDR V2), so memory stays flat over a long run.
+//! - [`Timer`]: Tokio's timer (start times late by up to ~2 ms) or [`Timer::Fine`] (a
+//!   `timerfd`: tens of µs, two system calls per arrival) via [`Load::with_timer`].
 //! - Assertions, each with a `try_` form, recording evidence with the serialized histograms
 //!   attached: [`assert_p95_under`], [`assert_percentile_under`],
 //!   [`assert_error_rate_under`], [`assert_throughput_at_least`].

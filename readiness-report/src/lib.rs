@@ -74,7 +74,8 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// A baseline file and what to do with it.
     pub baseline: Option<(PathBuf, BaselinePolicy)>,
-    /// Only the records of this run id (`READINESS_RUN_ID`, the `org.readiness.run` label).
+    /// Only the records of this run id (`READINESS_RUN_ID`, the `org.readiness.run` label);
+    /// `latest` is the run of the most recent record.
     pub run: Option<String>,
 }
 
@@ -103,6 +104,18 @@ pub fn make(options: &Options) -> Result<Scorecard> {
     };
     let mut set = read_dir(&options.dir)?;
     if let Some(run) = &options.run {
+        let latest;
+        let run = if run == "latest" {
+            latest = set
+                .records
+                .iter()
+                .max_by_key(|r| r.evidence.context.finished_at)
+                .and_then(|r| r.evidence.context.run_id.clone())
+                .unwrap_or_default();
+            &latest
+        } else {
+            run
+        };
         set.records
             .retain(|r| r.evidence.context.run_id.as_deref() == Some(run.as_str()));
         if set.records.is_empty() {

@@ -65,6 +65,17 @@ fn golden_markdown_json_and_junit() {
     let card = make(&options(&evidence, &config)).expect("scorecard");
     assert_eq!(card.verdict, Decision::NoGo);
     let dir = tmp.path();
+    // Only one run in the directory: `latest` and its id select all of it; another id none.
+    let mut latest = options(&evidence, &config);
+    latest.run = Some("latest".into());
+    assert_eq!(make(&latest).expect("latest").records, 6);
+    latest.run = Some("no-such-run".into());
+    let e = make(&latest).expect_err("no record of that run");
+    assert!(
+        e.to_string()
+            .contains("no evidence records of run no-such-run"),
+        "{e}"
+    );
     insta::assert_snapshot!("markdown", normalise(&render::markdown(&card), dir));
     // The file is one line; the snapshot shows the same document indented.
     let one_line: serde_json::Value = serde_json::from_str(&render::json(&card)).expect("json");

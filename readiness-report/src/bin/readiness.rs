@@ -53,7 +53,8 @@ enum Command {
         /// Where the files go (default: target/readiness/report).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Only the records of this run id (READINESS_RUN_ID of the run).
+        /// Only the records of this run id (READINESS_RUN_ID of the run); `latest`: the run
+        /// of the newest record (evidence of earlier runs stays in the directory).
         #[arg(long)]
         run: Option<String>,
     },
