@@ -235,16 +235,28 @@ pub async fn start<I: Image>(request: ContainerRequest<I>) -> Result<ContainerAs
 /// The ids of containers (running or not) that carry `key=value`.
 pub async fn containers_with_label(key: &str, value: &str) -> Result<Vec<String>> {
     let docker = docker().await?;
+    Ok(labelled(&docker, key, value)
+        .await?
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect())
+}
+
+/// Containers (running or not) that carry `key=value`, with their labels.
+async fn labelled(
+    docker: &Docker,
+    key: &str,
+    value: &str,
+) -> Result<Vec<testcontainers::bollard::models::ContainerSummary>> {
     let filters = HashMap::from([("label".to_owned(), vec![format!("{key}={value}")])]);
     let options = ListContainersOptionsBuilder::new()
         .all(true)
         .filters(&filters)
         .build();
-    let list = docker
+    docker
         .list_containers(Some(options))
         .await
-        .map_err(|e| Error::Other(format!("failed to list containers: {e}")))?;
-    Ok(list.into_iter().filter_map(|c| c.id).collect())
+        .map_err(|e| Error::Other(format!("failed to list containers: {e}")))
 }
 
 /// Which of the harness's containers to remove.
@@ -266,31 +278,19 @@ pub async fn remove_containers(which: Leftovers) -> Result<usize> {
     let ids = match &which {
         Leftovers::OfRun(run) => containers_with_label(LABEL_RUN, run).await?,
         Leftovers::All => containers_with_label(LABEL_HARNESS, HARNESS).await?,
-        Leftovers::OfDeadProcesses => {
-            let filters = HashMap::from([(
-                "label".to_owned(),
-                vec![format!("{LABEL_HARNESS}={HARNESS}")],
-            )]);
-            let options = ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build();
-            let list = docker
-                .list_containers(Some(options))
-                .await
-                .map_err(|e| Error::Other(format!("failed to list containers: {e}")))?;
-            list.into_iter()
-                .filter(|c| {
-                    let pid = c
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(LABEL_PID))
-                        .and_then(|p| p.parse::<u32>().ok());
-                    pid.is_none_or(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
-                })
-                .filter_map(|c| c.id)
-                .collect()
-        }
+        Leftovers::OfDeadProcesses => labelled(&docker, LABEL_HARNESS, HARNESS)
+            .await?
+            .into_iter()
+            .filter(|c| {
+                let pid = c
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(LABEL_PID))
+                    .and_then(|p| p.parse::<u32>().ok());
+                pid.is_none_or(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+            })
+            .filter_map(|c| c.id)
+            .collect(),
     };
     let options = RemoveContainerOptionsBuilder::new()
         .force(true)

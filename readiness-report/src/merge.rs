@@ -62,14 +62,7 @@ pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
         let id = group[0].evidence.criterion.id.clone();
         let test = group[0].evidence.context.test.clone().unwrap_or_default();
         if attempts == 1 {
-            let r = group.pop().expect("one record");
-            out.push(Merged {
-                evidence: r.evidence,
-                file: r.file,
-                line: r.line,
-                attempts,
-                shards: 0,
-            });
+            out.extend(group.pop().map(|r| one(r, 1)));
             continue;
         }
         // Last attempt per shard: by finish time, then by file order.
@@ -115,16 +108,21 @@ pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
                     line: Some(r.line),
                 });
             }
-            out.push(Merged {
-                evidence: r.evidence,
-                file: r.file,
-                line: r.line,
-                attempts,
-                shards: 0,
-            });
+            out.push(one(r, attempts));
         }
     }
     (out, findings)
+}
+
+/// The result of one record (the last of `attempts`), not sharded.
+fn one(r: Record, attempts: usize) -> Merged {
+    Merged {
+        evidence: r.evidence,
+        file: r.file,
+        line: r.line,
+        attempts,
+        shards: 0,
+    }
 }
 
 fn display_test(test: &str) -> &str {
