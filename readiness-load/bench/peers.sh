@@ -9,15 +9,17 @@
 # --soak also samples the generator's RSS every 10 s over a 5-minute run.
 #
 #   readiness-load/bench/peers.sh [--duration 10] [--runs 3] [--connections 50] [--soak]
+#                                 [--rates-only] [--soak-only]
 set -Eeuo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-duration=10 runs=3 connections=50 soak=0 rates_only=0
+duration=10 runs=3 connections=50 soak=0 soak_only=0 rates_only=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --duration) duration=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --soak) soak=1; shift ;;
+    --soak-only) soak=1 soak_only=1; shift ;;
     --rates-only) rates_only=1; shift ;;
     *) echo "usage: $0 [--duration S] [--runs N] [--connections C]" >&2; exit 2 ;;
   esac
@@ -31,7 +33,7 @@ command -v bc >/dev/null || need_apt+=(bc)
 if [[ ${#need_apt[@]} -gt 0 ]]; then
   apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${need_apt[@]}" >/dev/null
 fi
-[[ $rates_only == 1 ]] || command -v oha >/dev/null || cargo install --locked oha >/dev/null
+[[ $rates_only == 1 || $soak_only == 1 ]] || command -v oha >/dev/null || cargo install --locked oha >/dev/null
 (cd "$root" && cargo build -q --release -p readiness-load --example http_load)
 http_load=$root/${CARGO_TARGET_DIR:-target}/release/examples/http_load
 
@@ -85,7 +87,7 @@ run() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-if [[ $rates_only == 0 ]]; then
+if [[ $rates_only == 0 && $soak_only == 0 ]]; then
 echo "| tool | req/s (median of $runs) | generator CPU | user+sys µs/request | peak RSS |"
 echo "|---|---|---|---|---|"
 for tool in wrk oha readiness-raw readiness-reqwest; do
@@ -99,6 +101,7 @@ for tool in wrk oha readiness-raw readiness-reqwest; do
 done
 fi
 
+if [[ $soak_only == 0 ]]; then
 echo
 echo "| fixed rate (readiness-raw, $connections connections, ${duration}s, median of $runs) | achieved / target | scheduling lag p99 | generator CPU |"
 echo "|---|---|---|---|"
@@ -125,7 +128,9 @@ PY
   done
 done
 
+fi
 [[ $rates_only == 1 ]] && exit 0
+if [[ $soak_only == 0 ]]; then
 echo
 echo "| virtual users (readiness-raw, closed model, ${duration}s) | req/s | peak RSS |"
 echo "|---|---|---|"
@@ -136,6 +141,7 @@ for users in 50 1000 10000; do
   rps=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["rps"]))' "$work/out")
   printf '| %s | %s | %.1f MB |\n' "$users" "$rps" "$(echo "$rss / 1024" | bc -l)"
 done
+fi
 
 if [[ $soak == 1 ]]; then
   echo

@@ -116,3 +116,100 @@ async fn a_baseline_round_trips_through_its_file_and_strict_policy_makes_no_go()
         strict.reasons
     );
 }
+
+/// Records one run of the "service" into `dir`.
+async fn record_run(dir: &std::path::Path, base: Duration, jitter: Duration) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let load = Load::new(
+        "search",
+        Model::constant_rate(200.0, Duration::from_millis(1500)).expect("model"),
+    )
+    .run(common::delayed(base, jitter, 0))
+    .await
+    .expect("run");
+    common::record(
+        dir,
+        &common::keep(readiness_load::try_assert_p95_under(
+            &load,
+            Duration::from_millis(500),
+        )),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_saves_only_when_told_and_compare_strict_exits_1_on_a_regression() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (good, slow) = (tmp.path().join("good"), tmp.path().join("slow"));
+    let (base, jitter) = (Duration::from_millis(20), Duration::from_millis(10));
+    record_run(&good, base, jitter).await;
+    record_run(&slow, base.mul_f64(2.0), jitter.mul_f64(2.0)).await;
+    let file = tmp.path().join("baseline.json");
+    let cli = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_readiness"))
+            .args(args)
+            .env_remove("READINESS_CONFIG")
+            .output()
+            .expect("readiness runs");
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let (save, compare) = (os("save"), os("compare"));
+    let (baseline, flag_file, strict) = (os("baseline"), os("--file"), os("--strict"));
+    let (code, text) = cli(&[
+        &baseline,
+        &save,
+        good.as_os_str(),
+        &flag_file,
+        file.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("(1 criteria, 1 with latency distributions)"),
+        "{text}"
+    );
+    let (code, text) = cli(&[
+        &baseline,
+        &save,
+        slow.as_os_str(),
+        &flag_file,
+        file.as_os_str(),
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("exists; pass --force"), "{text}");
+    let (code, text) = cli(&[
+        &baseline,
+        &compare,
+        good.as_os_str(),
+        &flag_file,
+        file.as_os_str(),
+        &strict,
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("within noise"), "{text}");
+    let (code, text) = cli(&[
+        &baseline,
+        &compare,
+        slow.as_os_str(),
+        &flag_file,
+        file.as_os_str(),
+        &strict,
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("regressed") && text.contains("1 regressed of 1 compared"),
+        "{text}"
+    );
+    let (code, text) = cli(&[&os("--help")]);
+    assert_eq!(code, Some(0));
+    assert!(
+        text.contains("Exit codes:") && text.contains("1  no-go"),
+        "{text}"
+    );
+}

@@ -87,6 +87,11 @@ fn golden_markdown_json_and_junit() {
     insta::assert_snapshot!("json", normalise(&pretty, dir));
     insta::assert_snapshot!("junit", normalise(&render::junit(&card), dir));
     insta::assert_snapshot!("terminal", normalise(&render::terminal(&card, false), dir));
+    // Colour only when asked (the CLI asks when stdout is a terminal).
+    let coloured = render::terminal(&card, true);
+    assert!(coloured.contains("\x1b[1;31mNO-GO\x1b[0m"), "{coloured}");
+    assert!(coloured.contains("\x1b[31m✗\x1b[0m load.p99"), "{coloured}");
+    assert!(!render::terminal(&card, false).contains('\x1b'));
 }
 
 #[test]
