@@ -9,6 +9,8 @@
 //! | `READINESS_GIT_COMMIT` | the commit recorded in evidence | `GITHUB_SHA`, else `git rev-parse HEAD` |
 //! | `READINESS_STARTUP_TIMEOUT_SECS` | how long a container may take to become ready | `60` |
 //! | `READINESS_SHARD` | run shard `i/n` of every load (readiness-load) | unset |
+//! | `READINESS_CONFIG` | the report's config file (readiness-report) | `readiness.toml` at the workspace root, else defaults |
+//! | `READINESS_BASELINE` | the baseline file `readiness report` compares with (readiness-report) | unset: no comparison |
 //!
 //! Paths in `READINESS_DIR` that are relative are taken from the workspace root.
 

@@ -187,10 +187,11 @@ impl ReportConfig {
     pub fn locate(explicit: Option<&Path>) -> Result<(Self, Option<PathBuf>)> {
         let path = match explicit {
             Some(p) => Some(p.to_path_buf()),
-            None => match std::env::var_os("READINESS_CONFIG") {
+            None => match readiness_core::settings::get("READINESS_CONFIG")? {
                 Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
                 _ => {
-                    let p = readiness_core::settings::workspace_root().join("readiness.toml");
+                    let p = readiness_core::settings::workspace_root()
+                        .join(readiness_core::settings::CONFIG_FILE);
                     p.is_file().then_some(p)
                 }
             },

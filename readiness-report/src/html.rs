@@ -143,13 +143,41 @@ pub fn charts_of(kind: &str, data: &Value) -> Vec<Chart> {
                     (nines, h.value_at_quantile(q) as f64 / 1e3)
                 })
                 .collect();
-            vec![chart(
-                "latency distribution (percentile spectrum)",
-                "nines: 1 = p90, 2 = p99, 3 = p99.9",
-                "ms",
-                vec![series("latency", points)],
-                vec![],
-            )]
+            // Counts per bucket, buckets doubling from 100 µs (log scale on x, in ms).
+            let buckets: Vec<(f64, f64)> = h
+                .iter_log(100, 2.0)
+                .map(|v| {
+                    (
+                        v.value_iterated_to() as f64 / 1e3,
+                        v.count_since_last_iteration() as f64,
+                    )
+                })
+                .collect();
+            let p = |q: f64| h.value_at_quantile(q) as f64 / 1e3;
+            let marks = [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")]
+                .into_iter()
+                .map(|(q, label)| Marker {
+                    axis: "x",
+                    at: p(q),
+                    label: format!("{label} {:.1}ms", p(q)),
+                })
+                .collect();
+            vec![
+                chart(
+                    "latency distribution (percentile spectrum)",
+                    "nines: 1 = p90, 2 = p99, 3 = p99.9",
+                    "ms",
+                    vec![series("latency", points)],
+                    vec![],
+                ),
+                chart(
+                    "latency histogram (requests per bucket)",
+                    "ms (bucket upper edge)",
+                    "requests",
+                    vec![series("requests", buckets)],
+                    marks,
+                ),
+            ]
         }
         "stress_steps/v1" => {
             let Some(steps) = data.get("steps").and_then(Value::as_array) else {

@@ -23,6 +23,18 @@
 //! The `readiness` binary is the CLI over all of it (`readiness --help`). The report reads
 //! evidence files only; it never links the crates that wrote them.
 //!
+//! Settings (each an environment variable and a key of the same name in `[settings]` of
+//! `readiness.toml`, see [`readiness_core::settings`]):
+//!
+//! | name | meaning | default |
+//! |---|---|---|
+//! | `READINESS_DIR` | the evidence directory read | `<target dir>/readiness` |
+//! | `READINESS_CONFIG` | the file with the `[report]` table | `readiness.toml` at the workspace root, else [`ReportConfig::default`] |
+//! | `READINESS_BASELINE` | the baseline `readiness report` compares with | none |
+//!
+//! `$GITHUB_STEP_SUMMARY`, when set, gets the Markdown scorecard appended. Exit codes of
+//! `readiness report`: 0 go, 1 no-go, 2 the report could not be made (nothing written).
+//!
 //! ```no_run
 //! use readiness_report::{Options, make};
 //!

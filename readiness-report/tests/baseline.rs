@@ -206,6 +206,30 @@ async fn the_cli_saves_only_when_told_and_compare_strict_exits_1_on_a_regression
         text.contains("regressed") && text.contains("1 regressed of 1 compared"),
         "{text}"
     );
+    // The report compares with READINESS_BASELINE; strict makes a regression no-go.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_readiness"))
+        .arg("report")
+        .arg(&slow)
+        .args(["--format", "terminal", "--baseline-policy", "strict"])
+        .env("READINESS_BASELINE", &file)
+        .env_remove("READINESS_CONFIG")
+        .output()
+        .expect("readiness report");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("compared with the baseline:"), "{text}");
+    assert!(
+        text.contains("load.p95 of") && text.contains("regressed: p95"),
+        "{text}"
+    );
+    let (code, text) = cli(&[
+        &os("report"),
+        good.as_os_str(),
+        &os("--baseline-policy"),
+        &os("save"),
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("needs a baseline file"), "{text}");
     let (code, text) = cli(&[&os("--help")]);
     assert_eq!(code, Some(0));
     assert!(

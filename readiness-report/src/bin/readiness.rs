@@ -40,12 +40,13 @@ enum Command {
         /// readiness.toml at the workspace root, else built-in defaults).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// A baseline file to compare with (see --baseline-policy).
+        /// A baseline file to compare with (see --baseline-policy; default:
+        /// READINESS_BASELINE, else no comparison).
         #[arg(long)]
         baseline: Option<PathBuf>,
         /// compare: show the comparison; strict: a regression is no-go; save: write this
         /// run as the baseline (the only way `report` writes one).
-        #[arg(long, value_enum, default_value_t = Policy::Compare, requires = "baseline")]
+        #[arg(long, value_enum, default_value_t = Policy::Compare)]
         baseline_policy: Policy,
         /// Comma-separated: terminal, md, html, json, junit.
         #[arg(long, default_value = "terminal,md,html,json,junit")]
@@ -140,6 +141,19 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
             run,
         } => {
             let formats = Format::parse_list(&format)?;
+            let baseline = match baseline {
+                Some(b) => Some(b),
+                None => readiness_core::settings::get("READINESS_BASELINE")?
+                    .filter(|b| !b.is_empty())
+                    .map(PathBuf::from),
+            };
+            if baseline.is_none() && !matches!(baseline_policy, Policy::Compare) {
+                return Err(readiness_core::Error::InvalidInput(
+                    "--baseline-policy strict or save needs a baseline file: pass --baseline \
+                     FILE or set READINESS_BASELINE"
+                        .into(),
+                ));
+            }
             let policy = match baseline_policy {
                 Policy::Compare => BaselinePolicy::Compare,
                 Policy::Strict => BaselinePolicy::Strict,
