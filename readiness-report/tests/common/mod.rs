@@ -1,10 +1,9 @@
 //! Fixture evidence, written by the real crates (readiness-core's `Check`, readiness-load's
 //! engine and assertions), never by hand.
-#![allow(
+#![expect(
     dead_code,
     unreachable_pub,
-    clippy::allow_attributes,
-    reason = "each test binary uses a part of the fixtures"
+    reason = "each test binary uses a part of the fixtures; the module is private to it"
 )]
 
 use std::path::Path;
