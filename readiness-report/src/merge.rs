@@ -27,7 +27,6 @@ pub struct Merged {
 /// Groups records by (criterion id, title, test): the last attempt of each shard counts,
 /// and shards are merged. Findings say where retries or merges happened.
 pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
-    // Order by key without copying a string: sort indices, then move the records out.
     fn key(r: &Record) -> (&str, &str, &str) {
         let e = &r.evidence;
         (
@@ -39,25 +38,44 @@ pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
     // Groups in the order of their first record (files by path, lines in order): one hash
     // lookup per record, no sort, no key copied.
     let mut group_of: Vec<u32> = Vec::with_capacity(records.len());
-    let mut count = 0u32;
+    let mut sizes: Vec<u32> = Vec::new();
     {
-        let mut index: std::collections::HashMap<(&str, &str, &str), u32> =
-            std::collections::HashMap::with_capacity(records.len());
+        let mut index: rustc_hash::FxHashMap<(&str, &str, &str), u32> =
+            rustc_hash::FxHashMap::default();
+        index.reserve(records.len());
         for r in &records {
-            let g = *index.entry(key(r)).or_insert_with(|| {
-                count += 1;
-                count - 1
-            });
+            let next = sizes.len() as u32;
+            let g = *index.entry(key(r)).or_insert(next);
+            if g == next {
+                sizes.push(0);
+            }
+            sizes[g as usize] += 1;
             group_of.push(g);
         }
     }
-    let mut groups: Vec<Vec<Record>> = (0..count).map(|_| Vec::new()).collect();
-    for (r, g) in records.into_iter().zip(group_of) {
-        groups[g as usize].push(r);
+    // The records of each group, as index ranges into one array (no vector per group).
+    let mut starts: Vec<u32> = Vec::with_capacity(sizes.len() + 1);
+    let mut at = 0u32;
+    for s in &sizes {
+        starts.push(at);
+        at += s;
     }
-    let mut out = Vec::with_capacity(groups.len());
+    starts.push(at);
+    let mut fill = starts.clone();
+    let mut members = vec![0u32; records.len()];
+    for (i, g) in group_of.iter().enumerate() {
+        members[fill[*g as usize] as usize] = i as u32;
+        fill[*g as usize] += 1;
+    }
+    let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(sizes.len());
     let mut findings = Vec::new();
-    for mut group in groups {
+    for w in starts.windows(2) {
+        let range = &members[w[0] as usize..w[1] as usize];
+        let mut group: Vec<Record> = range
+            .iter()
+            .filter_map(|&i| slots[i as usize].take())
+            .collect();
         let attempts = group.len();
         let id = group[0].evidence.criterion.id.clone();
         let test = group[0].evidence.context.test.clone().unwrap_or_default();
