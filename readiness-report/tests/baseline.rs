@@ -12,18 +12,7 @@ use readiness_report::{Baseline, Change, merge, read_dir};
 /// recorded into a fresh directory; gives back the merged results.
 async fn run(base: Duration, jitter: Duration) -> Vec<readiness_report::Merged> {
     let dir = tempfile::tempdir().expect("tmp");
-    let load = Load::new(
-        "search",
-        Model::constant_rate(200.0, Duration::from_millis(1500)).expect("model"),
-    )
-    .run(common::delayed(base, jitter, 0))
-    .await
-    .expect("run");
-    let e = common::keep(readiness_load::try_assert_p95_under(
-        &load,
-        Duration::from_millis(500),
-    ));
-    common::record(dir.path(), &e);
+    record_run(dir.path(), base, jitter).await;
     merge(read_dir(dir.path()).expect("read").records).0
 }
 
@@ -77,21 +66,7 @@ async fn a_baseline_round_trips_through_its_file_and_strict_policy_makes_no_go()
 
     // A slower run recorded into a directory, judged with the strict policy.
     let dir = tmp.path().join("evidence");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let load = Load::new(
-        "search",
-        Model::constant_rate(200.0, Duration::from_millis(1500)).expect("model"),
-    )
-    .run(common::delayed(base.mul_f64(2.0), jitter.mul_f64(2.0), 0))
-    .await
-    .expect("run");
-    common::record(
-        &dir,
-        &common::keep(readiness_load::try_assert_p95_under(
-            &load,
-            Duration::from_millis(500),
-        )),
-    );
+    record_run(&dir, base.mul_f64(2.0), jitter.mul_f64(2.0)).await;
     let mut options = readiness_report::Options::new(&dir);
     options.baseline = Some((file.clone(), readiness_report::BaselinePolicy::Compare));
     let shown = readiness_report::make(&options).expect("compare");
