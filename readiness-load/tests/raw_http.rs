@@ -207,3 +207,36 @@ async fn the_fine_timer_runs_every_scheduled_request_on_time_order() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_never_answers_times_out_each_request_after_the_timeout() {
+    // Accepts, reads, never answers; after a request's timeout the engine reconnects.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let target = raw::Target::get(&format!("http://127.0.0.1:{port}/"), false).expect("target");
+    // 20/s for 1 s on 2 connections, each request may take 300 ms: an answered server
+    // would give 20 requests; a silent one gives timeouts, and no request is judged
+    // before its own 300 ms are over.
+    let model = Model::constant_rate(20.0, Duration::from_secs(1)).expect("model");
+    let report = raw::run(&target, 2, &model, Duration::from_millis(300), Timer::Tokio)
+        .await
+        .expect("run");
+    server.abort();
+    let total = report.metrics.total();
+    let timeouts = total.errors.get(&ErrorClass::Timeout).copied().unwrap_or(0);
+    assert!(timeouts > 0, "{:?}", total.errors);
+    assert_eq!(total.ok, 0);
+    assert!(
+        total.latency().min() >= 300_000,
+        "a timeout is never declared early: min {}µs",
+        total.latency().min()
+    );
+}
