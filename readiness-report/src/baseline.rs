@@ -17,7 +17,7 @@ use readiness_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::histogram;
-use crate::merge::Merged;
+use crate::merge::{Merged, latency_histogram, percentile_of};
 
 /// Version of the baseline file.
 pub const BASELINE_SCHEMA: &str = "1.0";
@@ -103,33 +103,15 @@ pub struct Comparison {
     pub detail: String,
 }
 
-fn key_of(id: &str, title: &str, test: &str) -> String {
-    format!("{id}\u{1f}{title}\u{1f}{test}")
-}
-
-fn histogram_of(m: &Merged) -> Option<String> {
-    m.evidence
-        .attachments
-        .iter()
-        .find(|a| a.kind == "hdr_histogram/v2+base64")
-        .and_then(|a| a.data.get("histogram")?.as_str().map(str::to_owned))
-}
-
 impl Baseline {
     /// A baseline of these results.
     pub fn of(merged: &[Merged]) -> Baseline {
-        let mut commits: Vec<String> = merged
-            .iter()
-            .filter_map(|m| m.evidence.context.git_commit.clone())
-            .collect();
-        commits.sort();
-        commits.dedup();
         Baseline {
             schema: BASELINE_SCHEMA.into(),
             saved_at: time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
-            git_commits: commits,
+            git_commits: crate::merge::git_commits(merged),
             criteria: merged
                 .iter()
                 .map(|m| BaselineCriterion {
@@ -138,7 +120,7 @@ impl Baseline {
                     test: m.evidence.context.test.clone().unwrap_or_default(),
                     verdict: m.evidence.verdict.to_string(),
                     observed: m.evidence.observed.map(|o| o.to_string()),
-                    histogram: histogram_of(m),
+                    histogram: latency_histogram(&m.evidence).map(str::to_owned),
                 })
                 .collect(),
         }
@@ -180,33 +162,28 @@ impl Baseline {
 
     /// Compares `current` with this baseline; `noise` is the relative band (0.10 = 10%).
     pub fn compare(&self, current: &[Merged], noise: f64) -> Vec<Comparison> {
-        let index: std::collections::HashMap<String, &BaselineCriterion> = self
+        let index: std::collections::HashMap<(&str, &str, &str), &BaselineCriterion> = self
             .criteria
             .iter()
-            .map(|c| (key_of(&c.id, &c.title, &c.test), c))
+            .map(|c| ((c.id.as_str(), c.title.as_str(), c.test.as_str()), c))
             .collect();
         current
             .iter()
             .map(|m| {
                 let e = &m.evidence;
-                let test = e.context.test.clone().unwrap_or_default();
-                let then = index.get(&key_of(&e.criterion.id, &e.criterion.title, &test));
-                let q = e
-                    .criterion
-                    .id
-                    .strip_prefix("load.p")
-                    .and_then(|q| q.parse::<f64>().ok())
+                let test = e.context.test.as_deref().unwrap_or_default();
+                let then = index.get(&(e.criterion.id.as_str(), e.criterion.title.as_str(), test));
+                let q = percentile_of(&e.criterion.id)
                     .filter(|q| *q > 0.0 && *q < 100.0)
                     .unwrap_or(95.0);
-                let metric = format!("p{q}");
-                let now_h = histogram_of(m).and_then(|h| histogram::decode(&h));
+                let now_h = latency_histogram(e).and_then(histogram::decode);
                 let then_h = then
                     .and_then(|t| t.histogram.as_deref())
                     .and_then(histogram::decode);
                 let base = Comparison {
                     id: e.criterion.id.clone(),
-                    test: test.clone(),
-                    metric: metric.clone(),
+                    test: test.to_owned(),
+                    metric: format!("p{q}"),
                     baseline: then.and_then(|t| t.observed.clone()),
                     current: e.observed.map(|o| o.to_string()),
                     ratio: None,

@@ -43,6 +43,20 @@ pub struct Projection {
     pub utilisation: f64,
 }
 
+impl CapacityPlan {
+    /// The plan as table rows: ("now" or "N months", peak per second, share of the
+    /// ceiling), for the Markdown and HTML reports.
+    pub fn rows(&self) -> Vec<(String, f64, f64)> {
+        std::iter::once(("now".to_owned(), self.peak_rate, self.utilisation_now))
+            .chain(
+                self.projections
+                    .iter()
+                    .map(|p| (format!("{} months", p.months), p.peak_rate, p.utilisation)),
+            )
+            .collect()
+    }
+}
+
 fn months_until(from: f64, to: f64, growth: f64) -> Option<f64> {
     if from >= to {
         return Some(0.0);

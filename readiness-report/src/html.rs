@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::histogram;
 use crate::render::{observation, xml_escape as esc};
-use crate::scorecard::{CriterionResult, Decision, Scorecard};
+use crate::scorecard::{Decision, Scorecard};
 
 /// A series of (x, y) points.
 #[derive(Debug, Clone, Serialize)]
@@ -396,15 +396,6 @@ const SCRIPT: &str = r#"
 })();
 "#;
 
-fn verdict_class(c: &CriterionResult) -> &str {
-    match c.verdict.as_str() {
-        "pass" => "pass",
-        "fail" => "fail",
-        "error" => "error",
-        _ => "missing",
-    }
-}
-
 /// The whole page.
 pub fn page(s: &Scorecard) -> String {
     let mut charts: Vec<Chart> = Vec::new();
@@ -467,8 +458,8 @@ pub fn page(s: &Scorecard) -> String {
             let _ = write!(
                 o,
                 "<details open><summary><span class=\"{}\">{}</span> <code>{}</code> {}{} — {}</summary>",
-                verdict_class(r),
-                esc(&r.verdict),
+                r.verdict,
+                r.verdict,
                 esc(&r.id),
                 esc(&r.title),
                 if r.must_pass { " (must pass)" } else { "" },
@@ -508,20 +499,15 @@ pub fn page(s: &Scorecard) -> String {
         let _ = write!(
             o,
             "<h2>Capacity plan</h2><p>{}</p><table><tr><th>In</th><th>Peak</th>\
-             <th>Share of the ceiling ({:.0}/s)</th></tr><tr><td>now</td><td class=num>{:.0}/s</td>\
-             <td class=num>{:.0}%</td></tr>",
+             <th>Share of the ceiling ({:.0}/s)</th></tr>",
             esc(&cap.advice),
             cap.ceiling,
-            cap.peak_rate,
-            cap.utilisation_now * 100.0
         );
-        for p in &cap.projections {
+        for (when, peak, share) in cap.rows() {
             let _ = write!(
                 o,
-                "<tr><td>{} months</td><td class=num>{:.0}/s</td><td class=num>{:.0}%</td></tr>",
-                p.months,
-                p.peak_rate,
-                p.utilisation * 100.0
+                "<tr><td>{when}</td><td class=num>{peak:.0}/s</td><td class=num>{:.0}%</td></tr>",
+                share * 100.0
             );
         }
         let _ = write!(o, "</table><p>Ceiling from {}.</p>", esc(&cap.source));

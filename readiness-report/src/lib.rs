@@ -63,7 +63,9 @@ pub use read::{EvidenceSet, Finding, Record, read_dir};
 pub use readiness_core as core;
 pub use readiness_core::histogram;
 use readiness_core::{Error, Result};
-pub use scorecard::{CategoryScore, CriterionResult, Decision, SCORECARD_SCHEMA, Scorecard};
+pub use scorecard::{
+    CategoryScore, CriterionResult, Decision, SCORECARD_SCHEMA, Scorecard, Status,
+};
 
 /// What a baseline does in a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,20 +140,20 @@ pub fn make(options: &Options) -> Result<Scorecard> {
             )));
         }
     }
-    let (merged, mut findings) = merge(std::mem::take(&mut set.records));
-    findings.splice(0..0, set.findings.iter().cloned());
-    let records = merged.iter().map(|m| m.attempts).sum();
+    let (merged, merge_findings) = merge(std::mem::take(&mut set.records));
+    let mut findings = std::mem::take(&mut set.findings);
+    findings.extend(merge_findings);
+    // Everything that needs the merged results is done before the scorecard takes them.
     let capacity = config
         .capacity
         .as_ref()
-        .map(|cap| capacity_plan(&merged, cap));
+        .map(|cap| (cap, capacity_plan(&merged, cap)));
     let comparisons = baseline.map(|b| b.compare(&merged, config.baseline.noise));
     if let Some((path, BaselinePolicy::Save)) = &options.baseline {
         Baseline::of(&merged).save(path)?;
     }
     let mut card = scorecard::build(&set, merged, findings, &config);
-    card.records = records;
-    if let (Some(plan), Some(cap)) = (capacity, &config.capacity) {
+    if let Some((cap, plan)) = capacity {
         card.capacity = plan;
         if card.capacity.is_none() {
             card.findings.push(Finding {
@@ -169,11 +171,7 @@ pub fn make(options: &Options) -> Result<Scorecard> {
     if let Some(comparisons) = comparisons {
         if let Some((_, BaselinePolicy::Strict)) = &options.baseline {
             for c in comparisons.iter().filter(|c| c.change == Change::Regressed) {
-                card.reasons
-                    .push(format!("{} of {} regressed: {}", c.id, c.test, c.detail));
-            }
-            if !card.reasons.is_empty() {
-                card.verdict = Decision::NoGo;
+                card.add_reason(format!("{} of {} regressed: {}", c.id, c.test, c.detail));
             }
         }
         card.baseline = Some(comparisons);

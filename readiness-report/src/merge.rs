@@ -35,54 +35,36 @@ pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
             e.context.test.as_deref().unwrap_or_default(),
         )
     }
-    // Groups in the order of their first record (files by path, lines in order): one hash
-    // lookup per record, no sort, no key copied.
+    // Groups numbered in the order of their first record (files by path, lines in order):
+    // one hash lookup per record, no key copied; then the record indices sorted by group
+    // (stable, so each group keeps file order) and walked run by run.
     let mut group_of: Vec<u32> = Vec::with_capacity(records.len());
-    let mut sizes: Vec<u32> = Vec::new();
     {
         let mut index: rustc_hash::FxHashMap<(&str, &str, &str), u32> =
             rustc_hash::FxHashMap::default();
         index.reserve(records.len());
         for r in &records {
-            let next = sizes.len() as u32;
-            let g = *index.entry(key(r)).or_insert(next);
-            if g == next {
-                sizes.push(0);
-            }
-            sizes[g as usize] += 1;
-            group_of.push(g);
+            let next = index.len() as u32;
+            group_of.push(*index.entry(key(r)).or_insert(next));
         }
     }
-    // The records of each group, as index ranges into one array (no vector per group).
-    let mut starts: Vec<u32> = Vec::with_capacity(sizes.len() + 1);
-    let mut at = 0u32;
-    for s in &sizes {
-        starts.push(at);
-        at += s;
-    }
-    starts.push(at);
-    let mut fill = starts.clone();
-    let mut members = vec![0u32; records.len()];
-    for (i, g) in group_of.iter().enumerate() {
-        members[fill[*g as usize] as usize] = i as u32;
-        fill[*g as usize] += 1;
-    }
+    let mut order: Vec<u32> = (0..records.len() as u32).collect();
+    order.sort_by_key(|&i| group_of[i as usize]);
     let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
-    let mut out = Vec::with_capacity(sizes.len());
+    let mut out = Vec::new();
     let mut findings = Vec::new();
-    for w in starts.windows(2) {
-        let range = &members[w[0] as usize..w[1] as usize];
-        let mut group: Vec<Record> = range
+    for run in order.chunk_by(|&a, &b| group_of[a as usize] == group_of[b as usize]) {
+        let mut group: Vec<Record> = run
             .iter()
             .filter_map(|&i| slots[i as usize].take())
             .collect();
         let attempts = group.len();
-        let id = group[0].evidence.criterion.id.clone();
-        let test = group[0].evidence.context.test.clone().unwrap_or_default();
         if attempts == 1 {
             out.extend(group.pop().map(|r| one(r, 1)));
             continue;
         }
+        let id = group[0].evidence.criterion.id.clone();
+        let test = group[0].evidence.context.test.clone().unwrap_or_default();
         // Last attempt per shard: by finish time, then by file order.
         group.sort_by(|a, b| {
             let t = |r: &Record| r.evidence.context.finished_at;
@@ -114,18 +96,16 @@ pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
             });
             out.push(merge_shards(latest, attempts));
         } else if let Some(r) = latest.into_iter().last() {
-            if attempts > 1 {
-                findings.push(Finding {
-                    kind: "retried".into(),
-                    message: format!(
-                        "{id} of {}: {attempts} attempts (a retried test); the last one counts: {}",
-                        display_test(&test),
-                        r.evidence.verdict
-                    ),
-                    file: Some(r.file.clone()),
-                    line: Some(r.line),
-                });
-            }
+            findings.push(Finding {
+                kind: "retried".into(),
+                message: format!(
+                    "{id} of {}: {attempts} attempts (a retried test); the last one counts: {}",
+                    display_test(&test),
+                    r.evidence.verdict
+                ),
+                file: Some(r.file.clone()),
+                line: Some(r.line),
+            });
             out.push(one(r, attempts));
         }
     }
@@ -143,6 +123,30 @@ fn one(r: Record, attempts: usize) -> Merged {
     }
 }
 
+/// The percentile a criterion id names: `load.p95` -> 95, `load.p99.9` -> 99.9.
+pub(crate) fn percentile_of(id: &str) -> Option<f64> {
+    id.strip_prefix("load.p")?.parse().ok()
+}
+
+/// The latency histogram attached to a record (HDR V2, base64), if any.
+pub(crate) fn latency_histogram(e: &Evidence) -> Option<&str> {
+    e.attachments
+        .iter()
+        .find(|a| a.kind == "hdr_histogram/v2+base64")?
+        .data
+        .get("histogram")?
+        .as_str()
+}
+
+/// The git commits the results name, sorted, each once.
+pub(crate) fn git_commits(merged: &[Merged]) -> Vec<String> {
+    let set: std::collections::BTreeSet<&String> = merged
+        .iter()
+        .filter_map(|m| m.evidence.context.git_commit.as_ref())
+        .collect();
+    set.into_iter().cloned().collect()
+}
+
 fn display_test(test: &str) -> &str {
     if test.is_empty() {
         "(no test name)"
@@ -157,27 +161,24 @@ fn merge_shards(shards: Vec<Record>, attempts: usize) -> Merged {
     let n = shards.len();
     let first = &shards[0];
     let (file, line) = (first.file.clone(), first.line);
-    let worst = shards
+    // The worst shard speaks for the criterion unless it is judged again below.
+    let mut evidence = shards
         .iter()
         .max_by_key(|r| match r.evidence.verdict {
             Verdict::Pass => 0,
             Verdict::Fail => 1,
             Verdict::Error => 2,
         })
-        .map(|r| r.evidence.clone())
-        .unwrap_or_else(|| first.evidence.clone());
-    let mut evidence = worst.clone();
+        .unwrap_or(first)
+        .evidence
+        .clone();
     evidence.context.shard = Some(format!("{n} shards merged"));
-    let rejudge = worst.verdict != Verdict::Error;
     let hist = merged_histogram(&shards);
     let timeline = merged_timeline(&shards);
-    let id = worst.criterion.id.as_str();
-    let observed = if !rejudge {
+    let id = evidence.criterion.id.as_str();
+    let observed = if evidence.verdict == Verdict::Error {
         None
-    } else if let Some(q) = id
-        .strip_prefix("load.p")
-        .and_then(|q| q.parse::<f64>().ok())
-    {
+    } else if let Some(q) = percentile_of(id) {
         match (&hist, Percentile::new(q)) {
             (Some(h), Ok(p)) => Some(Quantity::duration(std::time::Duration::from_micros(
                 h.value_at_quantile(p.quantile()),
@@ -195,7 +196,7 @@ fn merge_shards(shards: Vec<Record>, attempts: usize) -> Merged {
     } else {
         None
     };
-    if let (Some(observed), Some(threshold)) = (observed, worst.threshold) {
+    if let (Some(observed), Some(threshold)) = (observed, evidence.threshold) {
         apply(&mut evidence, threshold, observed, n);
     }
     evidence
@@ -235,13 +236,7 @@ fn apply(evidence: &mut Evidence, threshold: Threshold, observed: Quantity, n: u
 fn merged_histogram(shards: &[Record]) -> Option<Histogram<u64>> {
     let mut total: Option<Histogram<u64>> = None;
     for r in shards {
-        let h = r
-            .evidence
-            .attachments
-            .iter()
-            .find(|a| a.kind == "hdr_histogram/v2+base64")
-            .and_then(|a| a.data.get("histogram")?.as_str())
-            .and_then(histogram::decode)?;
+        let h = latency_histogram(&r.evidence).and_then(histogram::decode)?;
         match &mut total {
             None => total = Some(h),
             Some(t) => {

@@ -2,23 +2,23 @@
 
 use std::fmt::Write as _;
 
-use crate::scorecard::{CriterionResult, Decision, Scorecard};
+use crate::scorecard::{CriterionResult, Decision, Scorecard, Status};
 
-fn mark(verdict: &str) -> &'static str {
-    match verdict {
-        "pass" => "✅",
-        "fail" => "❌",
-        "error" => "⚠️",
-        _ => "❔",
+fn mark(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "✅",
+        Status::Fail => "❌",
+        Status::Error => "⚠️",
+        Status::Missing => "❔",
     }
 }
 
-fn tty_mark(verdict: &str) -> &'static str {
-    match verdict {
-        "pass" => "✓",
-        "fail" => "✗",
-        "error" => "!",
-        _ => "?",
+fn tty_mark(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "✓",
+        Status::Fail => "✗",
+        Status::Error => "!",
+        Status::Missing => "?",
     }
 }
 
@@ -42,11 +42,11 @@ impl Paint {
         }
     }
     fn criterion(&self, c: &CriterionResult) -> String {
-        let m = tty_mark(&c.verdict);
-        match c.verdict.as_str() {
-            "pass" => self.paint("32", m),
-            "fail" | "missing" => self.paint("31", m),
-            _ => self.paint("33", m),
+        let m = tty_mark(c.verdict);
+        match c.verdict {
+            Status::Pass => self.paint("32", m),
+            Status::Fail | Status::Missing => self.paint("31", m),
+            Status::Error => self.paint("33", m),
         }
     }
 }
@@ -58,7 +58,7 @@ pub fn observation(c: &CriterionResult) -> String {
         (Some(r), Some(o), _) => format!("required {r}, observed {o}"),
         (None, Some(o), _) => format!("observed {o}"),
         (Some(r), None, _) => format!("required {r}"),
-        (None, None, None) if c.verdict == "missing" => "no evidence".to_string(),
+        (None, None, None) if c.verdict == Status::Missing => "no evidence".to_string(),
         (None, None, None) => String::new(),
     }
 }
@@ -226,7 +226,7 @@ pub fn markdown(s: &Scorecard) -> String {
             let _ = writeln!(
                 o,
                 "| {} | `{}` {}{} | {} | {} | {} |",
-                mark(&r.verdict),
+                mark(r.verdict),
                 r.id,
                 md_escape(&r.title),
                 must,
@@ -244,20 +244,8 @@ pub fn markdown(s: &Scorecard) -> String {
             "| In | Peak | Share of the ceiling ({:.0}/s) |\n|---:|---:|---:|",
             cap.ceiling
         );
-        let _ = writeln!(
-            o,
-            "| now | {:.0}/s | {:.0}% |",
-            cap.peak_rate,
-            cap.utilisation_now * 100.0
-        );
-        for p in &cap.projections {
-            let _ = writeln!(
-                o,
-                "| {} months | {:.0}/s | {:.0}% |",
-                p.months,
-                p.peak_rate,
-                p.utilisation * 100.0
-            );
+        for (when, peak, share) in cap.rows() {
+            let _ = writeln!(o, "| {when} | {peak:.0}/s | {:.0}% |", share * 100.0);
         }
         let _ = writeln!(o, "\nCeiling from {}.\n", md_escape(&cap.source));
     }
@@ -318,15 +306,15 @@ pub fn xml_escape(text: &str) -> String {
 /// JUnit XML: one testsuite per category, one testcase per criterion; a failed or
 /// missing criterion is a `<failure>`, one that could not run an `<error>`.
 pub fn junit(s: &Scorecard) -> String {
-    let count = |v: &str| s.criteria().filter(|c| c.verdict == v).count();
+    let count = |v: Status| s.criteria().filter(|c| c.verdict == v).count();
     let total = s.criteria().count();
     let mut o = String::with_capacity(4096 + 160 * total);
     o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         o,
         "<testsuites name=\"readiness\" tests=\"{total}\" failures=\"{}\" errors=\"{}\">",
-        count("fail") + count("missing"),
-        count("error")
+        count(Status::Fail) + count(Status::Missing),
+        count(Status::Error)
     );
     for c in &s.categories {
         let _ = writeln!(
@@ -346,11 +334,11 @@ pub fn junit(s: &Scorecard) -> String {
                 xml_escape(&name)
             );
             let body = failure_text(r);
-            match r.verdict.as_str() {
-                "pass" => {
+            match r.verdict {
+                Status::Pass => {
                     let _ = writeln!(o, "/>");
                 }
-                "error" => {
+                Status::Error => {
                     let _ = writeln!(
                         o,
                         ">\n      <error message=\"{}\" type=\"error\">{}</error>\n    </testcase>",
@@ -358,12 +346,12 @@ pub fn junit(s: &Scorecard) -> String {
                         xml_escape(&body)
                     );
                 }
-                _ => {
+                Status::Fail | Status::Missing => {
                     let _ = writeln!(
                         o,
                         ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
                         xml_escape(&observation(r)),
-                        xml_escape(&r.verdict),
+                        r.verdict,
                         xml_escape(&body)
                     );
                 }
@@ -377,10 +365,10 @@ pub fn junit(s: &Scorecard) -> String {
 
 /// The failure block of a criterion, as the harness prints it.
 pub fn failure_text(r: &CriterionResult) -> String {
-    let head = match r.verdict.as_str() {
-        "error" => "readiness check could not run",
-        "missing" => "readiness criterion has no evidence",
-        _ => "readiness criterion failed",
+    let head = match r.verdict {
+        Status::Error => "readiness check could not run",
+        Status::Missing => "readiness criterion has no evidence",
+        Status::Pass | Status::Fail => "readiness criterion failed",
     };
     let mut o = format!("{head}: {} ({})", r.id, r.title);
     let mut line = |k: &str, v: &Option<String>| {

@@ -34,6 +34,48 @@ impl std::fmt::Display for Decision {
     }
 }
 
+/// Where a criterion stands: its evidence's verdict, or no evidence at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Measured and met.
+    Pass,
+    /// Measured and missed.
+    Fail,
+    /// Could not be measured.
+    Error,
+    /// Expected in the config, but no test left evidence.
+    Missing,
+}
+
+impl From<Verdict> for Status {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Pass => Status::Pass,
+            Verdict::Fail => Status::Fail,
+            Verdict::Error => Status::Error,
+        }
+    }
+}
+
+impl Status {
+    /// "pass", "fail", "error", "missing" (as in the JSON form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+            Status::Missing => "missing",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One criterion's line on the scorecard.
 #[derive(Debug, Clone, Serialize)]
 pub struct CriterionResult {
@@ -42,7 +84,7 @@ pub struct CriterionResult {
     /// Human title.
     pub title: String,
     /// `pass`, `fail`, `error`, or `missing` (expected but no evidence).
-    pub verdict: String,
+    pub verdict: Status,
     /// Whether any failure of it is no-go.
     pub must_pass: bool,
     /// The limit in words ("at most 500ms").
@@ -81,7 +123,7 @@ pub struct CriterionResult {
 impl CriterionResult {
     /// Passed.
     pub fn passed(&self) -> bool {
-        self.verdict == "pass"
+        self.verdict == Status::Pass
     }
 }
 
@@ -142,6 +184,12 @@ pub struct Scorecard {
 }
 
 impl Scorecard {
+    /// Adds a reason for no-go (and so makes the verdict no-go).
+    pub fn add_reason(&mut self, reason: String) {
+        self.reasons.push(reason);
+        self.verdict = Decision::NoGo;
+    }
+
     /// Every criterion, category by category.
     pub fn criteria(&self) -> impl Iterator<Item = &CriterionResult> {
         self.categories.iter().flat_map(|c| c.criteria.iter())
@@ -154,7 +202,7 @@ fn result(m: Merged, config: &ReportConfig) -> CriterionResult {
         must_pass: config.is_must_pass(&e.criterion.id),
         id: e.criterion.id,
         title: e.criterion.title,
-        verdict: e.verdict.to_string(),
+        verdict: e.verdict.into(),
         required: e.threshold.map(|t| t.to_string()),
         observed: e.observed.map(|o| o.to_string()),
         margin: e.margin,
@@ -180,15 +228,8 @@ pub(crate) fn build(
     mut findings: Vec<Finding>,
     config: &ReportConfig,
 ) -> Scorecard {
-    let mut commits: Vec<String> = Vec::new();
-    for m in &merged {
-        if let Some(c) = &m.evidence.context.git_commit
-            && !commits.contains(c)
-        {
-            commits.push(c.clone());
-        }
-    }
-    commits.sort();
+    let commits = crate::merge::git_commits(&merged);
+    let records = merged.iter().map(|m| m.attempts).sum();
     let missing: Vec<&String> = config
         .expected
         .iter()
@@ -215,49 +256,47 @@ pub(crate) fn build(
         }
     }
     for id in missing {
-        {
-            findings.push(Finding {
-                kind: "missing_expected".into(),
-                message: format!(
-                    "expected criterion {id} has no evidence: the test that checks it did not \
+        findings.push(Finding {
+            kind: "missing_expected".into(),
+            message: format!(
+                "expected criterion {id} has no evidence: the test that checks it did not \
                      run or did not reach its assertion"
-                ),
-                file: None,
-                line: None,
+            ),
+            file: None,
+            line: None,
+        });
+        by_category
+            .entry("missing".into())
+            .or_default()
+            .push(CriterionResult {
+                id: id.clone(),
+                title: "expected in readiness.toml, no evidence".into(),
+                verdict: Status::Missing,
+                must_pass: config.is_must_pass(id),
+                required: None,
+                observed: None,
+                margin: None,
+                summary: None,
+                error: None,
+                test: None,
+                scenario: None,
+                evidence: None,
+                attempts: 0,
+                shards: 0,
+                attachments: Vec::new(),
             });
-            by_category
-                .entry("missing".into())
-                .or_default()
-                .push(CriterionResult {
-                    id: id.clone(),
-                    title: "expected in readiness.toml, no evidence".into(),
-                    verdict: "missing".into(),
-                    must_pass: config.is_must_pass(id),
-                    required: None,
-                    observed: None,
-                    margin: None,
-                    summary: None,
-                    error: None,
-                    test: None,
-                    scenario: None,
-                    evidence: None,
-                    attempts: 0,
-                    shards: 0,
-                    attachments: Vec::new(),
-                });
-        }
     }
     let mut categories: Vec<CategoryScore> = by_category
         .into_iter()
         .map(|(name, mut criteria)| {
             // What did not pass first; otherwise in the order the tests recorded them.
             criteria.sort_by_key(CriterionResult::passed);
-            let count = |v: &str| criteria.iter().filter(|c| c.verdict == v).count();
+            let count = |v: Status| criteria.iter().filter(|c| c.verdict == v).count();
             let (passed, failed, errors, missing) = (
-                count("pass"),
-                count("fail"),
-                count("error"),
-                count("missing"),
+                count(Status::Pass),
+                count(Status::Fail),
+                count(Status::Error),
+                count(Status::Missing),
             );
             let weight = config.categories.get(&name).copied().unwrap_or(0.0);
             let all = criteria.len().max(1);
@@ -293,8 +332,8 @@ pub(crate) fn build(
             });
         }
     }
-    // The weighted score over categories that have evidence; missing expected criteria
-    // lower it as failures of an imaginary category with the mean weight.
+    // The weighted score over the categories that have evidence; missing expected criteria
+    // are not in it (each is a reason for no-go instead).
     let (mut sum, mut weights) = (0.0, 0.0);
     for c in categories.iter().filter(|c| c.name != "missing") {
         sum += c.weight * c.score;
@@ -317,9 +356,9 @@ pub(crate) fn build(
                 "must-pass criterion {} ({}) {}",
                 c.id,
                 c.title,
-                verb(&c.verdict)
+                verb(c.verdict)
             ));
-        } else if c.verdict == "missing" {
+        } else if c.verdict == Status::Missing {
             reasons.push(format!("expected criterion {} has no evidence", c.id));
         }
     }
@@ -341,7 +380,7 @@ pub(crate) fn build(
             .unwrap_or_default(),
         evidence_dir: set.dir.display().to_string(),
         files: set.files,
-        records: set.records.len(),
+        records,
         git_commits: commits,
         verdict: if reasons.is_empty() {
             Decision::Go
@@ -366,12 +405,12 @@ fn criteria(n: usize) -> String {
     }
 }
 
-fn verb(verdict: &str) -> &'static str {
-    match verdict {
-        "fail" => "failed",
-        "error" => "could not be measured",
-        "missing" => "has no evidence",
-        _ => "passed",
+fn verb(status: Status) -> &'static str {
+    match status {
+        Status::Fail => "failed",
+        Status::Error => "could not be measured",
+        Status::Missing => "has no evidence",
+        Status::Pass => "passed",
     }
 }
 
@@ -393,7 +432,7 @@ fn breach(rule: &NoGoRule, categories: &[CategoryScore], score: f64) -> Option<S
         NoGoRule::AnyFailed { category } => {
             let failed: Vec<&str> = within(categories, category)
                 .flat_map(|c| c.criteria.iter())
-                .filter(|c| c.verdict == "fail")
+                .filter(|c| c.verdict == Status::Fail)
                 .map(|c| c.id.as_str())
                 .collect();
             (!failed.is_empty()).then(|| {
@@ -408,7 +447,7 @@ fn breach(rule: &NoGoRule, categories: &[CategoryScore], score: f64) -> Option<S
         NoGoRule::AnyError { category } => {
             let errors: Vec<&str> = within(categories, category)
                 .flat_map(|c| c.criteria.iter())
-                .filter(|c| c.verdict == Verdict::Error.to_string())
+                .filter(|c| c.verdict == Status::Error)
                 .map(|c| c.id.as_str())
                 .collect();
             (!errors.is_empty()).then(|| {
