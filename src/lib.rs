@@ -9,7 +9,9 @@
 //!
 //! | module | crate | feature |
 //! |---|---|---|
-//! | [`core`] (and the root) | `readiness-core`: evidence, thresholds, checks, probes, containers | always |
+//! | [`core`] (and the root) | `readiness-core`: evidence, thresholds, checks | always |
+//! | `probe` | readiness-core's probes (HTTP, TCP) | `probes` |
+//! | `containers` | readiness-core's container catalogue | `containers` |
 //! | `load` | `readiness-load`: the load engine and latency assertions | `load` |
 //! | `dr` | `readiness-dr`: faults, recovery, RTO/RPO | `dr` |
 //! | `observability` | `readiness-observability`: metrics and alerts | `observability` |
@@ -18,21 +20,28 @@
 //! All features are on by default.
 //!
 //! ```no_run
-//! use readiness::{containers, Category, Check, Quantity, Threshold};
+//! use std::time::{Duration, Instant};
+//! use readiness::{containers, Category, Check, CheckResultExt, Threshold};
 //!
-//! # async fn demo() -> readiness::Result<()> {
-//! let started = std::time::Instant::now();
-//! let postgres = containers::start(containers::postgres()?).await?;
-//! let ready = started.elapsed();
+//! # async fn demo() {
 //! Check::new("deps.postgres_ready", "PostgreSQL accepts connections quickly", Category::RELIABILITY)
-//!     .with_threshold(Threshold::at_most(Quantity::duration(std::time::Duration::from_secs(10)))?)
+//!     .with_threshold(Threshold::at_most(Duration::from_secs(10)))
 //!     .with_scenario("fresh container from the catalogue")
-//!     .assert(Quantity::duration(ready));
-//! # drop(postgres);
-//! # Ok(())
+//!     .run(async {
+//!         let started = Instant::now();
+//!         let _postgres = containers::start(containers::postgres()?).await?;
+//!         Ok(started.elapsed())
+//!     })
+//!     .await
+//!     .or_panic();
 //! # }
 //! ```
 #![deny(missing_docs)]
+
+/// The README's examples, compiled as doc tests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
 
 pub use readiness_core::*;
 

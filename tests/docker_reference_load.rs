@@ -5,8 +5,14 @@
 use std::time::Duration;
 
 use readiness::load::{Load, Model, http, soak, try_assert_no_memory_drift, try_assert_p95_under};
-use readiness::{Verdict, containers};
+use readiness::{Bytes, Recorder, Verdict, containers};
 use reference_service::stack::{Service, Stack, StackOptions};
+
+/// The suite's deliberate failures are self-tests: they write where a user's report never
+/// looks.
+fn self_test() -> Recorder {
+    Recorder::new(readiness::settings::target_dir().join("readiness-self-test"))
+}
 
 async fn stack(opts: StackOptions) -> Stack {
     Stack::start_containers(opts.with_env("RATE_LIMIT_PER_MINUTE", "1000000"))
@@ -32,8 +38,8 @@ async fn search_load(s: &Stack) -> readiness::load::Report {
     let url = format!("{}/orders/search?customer=c1", s.url);
     let model = Model::constant_rate(20.0, Duration::from_secs(3)).expect("model");
     Load::new("search_orders", model)
-        .with_target(format!("GET {url}"))
-        .run(http::get(&url, Duration::from_secs(5), false).expect("loopback"))
+        .with_recorder(self_test())
+        .run(http::get(&url).with_timeout(Duration::from_secs(5)))
         .await
         .expect("run")
 }
@@ -96,8 +102,8 @@ async fn soak_run(s: &Stack) -> readiness::load::SoakReport {
     let model = Model::constant_rate(200.0, Duration::from_secs(6)).expect("model");
     let memory = container_memory(s).await;
     soak(
-        &Load::new("live", model),
-        http::get(&url, Duration::from_secs(5), false).expect("loopback"),
+        &Load::new("live", model).with_recorder(self_test()),
+        http::get(&url).with_timeout(Duration::from_secs(5)),
         Duration::from_millis(250),
         memory,
     )
@@ -115,7 +121,7 @@ async fn docker_soak_memory_drift_passes_when_healthy() {
         "{} memory samples",
         report.memory.len()
     );
-    let ok = try_assert_no_memory_drift(&report, 32 * 1024 * 1024);
+    let ok = try_assert_no_memory_drift(&report, Bytes(32 * 1024 * 1024));
     if let Ok(e) = &ok {
         eprintln!("{}", e.summary.as_deref().unwrap_or_default());
     }
@@ -131,7 +137,7 @@ async fn docker_leak_defect_fails_soak_memory_drift() {
     let s = stack(StackOptions::new().with_defect("leak")).await;
     let report = soak_run(&s).await;
     let failure =
-        try_assert_no_memory_drift(&report, 32 * 1024 * 1024).expect_err("leak must fail");
+        try_assert_no_memory_drift(&report, Bytes(32 * 1024 * 1024)).expect_err("leak must fail");
     let msg = failure.to_string();
     assert!(
         msg.contains("readiness criterion failed: load.soak_memory"),

@@ -6,6 +6,7 @@
 //! is `#[track_caller]` and calls [`Failure::panic`] so the panic points at the test line.
 
 use std::fmt;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -13,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::error::Error;
 use crate::evidence::{
-    Attachment, Category, Context, Criterion, Evidence, SCHEMA_VERSION, Verdict,
+    Attachment, Bound, Category, Combine, Context, Criterion, Evidence, SCHEMA_VERSION, Verdict,
 };
 use crate::quantity::{Quantity, Threshold};
 use crate::recorder::Recorder;
@@ -22,27 +23,100 @@ use crate::settings;
 /// A check being prepared: the criterion, its threshold, and where and what it measured.
 ///
 /// ```
-/// use readiness_core::{Category, Check, Quantity, Threshold};
-/// # fn main() -> readiness_core::Result<()> {
+/// use std::time::Duration;
+/// use readiness_core::{Category, Check, Quantity, Threshold, Verdict};
+///
 /// let evidence = Check::new("load.p95", "p95 latency under 500ms", Category::PERFORMANCE)
-///     .with_threshold(Threshold::at_most(Quantity::millis(500.0))?)
+///     .with_threshold(Threshold::at_most(Duration::from_millis(500)))
 ///     .with_scenario("constant arrival rate 200/s for 30s")
 ///     .with_target("GET http://127.0.0.1:8080/orders")
+///     .with_recorder(readiness_core::Recorder::new(std::env::temp_dir().join("readiness-doc")))
 ///     .judge(Quantity::millis(41.0))
 ///     .expect("41ms is under 500ms");
-/// assert_eq!(evidence.verdict, readiness_core::Verdict::Pass);
-/// # Ok(()) }
+/// assert_eq!(evidence.verdict, Verdict::Pass);
 /// ```
+///
+/// A measurement that needs setup runs inside the check, so a setup error becomes verdict
+/// `error` with `?` ([`Check::run`], [`Check::measure`]).
 #[derive(Debug, Clone)]
 #[must_use = "a check does nothing until it is judged"]
 pub struct Check {
     criterion: Criterion,
+    subject: Option<String>,
+    combine: Combine,
     threshold: Option<Threshold>,
     summary: Option<String>,
     hint: Option<String>,
     context: Context,
     attachments: Vec<Attachment>,
-    recorder: Option<PathBuf>,
+    recorder: Option<Recorder>,
+}
+
+/// What a measurement gives a check: the quantity (or a bound of it) and what to record
+/// with it. `Ok(quantity)` or `Ok(duration)` in [`Check::run`] is an observation too.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Observation {
+    quantity: Quantity,
+    bound: Bound,
+    summary: Option<String>,
+    target: Option<String>,
+    attachments: Vec<Attachment>,
+}
+
+impl Observation {
+    /// The value itself.
+    pub fn new(quantity: impl Into<Quantity>) -> Self {
+        Observation {
+            quantity: quantity.into(),
+            bound: Bound::Exact,
+            summary: None,
+            target: None,
+            attachments: Vec::new(),
+        }
+    }
+    /// Only that the value is at least `quantity`: it decides "at most" limits below it and
+    /// "at least" limits up to it; anything else is verdict `error`, never a guess.
+    pub fn at_least(quantity: impl Into<Quantity>) -> Self {
+        Observation {
+            bound: Bound::AtLeast,
+            ..Observation::new(quantity)
+        }
+    }
+    /// Only that the value is at most `quantity`.
+    pub fn at_most(quantity: impl Into<Quantity>) -> Self {
+        Observation {
+            bound: Bound::AtMost,
+            ..Observation::new(quantity)
+        }
+    }
+    /// A one-line account of the observation.
+    pub fn with_summary(mut self, summary: impl Into<String>) -> Self {
+        self.summary = Some(summary.into());
+        self
+    }
+    /// What was judged, when only the measurement knows it (a port mapped at start).
+    pub fn with_target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+    /// Raw data to keep with the record.
+    pub fn with_attachment(mut self, attachment: impl Into<Attachment>) -> Self {
+        self.attachments.push(attachment.into());
+        self
+    }
+}
+
+impl From<Quantity> for Observation {
+    fn from(q: Quantity) -> Self {
+        Observation::new(q)
+    }
+}
+
+impl From<std::time::Duration> for Observation {
+    fn from(d: std::time::Duration) -> Self {
+        Observation::new(d)
+    }
 }
 
 impl Check {
@@ -51,6 +125,8 @@ impl Check {
     pub fn new(id: impl Into<String>, title: impl Into<String>, category: Category) -> Self {
         Check {
             criterion: Criterion::new(id, title, category),
+            subject: None,
+            combine: Combine::VerdictOnly,
             threshold: None,
             summary: None,
             hint: None,
@@ -68,6 +144,18 @@ impl Check {
         self.threshold = Some(threshold);
         self
     }
+    /// What was measured, stable across runs (default: the criterion id). Merges and
+    /// baselines key records by it, so name the thing measured, not the limit.
+    pub fn with_subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+    /// How the record merges across shards and compares with a baseline (default
+    /// [`Combine::VerdictOnly`]).
+    pub fn with_combine(mut self, combine: Combine) -> Self {
+        self.combine = combine;
+        self
+    }
     /// What was done ("constant arrival rate 200/s for 30s").
     pub fn with_scenario(mut self, scenario: impl Into<String>) -> Self {
         self.context.scenario = Some(scenario.into());
@@ -78,19 +166,19 @@ impl Check {
         self.context.target = Some(target.into());
         self
     }
-    /// A one-line account of the observation, shown instead of the bare value.
+    /// A one-line account of the observation, shown under the observed value.
     pub fn with_summary(mut self, summary: impl Into<String>) -> Self {
         self.summary = Some(summary.into());
         self
     }
-    /// What to do next when the check fails (shown in the failure message, not recorded).
+    /// What to do next when the check does not pass (shown in the failure message).
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
     /// Raw data to keep with the record.
-    pub fn with_attachment(mut self, attachment: Attachment) -> Self {
-        self.attachments.push(attachment);
+    pub fn with_attachment(mut self, attachment: impl Into<Attachment>) -> Self {
+        self.attachments.push(attachment.into());
         self
     }
     /// When the measurement started (default: when the check was created).
@@ -103,16 +191,25 @@ impl Check {
         self.context.shard = Some(shard.into());
         self
     }
-    /// Write the record to `<dir>/evidence-<pid>.jsonl` instead of the evidence directory.
-    pub fn with_evidence_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.recorder = Some(dir.into());
+    /// Where the record goes (default: [`Recorder::global`], the evidence directory).
+    /// The harness's own self-tests give a recorder of their own, so their deliberate
+    /// failures never land where a user's report looks.
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
         self
     }
 
     /// Judges `observed` against the threshold, records the evidence, and returns it when
     /// the criterion is met or a [`Failure`] when it is not. A check without a threshold,
-    /// or one whose threshold does not fit the observation, records verdict `error`.
-    pub fn judge(self, observed: Quantity) -> Result<Evidence, Failure> {
+    /// an observation that does not fit the threshold, or a bound that cannot decide it
+    /// records verdict `error`.
+    pub fn judge(mut self, observed: impl Into<Observation>) -> Result<Evidence, Failure> {
+        let o = observed.into();
+        self.summary = o.summary.or(self.summary);
+        if let Some(t) = o.target {
+            self.context.target = Some(t);
+        }
+        self.attachments.extend(o.attachments);
         let Some(threshold) = self.threshold else {
             let err = Error::InvalidInput(format!(
                 "check {} has no threshold; add .with_threshold(..)",
@@ -120,18 +217,44 @@ impl Check {
             ));
             return Err(self.error(err));
         };
-        let judgement = match threshold.judge(observed) {
+        let judgement = match threshold.judge(o.quantity) {
             Ok(j) => j,
             Err(e) => return Err(self.error(e)),
         };
-        let margin_text = threshold.describe_margin(observed);
+        let decided = match (o.bound, threshold) {
+            (Bound::Exact, _) => true,
+            // A lower bound shows a miss of an upper limit, or that a minimum is reached.
+            (Bound::AtLeast, Threshold::AtLeast { .. }) => judgement.met,
+            (Bound::AtLeast, _) => !judgement.met && o.quantity.value() > upper(&threshold),
+            // An upper bound shows that an upper limit holds, or a minimum is missed.
+            (Bound::AtMost, Threshold::AtMost { .. }) => judgement.met,
+            (Bound::AtMost, _) => !judgement.met && o.quantity.value() < lower(&threshold),
+        };
+        if !decided {
+            let what = match o.bound {
+                Bound::AtLeast => "at least",
+                _ => "at most",
+            };
+            let err = Error::NothingMeasured(format!(
+                "the measurement shows only that the value is {what} {}, which cannot decide \
+                 \"{threshold}\"",
+                o.quantity
+            ));
+            return Err(self.error(err));
+        }
+        let margin_text = match o.bound {
+            Bound::Exact => threshold.describe_margin(o.quantity),
+            Bound::AtLeast => format!("at least {}", threshold.describe_margin(o.quantity)),
+            Bound::AtMost => format!("at most {}", threshold.describe_margin(o.quantity)),
+        };
         let verdict = if judgement.met {
             Verdict::Pass
         } else {
             Verdict::Fail
         };
         let hint = self.hint.clone();
-        let (evidence, path) = self.finish(verdict, Some(observed), judgement.margin, None);
+        let (evidence, path) =
+            self.finish(verdict, Some((o.quantity, o.bound)), judgement.margin, None);
         if judgement.met {
             Ok(evidence)
         } else {
@@ -142,19 +265,6 @@ impl Check {
                 hint,
                 cause: None,
             })))
-        }
-    }
-
-    /// [`Check::judge`] against a threshold that may itself be invalid (straight from
-    /// `Threshold::at_most(..)`): an invalid one records verdict `error` with its reason.
-    pub fn judge_with(
-        self,
-        threshold: crate::Result<Threshold>,
-        observed: Quantity,
-    ) -> Result<Evidence, Failure> {
-        match threshold {
-            Ok(t) => self.with_threshold(t).judge(observed),
-            Err(e) => Err(self.error(e)),
         }
     }
 
@@ -171,16 +281,62 @@ impl Check {
         }))
     }
 
+    /// Records that there was nothing to judge (verdict `error`, [`Error::NothingMeasured`]):
+    /// `why` says what the run saw instead ("no iteration succeeded: 40 timeouts").
+    pub fn nothing_measured(self, why: impl Into<String>) -> Failure {
+        self.error(Error::NothingMeasured(why.into()))
+    }
+
+    /// Runs `measurement` and judges what it gives; an error on the way (no Docker, a
+    /// refused target, `?` on any harness call) is verdict `error`, never `fail`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), readiness_core::Failure> {
+    /// use std::time::{Duration, Instant};
+    /// use readiness_core::{containers, Category, Check, Threshold};
+    ///
+    /// Check::new("deps.postgres_ready", "PostgreSQL ready within 10s", Category::RELIABILITY)
+    ///     .with_threshold(Threshold::at_most(Duration::from_secs(10)))
+    ///     .run(async {
+    ///         let started = Instant::now();
+    ///         let _postgres = containers::start(containers::postgres()?).await?;
+    ///         Ok(started.elapsed())
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run<O, F>(self, measurement: F) -> Result<Evidence, Failure>
+    where
+        F: Future<Output = crate::Result<O>>,
+        O: Into<Observation>,
+    {
+        match measurement.await {
+            Ok(observed) => self.judge(observed),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// [`Check::run`] for a measurement that needs no `await`.
+    pub fn measure<O: Into<Observation>>(
+        self,
+        measurement: impl FnOnce() -> crate::Result<O>,
+    ) -> Result<Evidence, Failure> {
+        match measurement() {
+            Ok(observed) => self.judge(observed),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
     /// [`Check::judge`], panicking with the failure message when the criterion is missed.
     #[track_caller]
-    pub fn assert(self, observed: Quantity) -> Evidence {
+    pub fn assert(self, observed: impl Into<Observation>) -> Evidence {
         self.judge(observed).or_panic()
     }
 
     fn finish(
         self,
         verdict: Verdict,
-        observed: Option<Quantity>,
+        observed: Option<(Quantity, Bound)>,
         margin: Option<f64>,
         error: Option<String>,
     ) -> (Evidence, Result<PathBuf, String>) {
@@ -194,9 +350,12 @@ impl Check {
         context.pid = Some(std::process::id());
         let evidence = Evidence {
             schema: SCHEMA_VERSION.to_owned(),
+            subject: self.subject.unwrap_or_else(|| self.criterion.id.clone()),
             criterion: self.criterion,
+            combine: self.combine,
             threshold: self.threshold,
-            observed,
+            observed: observed.map(|o| o.0),
+            bound: observed.map(|o| o.1).unwrap_or_default(),
             margin,
             verdict,
             error,
@@ -204,8 +363,8 @@ impl Check {
             context,
             attachments: self.attachments,
         };
-        let written = match &self.recorder {
-            Some(dir) => Recorder::new(dir).record(&evidence),
+        let written = match self.recorder {
+            Some(r) => r.record(&evidence),
             None => Recorder::global().and_then(|r| r.record(&evidence)),
         };
         let path = written.map_err(|e| e.to_string());
@@ -213,6 +372,24 @@ impl Check {
             tracing::error!("readiness: {e}");
         }
         (evidence, path)
+    }
+}
+
+/// The highest value a threshold allows (infinite for a minimum).
+fn upper(t: &Threshold) -> f64 {
+    match t {
+        Threshold::AtMost { limit } => limit.value(),
+        Threshold::Within { high, .. } => high.value(),
+        Threshold::AtLeast { .. } => f64::INFINITY,
+    }
+}
+
+/// The lowest value a threshold allows (zero for a maximum).
+fn lower(t: &Threshold) -> f64 {
+    match t {
+        Threshold::AtLeast { limit } => limit.value(),
+        Threshold::Within { low, .. } => low.value(),
+        Threshold::AtMost { .. } => 0.0,
     }
 }
 
@@ -236,11 +413,12 @@ impl CheckResultExt for Result<Evidence, Failure> {
 }
 
 /// A check that did not pass: the criterion was missed (verdict `fail`), or the check could
-/// not run (verdict `error`, with the setup [`Error`] as [`Failure::cause`]).
+/// not run or had nothing to judge (verdict `error`, with the [`Error`] as
+/// [`Failure::cause`]).
 ///
-/// Its `Display` is the whole story in a few lines: what was required, what was observed,
-/// by how much it missed, under which scenario, where the evidence is.
-#[derive(Debug)]
+/// Its `Display` (and `Debug`, so a test returning `Result<(), Failure>` prints it) is the
+/// whole story in a few lines: what was required, what was observed, by how much it
+/// missed, under which scenario, what to try, where the evidence is.
 pub struct Failure(Box<FailureParts>);
 
 #[derive(Debug)]
@@ -261,7 +439,7 @@ impl Failure {
     pub fn verdict(&self) -> Verdict {
         self.0.evidence.verdict
     }
-    /// The setup error, when the check could not run.
+    /// The error, when the check could not run or had nothing to judge.
     pub fn cause(&self) -> Option<&Error> {
         self.0.cause.as_ref()
     }
@@ -298,16 +476,20 @@ impl fmt::Display for Failure {
         if let Some(t) = &e.threshold {
             writeln!(f, "  required: {t}")?;
         }
-        match (&e.summary, &e.observed) {
-            (Some(s), _) => writeln!(f, "  observed: {s}")?,
-            (None, Some(o)) => writeln!(f, "  observed: {o}")?,
-            (None, None) => {}
+        match (&e.observed, e.bound) {
+            (Some(o), Bound::Exact) => writeln!(f, "  observed: {o}")?,
+            (Some(o), Bound::AtLeast) => writeln!(f, "  observed: at least {o}")?,
+            (Some(o), Bound::AtMost) => writeln!(f, "  observed: at most {o}")?,
+            (None, _) => writeln!(f, "  observed: nothing")?,
         }
         if let Some(m) = &self.0.margin {
             writeln!(f, "  margin:   {m}")?;
         }
         if let Some(err) = &e.error {
             writeln!(f, "  error:    {err}")?;
+        }
+        if let Some(s) = &e.summary {
+            writeln!(f, "  summary:  {s}")?;
         }
         if let Some(s) = &e.context.scenario {
             writeln!(f, "  scenario: {s}")?;
@@ -322,6 +504,12 @@ impl fmt::Display for Failure {
             Ok(p) => write!(f, "  evidence: {}", display_relative(p)),
             Err(why) => write!(f, "  evidence: not written ({why})"),
         }
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

@@ -59,13 +59,19 @@ pub enum Error {
     /// A target outside loopback was given without the explicit opt-in.
     #[error(
         "refusing target {target}: it is not on loopback (127.0.0.0/8, ::1, localhost); \
-         load and faults go only to loopback unless the test opts in with \
-         `allow_non_loopback()`"
+         load and faults go only to loopback unless the test opts in with {opt_in}"
     )]
     NonLoopbackTarget {
         /// The refused target.
         target: String,
+        /// The call that opts in, for the API that refused (`http::get(url).allow_non_loopback()`).
+        opt_in: String,
     },
+
+    /// The check ran but there was nothing to judge: zero samples, no iteration that
+    /// succeeded, no probe answer, or only a bound that cannot decide the threshold.
+    #[error("nothing to judge: {0}")]
+    NothingMeasured(String),
 
     /// A target refused or dropped the connection.
     #[error("target {target} refused: {reason}")]
@@ -94,7 +100,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An I/O error.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+
     /// Anything else.
     #[error("{0}")]
     Other(String),
+}
+
+#[cfg(feature = "containers")]
+impl From<testcontainers::TestcontainersError> for Error {
+    fn from(e: testcontainers::TestcontainersError) -> Self {
+        Error::Other(format!("testcontainers: {e}"))
+    }
 }

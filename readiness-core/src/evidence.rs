@@ -6,13 +6,15 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::quantity::{Quantity, Threshold};
+pub use crate::attachment::Attachment;
+use crate::attachment::AttachmentKind;
+use crate::quantity::{Percentile, Quantity, Threshold};
 
 /// Schema version of [`Evidence`] records, `major.minor`. Readers refuse an unknown major.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "2.0";
 
 /// The schema major version this crate reads and writes.
-pub const SCHEMA_MAJOR: u32 = 1;
+pub const SCHEMA_MAJOR: u32 = 2;
 
 /// What a criterion is about; the scorecard groups and weighs by category.
 ///
@@ -129,29 +131,53 @@ pub struct Context {
     pub pid: Option<u32>,
 }
 
-/// Raw data kept with a record so its numbers can be re-derived (histograms, timelines,
-/// probe samples, alert timestamps). Keep it small.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Attachment {
-    /// Name within the record ("probe_samples", "histogram").
-    pub name: String,
-    /// What the data is, so a report knows how to draw it ("probe_samples/v1",
-    /// "hdr_histogram/v2+base64", "timeline/v1").
-    pub kind: String,
-    /// The data.
-    pub data: serde_json::Value,
+/// Whether an observed value is the value itself or only a bound of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// The value itself.
+    #[default]
+    Exact,
+    /// The value is at least this (a probe that gave up waiting, an iteration still
+    /// running when the run ended).
+    AtLeast,
+    /// The value is at most this (the capacity of a stress whose first step broke).
+    AtMost,
 }
 
-impl Attachment {
-    /// An attachment.
-    pub fn new(name: impl Into<String>, kind: impl Into<String>, data: serde_json::Value) -> Self {
-        Attachment {
-            name: name.into(),
-            kind: kind.into(),
-            data,
-        }
-    }
+/// How a criterion combines: how the records of several shards merge into one, and how a
+/// run is compared with a baseline. Declared by the record, never guessed from its id.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Combine {
+    /// A latency percentile judged on the record's
+    /// [`LatencyHistogram`](crate::attachment::LatencyHistogram): shards add their
+    /// histograms and the percentile is judged again; a baseline compares the percentile
+    /// by its interval.
+    LatencyDistribution {
+        /// The percentile judged.
+        percentile: Percentile,
+    },
+    /// A share of `events` among `trials` (an error rate): shards add both counts; a
+    /// baseline compares the two proportions with an interval.
+    Proportion {
+        /// Events counted (failed iterations).
+        events: u64,
+        /// Trials they are counted among (iterations due).
+        trials: u64,
+    },
+    /// `events` per second over `seconds` (a throughput): shards running side by side add
+    /// their rates; a baseline compares the rates with an interval from the counts.
+    Rate {
+        /// Events counted.
+        events: u64,
+        /// Over how long.
+        seconds: f64,
+    },
+    /// Judged on its own: shards take the worst verdict; a baseline compares verdicts.
+    #[default]
+    VerdictOnly,
 }
 
 /// One record of one check: what was required, what was observed, the verdict, where and
@@ -163,12 +189,22 @@ pub struct Evidence {
     pub schema: String,
     /// The criterion.
     pub criterion: Criterion,
+    /// What was measured, stable across runs and shards ("get_order/load.p95"): merges
+    /// and baselines key records by it (with the test), never by the title, which may
+    /// name the limit and change with it.
+    pub subject: String,
+    /// How the record merges across shards and compares with a baseline.
+    #[serde(default)]
+    pub combine: Combine,
     /// The limit, when the check has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<Threshold>,
     /// The measured value (absent when the check could not run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<Quantity>,
+    /// Whether `observed` is the value itself or only a bound of it.
+    #[serde(default, skip_serializing_if = "Bound::is_exact")]
+    pub bound: Bound,
     /// observed / limit; absent where the limit is zero or nothing was observed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub margin: Option<f64>,
@@ -187,7 +223,18 @@ pub struct Evidence {
     pub attachments: Vec<Attachment>,
 }
 
+impl Bound {
+    fn is_exact(&self) -> bool {
+        *self == Bound::Exact
+    }
+}
+
 impl Evidence {
+    /// The attachment of kind `T`, if the record has one.
+    pub fn attachment<T: AttachmentKind>(&self) -> Option<&T> {
+        self.attachments.iter().find_map(T::of)
+    }
+
     /// The schema major version of this record, if its `schema` field parses.
     pub fn schema_major(&self) -> Option<u32> {
         self.schema.split('.').next()?.parse().ok()

@@ -18,21 +18,54 @@ pub fn is_loopback_host(host: &str) -> bool {
     }
 }
 
-/// Refuses `target` (a URL or `host:port`) unless its host is on loopback or
-/// `allow_non_loopback` is set; returns the host and port.
-pub fn check_target(target: &str, allow_non_loopback: bool) -> Result<(String, Option<u16>)> {
+/// Where a probe, load or fault may aim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reach {
+    /// Only loopback: 127.0.0.0/8, `::1`, `localhost` (the default everywhere).
+    #[default]
+    Loopback,
+    /// Anywhere: the test opted in explicitly (`allow_non_loopback()`).
+    Anywhere,
+}
+
+/// Refuses `target` (a URL or `host:port`) unless its host is on loopback or `reach` is
+/// [`Reach::Anywhere`]; returns the host and port. `opt_in` names the call that opts in,
+/// for the error message (`http::get(url).allow_non_loopback()`).
+pub fn check_target(target: &str, reach: Reach, opt_in: &str) -> Result<(String, Option<u16>)> {
     let (host, port) = split_host_port(target)?;
-    if !allow_non_loopback && !is_loopback_host(&host) {
+    if reach == Reach::Loopback && !is_loopback_host(&host) {
         return Err(Error::NonLoopbackTarget {
             target: target.to_owned(),
+            opt_in: format!("`{opt_in}`"),
         });
     }
     Ok((host, port))
 }
 
+/// A redirect policy that lets the guard see every hop: at most `max` redirects, each to a
+/// target [`check_target`] accepts; a hop it refuses ends the request with that error
+/// (reqwest's `is_redirect()`), before any connection to it.
+#[cfg(feature = "probes")]
+pub fn redirect_policy(
+    reach: Reach,
+    max: usize,
+    opt_in: &'static str,
+) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > max {
+            let e = Error::Other(format!("more than {max} redirects"));
+            return attempt.error(e);
+        }
+        match check_target(attempt.url().as_str(), reach, opt_in) {
+            Ok(_) => attempt.follow(),
+            Err(e) => attempt.error(e),
+        }
+    })
+}
+
 fn split_host_port(target: &str) -> Result<(String, Option<u16>)> {
     if target.contains("://") {
-        let url = reqwest::Url::parse(target).map_err(|e| {
+        let url = url::Url::parse(target).map_err(|e| {
             Error::InvalidInput(format!("target {target:?} is not a valid URL: {e}"))
         })?;
         let host = url
@@ -71,7 +104,7 @@ mod tests {
             "http://db.localhost:1/",
             "[::ffff:127.0.0.1]:80",
         ] {
-            assert!(check_target(ok, false).is_ok(), "{ok}");
+            assert!(check_target(ok, Reach::Loopback, "x").is_ok(), "{ok}");
         }
         for bad in [
             "http://10.0.0.1/",
@@ -81,17 +114,25 @@ mod tests {
             "http://localhost.example.com/",
             "[2001:db8::1]:80",
         ] {
-            let err = check_target(bad, false)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+            let err = check_target(
+                bad,
+                Reach::Loopback,
+                "Probe::http(url).allow_non_loopback()",
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
             assert!(
-                err.contains("is not on loopback") && err.contains("allow_non_loopback"),
+                err.contains("is not on loopback")
+                    && err.contains("opts in with `Probe::http(url).allow_non_loopback()`"),
                 "{bad}: {err}"
             );
-            assert!(check_target(bad, true).is_ok(), "{bad} with opt-in");
+            assert!(
+                check_target(bad, Reach::Anywhere, "x").is_ok(),
+                "{bad} with opt-in"
+            );
         }
-        let err = check_target("nonsense", false)
+        let err = check_target("nonsense", Reach::Loopback, "x")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

@@ -5,6 +5,28 @@ use base64::Engine as _;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer as _, V2Serializer};
 
+/// The largest latency a histogram keeps: one hour, in microseconds (larger values are
+/// recorded as one hour).
+pub const HIGHEST_US: u64 = 3_600_000_000;
+
+/// A latency histogram in microseconds, 3 significant figures. It starts small (values up
+/// to about 1 ms, ~16 KB) and grows as larger values arrive, instead of the 190 KB a
+/// histogram sized for an hour takes from the start.
+pub fn new_latency() -> Histogram<u64> {
+    match Histogram::new_with_bounds(1, 1024, 3) {
+        Ok(mut h) => {
+            h.auto(true);
+            h
+        }
+        Err(e) => unreachable!("fixed histogram bounds are valid: {e}"),
+    }
+}
+
+/// `d` in whole microseconds, within 1 µs ..= [`HIGHEST_US`].
+pub fn micros(d: std::time::Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, HIGHEST_US)
+}
+
 /// `h` in HDR's V2 format, base64.
 pub fn encode(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(to_v2(h))

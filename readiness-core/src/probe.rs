@@ -3,59 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use crate::attachment::{ProbeReport, Sample};
 use crate::error::{Error, Result};
-use crate::evidence::Attachment;
-use crate::guard;
+use crate::guard::{self, Reach};
 
 /// Most samples one probe run keeps; a run stops sampling past it.
 pub const MAX_SAMPLES: usize = 100_000;
-
-/// One attempt of a probe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sample {
-    /// Milliseconds from the start of the run to the start of the attempt.
-    pub at_ms: f64,
-    /// Whether the attempt met the probe's condition.
-    pub ok: bool,
-    /// How long the attempt took, in milliseconds.
-    pub latency_ms: f64,
-    /// What was seen ("200", "connected", "connection refused").
-    pub detail: String,
-}
-
-/// The samples of one run and what they show.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeReport {
-    /// What was probed.
-    pub target: String,
-    /// When the run started.
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    /// Every attempt, in order.
-    pub samples: Vec<Sample>,
-    /// Time to the first good sample.
-    pub first_ok: Option<Duration>,
-    /// Start of the good streak that satisfied the condition of the run (for
-    /// [`Probe::until_ok`] the first good sample; for [`Probe::until_stable`] the first sample
-    /// of the streak that lasted the settle window).
-    pub condition_met_at: Option<Duration>,
-    /// How long the run lasted.
-    pub elapsed: Duration,
-}
-
-impl ProbeReport {
-    /// The samples as an evidence attachment (`probe_samples/v1`).
-    pub fn attachment(&self) -> Attachment {
-        Attachment::new(
-            "probe_samples",
-            "probe_samples/v1",
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
-        )
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -64,42 +19,41 @@ enum Kind {
     },
     Http {
         url: String,
-        client: reqwest::Client,
         expect: std::ops::RangeInclusive<u16>,
     },
 }
 
-/// A TCP or HTTP probe of a loopback target.
+/// A TCP or HTTP probe of a loopback target. The target is checked when the probe runs:
+/// a setup error (a non-loopback or malformed target) is the `Err` of the run.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Probe {
     kind: Kind,
     interval: Duration,
     attempt_timeout: Duration,
+    reach: Reach,
+}
+
+/// A probe ready to sample: the target checked, the HTTP client built.
+#[derive(Debug)]
+struct Armed<'a> {
+    probe: &'a Probe,
+    client: Option<reqwest::Client>,
 }
 
 impl Probe {
     /// Good when a TCP connection to `host:port` opens.
-    pub fn tcp(addr: impl Into<String>) -> Result<Self> {
-        let addr = addr.into();
-        guard::check_target(&addr, false)?;
-        Ok(Probe::with_kind(Kind::Tcp { addr }))
+    pub fn tcp(addr: impl Into<String>) -> Self {
+        Probe::with_kind(Kind::Tcp { addr: addr.into() })
     }
 
-    /// Good when `GET url` answers with a 2xx status.
-    pub fn http(url: impl Into<String>) -> Result<Self> {
-        let url = url.into();
-        guard::check_target(&url, false)?;
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| Error::Other(format!("failed to build an HTTP client: {e}")))?;
-        Ok(Probe::with_kind(Kind::Http {
-            url,
-            client,
+    /// Good when `GET url` answers with a 2xx status. Redirects are followed (up to 10),
+    /// each hop checked by the loopback guard.
+    pub fn http(url: impl Into<String>) -> Self {
+        Probe::with_kind(Kind::Http {
+            url: url.into(),
             expect: 200..=299,
-        }))
+        })
     }
 
     fn with_kind(kind: Kind) -> Self {
@@ -107,6 +61,7 @@ impl Probe {
             kind,
             interval: Duration::from_millis(100),
             attempt_timeout: Duration::from_secs(2),
+            reach: Reach::Loopback,
         }
     }
 
@@ -118,14 +73,6 @@ impl Probe {
     /// How long one attempt may take before it counts as bad.
     pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
-        if let Kind::Http { client, .. } = &mut self.kind
-            && let Ok(c) = reqwest::Client::builder()
-                .no_proxy()
-                .timeout(timeout)
-                .build()
-        {
-            *client = c;
-        }
         self
     }
     /// For HTTP: the statuses that count as good (default 200..=299).
@@ -133,6 +80,11 @@ impl Probe {
         if let Kind::Http { expect, .. } = &mut self.kind {
             *expect = statuses;
         }
+        self
+    }
+    /// Lets the probe aim outside loopback (and follow redirects there).
+    pub fn allow_non_loopback(mut self) -> Self {
+        self.reach = Reach::Anywhere;
         self
     }
 
@@ -144,45 +96,72 @@ impl Probe {
         }
     }
 
-    /// One attempt.
-    pub async fn once(&self) -> (bool, String) {
+    fn arm(&self) -> Result<Armed<'_>> {
+        const OPT_IN: &str = "Probe::http(url).allow_non_loopback()";
+        let client = match &self.kind {
+            Kind::Tcp { addr } => {
+                guard::check_target(addr, self.reach, "Probe::tcp(addr).allow_non_loopback()")?;
+                None
+            }
+            Kind::Http { url, .. } => {
+                guard::check_target(url, self.reach, OPT_IN)?;
+                let client = reqwest::Client::builder()
+                    .no_proxy()
+                    .timeout(self.attempt_timeout)
+                    .redirect(guard::redirect_policy(self.reach, 10, OPT_IN))
+                    .build()
+                    .map_err(|e| Error::Other(format!("failed to build an HTTP client: {e}")))?;
+                Some(client)
+            }
+        };
+        Ok(Armed {
+            probe: self,
+            client,
+        })
+    }
+
+    /// One attempt: whether it was good and what was seen.
+    pub async fn once(&self) -> Result<(bool, String)> {
+        Ok(self.arm()?.once().await)
+    }
+
+    /// Samples until the first good attempt or until `deadline` has passed.
+    pub async fn until_ok(&self, deadline: Duration) -> Result<ProbeReport> {
+        Ok(self.arm()?.run(deadline, Duration::ZERO).await)
+    }
+
+    /// Samples until the probe has stayed good for `settle` (every attempt in the window
+    /// good), or until `deadline` has passed. `condition_met_at` is the start of that streak.
+    pub async fn until_stable(&self, settle: Duration, deadline: Duration) -> Result<ProbeReport> {
+        Ok(self.arm()?.run(deadline, settle).await)
+    }
+}
+
+impl Armed<'_> {
+    async fn once(&self) -> (bool, String) {
         let attempt = async {
-            match &self.kind {
-                Kind::Tcp { addr } => match tokio::net::TcpStream::connect(addr.as_str()).await {
-                    Ok(_) => (true, "connected".to_owned()),
-                    Err(e) => (false, e.to_string()),
-                },
-                Kind::Http {
-                    url,
-                    client,
-                    expect,
-                } => match client.get(url).send().await {
+            match (&self.probe.kind, &self.client) {
+                (Kind::Tcp { addr }, _) => {
+                    match tokio::net::TcpStream::connect(addr.as_str()).await {
+                        Ok(_) => (true, "connected".to_owned()),
+                        Err(e) => (false, e.to_string()),
+                    }
+                }
+                (Kind::Http { url, expect }, Some(client)) => match client.get(url).send().await {
                     Ok(resp) => {
                         let status = resp.status().as_u16();
                         (expect.contains(&status), status.to_string())
                     }
                     Err(e) => (false, describe_reqwest_error(&e)),
                 },
+                (Kind::Http { .. }, None) => (false, "no HTTP client".to_owned()),
             }
         };
-        match tokio::time::timeout(self.attempt_timeout, attempt).await {
+        let timeout = self.probe.attempt_timeout;
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(r) => r,
-            Err(_) => (
-                false,
-                format!("no answer within {:?}", self.attempt_timeout),
-            ),
+            Err(_) => (false, format!("no answer within {timeout:?}")),
         }
-    }
-
-    /// Samples until the first good attempt or until `deadline` has passed.
-    pub async fn until_ok(&self, deadline: Duration) -> ProbeReport {
-        self.run(deadline, Duration::ZERO).await
-    }
-
-    /// Samples until the probe has stayed good for `settle` (every attempt in the window
-    /// good), or until `deadline` has passed. `condition_met_at` is the start of that streak.
-    pub async fn until_stable(&self, settle: Duration, deadline: Duration) -> ProbeReport {
-        self.run(deadline, settle).await
     }
 
     async fn run(&self, deadline: Duration, settle: Duration) -> ProbeReport {
@@ -211,15 +190,16 @@ impl Probe {
             } else {
                 streak = None;
             }
-            let next = at + self.interval;
+            let next = at + self.probe.interval;
             if next > deadline {
                 break;
             }
             tokio::time::sleep_until((start + next).into()).await;
         }
         ProbeReport {
-            target: self.target(),
+            target: self.probe.target(),
             started_at,
+            interval: self.probe.interval,
             samples,
             first_ok,
             condition_met_at,
@@ -258,16 +238,16 @@ mod tests {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Other(e.to_string()))?;
-        let good = Probe::tcp(addr.to_string())?
+        let good = Probe::tcp(addr.to_string())
             .until_ok(Duration::from_secs(2))
-            .await;
+            .await?;
         assert!(good.first_ok.is_some());
         assert_eq!(good.samples.len(), 1);
         drop(listener);
-        let bad = Probe::tcp(addr.to_string())?
+        let bad = Probe::tcp(addr.to_string())
             .with_interval(Duration::from_millis(20))
             .until_ok(Duration::from_millis(200))
-            .await;
+            .await?;
         assert!(bad.first_ok.is_none());
         assert!(
             (5..=12).contains(&bad.samples.len()),
@@ -313,10 +293,10 @@ mod tests {
         let addr = flapping_server(3)
             .await
             .map_err(|e| Error::Other(e.to_string()))?;
-        let report = Probe::http(format!("http://{addr}/health"))?
+        let report = Probe::http(format!("http://{addr}/health"))
             .with_interval(Duration::from_millis(10))
             .until_stable(Duration::from_millis(50), Duration::from_secs(5))
-            .await;
+            .await?;
         let statuses: Vec<&str> = report.samples.iter().map(|s| s.detail.as_str()).collect();
         assert_eq!(&statuses[..4], ["503", "503", "503", "200"]);
         let met = report.condition_met_at.expect("became stable");
@@ -333,12 +313,18 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn refuses_non_loopback_targets() {
+    #[tokio::test]
+    async fn refuses_non_loopback_targets_when_it_runs_and_names_the_opt_in() {
         let err = Probe::http("http://203.0.113.7/health")
+            .until_ok(Duration::from_secs(1))
+            .await
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("is not on loopback"), "{err}");
+        assert!(
+            err.contains("`Probe::http(url).allow_non_loopback()`"),
+            "the opt-in named exists: {err}"
+        );
     }
 }

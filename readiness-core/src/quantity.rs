@@ -288,6 +288,165 @@ impl fmt::Display for Percentile {
     }
 }
 
+/// A ratio, 0 ..= 1 (an error rate, a share): validated once, at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct Ratio(f64);
+
+impl Ratio {
+    /// 0%.
+    pub const ZERO: Ratio = Ratio(0.0);
+    /// 100%.
+    pub const ONE: Ratio = Ratio(1.0);
+
+    /// A ratio; errors outside `0 ..= 1` or when not finite.
+    pub fn new(r: f64) -> Result<Self> {
+        Quantity::Ratio(r).validate().map(|_| Ratio(r))
+    }
+    /// A percentage, `0 ..= 100` (1.0 = 1%).
+    pub fn percent(p: f64) -> Result<Self> {
+        Ratio::new(p / 100.0).map_err(|_| {
+            Error::InvalidInput(format!("a percentage must be within 0..=100, got {p}"))
+        })
+    }
+    /// `events / trials`; `None` when there were no trials (a share of nothing is not 0%).
+    pub fn of(events: u64, trials: u64) -> Option<Self> {
+        (trials > 0).then(|| Ratio(events.min(trials) as f64 / trials as f64))
+    }
+    /// The ratio, 0.0 ..= 1.0.
+    pub fn value(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Ratio {
+    type Error = Error;
+    fn try_from(r: f64) -> Result<Self> {
+        Ratio::new(r)
+    }
+}
+
+impl From<Ratio> for f64 {
+    fn from(r: Ratio) -> f64 {
+        r.0
+    }
+}
+
+impl fmt::Display for Ratio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&fmt_percent(self.0))
+    }
+}
+
+/// A rate of events per second, finite and not negative: validated once, at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct Rate(f64);
+
+impl Rate {
+    /// Events per second; errors when negative or not finite.
+    pub fn per_second(r: f64) -> Result<Self> {
+        Quantity::Rate(r).validate().map(|_| Rate(r))
+    }
+    /// Events per minute ("1,000 requests per minute").
+    pub fn per_minute(r: f64) -> Result<Self> {
+        Rate::per_second(r / 60.0)
+    }
+    /// `events` over `over`; `None` for a zero duration.
+    pub fn of(events: u64, over: Duration) -> Option<Self> {
+        (!over.is_zero()).then(|| Rate(events as f64 / over.as_secs_f64()))
+    }
+    /// Per second.
+    pub fn value(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Rate {
+    type Error = Error;
+    fn try_from(r: f64) -> Result<Self> {
+        Rate::per_second(r)
+    }
+}
+
+impl From<Rate> for f64 {
+    fn from(r: Rate) -> f64 {
+        r.0
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Quantity::Rate(self.0).fmt(f)
+    }
+}
+
+/// A count of things, as a limit (`Threshold::at_most(Count(0))`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Count(pub u64);
+
+/// A size in bytes, as a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Bytes(pub u64);
+
+/// A typed value a [`Threshold`] can be built from without a `Result`: each is valid by
+/// its type ([`Duration`], [`Ratio`], [`Rate`], [`Count`], [`Bytes`]).
+pub trait Limit: Copy + sealed::Sealed {
+    /// The limit as a quantity.
+    fn quantity(self) -> Quantity;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for std::time::Duration {}
+    impl Sealed for super::Ratio {}
+    impl Sealed for super::Rate {}
+    impl Sealed for super::Count {}
+    impl Sealed for super::Bytes {}
+}
+
+impl Limit for Duration {
+    fn quantity(self) -> Quantity {
+        Quantity::duration(self)
+    }
+}
+impl Limit for Ratio {
+    fn quantity(self) -> Quantity {
+        Quantity::Ratio(self.0)
+    }
+}
+impl Limit for Rate {
+    fn quantity(self) -> Quantity {
+        Quantity::Rate(self.0)
+    }
+}
+impl Limit for Count {
+    fn quantity(self) -> Quantity {
+        Quantity::Count(self.0)
+    }
+}
+impl Limit for Bytes {
+    fn quantity(self) -> Quantity {
+        Quantity::Bytes(self.0)
+    }
+}
+
+impl From<Ratio> for Quantity {
+    fn from(r: Ratio) -> Self {
+        r.quantity()
+    }
+}
+impl From<Rate> for Quantity {
+    fn from(r: Rate) -> Self {
+        r.quantity()
+    }
+}
+impl From<Duration> for Quantity {
+    fn from(d: Duration) -> Self {
+        Quantity::duration(d)
+    }
+}
+
 /// A limit a measured [`Quantity`] is judged against.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -322,34 +481,54 @@ pub struct Judgement {
 }
 
 impl Threshold {
-    /// `observed <= limit`.
-    pub fn at_most(limit: Quantity) -> Result<Self> {
-        Ok(Threshold::AtMost {
-            limit: limit.validate()?,
-        })
+    /// `observed <= limit`. The limit is a typed value ([`Duration`], [`Ratio`], [`Rate`],
+    /// [`Count`], [`Bytes`]), so the threshold is valid by construction.
+    pub fn at_most(limit: impl Limit) -> Self {
+        Threshold::AtMost {
+            limit: limit.quantity(),
+        }
     }
     /// `observed >= limit`.
-    pub fn at_least(limit: Quantity) -> Result<Self> {
-        Ok(Threshold::AtLeast {
-            limit: limit.validate()?,
-        })
-    }
-    /// `low <= observed <= high`.
-    pub fn within(low: Quantity, high: Quantity) -> Result<Self> {
-        let (low, high) = (low.validate()?, high.validate()?);
-        if low.unit() != high.unit() {
-            return Err(Error::InvalidInput(format!(
-                "the bounds of a range must have one unit, got {} and {}",
-                low.unit(),
-                high.unit()
-            )));
+    pub fn at_least(limit: impl Limit) -> Self {
+        Threshold::AtLeast {
+            limit: limit.quantity(),
         }
+    }
+    /// `low <= observed <= high`; errors when `low` is above `high`.
+    pub fn within<L: Limit>(low: L, high: L) -> Result<Self> {
+        let (low, high) = (low.quantity(), high.quantity());
         if low.value() > high.value() {
             return Err(Error::InvalidInput(format!(
                 "the lower bound {low} is above the upper bound {high}"
             )));
         }
         Ok(Threshold::Within { low, high })
+    }
+
+    /// Checks a threshold read from a file (where it may not be valid): every bound a
+    /// usable limit, bounds of one unit and in order.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Threshold::AtMost { limit } | Threshold::AtLeast { limit } => {
+                limit.validate().map(|_| ())
+            }
+            Threshold::Within { low, high } => {
+                let (low, high) = (low.validate()?, high.validate()?);
+                if low.unit() != high.unit() {
+                    return Err(Error::InvalidInput(format!(
+                        "the bounds of a range must have one unit, got {} and {}",
+                        low.unit(),
+                        high.unit()
+                    )));
+                }
+                if low.value() > high.value() {
+                    return Err(Error::InvalidInput(format!(
+                        "the lower bound {low} is above the upper bound {high}"
+                    )));
+                }
+                Ok(())
+            }
+        }
     }
 
     /// The unit observed values must have.
@@ -369,12 +548,10 @@ impl Threshold {
                 self.unit()
             )));
         }
-        let v = observed.value();
-        if !v.is_finite() {
-            return Err(Error::InvalidInput(format!(
-                "observed value is not a finite number: {v}"
-            )));
-        }
+        let v = observed
+            .validate()
+            .map_err(|e| Error::InvalidInput(format!("observed value: {e}")))?
+            .value();
         let ratio = |limit: &Quantity| (limit.value() != 0.0).then(|| v / limit.value());
         Ok(match self {
             Threshold::AtMost { limit } => Judgement {
@@ -477,18 +654,36 @@ mod tests {
     }
 
     #[test]
-    fn invalid_thresholds_are_errors_at_construction() {
-        let msg = |r: Result<Threshold>| r.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(msg(Threshold::at_most(Quantity::secs(-1.0))).contains("cannot be negative"));
-        assert!(msg(Threshold::at_most(Quantity::secs(f64::NAN))).contains("finite"));
-        assert!(msg(Threshold::at_least(Quantity::percent(120.0))).contains("within 0..=1"));
-        assert!(
-            msg(Threshold::within(Quantity::secs(2.0), Quantity::secs(1.0)))
-                .contains("above the upper bound")
-        );
-        assert!(
-            msg(Threshold::within(Quantity::secs(1.0), Quantity::count(3))).contains("one unit")
-        );
+    fn invalid_limits_are_errors_at_the_edge_and_thresholds_cannot_fail() {
+        let msg = |r: Result<Ratio>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg(Ratio::new(1.2)).contains("within 0..=1"));
+        assert!(msg(Ratio::new(-0.1)).contains("cannot be negative"));
+        assert!(msg(Ratio::new(f64::NAN)).contains("finite"));
+        assert!(msg(Ratio::percent(120.0)).contains("within 0..=100"));
+        let rate = Rate::per_second(-3.0).err().map(|e| e.to_string());
+        assert!(rate.unwrap_or_default().contains("cannot be negative"));
+        assert_eq!(Ratio::of(3, 0), None, "a share of nothing is not 0%");
+        assert_eq!(Ratio::of(1, 4).map(Ratio::value), Some(0.25));
+        let e = Threshold::within(Duration::from_secs(2), Duration::from_secs(1))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("above the upper bound"), "{e}");
+        // Read from a file, a threshold can be anything: validate() says what is wrong.
+        let bad = Threshold::AtMost {
+            limit: Quantity::secs(-1.0),
+        };
+        let e = bad
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("cannot be negative"), "{e}");
+        let mixed = Threshold::Within {
+            low: Quantity::secs(1.0),
+            high: Quantity::count(3),
+        };
+        assert!(mixed.validate().is_err());
         for p in [0.0, -5.0, 100.5, f64::NAN] {
             let e = Percentile::new(p)
                 .err()
@@ -500,7 +695,7 @@ mod tests {
 
     #[test]
     fn judges_and_describes_margins() -> Result<()> {
-        let t = Threshold::at_most(Quantity::millis(500.0))?;
+        let t = Threshold::at_most(Duration::from_millis(500));
         let j = t.judge(Quantity::millis(812.4))?;
         assert!(!j.met);
         assert!((j.margin.unwrap_or_default() - 1.6248).abs() < 1e-9);
@@ -509,7 +704,12 @@ mod tests {
             "1.62x over the limit"
         );
         assert!(t.judge(Quantity::millis(500.0))?.met);
-        let t = Threshold::at_least(Quantity::per_second(200.0))?;
+        let negative = t.judge(Quantity::millis(-3.0)).err().map(|e| e.to_string());
+        assert!(
+            negative.unwrap_or_default().contains("cannot be negative"),
+            "a negative latency is not a measurement"
+        );
+        let t = Threshold::at_least(Rate::per_second(200.0)?);
         assert!(!t.judge(Quantity::per_second(150.0))?.met);
         assert_eq!(
             t.describe_margin(Quantity::per_second(150.0)),
@@ -524,7 +724,7 @@ mod tests {
             e.contains("is a duration but the threshold \"at least 200/s\" needs a rate"),
             "{e}"
         );
-        let zero = Threshold::at_most(Quantity::ratio(0.0))?;
+        let zero = Threshold::at_most(Ratio::ZERO);
         assert_eq!(
             zero.judge(Quantity::ratio(0.01))?,
             Judgement {
@@ -537,7 +737,7 @@ mod tests {
 
     #[test]
     fn serializes_with_unit_tags() -> Result<()> {
-        let t = Threshold::at_most(Quantity::millis(500.0))?;
+        let t = Threshold::at_most(Duration::from_millis(500));
         let json = serde_json::to_string(&t).map_err(|e| Error::Other(e.to_string()))?;
         assert_eq!(
             json,

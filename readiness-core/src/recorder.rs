@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::evidence::Evidence;
@@ -15,8 +15,16 @@ use crate::settings;
 /// cargo-nextest runs each test in its own process, so processes never share a file; the
 /// threads of one process (plain `cargo test`) share it behind a lock, and each record is
 /// one `write` of one whole line to a file opened for appending.
+///
+/// A recorder is a handle: clones write to the same file. Checks write to
+/// [`Recorder::global`] unless given one (`Check::with_recorder`, and the
+/// `with_recorder` of the load engine); the harness's own self-tests give their own, so
+/// their deliberate failures never land where a user's report looks.
+#[derive(Debug, Clone)]
+pub struct Recorder(Arc<Inner>);
+
 #[derive(Debug)]
-pub struct Recorder {
+struct Inner {
     path: PathBuf,
     file: Mutex<Option<File>>,
 }
@@ -27,47 +35,49 @@ impl Recorder {
         let path = dir
             .as_ref()
             .join(format!("evidence-{}.jsonl", std::process::id()));
-        Recorder {
+        Recorder(Arc::new(Inner {
             path,
             file: Mutex::new(None),
-        }
+        }))
     }
 
-    /// The process-wide recorder for [`settings::evidence_dir`].
-    pub fn global() -> Result<&'static Recorder> {
+    /// The process-wide recorder for [`settings::evidence_dir`] (`READINESS_DIR`).
+    pub fn global() -> Result<Recorder> {
         static GLOBAL: OnceLock<Recorder> = OnceLock::new();
         if let Some(r) = GLOBAL.get() {
-            return Ok(r);
+            return Ok(r.clone());
         }
         let dir = settings::evidence_dir()?;
-        Ok(GLOBAL.get_or_init(|| Recorder::new(dir)))
+        Ok(GLOBAL.get_or_init(|| Recorder::new(dir)).clone())
     }
 
     /// The file this recorder appends to.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.0.path
     }
 
     /// Appends one record as one line and returns the file's path.
     pub fn record(&self, evidence: &Evidence) -> Result<PathBuf> {
+        let path = &self.0.path;
         let err = |source| Error::Evidence {
-            path: self.path.clone(),
+            path: path.clone(),
             source,
         };
         let mut line = serde_json::to_vec(evidence).map_err(|e| err(e.into()))?;
         line.push(b'\n');
         let mut guard = self
+            .0
             .file
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if guard.is_none() {
-            if let Some(dir) = self.path.parent() {
+            if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(err)?;
             }
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&self.path)
+                .open(path)
                 .map_err(err)?;
             *guard = Some(file);
         }
@@ -75,6 +85,6 @@ impl Recorder {
             file.write_all(&line).map_err(err)?;
             file.flush().map_err(err)?;
         }
-        Ok(self.path.clone())
+        Ok(path.clone())
     }
 }

@@ -121,9 +121,9 @@ async fn docker_prometheus_and_alertmanager_become_ready() {
         format!("http://127.0.0.1:{aport}/-/ready"),
     ] {
         let report = readiness_core::Probe::http(&url)
-            .expect("probe")
             .until_ok(Duration::from_secs(10))
-            .await;
+            .await
+            .expect("a loopback probe");
         assert!(
             report.first_ok.is_some(),
             "{url}: {:?}",

@@ -4,7 +4,12 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
-use readiness_core::{Category, Check, Evidence, Quantity, Threshold, Verdict};
+use std::time::Duration;
+
+use readiness_core::{
+    Category, Check, Combine, Count, Error, Evidence, LatencyHistogram, Observation, Percentile,
+    Quantity, Rate, Recorder, Threshold, Timeline, TimelineSecond, Verdict,
+};
 
 fn read_records(dir: &Path) -> Vec<(String, serde_json::Result<Evidence>)> {
     let mut out = Vec::new();
@@ -34,10 +39,10 @@ fn latency_check(dir: &Path) -> Check {
         "p95 latency under 500ms",
         Category::PERFORMANCE,
     )
-    .with_threshold(Threshold::at_most(Quantity::millis(500.0)).expect("valid"))
+    .with_threshold(Threshold::at_most(Duration::from_millis(500)))
     .with_scenario("constant arrival rate 200/s for 30s")
     .with_target("GET http://127.0.0.1:49213/orders")
-    .with_evidence_dir(dir)
+    .with_recorder(Recorder::new(dir))
 }
 
 #[test]
@@ -85,7 +90,7 @@ fn redacted(failure: &readiness_core::Failure, dir: &Path) -> String {
 fn the_failure_message_tells_the_whole_story() {
     let dir = tempfile::tempdir().expect("tempdir");
     let failure = latency_check(dir.path())
-        .with_summary("p95 812.4ms  (p50 41ms, p99 1.92s, max 2.31s; 12,004 requests, 0.8% errors)")
+        .with_summary("p50 41ms, p99 1.92s, max 2.31s; 12,004 requests, 0.8% errors")
         .with_hint("look at the slowest route in the attached histogram")
         .judge(Quantity::millis(812.4))
         .expect_err("fails");
@@ -96,8 +101,10 @@ fn the_failure_message_tells_the_whole_story() {
         "at least 200 requests/s",
         Category::CAPACITY,
     )
-    .with_threshold(Threshold::at_least(Quantity::per_second(200.0)).expect("valid"))
-    .with_evidence_dir(dir.path())
+    .with_threshold(Threshold::at_least(
+        Rate::per_second(200.0).expect("a valid rate"),
+    ))
+    .with_recorder(Recorder::new(dir.path()))
     .judge(Quantity::per_second(150.0))
     .expect_err("fails");
     insta::assert_snapshot!("missed_throughput", redacted(&failure, dir.path()));
@@ -106,7 +113,7 @@ fn the_failure_message_tells_the_whole_story() {
 #[test]
 fn a_check_that_cannot_run_records_verdict_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let failure = latency_check(dir.path()).error(readiness_core::Error::TargetRefused {
+    let failure = latency_check(dir.path()).error(Error::TargetRefused {
         target: "127.0.0.1:1".into(),
         reason: "connection refused".into(),
     });
@@ -162,9 +169,9 @@ fn writer_threads_lose_no_record() {
             s.spawn(move || {
                 for i in (t..RECORDS_PER_WRITER).step_by(THREADS_PER_WRITER) {
                     Check::new("test.writers", "many writers", Category::RELIABILITY)
-                        .with_threshold(Threshold::at_least(Quantity::count(0)).expect("valid"))
+                        .with_threshold(Threshold::at_least(Count(0)))
                         .with_scenario(format!("{writer}/{i}"))
-                        .with_evidence_dir(dir)
+                        .with_recorder(Recorder::new(dir))
                         .judge(Quantity::count(i as u64))
                         .expect("passes");
                 }
@@ -226,4 +233,173 @@ fn sixty_four_processes_writing_at_once_lose_no_record_and_corrupt_no_line() {
             assert!(seen.contains(&format!("w{w}/{i}")), "missing w{w}/{i}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_setup_error_inside_run_is_verdict_error_reached_with_a_question_mark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let failure = latency_check(dir.path())
+        .run(async {
+            let port: u16 = "not a port"
+                .parse()
+                .map_err(|e| Error::InvalidInput(format!("the service printed no port: {e}")))?;
+            Ok(Quantity::millis(f64::from(port)))
+        })
+        .await
+        .expect_err("setup failed");
+    assert_eq!(failure.verdict(), Verdict::Error);
+    assert!(failure.to_string().contains("the service printed no port"));
+
+    let passed = latency_check(dir.path())
+        .run(async {
+            Ok(Observation::new(Duration::from_millis(41))
+                .with_target("GET http://127.0.0.1:1/known-late")
+                .with_summary("one request"))
+        })
+        .await
+        .expect("41ms passes");
+    assert_eq!(
+        passed.context.target.as_deref(),
+        Some("GET http://127.0.0.1:1/known-late")
+    );
+    assert_eq!(passed.summary.as_deref(), Some("one request"));
+    let measured = latency_check(dir.path())
+        .measure(|| Ok(Duration::from_millis(900)))
+        .expect_err("900ms misses");
+    assert_eq!(measured.verdict(), Verdict::Fail);
+}
+
+#[test]
+fn nothing_measured_is_an_error_never_a_pass_or_a_fail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let failure = latency_check(dir.path()).nothing_measured("no iteration succeeded: 40 timeouts");
+    assert_eq!(failure.verdict(), Verdict::Error);
+    insta::assert_snapshot!("nothing_measured", redacted(&failure, dir.path()));
+}
+
+#[test]
+fn a_bound_decides_only_what_it_can() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Waited 31s and the service was still not ready: it is at least 31s, over 30s.
+    let late = Check::new("svc.ready", "ready within 30s", Category::RELIABILITY)
+        .with_threshold(Threshold::at_most(Duration::from_secs(30)))
+        .with_recorder(Recorder::new(dir.path()))
+        .judge(Observation::at_least(Duration::from_secs(31)))
+        .expect_err("fails");
+    assert_eq!(late.verdict(), Verdict::Fail);
+    insta::assert_snapshot!("lower_bound_miss", redacted(&late, dir.path()));
+    // Waited 20s only: that cannot show "at most 30s" either way.
+    let open = Check::new("svc.ready", "ready within 30s", Category::RELIABILITY)
+        .with_threshold(Threshold::at_most(Duration::from_secs(30)))
+        .with_recorder(Recorder::new(dir.path()))
+        .judge(Observation::at_least(Duration::from_secs(20)))
+        .expect_err("undecided");
+    assert_eq!(open.verdict(), Verdict::Error);
+    assert!(open.to_string().contains("cannot decide"), "{open}");
+    // An upper bound under a minimum is a miss; over it, undecided.
+    let cap = |q: f64| {
+        Check::new("load.capacity", "at least 100/s", Category::CAPACITY)
+            .with_threshold(Threshold::at_least(Rate::per_second(100.0).expect("rate")))
+            .with_recorder(Recorder::new(dir.path()))
+            .judge(Observation::at_most(Quantity::per_second(q)))
+    };
+    assert_eq!(cap(50.0).err().map(|f| f.verdict()), Some(Verdict::Fail));
+    assert_eq!(cap(200.0).err().map(|f| f.verdict()), Some(Verdict::Error));
+    for (_, record) in read_records(dir.path()) {
+        let record = record.expect("parses");
+        assert_eq!(record.verify(), Ok(()), "{:?}", record.criterion);
+    }
+}
+
+/// A p95 record judged on a histogram of `us`; `observed` replaces the p95 the histogram
+/// gives, as a writer with a bug (or a hand edit) would.
+fn latency_record(dir: &Path, us: &[u64], observed: Option<Quantity>) -> Evidence {
+    let mut h = readiness_core::histogram::new_latency();
+    for v in us {
+        h.record(*v).expect("in range");
+    }
+    let p95 = Quantity::duration(Duration::from_micros(h.value_at_quantile(0.95)));
+    let failure_or_pass = Check::new("load.p95", "p95 under 12ms", Category::PERFORMANCE)
+        .with_subject("get/load.p95")
+        .with_threshold(Threshold::at_most(Duration::from_millis(12)))
+        .with_combine(Combine::LatencyDistribution {
+            percentile: Percentile::P95,
+        })
+        .with_attachment(LatencyHistogram::new(
+            "get",
+            readiness_core::EncodedHistogram::encode(&h),
+        ))
+        .with_recorder(Recorder::new(dir))
+        .judge(observed.unwrap_or(p95));
+    match failure_or_pass {
+        Ok(e) => e,
+        Err(f) => f.evidence().clone(),
+    }
+}
+
+#[test]
+fn a_record_is_judged_again_from_its_own_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let honest = latency_record(dir.path(), &[5_000; 100], None);
+    assert_eq!(honest.verdict, Verdict::Pass);
+    assert_eq!(honest.verify(), Ok(()));
+
+    // Edited after the fact: observed 17.7ms over a 12ms limit, verdict still pass.
+    let mut edited = honest.clone();
+    edited.observed = Some(Quantity::millis(17.7));
+    let why = edited.verify().expect_err("disagrees");
+    assert!(
+        why.contains("verdict pass, but observed 17.7ms does not meet the threshold"),
+        "{why}"
+    );
+    // A negative latency is not a measurement.
+    let mut negative = honest.clone();
+    negative.observed = Some(Quantity::millis(-3.0));
+    assert!(
+        negative
+            .verify()
+            .expect_err("negative")
+            .contains("cannot be negative")
+    );
+    // The verdict agrees with the limit, but not with the histogram behind it.
+    let mut forged = honest.clone();
+    forged.observed = Some(Quantity::millis(1.0));
+    let why = forged.verify().expect_err("histogram says 5ms");
+    assert!(
+        why.contains("observed p95 1000µs, but its histogram of 100 samples gives 5003µs"),
+        "{why}"
+    );
+    // A proportion must be its counts, and its timeline's.
+    let mut h = readiness_core::histogram::new_latency();
+    h.record(1_000).expect("in range");
+    let second = TimelineSecond::new(
+        0,
+        90,
+        std::collections::BTreeMap::from([("5xx".to_owned(), 10)]),
+        readiness_core::EncodedHistogram::encode(&h),
+    );
+    let rate = Check::new("load.error_rate", "errors under 20%", Category::RELIABILITY)
+        .with_threshold(Threshold::at_most(
+            readiness_core::Ratio::new(0.2).expect("ratio"),
+        ))
+        .with_combine(Combine::Proportion {
+            events: 10,
+            trials: 100,
+        })
+        .with_attachment(Timeline::new("get", vec![second]))
+        .with_recorder(Recorder::new(dir.path()))
+        .judge(Quantity::ratio(0.1))
+        .expect("10% is under 20%");
+    assert_eq!(rate.verify(), Ok(()));
+    let mut lied = rate.clone();
+    lied.combine = Combine::Proportion {
+        events: 1,
+        trials: 100,
+    };
+    lied.observed = Some(Quantity::ratio(0.01));
+    assert!(
+        lied.verify()
+            .expect_err("timeline says 10")
+            .contains("its timeline 10 of 100")
+    );
 }

@@ -19,7 +19,6 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use readiness_core::Percentile;
 use readiness_load::{Load, Model, http, raw};
 
 #[derive(Debug)]
@@ -122,27 +121,21 @@ async fn run(args: &Args) -> readiness_core::Result<()> {
         None => Model::closed(args.connections, args.duration)?,
     };
     let timeout = Duration::from_secs(10);
+    let timer = if args.fine_timer {
+        readiness_load::Timer::Fine
+    } else {
+        readiness_load::Timer::Tokio
+    };
+    // Closed model: one connection per user; open model: at most `connections` at once.
+    let load = Load::new("http_get", model)
+        .with_max_in_flight(args.connections)
+        .with_timer(timer);
     let report = match args.engine.as_str() {
         "raw" => {
-            raw::run(
-                &raw::Target::get(&args.url, false)?,
-                args.connections,
-                &model,
-                timeout,
-                if args.fine_timer {
-                    readiness_load::Timer::Fine
-                } else {
-                    readiness_load::Timer::Tokio
-                },
-            )
-            .await?
+            let target = raw::Target::get(&args.url).with_timeout(timeout);
+            load.run_raw(&target).await?
         }
-        "reqwest" => {
-            let load = Load::new("http_get", model)
-                .with_max_in_flight(args.connections)
-                .with_target(&args.url);
-            load.run(http::get(&args.url, timeout, false)?).await?
-        }
+        "reqwest" => load.run(http::get(&args.url).with_timeout(timeout)).await?,
         other => {
             return Err(readiness_core::Error::InvalidInput(format!(
                 "--engine {other}: use raw or reqwest"
@@ -155,8 +148,8 @@ async fn run(args: &Args) -> readiness_core::Result<()> {
     let rps = (total.ok + total.error_count()) as f64 / args.duration.as_secs_f64();
     if args.json {
         let out = serde_json::json!({
-            "requests": report.requests(),
-            "errors": report.errors(),
+            "requests": report.attempts(),
+            "errors": report.failed(),
             "rps": rps,
             "p50_ms": ms(0.5),
             "p90_ms": ms(0.9),
@@ -164,14 +157,14 @@ async fn run(args: &Args) -> readiness_core::Result<()> {
             "p999_ms": ms(0.999),
             "max_ms": latency.max() as f64 / 1e3,
             "lag_p99_ms": report.metrics.lag.value_at_quantile(0.99) as f64 / 1e3,
-            "not_started": report.metrics.not_started,
+            "not_started": report.not_started(),
             "engine": args.engine,
             "model": report.scenario,
         });
         println!("{out}");
     } else {
         println!("{}", report.scenario);
-        println!("  {}", report.summary(Percentile::P95));
+        println!("  {}", report.summary());
         println!(
             "  {rps:.0} req/s, scheduling lag p99 {:.3}ms",
             report.metrics.lag.value_at_quantile(0.99) as f64 / 1e3

@@ -1,34 +1,48 @@
 //! Assertions on a load [`Report`]; each has a `try_` form returning the evidence or the
-//! failure, and records one evidence record either way.
+//! failure, and records one evidence record either way. The arguments come in one order:
+//! the report, what is judged (a percentile, a window), the limit.
+//!
+//! A criterion judged over nothing (no iteration due, none that succeeded, no window with
+//! a request) is verdict `error` saying why, never a pass and never a fail.
 
 use std::time::Duration;
 
 use readiness_core::{
-    Category, Check, CheckResultExt, Evidence, Failure, Percentile, Quantity, Threshold,
+    Category, Check, CheckResultExt, Combine, Evidence, Failure, Percentile, Quantity, Rate, Ratio,
+    Threshold,
 };
 
-use crate::engine::Report;
-use crate::metrics::attachments;
+use crate::metrics::{attachments, histogram, percentile};
+use crate::report::Report;
 
-fn base(report: &Report, id: &str, title: String, category: Category) -> Check {
+/// A check of `id` on `report`: its scenario, target, shard, recorder, the subject
+/// "<name>/<id>", the latency histogram and timeline, and a hint when the run shows a
+/// likely cause.
+pub(crate) fn check_of(report: &Report, id: &str, title: String, category: Category) -> Check {
     let mut check = Check::new(id, title, category)
+        .with_subject(format!("{}/{id}", report.name))
         .with_started_at(report.started_at)
-        .with_scenario(&report.scenario);
+        .with_scenario(&report.scenario)
+        .with_summary(report.summary());
     if let Some(t) = &report.target {
         check = check.with_target(t);
     }
     if let Some(shard) = report.shard {
         check = check.with_shard(shard.to_string());
     }
-    for a in attachments(&report.name, &report.metrics) {
-        check = check.with_attachment(a);
+    if let Some(r) = &report.recorder {
+        check = check.with_recorder(r.clone());
     }
-    check
+    if let Some(h) = report.hint() {
+        check = check.with_hint(h);
+    }
+    let (latency, timeline) = attachments(&report.name, &report.metrics);
+    check.with_attachment(latency).with_attachment(timeline)
 }
 
 /// `load.p95`: the 95th percentile latency is at most `limit`.
 pub fn try_assert_p95_under(report: &Report, limit: Duration) -> Result<Evidence, Failure> {
-    try_assert_percentile_under(report, 95.0, limit)
+    try_assert_percentile_under(report, Percentile::P95, limit)
 }
 
 /// Panics unless [`try_assert_p95_under`] passes.
@@ -37,194 +51,165 @@ pub fn assert_p95_under(report: &Report, limit: Duration) -> Evidence {
     try_assert_p95_under(report, limit).or_panic()
 }
 
-/// `load.p<q>`: the latency at percentile `q` (0 < q <= 100) is at most `limit`.
+/// `load.p<q>`: the latency at percentile `p` is at most `limit`. The latency is that of
+/// every finished iteration (failed ones too: a slow error is slow) and of every
+/// unfinished one at its age; with no iteration that succeeded there is nothing to judge.
 pub fn try_assert_percentile_under(
     report: &Report,
-    q: f64,
+    p: Percentile,
     limit: Duration,
 ) -> Result<Evidence, Failure> {
-    let id_title = |p: &str| {
-        (
-            format!("load.{p}"),
-            format!(
-                "{p} latency of {} under {}",
-                report.name,
-                Quantity::duration(limit)
-            ),
-        )
-    };
-    let p = match Percentile::new(q) {
-        Ok(p) => p,
-        Err(e) => {
-            let (id, title) = id_title("percentile");
-            return Err(base(report, &id, title, Category::PERFORMANCE).error(e));
-        }
-    };
-    let (id, title) = id_title(&p.to_string());
-    let check = base(report, &id, title, Category::PERFORMANCE).with_summary(report.summary(p));
-    check.judge_with(
-        Threshold::at_most(Quantity::duration(limit)),
-        Quantity::duration(report.percentile(p)),
-    )
+    let title = format!(
+        "{p} latency of {} under {}",
+        report.name,
+        Quantity::duration(limit)
+    );
+    let check = check_of(report, &format!("load.{p}"), title, Category::PERFORMANCE)
+        .with_threshold(Threshold::at_most(limit))
+        .with_combine(Combine::LatencyDistribution { percentile: p });
+    if let Some(why) = report.nothing_succeeded() {
+        return Err(check.nothing_measured(why));
+    }
+    match report.percentile(p) {
+        Some(v) => check.judge(v),
+        None => Err(check.nothing_measured("no iteration was timed")),
+    }
 }
 
 /// Panics unless [`try_assert_percentile_under`] passes.
 #[track_caller]
-pub fn assert_percentile_under(report: &Report, q: f64, limit: Duration) -> Evidence {
-    try_assert_percentile_under(report, q, limit).or_panic()
+pub fn assert_percentile_under(report: &Report, p: Percentile, limit: Duration) -> Evidence {
+    try_assert_percentile_under(report, p, limit).or_panic()
 }
 
-/// `load.error_rate`: failed iterations (any class, not-started and unfinished included)
-/// are at most `max_ratio` (0.01 = 1%).
-pub fn try_assert_error_rate_under(report: &Report, max_ratio: f64) -> Result<Evidence, Failure> {
-    let title = format!(
-        "error rate of {} under {}",
-        report.name,
-        Quantity::ratio(max_ratio)
-    );
-    let check = base(report, "load.error_rate", title, Category::RELIABILITY)
-        .with_summary(report.summary(Percentile::P95));
-    check.judge_with(
-        Threshold::at_most(Quantity::ratio(max_ratio)),
-        Quantity::ratio(report.error_rate()),
-    )
+/// `load.error_rate`: failed iterations (any class, not started and unfinished included)
+/// are at most `max` of the iterations due.
+pub fn try_assert_error_rate_under(report: &Report, max: Ratio) -> Result<Evidence, Failure> {
+    let title = format!("error rate of {} under {max}", report.name);
+    let (failed, attempts) = (report.failed(), report.attempts());
+    let check = check_of(report, "load.error_rate", title, Category::RELIABILITY)
+        .with_threshold(Threshold::at_most(max))
+        .with_combine(Combine::Proportion {
+            events: failed,
+            trials: attempts,
+        });
+    if attempts == 0 {
+        return Err(check.nothing_measured("no iteration was due"));
+    }
+    check.judge(Quantity::ratio(failed as f64 / attempts as f64))
 }
 
 /// Panics unless [`try_assert_error_rate_under`] passes.
 #[track_caller]
-pub fn assert_error_rate_under(report: &Report, max_ratio: f64) -> Evidence {
-    try_assert_error_rate_under(report, max_ratio).or_panic()
+pub fn assert_error_rate_under(report: &Report, max: Ratio) -> Evidence {
+    try_assert_error_rate_under(report, max).or_panic()
 }
 
-/// `load.throughput`: successful iterations per second over the model's duration are at
-/// least `min_per_second`.
-pub fn try_assert_throughput_at_least(
-    report: &Report,
-    duration: Duration,
-    min_per_second: f64,
-) -> Result<Evidence, Failure> {
-    let title = format!(
-        "throughput of {} at least {}",
-        report.name,
-        Quantity::per_second(min_per_second)
-    );
-    let check = base(report, "load.throughput", title, Category::CAPACITY)
-        .with_summary(report.summary(Percentile::P95));
-    check.judge_with(
-        Threshold::at_least(Quantity::per_second(min_per_second)),
-        Quantity::per_second(report.throughput(duration)),
-    )
+/// `load.throughput`: successful iterations per second of the model's duration are at
+/// least `min`.
+pub fn try_assert_throughput_at_least(report: &Report, min: Rate) -> Result<Evidence, Failure> {
+    let title = format!("throughput of {} at least {min}", report.name);
+    let seconds = report.duration.as_secs_f64();
+    let check = check_of(report, "load.throughput", title, Category::CAPACITY)
+        .with_threshold(Threshold::at_least(min))
+        .with_combine(Combine::Rate {
+            events: report.succeeded(),
+            seconds,
+        });
+    if report.attempts() == 0 || seconds <= 0.0 {
+        return Err(check.nothing_measured("no iteration was due"));
+    }
+    check.judge(Quantity::per_second(report.succeeded() as f64 / seconds))
 }
 
 /// Panics unless [`try_assert_throughput_at_least`] passes.
 #[track_caller]
-pub fn assert_throughput_at_least(
-    report: &Report,
-    duration: Duration,
-    min_per_second: f64,
-) -> Evidence {
-    try_assert_throughput_at_least(report, duration, min_per_second).or_panic()
+pub fn assert_throughput_at_least(report: &Report, min: Rate) -> Evidence {
+    try_assert_throughput_at_least(report, min).or_panic()
 }
 
-/// `load.p<q>_window`: the latency at percentile `q` is at most `limit` in every window of
+/// `load.p<q>_window`: the latency at percentile `p` is at most `limit` in every window of
 /// `window` (whole seconds, by intended start; the last, shorter window counts too).
 /// The observation is the worst window; the summary names it.
 pub fn try_assert_percentile_under_in_every_window(
     report: &Report,
-    q: f64,
+    p: Percentile,
     window: Duration,
     limit: Duration,
 ) -> Result<Evidence, Failure> {
     let w = window.as_secs().max(1) as usize;
-    let title = |p: &str| {
-        format!(
-            "{p} latency of {} under {} in every {} window",
-            report.name,
-            Quantity::duration(limit),
-            Quantity::duration(Duration::from_secs(w as u64))
-        )
-    };
-    let p = match Percentile::new(q) {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(base(
-                report,
-                "load.percentile_window",
-                title("percentile"),
-                Category::PERFORMANCE,
-            )
-            .error(e));
-        }
-    };
+    let title = format!(
+        "{p} latency of {} under {} in every {} window",
+        report.name,
+        Quantity::duration(limit),
+        Quantity::duration(Duration::from_secs(w as u64))
+    );
+    let check = check_of(
+        report,
+        &format!("load.{p}_window"),
+        title,
+        Category::PERFORMANCE,
+    )
+    .with_threshold(Threshold::at_most(limit));
+    if let Some(why) = report.nothing_succeeded() {
+        return Err(check.nothing_measured(why));
+    }
     let mut worst: Option<(usize, Duration, u64)> = None;
     for (k, chunk) in report.metrics.seconds.chunks(w).enumerate() {
-        let mut h = crate::metrics::histogram();
+        let mut h = histogram();
         for s in chunk {
             let _ = h.add(&*s.latency());
         }
-        if h.is_empty() {
-            continue;
-        }
-        let v = crate::metrics::percentile(&h, p);
-        if worst.is_none_or(|(_, best, _)| v > best) {
+        if let Some(v) = percentile(&h, p)
+            && worst.is_none_or(|(_, before, _)| v > before)
+        {
             worst = Some((k, v, h.len()));
         }
     }
-    let check = base(
-        report,
-        &format!("load.{p}_window"),
-        title(&p.to_string()),
-        Category::PERFORMANCE,
-    );
     let Some((k, v, n)) = worst else {
-        return Err(check.error(readiness_core::Error::InvalidInput(
-            "the run recorded no latency".into(),
-        )));
+        return Err(check.nothing_measured("no iteration was timed"));
     };
     let summary = format!(
         "worst window seconds {}..{}: {p} {} (n = {n}); whole run: {}",
         k * w,
         (k + 1) * w,
         Quantity::duration(v),
-        report.summary(p)
+        report.summary()
     );
-    check.with_summary(summary).judge_with(
-        Threshold::at_most(Quantity::duration(limit)),
-        Quantity::duration(v),
-    )
+    check.with_summary(summary).judge(v)
 }
 
 /// Panics unless [`try_assert_percentile_under_in_every_window`] passes.
 #[track_caller]
 pub fn assert_percentile_under_in_every_window(
     report: &Report,
-    q: f64,
+    p: Percentile,
     window: Duration,
     limit: Duration,
 ) -> Evidence {
-    try_assert_percentile_under_in_every_window(report, q, window, limit).or_panic()
+    try_assert_percentile_under_in_every_window(report, p, window, limit).or_panic()
 }
 
-/// `load.error_rate_window`: the error rate is at most `max_ratio` in every window of
-/// `window` (whole seconds); the observation is the worst window.
+/// `load.error_rate_window`: the error rate is at most `max` in every window of `window`
+/// (whole seconds); the observation is the worst window.
 pub fn try_assert_error_rate_under_in_every_window(
     report: &Report,
     window: Duration,
-    max_ratio: f64,
+    max: Ratio,
 ) -> Result<Evidence, Failure> {
     let w = window.as_secs().max(1) as usize;
     let title = format!(
-        "error rate of {} under {} in every {} window",
+        "error rate of {} under {max} in every {} window",
         report.name,
-        Quantity::ratio(max_ratio),
         Quantity::duration(Duration::from_secs(w as u64))
     );
-    let check = base(
+    let check = check_of(
         report,
         "load.error_rate_window",
         title,
         Category::RELIABILITY,
-    );
+    )
+    .with_threshold(Threshold::at_most(max));
     let worst = report
         .metrics
         .seconds
@@ -237,21 +222,16 @@ pub fn try_assert_error_rate_under_in_every_window(
         })
         .max_by(|a, b| a.1.total_cmp(&b.1));
     let Some((k, rate, n)) = worst else {
-        return Err(check.error(readiness_core::Error::InvalidInput(
-            "the run finished no request".into(),
-        )));
+        return Err(check.nothing_measured("no iteration was due"));
     };
     let summary = format!(
         "worst window seconds {}..{}: {} errors (n = {n}); whole run: {}",
         k * w,
         (k + 1) * w,
         Quantity::ratio(rate),
-        report.summary(Percentile::P95)
+        report.summary()
     );
-    check.with_summary(summary).judge_with(
-        Threshold::at_most(Quantity::ratio(max_ratio)),
-        Quantity::ratio(rate),
-    )
+    check.with_summary(summary).judge(Quantity::ratio(rate))
 }
 
 /// Panics unless [`try_assert_error_rate_under_in_every_window`] passes.
@@ -259,7 +239,7 @@ pub fn try_assert_error_rate_under_in_every_window(
 pub fn assert_error_rate_under_in_every_window(
     report: &Report,
     window: Duration,
-    max_ratio: f64,
+    max: Ratio,
 ) -> Evidence {
-    try_assert_error_rate_under_in_every_window(report, window, max_ratio).or_panic()
+    try_assert_error_rate_under_in_every_window(report, window, max).or_panic()
 }

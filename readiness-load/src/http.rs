@@ -1,35 +1,114 @@
 //! The HTTP convenience: a transaction that sends one request and classifies the answer.
 
+use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use readiness_core::{Error, Result, guard};
+use readiness_core::guard::{self, Reach};
+use readiness_core::{Error, Result};
 
-use crate::metrics::{BoxedIteration, ErrorClass};
+use crate::metrics::{ErrorClass, Outcome};
+use crate::transaction::Transaction;
 
-/// A reusable `GET url` transaction (keep-alive connections, `timeout` per request).
-/// Refuses non-loopback URLs unless `allow_non_loopback`.
-pub fn get(
-    url: &str,
-    timeout: Duration,
-    allow_non_loopback: bool,
-) -> Result<impl Fn(u64) -> BoxedIteration + Send + Sync + 'static> {
-    guard::check_target(url, allow_non_loopback)?;
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(timeout)
-        .pool_max_idle_per_host(1024)
-        .build()
-        .map_err(|e| Error::Other(format!("failed to build an HTTP client: {e}")))?;
-    let url = url.to_owned();
-    Ok(move |_i: u64| {
-        let (client, url) = (client.clone(), url.clone());
-        Box::pin(async move { classify(client.get(&url).send().await).await }) as BoxedIteration
-    })
+const OPT_IN: &str = "http::get(url).allow_non_loopback()";
+
+/// `GET url` as a transaction: keep-alive connections, a timeout per request (default
+/// 10 s), redirects followed up to 10 with every hop checked by the loopback guard. The
+/// target is checked when the load starts ([`crate::Load::run`]): off loopback it is
+/// refused unless [`HttpGet::allow_non_loopback`].
+///
+/// ```no_run
+/// # async fn demo() -> readiness_core::Result<()> {
+/// use std::time::Duration;
+/// use readiness_load::{Load, Model, http};
+///
+/// let get = http::get("http://127.0.0.1:8080/orders/1").with_timeout(Duration::from_secs(5));
+/// let model = Model::constant_rate(100.0, Duration::from_secs(10))?;
+/// let report = Load::new("get_order", model).run(get).await?;
+/// # Ok(()) }
+/// ```
+pub fn get(url: impl Into<String>) -> HttpGet {
+    HttpGet {
+        url: url.into(),
+        timeout: Duration::from_secs(10),
+        reach: Reach::Loopback,
+        max_redirects: 10,
+        client: OnceLock::new(),
+    }
 }
 
-async fn classify(
-    result: reqwest::Result<reqwest::Response>,
-) -> std::result::Result<(), ErrorClass> {
+/// A `GET` transaction; see [`get`].
+#[derive(Debug)]
+#[must_use]
+pub struct HttpGet {
+    url: String,
+    timeout: Duration,
+    reach: Reach,
+    max_redirects: usize,
+    client: OnceLock<std::result::Result<reqwest::Client, String>>,
+}
+
+impl HttpGet {
+    /// How long one request may take before it counts as a timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    /// Most redirects one request follows (default 10; 0: a 3xx answer is the answer).
+    pub fn with_max_redirects(mut self, n: usize) -> Self {
+        self.max_redirects = n;
+        self
+    }
+    /// Lets the load aim outside loopback, and its redirects go there.
+    pub fn allow_non_loopback(mut self) -> Self {
+        self.reach = Reach::Anywhere;
+        self
+    }
+
+    /// The client, built once after the guard accepted the URL.
+    fn client(&self) -> Result<&reqwest::Client> {
+        self.client
+            .get_or_init(|| {
+                guard::check_target(&self.url, self.reach, OPT_IN).map_err(|e| e.to_string())?;
+                let policy = if self.max_redirects == 0 {
+                    reqwest::redirect::Policy::none()
+                } else {
+                    guard::redirect_policy(self.reach, self.max_redirects, OPT_IN)
+                };
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .timeout(self.timeout)
+                    .redirect(policy)
+                    .pool_max_idle_per_host(1024)
+                    .build()
+                    .map_err(|e| format!("failed to build an HTTP client: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| Error::InvalidInput(e.clone()))
+    }
+}
+
+impl Transaction for HttpGet {
+    fn call(&self, _i: u64) -> impl Future<Output = Outcome> + Send {
+        let request = self.client().map(|c| c.get(&self.url));
+        async move {
+            match request {
+                Ok(r) => classify(r.send().await).await,
+                Err(e) => Err(ErrorClass::User(e.to_string())),
+            }
+        }
+    }
+    fn check(&self) -> Result<()> {
+        // The guard's own error (with the opt-in it names) rather than the cached text.
+        guard::check_target(&self.url, self.reach, OPT_IN)?;
+        self.client().map(|_| ())
+    }
+    fn target(&self) -> Option<String> {
+        Some(format!("GET {}", self.url))
+    }
+}
+
+async fn classify(result: reqwest::Result<reqwest::Response>) -> Outcome {
     match result {
         Ok(resp) => {
             let status = resp.status();
@@ -43,6 +122,7 @@ async fn classify(
                 Ok(())
             }
         }
+        Err(e) if e.is_redirect() => Err(ErrorClass::Redirect),
         Err(e) if e.is_timeout() => Err(ErrorClass::Timeout),
         Err(e) if e.is_connect() => Err(ErrorClass::Connect),
         Err(e) => Err(ErrorClass::User(e.to_string())),

@@ -1,38 +1,20 @@
 //! What a run measured: HDR histograms of latency per second (mergeable), totals merged from
-//! them, errors by class, scheduling lag and iterations that could not start on time.
+//! them, errors by class, scheduling lag, iterations that could not start on time and
+//! iterations still running when the run ended.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
 
-use readiness_core::{Attachment, Percentile};
-
-/// Latencies are recorded in microseconds, 1 µs to 1 hour, 3 significant figures.
-pub const HIGHEST_US: u64 = 3_600_000_000;
-
-/// A new latency histogram (µs), 3 significant figures. It starts small (values up to
-/// about 1 ms) and grows as larger values arrive, so a second of sub-millisecond answers
-/// costs about 16 KB instead of the 190 KB a histogram sized for an hour would.
-pub fn histogram() -> Histogram<u64> {
-    match Histogram::new_with_bounds(1, 1024, 3) {
-        Ok(mut h) => {
-            h.auto(true);
-            h
-        }
-        Err(e) => unreachable!("fixed histogram bounds are valid: {e}"),
-    }
-}
-
-fn us(d: Duration) -> u64 {
-    (d.as_micros() as u64).clamp(1, HIGHEST_US)
-}
+use readiness_core::histogram::micros as us;
+pub use readiness_core::histogram::{HIGHEST_US, new_latency as histogram};
+use readiness_core::{EncodedHistogram, LatencyHistogram, Percentile, Timeline, TimelineSecond};
 
 /// Why an iteration failed.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// The connection could not be opened (refused, reset before a response).
     Connect,
@@ -44,6 +26,11 @@ pub enum ErrorClass {
     Status5xx,
     /// The open model could not start it on time: `max_in_flight` iterations were running.
     NotStarted,
+    /// Still running when the run's drain time was over; its latency is recorded as its
+    /// age then (a lower bound).
+    Unfinished,
+    /// A redirect the loopback guard refused, or too many redirects.
+    Redirect,
     /// The transaction said so (a failed check, a wrong body...).
     User(String),
 }
@@ -56,6 +43,8 @@ impl fmt::Display for ErrorClass {
             ErrorClass::Status4xx => f.write_str("4xx"),
             ErrorClass::Status5xx => f.write_str("5xx"),
             ErrorClass::NotStarted => f.write_str("not started"),
+            ErrorClass::Unfinished => f.write_str("unfinished"),
+            ErrorClass::Redirect => f.write_str("redirect refused"),
             ErrorClass::User(s) => write!(f, "user: {s}"),
         }
     }
@@ -149,11 +138,11 @@ impl Second {
         }
     }
 
-    /// The histogram in HDR's V2 format, base64 (what the report merges).
-    pub fn encoded_latency(&self) -> String {
+    /// The histogram in HDR's V2 format (what evidence keeps).
+    pub fn v2_latency(&self) -> std::borrow::Cow<'_, [u8]> {
         match &self.latency {
-            Latency::Live(h) => encode(h),
-            Latency::Packed(bytes) => readiness_core::histogram::v2_to_base64(bytes),
+            Latency::Live(h) => std::borrow::Cow::Owned(readiness_core::histogram::to_v2(h)),
+            Latency::Packed(bytes) => std::borrow::Cow::Borrowed(bytes),
         }
     }
 }
@@ -162,17 +151,15 @@ fn unpack(bytes: &[u8]) -> Histogram<u64> {
     readiness_core::histogram::from_v2(bytes).unwrap_or_else(histogram)
 }
 
-/// Everything one transaction measured in one run.
+/// Everything one transaction measured in one run. Iterations that could not start
+/// ([`ErrorClass::NotStarted`]) and iterations still running when the run ended
+/// ([`ErrorClass::Unfinished`]) are errors of the second they were meant to start in.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     /// Per second of the run.
     pub seconds: Vec<Second>,
     /// Scheduling lag of the open model: actual minus intended start (µs).
     pub lag: Histogram<u64>,
-    /// Iterations the open model could not start because `max_in_flight` were running.
-    pub not_started: u64,
-    /// Iterations still running when the run's drain time was over (counted as timeouts).
-    pub unfinished: u64,
 }
 
 impl Default for Metrics {
@@ -180,8 +167,6 @@ impl Default for Metrics {
         Metrics {
             seconds: Vec::new(),
             lag: histogram(),
-            not_started: 0,
-            unfinished: 0,
         }
     }
 }
@@ -225,6 +210,13 @@ impl Metrics {
             .or_insert(0) += 1;
     }
 
+    /// Records an iteration meant to start at `at` that was still running, `age` after its
+    /// intended start, when the run ended: an error, with its age as its latency (a lower
+    /// bound: it is slower than that, never faster).
+    pub fn record_unfinished(&mut self, at: Duration, age: Duration) {
+        self.record(at, age, &Err(ErrorClass::Unfinished));
+    }
+
     /// Records the scheduling lag of one iteration.
     pub fn record_lag(&mut self, lag: Duration) {
         let _ = self.lag.record(us(lag));
@@ -235,9 +227,17 @@ impl Metrics {
         self.seconds.iter().map(|s| s.ok).sum()
     }
 
-    /// Failed iterations over all seconds (no histogram is merged).
+    /// Failed iterations over all seconds, every class (no histogram is merged).
     pub fn error_count(&self) -> u64 {
         self.seconds.iter().map(Second::error_count).sum()
+    }
+
+    /// Failed iterations of one class.
+    pub fn count_of(&self, class: &ErrorClass) -> u64 {
+        self.seconds
+            .iter()
+            .filter_map(|s| s.errors.get(class))
+            .sum()
     }
 
     /// All seconds merged (histograms added, counts summed).
@@ -259,58 +259,39 @@ impl Metrics {
             }
         }
         let _ = self.lag.add(&other.lag);
-        self.not_started += other.not_started;
-        self.unfinished += other.unfinished;
     }
 }
 
-/// The latency at percentile `p` of a histogram (µs) as a duration.
-pub fn percentile(h: &Histogram<u64>, p: Percentile) -> Duration {
-    Duration::from_micros(h.value_at_quantile(p.quantile()))
+/// The latency at percentile `p` of a histogram (µs) as a duration; `None` when it is
+/// empty (a percentile of nothing is not 0 ms).
+pub fn percentile(h: &Histogram<u64>, p: Percentile) -> Option<Duration> {
+    (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(p.quantile())))
 }
 
 pub use readiness_core::histogram::{decode, encode};
 
-/// Attachments for evidence: the merged histogram and the per-second timeline with each
-/// second's histogram (so a report can merge shards and re-derive every number).
-pub fn attachments(name: &str, m: &Metrics) -> Vec<Attachment> {
+/// Evidence for a run of `name`: the merged latency histogram and the per-second timeline
+/// with each second's histogram (so a report can merge shards and derive every number
+/// again).
+pub fn attachments(name: &str, m: &Metrics) -> (LatencyHistogram, Timeline) {
     let total = m.total();
-    let timeline: Vec<serde_json::Value> = m
+    let seconds = m
         .seconds
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let h = s.latency();
-            serde_json::json!({
-                "second": i,
-                "ok": s.ok,
-                "errors": s.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
-                "p50_us": h.value_at_quantile(0.5),
-                "p95_us": h.value_at_quantile(0.95),
-                "p99_us": h.value_at_quantile(0.99),
-                "max_us": h.max(),
-                "histogram": s.encoded_latency(),
-            })
+            TimelineSecond::new(
+                i as u64,
+                s.ok,
+                s.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                EncodedHistogram::from_v2(&s.v2_latency()),
+            )
         })
         .collect();
-    vec![
-        Attachment::new(
-            "latency_histogram",
-            "hdr_histogram/v2+base64",
-            serde_json::json!({ "transaction": name, "unit": "us", "histogram": total.encoded_latency() }),
-        ),
-        Attachment::new(
-            "timeline",
-            "timeline/v1",
-            serde_json::json!({
-                "transaction": name,
-                "seconds": timeline,
-                "not_started": m.not_started,
-                "unfinished": m.unfinished,
-                "lag_p99_us": m.lag.value_at_quantile(0.99),
-            }),
-        ),
-    ]
+    let mut timeline = Timeline::new(name, seconds);
+    timeline.lag_p99_us = (!m.lag.is_empty()).then(|| m.lag.value_at_quantile(0.99));
+    let histogram = EncodedHistogram::from_v2(&total.v2_latency());
+    (LatencyHistogram::new(name, histogram), timeline)
 }
 
 #[cfg(test)]
@@ -392,7 +373,7 @@ mod tests {
                 prop_assert_eq!(a.value_at_quantile(q), b.value_at_quantile(q));
             }
             // Through the evidence encoding too.
-            let round = decode(&tb.encoded_latency()).expect("decodes");
+            let round = readiness_core::histogram::from_v2(&tb.v2_latency()).expect("decodes");
             prop_assert_eq!(round.value_at_quantile(0.99), a.value_at_quantile(0.99));
         }
     }

@@ -6,7 +6,9 @@
 //! high-resolution timer wakes the runtime's event loop at the deadline, for one
 //! `timerfd_settime` and one `read` per arrival (a few µs of CPU each) and no spinning.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use readiness_core::{Error, Result};
 
@@ -72,22 +74,22 @@ impl Pacer {
         }
         #[cfg(target_os = "linux")]
         match &self.fd {
-            None => tokio::time::sleep_until(due.into()).await,
+            None => tokio::time::sleep_until(due).await,
             Some(fd) => {
                 if timerfd_wait(fd, due - now).await.is_err() {
                     // A timerfd that fails mid-run falls back to the coarse timer.
-                    tokio::time::sleep_until(due.into()).await;
+                    tokio::time::sleep_until(due).await;
                 }
             }
         }
         #[cfg(not(target_os = "linux"))]
         {
             if !self.fine {
-                tokio::time::sleep_until(due.into()).await;
+                tokio::time::sleep_until(due).await;
                 return;
             }
             if due - now > Duration::from_millis(2) {
-                tokio::time::sleep_until((due - Duration::from_millis(1)).into()).await;
+                tokio::time::sleep_until(due - Duration::from_millis(1)).await;
             }
             while Instant::now() < due {
                 tokio::task::yield_now().await;

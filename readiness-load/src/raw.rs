@@ -1,39 +1,64 @@
-//! The lean HTTP/1.1 path for raw rate: one keep-alive connection per virtual user, a
-//! request built once, a reused read buffer, `httparse`, no allocation per request.
-//!
-//! The closed model runs `connections` users back to back. The open model gives connection
-//! k the arrivals k, k + N, k + 2N, ... of the schedule (wrk2's design): a connection that
-//! falls behind starts its next request late, and the latency is still measured from the
-//! intended start (coordinated omission corrected); in-flight work is bounded by the
-//! connections.
+//! The lean HTTP/1.1 path for raw rate: one keep-alive connection per lane of the
+//! executor, a request built once, a reused read buffer, `httparse`, no allocation per
+//! request. It runs on the same executor as every load ([`crate::Load::run_raw`]): the
+//! closed model keeps one connection per virtual user busy back to back; the open model
+//! hands each arrival to an idle connection, opening one while fewer than
+//! `max_in_flight` exist, and counts an arrival with none free as not started. Latency is
+//! measured from the intended start (coordinated omission corrected).
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use readiness_core::{Error, Result, guard};
+use readiness_core::guard::{self, Reach};
+use readiness_core::{Error, Result};
 
-use crate::engine::Report;
-use crate::metrics::{ErrorClass, Metrics};
-use crate::schedule::Model;
+use crate::executor::Worker;
+use crate::metrics::{ErrorClass, Outcome};
 
-/// A `GET` target on loopback (or anywhere, with the explicit opt-in).
+/// A `GET` target of the lean HTTP/1.1 path, run by [`crate::Load::run_raw`]. Checked
+/// (loopback guard, URL, name resolved once) when the load starts. Redirects are not
+/// followed: a 3xx answer is the answer.
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct Target {
-    addr: SocketAddr,
     url: String,
-    request: Vec<u8>,
+    timeout: Duration,
+    reach: Reach,
 }
 
 impl Target {
-    /// Parses `http://host:port/path`; refuses non-loopback hosts unless
-    /// `allow_non_loopback`; resolves the host once.
-    pub fn get(url: &str, allow_non_loopback: bool) -> Result<Self> {
-        let (host, port) = guard::check_target(url, allow_non_loopback)?;
-        let parsed = reqwest::Url::parse(url)
+    /// `GET url` (`http://host:port/path`), a timeout of 10 s per request.
+    pub fn get(url: impl Into<String>) -> Self {
+        Target {
+            url: url.into(),
+            timeout: Duration::from_secs(10),
+            reach: Reach::Loopback,
+        }
+    }
+    /// How long one request may take before it counts as a timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    /// Lets the load aim outside loopback.
+    pub fn allow_non_loopback(mut self) -> Self {
+        self.reach = Reach::Anywhere;
+        self
+    }
+
+    /// The target checked and resolved, the request built.
+    pub(crate) fn arm(&self) -> Result<Armed> {
+        let url = &self.url;
+        let (host, port) = guard::check_target(
+            url,
+            self.reach,
+            "raw::Target::get(url).allow_non_loopback()",
+        )?;
+        let parsed = url::Url::parse(url)
             .map_err(|e| Error::InvalidInput(format!("{url:?} is not a URL: {e}")))?;
         if parsed.scheme() != "http" {
             return Err(Error::InvalidInput(format!(
@@ -57,17 +82,50 @@ impl Target {
             "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: readiness-load\r\n\r\n"
         )
         .into_bytes();
-        Ok(Target {
+        Ok(Armed {
             addr,
-            url: url.to_owned(),
+            url: url.clone(),
             request,
+            timeout: self.timeout,
         })
+    }
+}
+
+/// A checked target: what each connection sends.
+#[derive(Debug)]
+pub(crate) struct Armed {
+    addr: SocketAddr,
+    url: String,
+    request: Vec<u8>,
+    timeout: Duration,
+}
+
+impl Armed {
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Worker for Armed {
+    type Lane = Conn;
+    fn lane(&self) -> Conn {
+        Conn::new()
+    }
+    fn part(&self, _: u64) -> usize {
+        0
+    }
+    fn iterate<'a>(
+        &'a self,
+        conn: &'a mut Conn,
+        _: u64,
+    ) -> impl Future<Output = Outcome> + Send + 'a {
+        conn.send(self)
     }
 }
 
 /// One keep-alive connection with a read buffer allocated once: `buf[start..end]` holds
 /// bytes read but not yet parsed; reads go into `buf[end..]`, never zeroing anything.
-struct Conn {
+pub(crate) struct Conn {
     stream: Option<TcpStream>,
     buf: Vec<u8>,
     start: usize,
@@ -84,12 +142,8 @@ impl Conn {
         }
     }
 
-    async fn send(
-        &mut self,
-        target: &Target,
-        timeout: Duration,
-    ) -> std::result::Result<(), ErrorClass> {
-        match tokio::time::timeout(timeout, self.exchange(target)).await {
+    async fn send(&mut self, target: &Armed) -> Outcome {
+        match tokio::time::timeout(target.timeout, self.exchange(target)).await {
             Ok(r) => {
                 if r.is_err() {
                     self.stream = None;
@@ -103,7 +157,7 @@ impl Conn {
         }
     }
 
-    async fn exchange(&mut self, target: &Target) -> std::result::Result<(), ErrorClass> {
+    async fn exchange(&mut self, target: &Armed) -> Outcome {
         if self.stream.is_none() {
             let s = TcpStream::connect(target.addr)
                 .await
@@ -183,130 +237,4 @@ impl Conn {
             }
         }
     }
-}
-
-/// Per-second metrics shared by the connections in a few lock stripes, so memory does not
-/// grow with the number of connections.
-struct Stripes(Vec<std::sync::Mutex<Metrics>>);
-
-impl Stripes {
-    fn new(n: usize) -> Self {
-        Stripes(
-            (0..n.max(1))
-                .map(|_| std::sync::Mutex::new(Metrics::default()))
-                .collect(),
-        )
-    }
-    fn with<R>(&self, k: usize, f: impl FnOnce(&mut Metrics) -> R) -> R {
-        let mut m = self.0[k % self.0.len()]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        f(&mut m)
-    }
-    fn merged(&self) -> Metrics {
-        let mut total = Metrics::default();
-        for s in &self.0 {
-            total.merge(&s.lock().unwrap_or_else(|p| p.into_inner()));
-        }
-        total
-    }
-}
-
-/// Runs `GET target` with `connections` keep-alive connections under `model` (closed: one
-/// user per connection, `users` ignored; open: the schedule split over the connections).
-pub async fn run(
-    target: &Target,
-    connections: usize,
-    model: &Model,
-    timeout: Duration,
-    timer: crate::Timer,
-) -> Result<Report> {
-    if connections == 0 {
-        return Err(Error::InvalidInput(
-            "at least 1 connection is needed".into(),
-        ));
-    }
-    if let Model::RampingUsers { .. } = model {
-        return Err(Error::InvalidInput(
-            "the raw path runs a constant number of connections; use Load for ramping users".into(),
-        ));
-    }
-    let started_at = OffsetDateTime::now_utc();
-    let start = Instant::now();
-    let duration = model.duration();
-    let schedule = model.schedule();
-    let stripes = std::sync::Arc::new(Stripes::new(
-        std::thread::available_parallelism()
-            .map(|n| n.get() * 2)
-            .unwrap_or(4)
-            .min(connections),
-    ));
-    let mut tasks = Vec::with_capacity(connections);
-    for k in 0..connections {
-        let (target, schedule, stripes) = (target.clone(), schedule.clone(), stripes.clone());
-        let mut pacer = match schedule {
-            Some(_) => Some(crate::pace::Pacer::new(timer)?),
-            None => None,
-        };
-        tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::new();
-            match (schedule, pacer.as_mut()) {
-                (Some(schedule), Some(pacer)) => {
-                    let mut i = k as u64;
-                    while let Some(at) = schedule.intended(i) {
-                        let due = start + at;
-                        pacer.until(due).await;
-                        let lag = Instant::now().saturating_duration_since(due);
-                        let outcome = conn.send(&target, timeout).await;
-                        // Coordinated omission corrected: from the intended start.
-                        let latency = due.elapsed();
-                        stripes.with(k, |m| {
-                            m.record_lag(lag);
-                            m.record(at, latency, &outcome);
-                        });
-                        i += connections as u64;
-                    }
-                }
-                _ => {
-                    let end = start + duration;
-                    let mut n = 0u64;
-                    while Instant::now() < end && n < crate::schedule::MAX_ITERATIONS {
-                        let began = Instant::now();
-                        let outcome = conn.send(&target, timeout).await;
-                        let latency = began.elapsed();
-                        stripes.with(k, |m| m.record(began - start, latency, &outcome));
-                        n += 1;
-                    }
-                }
-            }
-        }));
-    }
-    let mut unfinished = 0;
-    let deadline =
-        tokio::time::Instant::from_std(start + duration + timeout + Duration::from_secs(1));
-    for t in tasks {
-        if !matches!(tokio::time::timeout_at(deadline, t).await, Ok(Ok(()))) {
-            unfinished += 1;
-        }
-    }
-    let mut metrics = stripes.merged();
-    metrics.unfinished = unfinished;
-    let scenario = match model {
-        Model::Closed { .. } => format!(
-            "{connections} connections back to back for {}",
-            readiness_core::Quantity::duration(duration)
-        ),
-        open => format!("{open} over {connections} connections"),
-    };
-    Ok(Report {
-        name: "http_get".into(),
-        scenario,
-        target: Some(format!("GET {}", target.url)),
-        started_at,
-        elapsed: start.elapsed(),
-        by_name: Vec::new(),
-        metrics,
-        shard: None,
-        aborted: None,
-    })
 }

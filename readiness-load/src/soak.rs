@@ -1,14 +1,20 @@
 //! Soak (drift of latency and of the target's memory over a long run) and linear scaling.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::time::Instant;
+
+use readiness_core::stats::{Slope, slope};
 use readiness_core::{
-    Attachment, Category, Check, CheckResultExt, Evidence, Failure, Percentile, Quantity, Threshold,
+    Bytes, Category, CheckResultExt, DriftSeries, Evidence, Failure, Percentile, Quantity, Rate,
+    Ratio, ScalingLevels, Threshold,
 };
 
-use crate::engine::{Load, Report};
-use crate::metrics::{ErrorClass, percentile};
+use crate::assertions::check_of;
+use crate::load::Load;
+use crate::metrics::percentile;
+use crate::report::Report;
+use crate::transaction::Transaction;
 
 /// Resident memory of process `pid` in bytes, from `/proc/<pid>/status` (`VmRSS`).
 pub fn rss_of_pid(pid: u32) -> Option<u64> {
@@ -21,59 +27,6 @@ pub fn rss_of_pid(pid: u32) -> Option<u64> {
         .parse()
         .ok()?;
     Some(kb * 1024)
-}
-
-/// A least-squares slope with its 95% interval.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Slope {
-    /// Units of y per second of x.
-    pub per_second: f64,
-    /// Lower end of the 95% interval.
-    pub low: f64,
-    /// Upper end of the 95% interval.
-    pub high: f64,
-    /// Points.
-    pub n: usize,
-}
-
-/// Fits y = a + b x; `None` with fewer than 3 points or no spread in x.
-pub fn slope(points: &[(f64, f64)]) -> Option<Slope> {
-    let n = points.len();
-    if n < 3 {
-        return None;
-    }
-    let nf = n as f64;
-    let mx = points.iter().map(|p| p.0).sum::<f64>() / nf;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / nf;
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    if sxx <= 0.0 {
-        return None;
-    }
-    let b = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx;
-    let a = my - b * mx;
-    let sse: f64 = points.iter().map(|p| (p.1 - a - b * p.0).powi(2)).sum();
-    let se = (sse / (nf - 2.0) / sxx).sqrt();
-    // Student's t, 97.5% quantile, for n - 2 degrees of freedom.
-    let df = n - 2;
-    let t = match df {
-        1 => 12.71,
-        2 => 4.30,
-        3 => 3.18,
-        4 => 2.78,
-        5 => 2.57,
-        6..=9 => 2.36 - (df as f64 - 6.0) * 0.04,
-        10..=19 => 2.23 - (df as f64 - 10.0) * 0.012,
-        20..=29 => 2.09 - (df as f64 - 20.0) * 0.004,
-        30..=59 => 2.04,
-        60..=119 => 2.00,
-        _ => 1.96,
-    };
-    Some(Slope {
-        per_second: b,
-        low: b - t * se,
-        high: b + t * se,
-        n,
-    })
 }
 
 /// What a soak run measured.
@@ -100,17 +53,15 @@ impl SoakReport {
 
 /// Runs `load` while sampling the target's memory with `memory` every `every`.
 /// (An async sampler: `/proc` for a process, the Docker API for a container.)
-pub async fn soak<F, Fut, M, MF>(
+pub async fn soak<M, MF>(
     load: &Load,
-    transaction: F,
+    transaction: impl Transaction,
     every: Duration,
     memory: M,
 ) -> readiness_core::Result<SoakReport>
 where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), ErrorClass>> + Send + 'static,
     M: Fn() -> MF + Send + 'static,
-    MF: Future<Output = Option<u64>> + Send,
+    MF: std::future::Future<Output = Option<u64>> + Send,
 {
     let start = Instant::now();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -135,12 +86,9 @@ where
         .seconds
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.ok + s.error_count() > 0)
-        .map(|(i, s)| {
-            (
-                i as f64 + 0.5,
-                percentile(&s.latency(), Percentile::P95).as_secs_f64() * 1e3,
-            )
+        .filter_map(|(i, s)| {
+            let p95 = percentile(&s.latency(), Percentile::P95)?;
+            Some((i as f64 + 0.5, p95.as_secs_f64() * 1e3))
         })
         .collect();
     Ok(SoakReport {
@@ -157,7 +105,7 @@ fn soak_check(
     what: &str,
     slope: Option<Slope>,
     unit: &str,
-) -> Check {
+) -> readiness_core::Check {
     let described = match slope {
         Some(s) => format!(
             "{what} slope {:.3} {unit}/min (95% interval {:.3} .. {:.3}, n = {})",
@@ -168,23 +116,20 @@ fn soak_check(
         ),
         None => format!("{what}: too few samples for a slope"),
     };
-    Check::new(id, title, Category::RELIABILITY)
-        .with_started_at(report.report.started_at)
-        .with_scenario(&report.report.scenario)
+    check_of(&report.report, id, title, Category::RELIABILITY)
         .with_summary(described)
-        .with_attachment(Attachment::new(
-            "soak",
-            "soak/v1",
-            serde_json::json!({ "p95_ms": report.latency, "memory_bytes": report.memory, "slope": slope }),
+        .with_attachment(DriftSeries::new(
+            report.latency.clone(),
+            report.memory.clone(),
         ))
 }
 
-/// `load.soak_memory`: the target's memory does not grow faster than
-/// `max_bytes_per_minute`. Drift is declared only when the whole 95% interval of the slope
-/// lies above the limit: the observed value is the interval's lower end.
+/// `load.soak_memory`: the target's memory does not grow faster than `max_per_minute`.
+/// Drift is declared only when the whole 95% interval of the slope lies above the limit:
+/// the observed value is the interval's lower end.
 pub fn try_assert_no_memory_drift(
     report: &SoakReport,
-    max_bytes_per_minute: u64,
+    max_per_minute: Bytes,
 ) -> Result<Evidence, Failure> {
     let s = report.memory_slope();
     let check = soak_check(
@@ -193,7 +138,7 @@ pub fn try_assert_no_memory_drift(
         format!(
             "memory of {} grows at most {} per minute",
             report.report.name,
-            Quantity::bytes(max_bytes_per_minute)
+            Quantity::bytes(max_per_minute.0)
         ),
         "memory",
         s.map(|s| Slope {
@@ -203,16 +148,21 @@ pub fn try_assert_no_memory_drift(
             n: s.n,
         }),
         "MiB",
-    );
+    )
+    .with_threshold(Threshold::at_most(max_per_minute));
     let Some(s) = s else {
-        return Err(check.error(readiness_core::Error::InvalidInput(
-            "fewer than 3 memory samples; soak longer or sample more often".into(),
+        return Err(check.nothing_measured(format!(
+            "{} memory samples, 3 needed for a slope; soak longer or sample more often",
+            report.memory.len()
         )));
     };
-    check.judge_with(
-        Threshold::at_most(Quantity::bytes(max_bytes_per_minute)),
-        Quantity::bytes((s.low * 60.0).max(0.0) as u64),
-    )
+    check.judge(Quantity::bytes((s.low * 60.0).max(0.0) as u64))
+}
+
+/// Panics unless [`try_assert_no_memory_drift`] passes.
+#[track_caller]
+pub fn assert_no_memory_drift(report: &SoakReport, max_per_minute: Bytes) -> Evidence {
+    try_assert_no_memory_drift(report, max_per_minute).or_panic()
 }
 
 /// `load.soak_latency`: p95 does not grow faster than `max_per_minute` (judged, like
@@ -233,16 +183,21 @@ pub fn try_assert_no_latency_drift(
         "p95",
         s,
         "ms",
-    );
+    )
+    .with_threshold(Threshold::at_most(max_per_minute));
     let Some(s) = s else {
-        return Err(check.error(readiness_core::Error::InvalidInput(
-            "fewer than 3 seconds with latency; soak longer".into(),
+        return Err(check.nothing_measured(format!(
+            "{} seconds with latency, 3 needed for a slope; soak longer",
+            report.latency.len()
         )));
     };
-    check.judge_with(
-        Threshold::at_most(Quantity::duration(max_per_minute)),
-        Quantity::millis((s.low * 60.0).max(0.0)),
-    )
+    check.judge(Quantity::millis((s.low * 60.0).max(0.0)))
+}
+
+/// Panics unless [`try_assert_no_latency_drift`] passes.
+#[track_caller]
+pub fn assert_no_latency_drift(report: &SoakReport, max_per_minute: Duration) -> Evidence {
+    try_assert_no_latency_drift(report, max_per_minute).or_panic()
 }
 
 /// Both drift checks; panics with the first that fails (its id says which).
@@ -250,93 +205,72 @@ pub fn try_assert_no_latency_drift(
 pub fn assert_no_drift(
     report: &SoakReport,
     max_p95_per_minute: Duration,
-    max_bytes_per_minute: u64,
+    max_memory_per_minute: Bytes,
 ) -> (Evidence, Evidence) {
     let latency = try_assert_no_latency_drift(report, max_p95_per_minute).or_panic();
-    let memory = try_assert_no_memory_drift(report, max_bytes_per_minute).or_panic();
+    let memory = try_assert_no_memory_drift(report, max_memory_per_minute).or_panic();
     (latency, memory)
 }
 
 /// `load.linear_scaling`: throughput grows in proportion to the users: for every level,
 /// (throughput / first throughput) / (users / first users) is at least `1 - tolerance`.
-/// `levels` are (users, report of a closed-model run of `duration`).
+/// `levels` are (users, report of a closed-model run).
 pub fn try_assert_scales_linearly(
     levels: &[(usize, &Report)],
-    duration: Duration,
-    tolerance: f64,
+    tolerance: Ratio,
 ) -> Result<Evidence, Failure> {
-    let title = format!(
-        "throughput scales linearly with users (within {})",
-        Quantity::ratio(tolerance)
-    );
-    let mut check = Check::new("load.linear_scaling", title, Category::CAPACITY);
-    let rows: Vec<(usize, f64)> = levels
-        .iter()
-        .map(|(u, r)| (*u, r.throughput(duration)))
-        .collect();
-    let Some(&(u0, t0)) = rows.first().filter(|_| rows.len() >= 2) else {
-        return Err(check.error(readiness_core::Error::InvalidInput(
-            "linear scaling needs at least 2 user levels".into(),
+    let title = format!("throughput scales linearly with users (within {tolerance})");
+    let Some((_, first)) = levels.first() else {
+        let check = readiness_core::Check::new("load.linear_scaling", title, Category::CAPACITY);
+        return Err(check.nothing_measured("no user level ran"));
+    };
+    let mut check = readiness_core::Check::new("load.linear_scaling", title, Category::CAPACITY)
+        .with_subject(format!("{}/load.linear_scaling", first.name))
+        .with_started_at(first.started_at)
+        .with_threshold(Threshold::at_least(
+            Ratio::new(1.0 - tolerance.value()).unwrap_or(Ratio::ZERO),
+        ));
+    if let Some(r) = &first.recorder {
+        check = check.with_recorder(r.clone());
+    }
+    let rows: Vec<(usize, Option<Rate>)> =
+        levels.iter().map(|(u, r)| (*u, r.throughput())).collect();
+    if rows.len() < 2 {
+        return Err(check.nothing_measured("linear scaling needs at least 2 user levels"));
+    }
+    let (u0, t0) = rows[0];
+    let Some(t0) = t0.map(Rate::value).filter(|t| *t > 0.0) else {
+        return Err(check.nothing_measured(format!(
+            "the first level ({u0} users) completed no iteration to scale from"
         )));
     };
-    if let Some((_, r)) = levels.first() {
-        check = check.with_started_at(r.started_at);
-    }
-    let efficiency: Vec<f64> = rows
+    let throughput: Vec<(usize, f64)> = rows
         .iter()
-        .map(|&(u, t)| (t / t0.max(1e-9)) / (u as f64 / u0.max(1) as f64))
+        .map(|&(u, t)| (u, t.map_or(0.0, Rate::value)))
+        .collect();
+    let efficiency: Vec<f64> = throughput
+        .iter()
+        .map(|&(u, t)| (t / t0) / (u as f64 / u0.max(1) as f64))
         .collect();
     let worst = efficiency.iter().copied().fold(f64::INFINITY, f64::min);
-    let summary = rows
+    let summary = throughput
         .iter()
         .zip(&efficiency)
-        .map(|(&(u, t), e)| format!("{u} users: {:.0}/s ({:.0}% efficient)", t, e * 100.0))
+        .map(|(&(u, t), e)| format!("{u} users: {t:.0}/s ({:.0}% efficient)", e * 100.0))
         .collect::<Vec<_>>()
         .join(", ");
-    let check = check
+    check
         .with_scenario(format!(
             "closed model, {} per level",
-            Quantity::duration(duration)
+            Quantity::duration(first.duration)
         ))
         .with_summary(summary)
-        .with_attachment(Attachment::new(
-            "scaling",
-            "scaling/v1",
-            serde_json::json!({ "levels": rows, "efficiency": efficiency }),
-        ));
-    check.judge_with(
-        Threshold::at_least(Quantity::ratio((1.0 - tolerance).clamp(0.0, 1.0))),
-        Quantity::ratio(worst.clamp(0.0, 1.0)),
-    )
+        .with_attachment(ScalingLevels::new(throughput, efficiency))
+        .judge(Quantity::ratio(worst.clamp(0.0, 1.0)))
 }
 
 /// Panics unless [`try_assert_scales_linearly`] passes.
 #[track_caller]
-pub fn assert_scales_linearly(
-    levels: &[(usize, &Report)],
-    duration: Duration,
-    tolerance: f64,
-) -> Evidence {
-    try_assert_scales_linearly(levels, duration, tolerance).or_panic()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slope_of_a_line_and_of_noise() {
-        let line: Vec<(f64, f64)> = (0..20).map(|x| (x as f64, 3.0 + 2.0 * x as f64)).collect();
-        let s = slope(&line).expect("slope");
-        assert!((s.per_second - 2.0).abs() < 1e-9 && (s.high - s.low) < 1e-6);
-        let flat: Vec<(f64, f64)> = (0..20)
-            .map(|x| (x as f64, if x % 2 == 0 { 10.0 } else { 11.0 }))
-            .collect();
-        let s = slope(&flat).expect("slope");
-        assert!(
-            s.low < 0.0 && s.high > 0.0,
-            "the interval of noise holds zero: {s:?}"
-        );
-        assert!(slope(&line[..2]).is_none());
-    }
+pub fn assert_scales_linearly(levels: &[(usize, &Report)], tolerance: Ratio) -> Evidence {
+    try_assert_scales_linearly(levels, tolerance).or_panic()
 }

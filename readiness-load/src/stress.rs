@@ -1,24 +1,23 @@
 //! Stress (step the rate up until a break criterion; the capacity ceiling) and spike
 //! (baseline, spike, baseline; time until latency is back in the baseline band).
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use readiness_core::{
-    Attachment, Category, Check, CheckResultExt, Error, Evidence, Failure, Percentile, Quantity,
-    Result, Threshold,
+    Category, Check, CheckResultExt, Error, Evidence, Failure, Observation, Percentile, Quantity,
+    Rate, Recorder, Result, SpikeRecovery, StressStep, StressSteps, Threshold,
 };
 
-use crate::engine::{Load, Report};
-use crate::metrics::{ErrorClass, percentile};
+use crate::load::Load;
+use crate::metrics::percentile;
+use crate::report::Report;
 use crate::schedule::{Model, RateStage};
+use crate::transaction::Transaction;
 
 /// When a stress step counts as broken: errors over `max_error_rate` or p95 over `max_p95`
 /// (the seeds' "stop when errors > 1% or p95 > 1000 ms").
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakCriterion {
     /// 0.01 = 1%.
     pub max_error_rate: f64,
@@ -46,30 +45,16 @@ pub struct Stress {
     step_duration: Duration,
     criterion: BreakCriterion,
     target: Option<String>,
-}
-
-/// One step of a stress run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    /// The arrival rate asked for.
-    pub rate: f64,
-    /// Successful iterations per second achieved.
-    pub achieved: f64,
-    /// p95 of the step (ms).
-    pub p95_ms: f64,
-    /// Error rate of the step.
-    pub error_rate: f64,
-    /// Whether the step met the break criterion.
-    pub broke: bool,
+    recorder: Option<Recorder>,
 }
 
 /// What a stress run found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct StressReport {
     /// The transaction.
     pub name: String,
     /// The steps run, in order (the last one broke, unless `max` was reached first).
-    pub steps: Vec<Step>,
+    pub steps: Vec<StressStep>,
     /// The criterion.
     pub criterion: BreakCriterion,
     /// Achieved throughput of the last step that held; `None` when the first step broke.
@@ -78,22 +63,21 @@ pub struct StressReport {
     pub target: Option<String>,
     /// "steps of +40/s from 200/s, 2s each, break at errors > 1% or p95 > 1s".
     pub scenario: String,
+    /// Where assertions on this report record their evidence.
+    pub recorder: Option<Recorder>,
 }
 
 impl Stress {
-    /// Steps from `start` by `step` up to `max` (per second), `step_duration` each.
+    /// Steps from `start` by `step` up to `max`, `step_duration` each.
     pub fn new(
         name: impl Into<String>,
-        start: f64,
-        step: f64,
-        max: f64,
+        start: Rate,
+        step: Rate,
+        max: Rate,
         step_duration: Duration,
     ) -> Result<Self> {
-        if !(start.is_finite() && step.is_finite() && max.is_finite())
-            || start <= 0.0
-            || step <= 0.0
-            || max < start
-        {
+        let (start, step, max) = (start.value(), step.value(), max.value());
+        if start <= 0.0 || step <= 0.0 || max < start {
             return Err(Error::InvalidInput(format!(
                 "a stress test needs 0 < start <= max and step > 0, got start {start}, step {step}, max {max}"
             )));
@@ -111,6 +95,7 @@ impl Stress {
             step_duration,
             criterion: BreakCriterion::default(),
             target: None,
+            recorder: None,
         })
     }
     /// The break criterion (default: errors > 1% or p95 > 1s).
@@ -123,13 +108,16 @@ impl Stress {
         self.target = Some(target.into());
         self
     }
+    /// Where assertions on the report record their evidence.
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
 
     /// Runs the steps until one breaks or `max` is reached.
-    pub async fn run<F, Fut>(&self, transaction: F) -> Result<StressReport>
-    where
-        F: Fn(u64) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = std::result::Result<(), ErrorClass>> + Send + 'static,
-    {
+    pub async fn run(&self, transaction: impl Transaction) -> Result<StressReport> {
+        transaction.check()?;
+        let target = self.target.clone().or_else(|| transaction.target());
         let transaction = Arc::new(transaction);
         let mut steps = Vec::new();
         let mut rate = self.start;
@@ -139,18 +127,24 @@ impl Stress {
             let t = transaction.clone();
             let report = Load::new(&self.name, model)
                 .with_drain(self.criterion.max_p95 * 2)
-                .run(move |i| t(i))
+                .run(move |i| {
+                    let t = t.clone();
+                    async move { t.call(i).await }
+                })
                 .await?;
             let p95 = report.percentile(Percentile::P95);
-            let error_rate = report.error_rate();
-            let broke = error_rate > self.criterion.max_error_rate || p95 > self.criterion.max_p95;
-            steps.push(Step {
+            let error_rate = report.error_rate().map(|r| r.value());
+            // A step where nothing was timed, or nothing was due, held nothing.
+            let broke = error_rate.is_none_or(|e| e > self.criterion.max_error_rate)
+                || p95.is_none_or(|p| p > self.criterion.max_p95);
+            steps.push(StressStep::new(
                 rate,
-                achieved: report.throughput(self.step_duration),
-                p95_ms: p95.as_secs_f64() * 1e3,
+                report.throughput().map_or(0.0, |r| r.value()),
+                p95.map(|p| p.as_micros() as u64),
                 error_rate,
+                report.attempts(),
                 broke,
-            });
+            ));
             if broke {
                 break;
             }
@@ -175,66 +169,75 @@ impl Stress {
             steps,
             criterion: self.criterion,
             ceiling,
-            target: self.target.clone(),
+            target,
+            recorder: self.recorder.clone(),
         })
     }
 }
 
-/// `load.capacity`: the stress ceiling is at least `min_per_second`.
-pub fn try_assert_capacity_at_least(
-    report: &StressReport,
-    min_per_second: f64,
-) -> Result<Evidence, Failure> {
+fn step_text(s: &StressStep) -> String {
+    let p95 = s.p95_us.map_or_else(
+        || "-".into(),
+        |us| Quantity::duration(Duration::from_micros(us)).to_string(),
+    );
+    let errors = s
+        .error_rate
+        .map_or_else(|| "-".into(), |r| Quantity::ratio(r).to_string());
+    format!("{}/s: p95 {p95}, errors {errors}", s.rate)
+}
+
+/// `load.capacity`: the stress ceiling is at least `min`. The ceiling is the achieved rate
+/// of the last step that held. When no step broke, the capacity is at least that; when
+/// the first step broke, at most the first rate: a bound decides only what it can, the
+/// rest is verdict `error` (start lower, or go higher).
+pub fn try_assert_capacity_at_least(report: &StressReport, min: Rate) -> Result<Evidence, Failure> {
     let mut check = Check::new(
         "load.capacity",
-        format!(
-            "capacity of {} at least {}",
-            report.name,
-            Quantity::per_second(min_per_second)
-        ),
+        format!("capacity of {} at least {min}", report.name),
         Category::CAPACITY,
     )
+    .with_subject(format!("{}/load.capacity", report.name))
+    .with_threshold(Threshold::at_least(min))
     .with_scenario(&report.scenario)
-    .with_attachment(Attachment::new(
-        "stress_steps",
-        "stress_steps/v1",
-        serde_json::to_value(report).unwrap_or(serde_json::Value::Null),
+    .with_attachment(StressSteps::new(
+        report.steps.clone(),
+        report.criterion.max_error_rate,
+        report.criterion.max_p95,
+        report.ceiling,
     ));
     if let Some(t) = &report.target {
         check = check.with_target(t);
     }
+    if let Some(r) = &report.recorder {
+        check = check.with_recorder(r.clone());
+    }
     let broke = report.steps.iter().find(|s| s.broke);
-    let summary = match (report.ceiling, broke) {
-        (Some(c), Some(b)) => format!(
-            "ceiling {} (last step that held); broke at {}/s: p95 {:.1}ms, errors {}",
+    let observed = match (report.ceiling, broke, report.steps.first()) {
+        (_, _, None) => return Err(check.nothing_measured("no stress step ran")),
+        (Some(c), Some(b), _) => Observation::new(Quantity::per_second(c)).with_summary(format!(
+            "ceiling {} (last step that held); broke at {}",
             Quantity::per_second(c.round()),
-            b.rate,
-            b.p95_ms,
-            Quantity::ratio(b.error_rate)
-        ),
-        (Some(c), None) => format!(
-            "ceiling at least {} (no step broke up to the maximum rate)",
+            step_text(b)
+        )),
+        (Some(c), None, _) => Observation::at_least(Quantity::per_second(c)).with_summary(format!(
+            "no step broke up to the maximum rate: the capacity is at least {}",
             Quantity::per_second(c.round())
-        ),
-        (None, Some(b)) => format!(
-            "the first step ({}/s) already broke: p95 {:.1}ms, errors {}",
-            b.rate,
-            b.p95_ms,
-            Quantity::ratio(b.error_rate)
-        ),
-        (None, None) => "no step ran".to_owned(),
+        )),
+        (None, _, Some(first)) => Observation::at_most(Quantity::per_second(first.rate))
+            .with_summary(format!(
+                "the first step already broke ({}): the capacity is below it",
+                step_text(first)
+            )),
     };
-    let check = check.with_summary(summary);
-    check.judge_with(
-        Threshold::at_least(Quantity::per_second(min_per_second)),
-        Quantity::per_second(report.ceiling.unwrap_or(0.0)),
-    )
+    check
+        .with_hint("a stress that never broke or broke at once says only a bound: widen the steps")
+        .judge(observed)
 }
 
 /// Panics unless [`try_assert_capacity_at_least`] passes.
 #[track_caller]
-pub fn assert_capacity_at_least(report: &StressReport, min_per_second: f64) -> Evidence {
-    try_assert_capacity_at_least(report, min_per_second).or_panic()
+pub fn assert_capacity_at_least(report: &StressReport, min: Rate) -> Evidence {
+    try_assert_capacity_at_least(report, min).or_panic()
 }
 
 /// A spike: `baseline` per second for `before`, `factor` times that for `spike`, then the
@@ -261,13 +264,13 @@ pub struct SpikeReport {
     /// The spike.
     pub spike: Spike,
     /// Upper edge of the baseline band (p95 of the seconds before the spike x 1.5, at
-    /// least + 5 ms).
-    pub band: Duration,
+    /// least + 5 ms); `None` when nothing was timed before the spike.
+    pub band: Option<Duration>,
     /// Whole seconds from the end of the spike until every later second's p95 is in the
-    /// band; `None` if it never got back.
+    /// band; `None` if it was not back by the end of the run.
     pub recovery: Option<Duration>,
-    /// p95 of each second (ms).
-    pub p95_per_second: Vec<f64>,
+    /// p95 of each second; `None` for a second where nothing was timed.
+    pub p95_per_second: Vec<Option<Duration>>,
 }
 
 impl Spike {
@@ -319,17 +322,22 @@ impl Spike {
         )
     }
 
-    /// Runs the spike and finds the recovery time.
-    pub async fn run<F, Fut>(&self, name: &str, transaction: F) -> Result<SpikeReport>
-    where
-        F: Fn(u64) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = std::result::Result<(), ErrorClass>> + Send + 'static,
-    {
-        let report = Load::new(name, self.model()?).run(transaction).await?;
+    /// A load of the spike's model named `name`, to give [`Spike::run`] its bounds and
+    /// recorder.
+    pub fn load(&self, name: impl Into<String>) -> Result<Load> {
+        Ok(Load::new(name, self.model()?))
+    }
+
+    /// Runs the spike with the name, target, bounds and recorder of `load` (made by
+    /// [`Spike::load`]; the spike's model is used whatever `load`'s is) and finds the
+    /// recovery time.
+    pub async fn run(&self, load: &Load, transaction: impl Transaction) -> Result<SpikeReport> {
+        let load = load.clone().with_model(self.model()?);
+        let report = load.run(transaction).await?;
         let seconds = &report.metrics.seconds;
-        let p95: Vec<f64> = seconds
+        let p95: Vec<Option<Duration>> = seconds
             .iter()
-            .map(|s| percentile(&s.latency(), Percentile::P95).as_secs_f64() * 1e3)
+            .map(|s| percentile(&s.latency(), Percentile::P95))
             .collect();
         let before = self.before.as_secs() as usize;
         let mut base = crate::metrics::histogram();
@@ -337,11 +345,12 @@ impl Spike {
         for s in seconds.iter().take(before).skip(usize::from(before > 1)) {
             let _ = base.add(&*s.latency());
         }
-        let base_p95 = percentile(&base, Percentile::P95);
-        let band = (base_p95.mul_f64(1.5)).max(base_p95 + Duration::from_millis(5));
+        let band = percentile(&base, Percentile::P95)
+            .map(|p| p.mul_f64(1.5).max(p + Duration::from_millis(5)));
         let spike_end = (self.before + self.spike).as_secs() as usize;
-        let band_ms = band.as_secs_f64() * 1e3;
-        let recovered = (spike_end..p95.len()).find(|&s| p95[s..].iter().all(|v| *v <= band_ms));
+        let recovered = band.and_then(|band| {
+            (spike_end..p95.len()).find(|&s| p95[s..].iter().all(|v| v.is_some_and(|v| v <= band)))
+        });
         Ok(SpikeReport {
             report,
             spike: *self,
@@ -353,12 +362,18 @@ impl Spike {
 }
 
 /// `load.spike_recovery`: after the spike, p95 is back in the baseline band within `limit`.
+/// Not back by the end of the run is a lower bound: it decides a limit shorter than the
+/// time after the spike; a longer one is verdict `error` (run longer after the spike).
 pub fn try_assert_spike_recovers_within(
     report: &SpikeReport,
     limit: Duration,
 ) -> Result<Evidence, Failure> {
     let s = &report.spike;
-    let check = Check::new(
+    let ms = |d: &Option<Duration>| {
+        d.map_or_else(|| "-".into(), |d| format!("{:.0}ms", d.as_secs_f64() * 1e3))
+    };
+    let check = crate::assertions::check_of(
+        &report.report,
         "load.spike_recovery",
         format!(
             "{} recovers from a {}x spike within {}",
@@ -368,7 +383,7 @@ pub fn try_assert_spike_recovers_within(
         ),
         Category::RELIABILITY,
     )
-    .with_started_at(report.report.started_at)
+    .with_threshold(Threshold::at_most(limit))
     .with_scenario(format!(
         "{}/s for {}, {}/s for {}, {}/s for {}",
         s.baseline,
@@ -379,35 +394,32 @@ pub fn try_assert_spike_recovers_within(
         Quantity::duration(s.after)
     ))
     .with_summary(format!(
-        "recovery {} (baseline band p95 <= {}; p95 per second: {})",
-        report
-            .recovery
-            .map(|d| Quantity::duration(d).to_string())
-            .unwrap_or_else(|| "never".into()),
-        Quantity::duration(report.band),
+        "baseline band p95 <= {}; p95 per second: {}",
+        ms(&report.band),
         report
             .p95_per_second
             .iter()
-            .map(|v| format!("{v:.0}ms"))
+            .map(ms)
             .collect::<Vec<_>>()
             .join(" ")
     ))
-    .with_attachment(Attachment::new(
-        "spike",
-        "spike/v1",
-        serde_json::json!({
-            "p95_ms_per_second": report.p95_per_second,
-            "band_ms": report.band.as_secs_f64() * 1e3,
-            "spike_start_s": s.before.as_secs_f64(),
-            "spike_end_s": (s.before + s.spike).as_secs_f64(),
-            "recovery_s": report.recovery.map(|d| d.as_secs_f64()),
-        }),
+    .with_attachment(SpikeRecovery::new(
+        report
+            .p95_per_second
+            .iter()
+            .map(|d| d.map(|d| d.as_micros() as u64))
+            .collect(),
+        report.band.unwrap_or_default(),
+        (s.before, s.before + s.spike),
+        report.recovery,
     ));
-    let observed = report.recovery.unwrap_or(s.after + Duration::from_secs(1));
-    check.judge_with(
-        Threshold::at_most(Quantity::duration(limit)),
-        Quantity::duration(observed),
-    )
+    if report.band.is_none() {
+        return Err(check.nothing_measured("no iteration was timed before the spike"));
+    }
+    match report.recovery {
+        Some(d) => check.judge(d),
+        None => check.judge(Observation::at_least(s.after)),
+    }
 }
 
 /// Panics unless [`try_assert_spike_recovers_within`] passes.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use readiness_load::{ErrorClass, Model, Timer, raw};
+use readiness_load::{ErrorClass, Load, Model, Report, Timer, raw};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A keep-alive HTTP/1.1 server answering every request with `status`; counts connections.
@@ -63,21 +63,29 @@ async fn delayed_server(
     )
 }
 
+/// `GET url` under `model` on the raw path, at most `connections` connections.
+async fn run(
+    url: &str,
+    connections: usize,
+    model: Model,
+    timeout: Duration,
+    timer: Timer,
+) -> Report {
+    Load::new("http_get", model)
+        .with_max_in_flight(connections)
+        .with_timer(timer)
+        .run_raw(&raw::Target::get(url).with_timeout(timeout))
+        .await
+        .expect("run")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn closed_model_reuses_one_connection_per_user() {
     let (url, accepted) = server("200 OK").await;
-    let target = raw::Target::get(&url, false).expect("target");
     let model = Model::closed(4, Duration::from_millis(500)).expect("model");
-    let report = raw::run(&target, 4, &model, Duration::from_secs(2), Timer::Tokio)
-        .await
-        .expect("run");
-    assert!(report.requests() > 100, "{} requests", report.requests());
-    assert_eq!(
-        report.errors(),
-        0,
-        "{}",
-        report.summary(readiness_core::Percentile::P95)
-    );
+    let report = run(&url, 4, model, Duration::from_secs(2), Timer::Tokio).await;
+    assert!(report.attempts() > 100, "{} requests", report.attempts());
+    assert_eq!(report.failed(), 0, "{}", report.summary());
     assert_eq!(
         accepted.load(Ordering::Relaxed),
         4,
@@ -87,30 +95,24 @@ async fn closed_model_reuses_one_connection_per_user() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn open_model_runs_every_scheduled_request_across_connections() {
-    let (url, _) = server("200 OK").await;
-    let target = raw::Target::get(&url, false).expect("target");
+    let (url, accepted) = server("200 OK").await;
     let model = Model::constant_rate(500.0, Duration::from_secs(1)).expect("model");
-    let report = raw::run(&target, 10, &model, Duration::from_secs(2), Timer::Tokio)
-        .await
-        .expect("run");
-    assert_eq!(report.requests(), 500);
-    assert_eq!(report.errors(), 0);
+    let report = run(&url, 10, model, Duration::from_secs(2), Timer::Tokio).await;
+    assert_eq!(report.attempts(), 500);
+    assert_eq!(report.failed(), 0, "{}", report.summary());
     assert_eq!(report.metrics.lag.len(), 500, "a lag sample per start");
+    let opened = accepted.load(Ordering::Relaxed);
+    assert!(
+        (1..=10).contains(&opened),
+        "connections opened as needed, at most 10: {opened}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn statuses_and_refusals_are_classified() {
     let (url, _) = server("503 Service Unavailable").await;
     let model = Model::constant_rate(100.0, Duration::from_millis(500)).expect("model");
-    let report = raw::run(
-        &raw::Target::get(&url, false).expect("target"),
-        2,
-        &model,
-        Duration::from_secs(1),
-        Timer::Tokio,
-    )
-    .await
-    .expect("run");
+    let report = run(&url, 2, model.clone(), Duration::from_secs(1), Timer::Tokio).await;
     assert_eq!(
         report.metrics.total().errors.get(&ErrorClass::Status5xx),
         Some(&50)
@@ -121,26 +123,32 @@ async fn statuses_and_refusals_are_classified() {
         .local_addr()
         .expect("addr")
         .port();
-    let target = raw::Target::get(&format!("http://127.0.0.1:{port}/"), false).expect("target");
-    let report = raw::run(&target, 2, &model, Duration::from_secs(1), Timer::Tokio)
-        .await
-        .expect("run");
+    let url = format!("http://127.0.0.1:{port}/");
+    let report = run(&url, 2, model, Duration::from_secs(1), Timer::Tokio).await;
     assert_eq!(
         report.metrics.total().errors.get(&ErrorClass::Connect),
         Some(&50)
     );
 }
 
-#[test]
-fn raw_targets_are_checked_before_any_traffic() {
-    let e = |u: &str| {
-        raw::Target::get(u, false)
+#[tokio::test]
+async fn raw_targets_are_checked_before_any_traffic() {
+    let model = Model::constant_rate(10.0, Duration::from_secs(1)).expect("model");
+    let load = Load::new("raw", model);
+    let e = async |u: &str| {
+        load.run_raw(&raw::Target::get(u))
+            .await
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default()
     };
-    assert!(e("http://198.51.100.1/").contains("is not on loopback"));
-    assert!(e("https://127.0.0.1/").contains("plain http://"));
+    let far = e("http://198.51.100.1/").await;
+    assert!(far.contains("is not on loopback"), "{far}");
+    assert!(
+        far.contains("`raw::Target::get(url).allow_non_loopback()`"),
+        "{far}"
+    );
+    assert!(e("https://127.0.0.1/").await.contains("plain http://"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -150,15 +158,13 @@ async fn percentiles_match_an_http_server_with_a_known_delay_distribution() {
         Duration::from_millis(if n % 10 == 9 { 50 } else { 10 })
     })
     .await;
-    let target = raw::Target::get(&url, false).expect("target");
     let model = Model::constant_rate(100.0, Duration::from_secs(2)).expect("model");
-    let report = raw::run(&target, 20, &model, Duration::from_secs(2), Timer::Tokio)
-        .await
-        .expect("run");
-    assert_eq!(report.requests(), 200);
+    let report = run(&url, 20, model, Duration::from_secs(2), Timer::Tokio).await;
+    assert_eq!(report.attempts(), 200);
     let ms = |q: f64| {
         report
             .percentile(readiness_core::Percentile::new(q).expect("p"))
+            .expect("timed")
             .as_secs_f64()
             * 1e3
     };
@@ -177,13 +183,10 @@ async fn percentiles_match_an_http_server_with_a_known_delay_distribution() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_fine_timer_runs_every_scheduled_request_on_time_order() {
     let (url, _) = server("200 OK").await;
-    let target = raw::Target::get(&url, false).expect("target");
     let model = Model::constant_rate(500.0, Duration::from_secs(1)).expect("model");
-    let report = raw::run(&target, 10, &model, Duration::from_secs(2), Timer::Fine)
-        .await
-        .expect("run");
-    assert_eq!(report.requests(), 500);
-    assert_eq!(report.errors(), 0);
+    let report = run(&url, 10, model.clone(), Duration::from_secs(2), Timer::Fine).await;
+    assert_eq!(report.attempts(), 500);
+    assert_eq!(report.failed(), 0);
     assert_eq!(report.metrics.lag.len(), 500, "a lag sample per start");
     // The engine's own open model on the fine timer: every arrival, none early.
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -197,7 +200,7 @@ async fn the_fine_timer_runs_every_scheduled_request_on_time_order() {
         })
         .await
         .expect("run");
-    assert_eq!(report.requests(), 500);
+    assert_eq!(report.attempts(), 500);
     let seen = seen.lock().expect("lock");
     for (i, at) in seen.iter() {
         // Arrival i is due at i / 500 s from the run's start (which is after `start`).
@@ -221,14 +224,12 @@ async fn a_target_that_never_answers_times_out_each_request_after_the_timeout() 
             held.push(s);
         }
     });
-    let target = raw::Target::get(&format!("http://127.0.0.1:{port}/"), false).expect("target");
     // 20/s for 1 s on 2 connections, each request may take 300 ms: an answered server
     // would give 20 requests; a silent one gives timeouts, and no request is judged
     // before its own 300 ms are over.
     let model = Model::constant_rate(20.0, Duration::from_secs(1)).expect("model");
-    let report = raw::run(&target, 2, &model, Duration::from_millis(300), Timer::Tokio)
-        .await
-        .expect("run");
+    let url = format!("http://127.0.0.1:{port}/");
+    let report = run(&url, 2, model, Duration::from_millis(300), Timer::Tokio).await;
     server.abort();
     let total = report.metrics.total();
     let timeouts = total.errors.get(&ErrorClass::Timeout).copied().unwrap_or(0);

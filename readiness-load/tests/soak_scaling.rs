@@ -1,20 +1,23 @@
-//! Soak drift and linear scaling against targets with known behaviour.
+//! Soak drift and linear scaling against targets with known behaviour, on Tokio's paused
+//! clock (the memory is this process's real memory, sampled at the virtual times).
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use readiness_core::Verdict;
+use readiness_core::{Bytes, Ratio, Verdict};
 use readiness_load::{ErrorClass, Load, Model, rss_of_pid, soak};
 
 /// Stable first, then leaking: one test, so no other test in this process moves its memory.
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn soak_passes_a_stable_target_and_catches_a_leaking_one() {
     let pid = std::process::id();
     let model = Model::constant_rate(100.0, Duration::from_secs(5)).expect("model");
-    let limit_per_minute = 64 * 1024 * 1024; // 64 MiB per minute
+    let limit_per_minute = Bytes(64 * 1024 * 1024);
 
     let stable = soak(
-        &Load::new("stable", model.clone()),
+        &Load::new("stable", model.clone()).with_recorder(common::recorder()),
         |_| async {
             tokio::time::sleep(Duration::from_millis(2)).await;
             Ok::<(), ErrorClass>(())
@@ -43,7 +46,7 @@ async fn soak_passes_a_stable_target_and_catches_a_leaking_one() {
     let kept: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
     let leak = kept.clone();
     let leaking = soak(
-        &Load::new("leaking", model),
+        &Load::new("leaking", model).with_recorder(common::recorder()),
         move |_| {
             leak.lock().expect("lock").push(vec![0xA5; 256 * 1024]);
             async { Ok::<(), ErrorClass>(()) }
@@ -73,12 +76,13 @@ async fn closed(
         "scaling",
         Model::closed(users, Duration::from_secs(2)).expect("model"),
     )
+    .with_recorder(common::recorder())
     .run(tx)
     .await
     .expect("run")
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn linear_scaling_passes_an_independent_target_and_fails_a_serialised_one() {
     let independent = || {
         |_| -> readiness_load::BoxedIteration {
@@ -93,11 +97,8 @@ async fn linear_scaling_passes_an_independent_target_and_fails_a_serialised_one(
         closed(10, independent()).await,
         closed(20, independent()).await,
     );
-    let e = readiness_load::try_assert_scales_linearly(
-        &[(5, &a), (10, &b), (20, &c)],
-        Duration::from_secs(2),
-        0.2,
-    );
+    let tolerance = Ratio::percent(20.0).expect("20%");
+    let e = readiness_load::try_assert_scales_linearly(&[(5, &a), (10, &b), (20, &c)], tolerance);
     assert!(e.is_ok(), "{:?}", e.err().map(|f| f.to_string()));
 
     // One lock held for the whole request: throughput stays flat as users grow.
@@ -116,12 +117,8 @@ async fn linear_scaling_passes_an_independent_target_and_fails_a_serialised_one(
         closed(5, serialised()).await,
         closed(20, serialised()).await,
     );
-    let f = readiness_load::try_assert_scales_linearly(
-        &[(5, &a), (20, &b)],
-        Duration::from_secs(2),
-        0.2,
-    )
-    .expect_err("flat");
+    let f = readiness_load::try_assert_scales_linearly(&[(5, &a), (20, &b)], tolerance)
+        .expect_err("flat");
     let msg = f.to_string();
     assert!(msg.contains("load.linear_scaling"), "{msg}");
     assert!(msg.contains("20 users:"), "{msg}");

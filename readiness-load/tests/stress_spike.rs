@@ -1,10 +1,18 @@
-//! Stress and spike against a server of known capacity.
+//! Stress and spike against a server of known capacity, on Tokio's paused clock.
+
+mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use readiness_core::Verdict;
+use tokio::time::Instant;
+
+use readiness_core::{Rate, Verdict};
 use readiness_load::{BreakCriterion, ErrorClass, Spike, Stress, metrics::BoxedIteration};
+
+fn rate(r: f64) -> Rate {
+    Rate::per_second(r).expect("a rate")
+}
 
 /// A FIFO server that serves `capacity` requests per second, one at a time: a request waits
 /// for its turn, then takes 1/capacity. Above capacity its queue (and latency) grows.
@@ -19,21 +27,28 @@ fn queue_server(capacity: f64) -> impl Fn(u64) -> BoxedIteration + Send + Sync +
             *free
         };
         Box::pin(async move {
-            tokio::time::sleep_until(done_at.into()).await;
+            tokio::time::sleep_until(done_at).await;
             Ok::<(), ErrorClass>(())
         })
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn stress_finds_the_ceiling_of_a_server_within_ten_percent() {
     let capacity = 400.0;
-    let stress = Stress::new("queue", 200.0, 40.0, 800.0, Duration::from_secs(2))
-        .expect("stress")
-        .with_break(BreakCriterion {
-            max_error_rate: 0.01,
-            max_p95: Duration::from_millis(100),
-        });
+    let stress = Stress::new(
+        "queue",
+        rate(200.0),
+        rate(40.0),
+        rate(800.0),
+        Duration::from_secs(2),
+    )
+    .expect("stress")
+    .with_recorder(common::recorder())
+    .with_break(BreakCriterion {
+        max_error_rate: 0.01,
+        max_p95: Duration::from_millis(100),
+    });
     let report = stress.run(queue_server(capacity)).await.expect("run");
     let ceiling = report.ceiling.expect("a step held");
     assert!(
@@ -44,10 +59,15 @@ async fn stress_finds_the_ceiling_of_a_server_within_ten_percent() {
     let broke = report.steps.last().expect("steps");
     assert!(broke.broke && broke.rate > capacity, "{:?}", report.steps);
 
-    let ok = readiness_load::try_assert_capacity_at_least(&report, 300.0).expect("360+/s >= 300/s");
+    let ok = readiness_load::try_assert_capacity_at_least(&report, rate(300.0))
+        .expect("360+/s >= 300/s");
     assert_eq!(ok.verdict, Verdict::Pass);
-    assert_eq!(ok.attachments[0].kind, "stress_steps/v1");
-    let f = readiness_load::try_assert_capacity_at_least(&report, 600.0).expect_err("below 600/s");
+    let steps = ok
+        .attachment::<readiness_core::StressSteps>()
+        .expect("steps attached");
+    assert_eq!(steps.ceiling, report.ceiling);
+    let f = readiness_load::try_assert_capacity_at_least(&report, rate(600.0))
+        .expect_err("below 600/s");
     let msg = f.to_string();
     assert!(
         msg.contains(
@@ -58,7 +78,41 @@ async fn stress_finds_the_ceiling_of_a_server_within_ten_percent() {
     assert!(msg.contains("(last step that held); broke at "), "{msg}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
+async fn a_stress_that_never_breaks_or_breaks_at_once_decides_only_what_its_bound_can() {
+    let stress = Stress::new(
+        "queue",
+        rate(100.0),
+        rate(100.0),
+        rate(200.0),
+        Duration::from_secs(1),
+    )
+    .expect("stress")
+    .with_break(BreakCriterion {
+        max_error_rate: 0.01,
+        max_p95: Duration::from_millis(100),
+    })
+    .with_recorder(common::recorder());
+    // Capacity 1000/s: no step breaks; the capacity is at least ~200/s.
+    let held = stress.run(queue_server(1000.0)).await.expect("run");
+    assert!(held.steps.iter().all(|s| !s.broke));
+    assert!(readiness_load::try_assert_capacity_at_least(&held, rate(150.0)).is_ok());
+    let f = readiness_load::try_assert_capacity_at_least(&held, rate(500.0))
+        .expect_err("never tested up to 500/s");
+    assert_eq!(f.verdict(), Verdict::Error, "{f}");
+    // Capacity 50/s: the first step breaks; below 100/s, so 150/s is missed, 20/s unknown.
+    let broke = stress.run(queue_server(50.0)).await.expect("run");
+    assert_eq!(broke.ceiling, None);
+    let f = readiness_load::try_assert_capacity_at_least(&broke, rate(150.0))
+        .expect_err("below the first step");
+    assert_eq!(f.verdict(), Verdict::Fail, "{f}");
+    assert!(f.to_string().contains("observed: at most 100/s"), "{f}");
+    let f =
+        readiness_load::try_assert_capacity_at_least(&broke, rate(20.0)).expect_err("undecided");
+    assert_eq!(f.verdict(), Verdict::Error, "{f}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn spike_recovery_matches_the_servers_known_recovery_within_one_step() {
     // Capacity 300/s, baseline 100/s, a 5x spike (500/s) for 1 s: a backlog of
     // (500 - 300) x 1 s = 200 requests drains at 300 - 100 = 200/s, so the server is back
@@ -70,7 +124,11 @@ async fn spike_recovery_matches_the_servers_known_recovery_within_one_step() {
         spike: Duration::from_secs(1),
         after: Duration::from_secs(4),
     };
-    let report = spike.run("queue", queue_server(300.0)).await.expect("run");
+    let load = spike
+        .load("queue")
+        .expect("model")
+        .with_recorder(common::recorder());
+    let report = spike.run(&load, queue_server(300.0)).await.expect("run");
     let known = 1.0;
     let measured = report.recovery.expect("recovered").as_secs_f64();
     assert!(
@@ -89,15 +147,27 @@ async fn spike_recovery_matches_the_servers_known_recovery_within_one_step() {
 
 #[test]
 fn bad_stress_and_spike_input_is_refused() {
-    let e = Stress::new("x", 0.0, 10.0, 100.0, Duration::from_secs(1))
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let e = Stress::new(
+        "x",
+        rate(0.0),
+        rate(10.0),
+        rate(100.0),
+        Duration::from_secs(1),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
     assert!(e.contains("0 < start <= max and step > 0"), "{e}");
-    let e = Stress::new("x", 10.0, 10.0, 100.0, Duration::from_millis(10))
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let e = Stress::new(
+        "x",
+        rate(10.0),
+        rate(10.0),
+        rate(100.0),
+        Duration::from_millis(10),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
     assert!(e.contains("at least 1s"), "{e}");
     let spike = Spike {
         baseline: 10.0,

@@ -1,6 +1,8 @@
 //! A failing `assert_*` panics at the test's line, not inside the harness. Alone in its
 //! binary because it replaces the panic hook.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ fn a_failing_assertion_points_at_the_callers_line() {
                 "slow",
                 Model::constant_rate(50.0, Duration::from_millis(200)).expect("model"),
             )
+            .with_recorder(common::recorder())
             .run(|_| async {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 Ok(())

@@ -1,8 +1,12 @@
-//! Windowed assertions, abort-on-breach and shards.
+//! Windowed assertions, abort-on-breach and shards, on Tokio's paused clock.
 
-use std::time::{Duration, Instant};
+mod common;
 
-use readiness_core::Percentile;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use readiness_core::{Percentile, Ratio};
 use readiness_load::{AbortRule, ErrorClass, Load, Model, Shard, metrics};
 
 /// 5 ms, except 80 ms during seconds 2..3 of the run.
@@ -18,23 +22,28 @@ fn slow_in_third_second(
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn a_bad_window_fails_the_windowed_check_while_the_whole_run_passes() {
     let t0 = Instant::now();
     let model = Model::constant_rate(100.0, Duration::from_secs(5)).expect("model");
     let report = Load::new("windowed", model)
+        .with_recorder(common::recorder())
         .run(slow_in_third_second(t0))
         .await
         .expect("run");
     // Over the whole run only 20% is slow: p50 is fine.
     assert!(
-        readiness_load::try_assert_percentile_under(&report, 50.0, Duration::from_millis(40))
-            .is_ok()
+        readiness_load::try_assert_percentile_under(
+            &report,
+            Percentile::P50,
+            Duration::from_millis(40)
+        )
+        .is_ok()
     );
     // In 1 s windows the third second's p50 is 80 ms.
     let failure = readiness_load::try_assert_percentile_under_in_every_window(
         &report,
-        50.0,
+        Percentile::P50,
         Duration::from_secs(1),
         Duration::from_millis(40),
     )
@@ -46,7 +55,7 @@ async fn a_bad_window_fails_the_windowed_check_while_the_whole_run_passes() {
     assert!(
         readiness_load::try_assert_percentile_under_in_every_window(
             &report,
-            50.0,
+            Percentile::P50,
             Duration::from_secs(1),
             Duration::from_millis(150)
         )
@@ -54,10 +63,9 @@ async fn a_bad_window_fails_the_windowed_check_while_the_whole_run_passes() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn abort_on_breach_stops_a_run_that_has_already_lost() {
     let model = Model::constant_rate(100.0, Duration::from_secs(10)).expect("model");
-    let started = Instant::now();
     let report = Load::new("failing", model)
         .with_abort_on(AbortRule::ErrorRateOver {
             max_ratio: 0.1,
@@ -67,14 +75,23 @@ async fn abort_on_breach_stops_a_run_that_has_already_lost() {
         .run(|_| async { Err(ErrorClass::Status5xx) })
         .await
         .expect("run");
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "stopped early: {:?}",
-        started.elapsed()
-    );
+    // Judged at the end of the first second (Tokio's timer wakes on whole milliseconds,
+    // so an arrival or two of the next second may already have started).
     let why = report.aborted.clone().expect("aborted");
-    assert!(why.starts_with("error rate 100% over 10%"), "{why}");
-    assert!(report.requests() < 400, "{} requests", report.requests());
+    assert!(
+        why.starts_with("error rate 100% over 10% in seconds 0..1"),
+        "{why}"
+    );
+    assert!(
+        (100..=105).contains(&report.attempts()),
+        "stopped after the first second: {}",
+        report.attempts()
+    );
+    assert!(
+        report.elapsed < Duration::from_millis(1100),
+        "{:?}",
+        report.elapsed
+    );
 
     // The same rule does not stop a healthy run.
     let model = Model::constant_rate(100.0, Duration::from_secs(2)).expect("model");
@@ -88,7 +105,7 @@ async fn abort_on_breach_stops_a_run_that_has_already_lost() {
         .await
         .expect("run");
     assert_eq!(healthy.aborted, None);
-    assert_eq!(healthy.requests(), 200);
+    assert_eq!(healthy.attempts(), 200);
 }
 
 #[test]
@@ -108,7 +125,7 @@ fn shard_parsing_says_what_to_write() {
     assert_eq!(shares, vec![(4, 0), (3, 4), (3, 7)]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn three_shards_together_run_the_load_and_give_the_same_verdict_as_one_process() {
     let tx = |i: u64| async move {
         tokio::time::sleep(Duration::from_millis(if i.is_multiple_of(10) {
@@ -171,12 +188,13 @@ async fn three_shards_together_run_the_load_and_give_the_same_verdict_as_one_pro
     assert_eq!(one, three);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn a_burst_of_errors_fails_the_windowed_error_rate_and_shards_are_recorded() {
     let t0 = Instant::now();
     let model = Model::constant_rate(100.0, Duration::from_secs(4)).expect("model");
     // Errors only during second 1..2: 25% over the run, 100% in that window.
     let report = Load::new("bursty", model)
+        .with_recorder(common::recorder())
         .with_shard(Shard { index: 1, count: 1 })
         .run(move |_| async move {
             if (1.0..2.0).contains(&t0.elapsed().as_secs_f64()) {
@@ -187,14 +205,15 @@ async fn a_burst_of_errors_fails_the_windowed_error_rate_and_shards_are_recorded
         })
         .await
         .expect("run");
+    let thirty = Ratio::percent(30.0).expect("30%");
     assert!(
-        readiness_load::try_assert_error_rate_under(&report, 0.3).is_ok(),
+        readiness_load::try_assert_error_rate_under(&report, thirty).is_ok(),
         "about 25% over the run"
     );
     let failure = readiness_load::try_assert_error_rate_under_in_every_window(
         &report,
         Duration::from_secs(1),
-        0.3,
+        thirty,
     )
     .expect_err("the burst window fails");
     let msg = failure.to_string();

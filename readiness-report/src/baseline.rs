@@ -1,26 +1,36 @@
-//! Baselines: a run's verdicts and raw latency distributions saved to a file, and a later
-//! run compared with it on the raw histograms.
+//! Baselines: a run's results and raw data saved to a file, and a later run compared with
+//! it the way each record declares ([`Combine`]), keyed by subject and test so a changed
+//! threshold still compares.
 //!
-//! A change is called only when the data says so: for the criterion's percentile q of n
-//! samples, the distribution-free confidence interval of the quantile comes from the order
-//! statistics (ranks n·q ± 1.96·√(n·q·(1−q))), read off each histogram; the interval of the
-//! ratio current / baseline is [current low / baseline high, current high / baseline low].
-//! `regressed` when the whole interval is above 1 + noise, `improved` when it is below
-//! 1 / (1 + noise), `within noise` otherwise. The noise band (`[report.baseline] noise`,
-//! 10% by default) absorbs what differs between two runs of the same build on a shared
-//! machine, which no single run's sampling interval can see.
+//! A change is called only when the data says so, from a 95% interval:
+//! - a latency percentile: the interval of the quantile from the order statistics of each
+//!   histogram (ranks n·q ± 1.96·√(n·q·(1−q))), and of the ratio current / baseline from
+//!   them; `regressed` when the whole interval is above 1 + noise, `improved` below
+//!   1 / (1 + noise);
+//! - a proportion (an error rate): Newcombe's interval of the difference of the two
+//!   proportions; `regressed` when it lies wholly above noise × the baseline's proportion
+//!   (on the worse side, as the threshold says: "at most" means higher is worse);
+//! - a rate (a throughput): the interval of the ratio of two Poisson rates; called like a
+//!   percentile, with "at least" meaning lower is worse;
+//! - anything else: the verdicts (pass then, fail now is `regressed`).
+//!
+//! The noise band (`[report.baseline] noise`, 10% by default) absorbs what differs between
+//! two runs of the same build on a shared machine, which no single run's sampling
+//! interval can see.
 
 use std::path::Path;
 
 use hdrhistogram::Histogram;
-use readiness_core::{Error, Result};
+use readiness_core::stats::{proportion_difference, quantile_interval, rate_ratio};
+use readiness_core::{
+    Combine, EncodedHistogram, Error, LatencyHistogram, Quantity, Result, Threshold, Verdict,
+};
 use serde::{Deserialize, Serialize};
 
-use crate::histogram;
-use crate::merge::{Merged, latency_histogram, percentile_of};
+use crate::merge::Merged;
 
 /// Version of the baseline file.
-pub const BASELINE_SCHEMA: &str = "1.0";
+pub const BASELINE_SCHEMA: &str = "2.0";
 
 /// What a run is compared against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,34 +48,44 @@ pub struct Baseline {
 /// One criterion in a baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BaselineCriterion {
+    /// What was measured (the key, with the test).
+    pub subject: String,
     /// Criterion id.
     pub id: String,
-    /// Title.
+    /// Title then.
     pub title: String,
     /// The test.
     pub test: String,
     /// Verdict then.
-    pub verdict: String,
-    /// Observed value then, in words.
-    pub observed: Option<String>,
-    /// The latency histogram (HDR V2, base64), when the criterion had one.
-    pub histogram: Option<String>,
+    pub verdict: Verdict,
+    /// Threshold then.
+    pub threshold: Option<Threshold>,
+    /// Observed value then.
+    pub observed: Option<Quantity>,
+    /// How it combines, with its counts.
+    pub combine: Combine,
+    /// The latency histogram, for a latency percentile.
+    pub histogram: Option<EncodedHistogram>,
 }
 
 /// How a criterion moved against the baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
-    /// Faster beyond noise.
+    /// Better beyond noise (or fail then, pass now).
     Improved,
-    /// Slower beyond noise.
+    /// Worse beyond noise (or pass then, fail or error now).
     Regressed,
     /// No change the data can tell from noise.
     WithinNoise,
-    /// No distribution to compare (the verdicts are shown).
+    /// The same verdict, for a criterion judged by its verdict only.
+    Unchanged,
+    /// Nothing to compare (too few samples, different kinds of data).
     NotComparable,
     /// Not in the baseline.
     New,
+    /// In the baseline, not in this run: it was not checked.
+    Missing,
 }
 
 impl std::fmt::Display for Change {
@@ -74,8 +94,10 @@ impl std::fmt::Display for Change {
             Change::Improved => "improved",
             Change::Regressed => "regressed",
             Change::WithinNoise => "within noise",
+            Change::Unchanged => "unchanged",
             Change::NotComparable => "not comparable",
             Change::New => "new",
+            Change::Missing => "missing",
         })
     }
 }
@@ -85,22 +107,30 @@ impl std::fmt::Display for Change {
 pub struct Comparison {
     /// Criterion id.
     pub id: String,
+    /// What was measured.
+    pub subject: String,
     /// The test.
     pub test: String,
-    /// What was compared ("p95").
+    /// What was compared ("p95", "error rate", "rate", "verdict").
     pub metric: String,
     /// Baseline value in words.
     pub baseline: Option<String>,
     /// Current value in words.
     pub current: Option<String>,
-    /// current / baseline.
+    /// current / baseline (for a proportion: the difference).
     pub ratio: Option<f64>,
-    /// 95% interval of the ratio.
+    /// 95% interval of the ratio (or the difference).
     pub interval: Option<(f64, f64)>,
     /// The call.
     pub change: Change,
     /// The call in words, with the test behind it.
     pub detail: String,
+}
+
+/// Which way is worse: up for "at most" limits (latency, errors), down for "at least"
+/// (throughput). A range or no threshold is taken as "at most".
+fn higher_is_worse(t: Option<&Threshold>) -> bool {
+    !matches!(t, Some(Threshold::AtLeast { .. }))
 }
 
 impl Baseline {
@@ -114,13 +144,24 @@ impl Baseline {
             git_commits: crate::merge::git_commits(merged),
             criteria: merged
                 .iter()
-                .map(|m| BaselineCriterion {
-                    id: m.evidence.criterion.id.clone(),
-                    title: m.evidence.criterion.title.clone(),
-                    test: m.evidence.context.test.clone().unwrap_or_default(),
-                    verdict: m.evidence.verdict.to_string(),
-                    observed: m.evidence.observed.map(|o| o.to_string()),
-                    histogram: latency_histogram(&m.evidence).map(str::to_owned),
+                .map(|m| {
+                    let e = &m.evidence;
+                    BaselineCriterion {
+                        subject: e.subject.clone(),
+                        id: e.criterion.id.clone(),
+                        title: e.criterion.title.clone(),
+                        test: e.context.test.clone().unwrap_or_default(),
+                        verdict: e.verdict,
+                        threshold: e.threshold,
+                        observed: e.observed,
+                        combine: e.combine,
+                        histogram: match e.combine {
+                            Combine::LatencyDistribution { .. } => e
+                                .attachment::<LatencyHistogram>()
+                                .map(|h| h.histogram.clone()),
+                            _ => None,
+                        },
+                    }
                 })
                 .collect(),
         }
@@ -136,20 +177,26 @@ impl Baseline {
                 path.display()
             ))
         })?;
-        let b: Baseline = serde_json::from_str(&text).map_err(|e| {
+        #[derive(Deserialize)]
+        struct Version {
+            schema: String,
+        }
+        let version = serde_json::from_str::<Version>(&text).map(|v| v.schema);
+        if let Ok(v) = &version
+            && v.split('.').next() != BASELINE_SCHEMA.split('.').next()
+        {
+            return Err(Error::InvalidInput(format!(
+                "baseline {} has schema {v:?}; this report reads {BASELINE_SCHEMA}: save it \
+                 again with `readiness baseline save`",
+                path.display()
+            )));
+        }
+        serde_json::from_str(&text).map_err(|e| {
             Error::InvalidInput(format!(
                 "{} is not a readiness baseline ({e}); save a new one with `readiness baseline save`",
                 path.display()
             ))
-        })?;
-        if b.schema.split('.').next() != BASELINE_SCHEMA.split('.').next() {
-            return Err(Error::InvalidInput(format!(
-                "baseline {} has schema {:?}; this report reads {BASELINE_SCHEMA}: save it again",
-                path.display(),
-                b.schema
-            )));
-        }
-        Ok(b)
+        })
     }
 
     /// Writes the baseline to `path` (through a temporary file, so a failed write leaves
@@ -161,71 +208,198 @@ impl Baseline {
     }
 
     /// Compares `current` with this baseline; `noise` is the relative band (0.10 = 10%).
+    /// Every current criterion gets a line, and every baseline criterion this run lacks.
     pub fn compare(&self, current: &[Merged], noise: f64) -> Vec<Comparison> {
-        let index: std::collections::HashMap<(&str, &str, &str), &BaselineCriterion> = self
+        let index: std::collections::HashMap<(&str, &str), &BaselineCriterion> = self
             .criteria
             .iter()
-            .map(|c| ((c.id.as_str(), c.title.as_str(), c.test.as_str()), c))
+            .map(|c| ((c.subject.as_str(), c.test.as_str()), c))
             .collect();
-        current
+        let mut seen = std::collections::HashSet::new();
+        let mut out: Vec<Comparison> = current
             .iter()
             .map(|m| {
                 let e = &m.evidence;
                 let test = e.context.test.as_deref().unwrap_or_default();
-                let then = index.get(&(e.criterion.id.as_str(), e.criterion.title.as_str(), test));
-                let q = percentile_of(&e.criterion.id)
-                    .filter(|q| *q > 0.0 && *q < 100.0)
-                    .unwrap_or(95.0);
-                let now_h = latency_histogram(e).and_then(histogram::decode);
-                let then_h = then
-                    .and_then(|t| t.histogram.as_deref())
-                    .and_then(histogram::decode);
-                let base = Comparison {
-                    id: e.criterion.id.clone(),
-                    test: test.to_owned(),
-                    metric: format!("p{q}"),
-                    baseline: then.and_then(|t| t.observed.clone()),
-                    current: e.observed.map(|o| o.to_string()),
-                    ratio: None,
-                    interval: None,
-                    change: Change::NotComparable,
-                    detail: String::new(),
-                };
-                match (then, now_h, then_h) {
-                    (None, _, _) => Comparison {
+                let then = index.get(&(e.subject.as_str(), test)).copied();
+                if let Some(t) = then {
+                    seen.insert((t.subject.as_str(), t.test.as_str()));
+                }
+                let now = BaselineCriterion::of_merged(m);
+                match then {
+                    None => Comparison {
                         change: Change::New,
                         detail: "not in the baseline".into(),
-                        ..base
+                        ..base(&now, None)
                     },
-                    (Some(_), Some(now), Some(then)) => {
-                        compare_histograms(base, &then, &now, q / 100.0, noise)
-                    }
-                    (Some(t), _, _) => Comparison {
-                        detail: format!(
-                            "no latency distribution to compare; verdict {} then, {} now",
-                            t.verdict, e.verdict
-                        ),
-                        ..base
-                    },
+                    Some(then) => compare_one(then, &now, noise),
                 }
             })
-            .collect()
+            .collect();
+        for c in &self.criteria {
+            if !seen.contains(&(c.subject.as_str(), c.test.as_str())) {
+                out.push(Comparison {
+                    change: Change::Missing,
+                    current: None,
+                    detail: "in the baseline, not in this run: it was not checked".into(),
+                    ..base(c, Some(c))
+                });
+            }
+        }
+        out
     }
 }
 
-/// The 95% interval of quantile `q` from the order statistics of the histogram's samples.
-pub fn quantile_interval(h: &Histogram<u64>, q: f64) -> Option<(f64, f64, f64)> {
-    let n = h.len() as f64;
-    if n < 20.0 {
-        return None;
+impl BaselineCriterion {
+    fn of_merged(m: &Merged) -> BaselineCriterion {
+        let mut b = Baseline::of(std::slice::from_ref(m)).criteria;
+        b.swap_remove(0)
     }
-    let half = 1.96 * (n * q * (1.0 - q)).sqrt();
-    let at = |rank: f64| h.value_at_quantile((rank / n).clamp(0.0, 1.0)) as f64;
-    Some((
-        at((n * q - half).floor()),
-        at(n * q),
-        at((n * q + half).ceil()),
-    ))
+}
+
+/// A comparison line of `now`, with what the baseline had.
+fn base(now: &BaselineCriterion, then: Option<&BaselineCriterion>) -> Comparison {
+    Comparison {
+        id: now.id.clone(),
+        subject: now.subject.clone(),
+        test: now.test.clone(),
+        metric: "verdict".into(),
+        baseline: then.and_then(|t| t.observed.map(|o| o.to_string())),
+        current: now.observed.map(|o| o.to_string()),
+        ratio: None,
+        interval: None,
+        change: Change::NotComparable,
+        detail: String::new(),
+    }
+}
+
+fn compare_one(then: &BaselineCriterion, now: &BaselineCriterion, noise: f64) -> Comparison {
+    let line = base(now, Some(then));
+    let worse_up = higher_is_worse(now.threshold.as_ref());
+    match (then.combine, now.combine) {
+        (Combine::LatencyDistribution { .. }, Combine::LatencyDistribution { percentile }) => {
+            let decoded = |b: &BaselineCriterion| b.histogram.as_ref()?.decode().ok();
+            match (decoded(then), decoded(now)) {
+                (Some(a), Some(b)) => compare_histograms(
+                    Comparison {
+                        metric: percentile.to_string(),
+                        ..line
+                    },
+                    &a,
+                    &b,
+                    percentile.quantile(),
+                    noise,
+                ),
+                _ => Comparison {
+                    detail: "a latency histogram is missing".into(),
+                    ..line
+                },
+            }
+        }
+        (
+            Combine::Proportion {
+                events: e1,
+                trials: t1,
+            },
+            Combine::Proportion {
+                events: e2,
+                trials: t2,
+            },
+        ) => {
+            let Some((low, d, high)) = proportion_difference((e1, t1), (e2, t2)) else {
+                return Comparison {
+                    detail: "no trials to compare".into(),
+                    ..line
+                };
+            };
+            let p1 = e1 as f64 / t1 as f64;
+            let band = noise * p1;
+            let (up, down) = (low > band, high < -band);
+            let change = match (up, down) {
+                (true, _) if worse_up => Change::Regressed,
+                (true, _) => Change::Improved,
+                (_, true) if worse_up => Change::Improved,
+                (_, true) => Change::Regressed,
+                _ => Change::WithinNoise,
+            };
+            let pts = |x: f64| format!("{:+.2}", x * 100.0);
+            Comparison {
+                metric: "proportion".into(),
+                ratio: Some(d),
+                interval: Some((low, high)),
+                change,
+                detail: format!(
+                    "{} -> {} ({} points), 95% interval of the difference {} .. {} points \
+                     from {e1} of {t1} and {e2} of {t2}; noise band ±{:.0}% of {}",
+                    Quantity::ratio(p1),
+                    Quantity::ratio(e2 as f64 / t2 as f64),
+                    pts(d),
+                    pts(low),
+                    pts(high),
+                    noise * 100.0,
+                    Quantity::ratio(p1)
+                ),
+                ..line
+            }
+        }
+        (
+            Combine::Rate {
+                events: e1,
+                seconds: s1,
+            },
+            Combine::Rate {
+                events: e2,
+                seconds: s2,
+            },
+        ) => {
+            let Some((low, ratio, high)) = rate_ratio((e1, s1), (e2, s2)) else {
+                return Comparison {
+                    detail: "no time to compare over".into(),
+                    ..line
+                };
+            };
+            let (up, down) = (low > 1.0 + noise, high < 1.0 / (1.0 + noise));
+            let change = match (up, down) {
+                (true, _) if worse_up => Change::Regressed,
+                (true, _) => Change::Improved,
+                (_, true) if worse_up => Change::Improved,
+                (_, true) => Change::Regressed,
+                _ => Change::WithinNoise,
+            };
+            Comparison {
+                metric: "rate".into(),
+                ratio: Some(ratio),
+                interval: Some((low, high)),
+                change,
+                detail: format!(
+                    "{} -> {} ({:+.1}%), 95% interval of the ratio {low:.3}..{high:.3} from \
+                     {e1} and {e2} events; noise band ±{:.0}%",
+                    Quantity::per_second(e1 as f64 / s1.max(1e-9)),
+                    Quantity::per_second(e2 as f64 / s2.max(1e-9)),
+                    (ratio - 1.0) * 100.0,
+                    noise * 100.0
+                ),
+                ..line
+            }
+        }
+        (a, b) if std::mem::discriminant(&a) != std::mem::discriminant(&b) => Comparison {
+            detail: "the baseline measured it another way; save the baseline again".into(),
+            ..line
+        },
+        _ => {
+            let change = match (then.verdict, now.verdict) {
+                (a, b) if a == b => Change::Unchanged,
+                (Verdict::Pass, _) => Change::Regressed,
+                (_, Verdict::Pass) => Change::Improved,
+                _ => Change::Unchanged,
+            };
+            Comparison {
+                change,
+                detail: format!("verdict {} then, {} now", then.verdict, now.verdict),
+                ..line
+            }
+        }
+    }
 }
 
 fn compare_histograms(

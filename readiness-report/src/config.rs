@@ -8,6 +8,9 @@
 //! must_pass = ["load.p95", "dr.*"]      # any failure (or error) of these is no-go
 //! expected = ["load.p95", "load.error_rate", "obs.alert_fires"]  # absent = a finding, no-go
 //!
+//! unassessed = "zero"                   # a weighted category without evidence counts 0
+//!                                       # ("exclude": left out of the score, still shown)
+//!
 //! [report.categories]                   # weights; the score is weighted by them
 //! performance = 15
 //! reliability = 15
@@ -48,12 +51,26 @@ pub struct ReportConfig {
     pub expected: Vec<String>,
     /// Category weights.
     pub categories: BTreeMap<String, f64>,
+    /// How a weighted category without evidence counts.
+    pub unassessed: Unassessed,
     /// Rules that make the verdict no-go.
     pub no_go: Vec<NoGoRule>,
     /// Capacity planning.
     pub capacity: Option<CapacityConfig>,
     /// Baseline comparison.
     pub baseline: BaselineConfig,
+}
+
+/// How a weighted category with no evidence counts in the score. It is shown as "not
+/// assessed" either way: a scorecard never looks better because something was not tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unassessed {
+    /// It counts with its weight and a score of 0 (the default).
+    #[default]
+    Zero,
+    /// It is left out of the weighted score (a finding still names it).
+    Exclude,
 }
 
 /// A rule that makes the verdict no-go when it holds.
@@ -137,6 +154,7 @@ impl Default for ReportConfig {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
+            unassessed: Unassessed::Zero,
             no_go: vec![
                 NoGoRule::AnyError { category: None },
                 NoGoRule::AnyFailed {

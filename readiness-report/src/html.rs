@@ -5,10 +5,9 @@
 
 use std::fmt::Write as _;
 
+use readiness_core::Attachment;
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::histogram;
 use crate::render::{observation, xml_escape as esc};
 use crate::scorecard::{Decision, Scorecard};
 
@@ -49,10 +48,6 @@ pub struct Chart {
     pub markers: Vec<Marker>,
 }
 
-fn f(v: &Value, key: &str) -> Option<f64> {
-    v.get(key)?.as_f64()
-}
-
 fn series(name: &str, points: Vec<(f64, f64)>) -> Series {
     Series {
         name: name.into(),
@@ -60,38 +55,46 @@ fn series(name: &str, points: Vec<(f64, f64)>) -> Series {
     }
 }
 
-/// The charts of one attachment (none for a kind the report does not know).
-pub fn charts_of(kind: &str, data: &Value) -> Vec<Chart> {
-    let chart = |title: &str, x: &str, y: &str, s: Vec<Series>, m: Vec<Marker>| Chart {
+fn chart(title: &str, kind: &str, axes: (&str, &str), s: Vec<Series>, m: Vec<Marker>) -> Chart {
+    Chart {
         title: title.into(),
         kind: kind.into(),
-        x: x.into(),
-        y: y.into(),
+        x: axes.0.into(),
+        y: axes.1.into(),
         series: s,
         markers: m,
-    };
-    match kind {
-        "timeline/v1" => {
-            let Some(secs) = data.get("seconds").and_then(Value::as_array) else {
-                return Vec::new();
-            };
+    }
+}
+
+fn x_marker(at: f64, label: String) -> Marker {
+    Marker {
+        axis: "x",
+        at,
+        label,
+    }
+}
+
+/// The charts of one attachment (none for a kind the report does not draw).
+pub fn charts_of(a: &Attachment) -> Vec<Chart> {
+    let kind = a.kind();
+    match a {
+        Attachment::Timeline(t) => {
             let mut p = [Vec::new(), Vec::new(), Vec::new()];
             let (mut ok, mut err, mut rate) = (Vec::new(), Vec::new(), Vec::new());
-            for s in secs {
-                let t = f(s, "second").unwrap_or(0.0);
-                for (i, k) in ["p50_us", "p95_us", "p99_us"].iter().enumerate() {
-                    p[i].push((t, f(s, k).unwrap_or(0.0) / 1e3));
+            for s in &t.seconds {
+                let x = s.second as f64;
+                if let Ok(h) = s.histogram.decode()
+                    && !h.is_empty()
+                {
+                    for (i, q) in [0.5, 0.95, 0.99].into_iter().enumerate() {
+                        p[i].push((x, h.value_at_quantile(q) as f64 / 1e3));
+                    }
                 }
-                let o = f(s, "ok").unwrap_or(0.0);
-                let e: f64 = s
-                    .get("errors")
-                    .and_then(Value::as_object)
-                    .map(|m| m.values().filter_map(Value::as_f64).sum())
-                    .unwrap_or(0.0);
-                ok.push((t, o));
-                err.push((t, e));
+                let (o, e) = (s.ok as f64, s.failed() as f64);
+                ok.push((x, o));
+                err.push((x, e));
                 rate.push((
-                    t,
+                    x,
                     if o + e > 0.0 {
                         100.0 * e / (o + e)
                     } else {
@@ -103,33 +106,29 @@ pub fn charts_of(kind: &str, data: &Value) -> Vec<Chart> {
             vec![
                 chart(
                     "latency percentiles per second",
-                    "second",
-                    "ms",
+                    kind,
+                    ("second", "ms"),
                     vec![series("p50", p50), series("p95", p95), series("p99", p99)],
                     vec![],
                 ),
                 chart(
                     "throughput per second",
-                    "second",
-                    "requests/s",
+                    kind,
+                    ("second", "requests/s"),
                     vec![series("ok", ok), series("errors", err)],
                     vec![],
                 ),
                 chart(
                     "error rate per second",
-                    "second",
-                    "%",
+                    kind,
+                    ("second", "%"),
                     vec![series("error rate", rate)],
                     vec![],
                 ),
             ]
         }
-        "hdr_histogram/v2+base64" => {
-            let Some(h) = data
-                .get("histogram")
-                .and_then(Value::as_str)
-                .and_then(histogram::decode)
-            else {
+        Attachment::LatencyHistogram(l) => {
+            let Ok(h) = l.histogram.decode() else {
                 return Vec::new();
             };
             if h.is_empty() {
@@ -156,181 +155,135 @@ pub fn charts_of(kind: &str, data: &Value) -> Vec<Chart> {
             let p = |q: f64| h.value_at_quantile(q) as f64 / 1e3;
             let marks = [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")]
                 .into_iter()
-                .map(|(q, label)| Marker {
-                    axis: "x",
-                    at: p(q),
-                    label: format!("{label} {:.1}ms", p(q)),
-                })
+                .map(|(q, label)| x_marker(p(q), format!("{label} {:.1}ms", p(q))))
                 .collect();
             vec![
                 chart(
                     "latency distribution (percentile spectrum)",
-                    "nines: 1 = p90, 2 = p99, 3 = p99.9",
-                    "ms",
+                    kind,
+                    ("nines: 1 = p90, 2 = p99, 3 = p99.9", "ms"),
                     vec![series("latency", points)],
                     vec![],
                 ),
                 chart(
                     "latency histogram (requests per bucket)",
-                    "ms (bucket upper edge)",
-                    "requests",
+                    kind,
+                    ("ms (bucket upper edge)", "requests"),
                     vec![series("requests", buckets)],
                     marks,
                 ),
             ]
         }
-        "stress_steps/v1" => {
-            let Some(steps) = data.get("steps").and_then(Value::as_array) else {
-                return Vec::new();
-            };
-            let pts = |k: &str| {
-                steps
-                    .iter()
-                    .map(|s| (f(s, "rate").unwrap_or(0.0), f(s, k).unwrap_or(0.0)))
-                    .collect()
-            };
-            let mut markers = Vec::new();
-            if let Some(c) = f(data, "ceiling") {
-                markers.push(Marker {
-                    axis: "x",
-                    at: c,
-                    label: format!("ceiling {c:.0}/s"),
-                });
-            }
+        Attachment::StressSteps(st) => {
+            let achieved = st.steps.iter().map(|s| (s.rate, s.achieved)).collect();
+            let p95 = st
+                .steps
+                .iter()
+                .filter_map(|s| Some((s.rate, s.p95_us? as f64 / 1e3)))
+                .collect();
+            let markers: Vec<Marker> = st
+                .ceiling
+                .map(|c| x_marker(c, format!("ceiling {c:.0}/s")))
+                .into_iter()
+                .collect();
             vec![
                 chart(
                     "stress steps: achieved rate",
-                    "offered rate /s",
-                    "achieved /s",
-                    vec![series("achieved", pts("achieved"))],
+                    kind,
+                    ("offered rate /s", "achieved /s"),
+                    vec![series("achieved", achieved)],
                     markers.clone(),
                 ),
                 chart(
                     "stress steps: p95 latency",
-                    "offered rate /s",
-                    "ms",
-                    vec![series("p95", pts("p95_ms"))],
+                    kind,
+                    ("offered rate /s", "ms"),
+                    vec![series("p95", p95)],
                     markers,
                 ),
             ]
         }
-        "spike/v1" => {
-            let Some(p95) = data.get("p95_ms_per_second").and_then(Value::as_array) else {
-                return Vec::new();
-            };
-            let points = p95
+        Attachment::SpikeRecovery(sp) => {
+            let points = sp
+                .p95_us_per_second
                 .iter()
                 .enumerate()
-                .map(|(i, v)| (i as f64, v.as_f64().unwrap_or(0.0)))
+                .filter_map(|(i, v)| Some((i as f64, (*v)? as f64 / 1e3)))
                 .collect();
-            let mut markers = Vec::new();
-            for (k, label) in [("spike_start_s", "spike"), ("spike_end_s", "spike ends")] {
-                if let Some(at) = f(data, k) {
-                    markers.push(Marker {
-                        axis: "x",
-                        at,
-                        label: label.into(),
-                    });
-                }
+            let mut markers = vec![
+                x_marker(sp.spike_start_s, "spike".into()),
+                x_marker(sp.spike_end_s, "spike ends".into()),
+            ];
+            if let Some(r) = sp.recovery_s {
+                markers.push(x_marker(
+                    sp.spike_end_s + r,
+                    format!("recovered after {r:.0}s"),
+                ));
             }
-            if let (Some(end), Some(r)) = (f(data, "spike_end_s"), f(data, "recovery_s")) {
-                markers.push(Marker {
-                    axis: "x",
-                    at: end + r,
-                    label: format!("recovered after {r:.0}s"),
-                });
-            }
-            if let Some(b) = f(data, "band_ms") {
-                markers.push(Marker {
-                    axis: "y",
-                    at: b,
-                    label: "baseline band".into(),
-                });
-            }
+            markers.push(Marker {
+                axis: "y",
+                at: sp.band_us as f64 / 1e3,
+                label: "baseline band".into(),
+            });
             vec![chart(
                 "spike: p95 per second",
-                "second",
-                "ms",
+                kind,
+                ("second", "ms"),
                 vec![series("p95", points)],
                 markers,
             )]
         }
-        "soak/v1" => {
-            let pairs = |k: &str, scale: f64| -> Vec<(f64, f64)> {
-                data.get(k)
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|p| {
-                                let p = p.as_array()?;
-                                Some((p.first()?.as_f64()?, p.get(1)?.as_f64()? * scale))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
+        Attachment::Drift(d) => {
             let mut out = Vec::new();
-            let lat = pairs("p95_ms", 1.0);
-            if !lat.is_empty() {
+            if !d.p95_ms.is_empty() {
                 out.push(chart(
                     "soak: p95 over time",
-                    "second",
-                    "ms",
-                    vec![series("p95", lat)],
+                    kind,
+                    ("second", "ms"),
+                    vec![series("p95", d.p95_ms.clone())],
                     vec![],
                 ));
             }
-            let mem = pairs("memory_bytes", 1.0 / 1_048_576.0);
-            if !mem.is_empty() {
+            if !d.memory_bytes.is_empty() {
+                let mem = d
+                    .memory_bytes
+                    .iter()
+                    .map(|(t, b)| (*t, b / 1_048_576.0))
+                    .collect();
                 out.push(chart(
                     "soak: target memory over time",
-                    "second",
-                    "MiB",
+                    kind,
+                    ("second", "MiB"),
                     vec![series("memory", mem)],
                     vec![],
                 ));
             }
             out
         }
-        "scaling/v1" => {
-            let points: Vec<(f64, f64)> = data
-                .get("levels")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|p| {
-                            let p = p.as_array()?;
-                            Some((p.first()?.as_f64()?, p.get(1)?.as_f64()?))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+        Attachment::Scaling(sc) => {
+            let points = sc.levels.iter().map(|(u, t)| (*u as f64, *t)).collect();
             vec![chart(
                 "throughput by users",
-                "users",
-                "requests/s",
+                kind,
+                ("users", "requests/s"),
                 vec![series("throughput", points)],
                 vec![],
             )]
         }
-        "probe_samples/v1" => {
-            let Some(samples) = data.get("samples").and_then(Value::as_array) else {
-                return Vec::new();
-            };
+        Attachment::ProbeSamples(pr) => {
             let (mut good, mut bad) = (Vec::new(), Vec::new());
-            for s in samples {
-                let at = f(s, "at_ms").unwrap_or(0.0);
-                let lat = f(s, "latency_ms").unwrap_or(0.0);
-                if s.get("ok").and_then(Value::as_bool).unwrap_or(false) {
-                    good.push((at, lat));
+            for s in &pr.samples {
+                let point = (s.at_ms, s.latency_ms);
+                if s.ok {
+                    good.push(point);
                 } else {
-                    bad.push((at, lat));
+                    bad.push(point);
                 }
             }
             vec![chart(
                 "probe samples",
-                "ms from start",
-                "attempt ms",
+                kind,
+                ("ms from start", "attempt ms"),
                 vec![series("good", good), series("bad", bad)],
                 vec![],
             )]
@@ -434,6 +387,16 @@ pub fn page(s: &Scorecard) -> String {
          <th>Pass</th><th>Fail</th><th>Error</th><th>Missing</th></tr>",
     );
     for c in &s.categories {
+        if !c.assessed {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td class=num>{}</td><td class=missing colspan=5>not assessed: \
+                 no evidence</td></tr>",
+                esc(&c.name),
+                c.weight
+            );
+            continue;
+        }
         let _ = write!(
             o,
             "<tr><td>{}</td><td class=num>{}</td><td class=num>{:.1}</td><td class=num>{}</td>\
@@ -452,7 +415,7 @@ pub fn page(s: &Scorecard) -> String {
         "<tr><th>Weighted</th><td></td><th class=num>{:.1}</th><td colspan=4></td></tr></table>",
         s.score
     );
-    for c in &s.categories {
+    for c in s.categories.iter().filter(|c| c.assessed) {
         let _ = write!(o, "<h2>{}</h2>", esc(&c.name));
         for r in &c.criteria {
             let _ = write!(
@@ -482,12 +445,12 @@ pub fn page(s: &Scorecard) -> String {
                     .unwrap_or_default()
             );
             for a in &r.attachments {
-                for chart in charts_of(&a.kind, &a.data) {
+                for chart in charts_of(a) {
                     let _ = write!(
                         o,
                         "<div class=\"chart\" data-chart=\"{}\" data-kind=\"{}\"></div>",
                         charts.len(),
-                        esc(&a.kind)
+                        esc(a.kind())
                     );
                     charts.push(chart);
                 }

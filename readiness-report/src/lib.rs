@@ -57,7 +57,7 @@ mod scorecard;
 use std::path::{Path, PathBuf};
 
 pub use baseline::{Baseline, Change, Comparison};
-pub use config::{NoGoRule, ReportConfig};
+pub use config::{NoGoRule, ReportConfig, Unassessed};
 pub use merge::{Merged, merge};
 pub use read::{EvidenceSet, Finding, Record, read_dir};
 pub use readiness_core as core;
@@ -79,6 +79,30 @@ pub enum BaselinePolicy {
     Save,
 }
 
+/// Which run of an evidence directory is judged.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Run {
+    /// The run of the most recent record (the default: a directory keeps every earlier
+    /// run too).
+    #[default]
+    Latest,
+    /// The run with this id (`READINESS_RUN_ID`, the `org.readiness.run` label).
+    Id(String),
+    /// Every record in the directory, of every run.
+    All,
+}
+
+impl Run {
+    /// `latest`, `all`, or a run id.
+    pub fn parse(text: &str) -> Run {
+        match text {
+            "latest" => Run::Latest,
+            "all" => Run::All,
+            id => Run::Id(id.to_owned()),
+        }
+    }
+}
+
 /// What to make a scorecard from.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -88,19 +112,19 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// A baseline file and what to do with it.
     pub baseline: Option<(PathBuf, BaselinePolicy)>,
-    /// Only the records of this run id (`READINESS_RUN_ID`, the `org.readiness.run` label);
-    /// `latest` is the run of the most recent record.
-    pub run: Option<String>,
+    /// Which run is judged (default: the latest).
+    pub run: Run,
 }
 
 impl Options {
-    /// Defaults for `dir`.
+    /// Defaults for `dir`: its latest run, the config found as [`ReportConfig::locate`]
+    /// says, no baseline.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Options {
             dir: dir.into(),
             config: None,
             baseline: None,
-            run: None,
+            run: Run::Latest,
         }
     }
 }
@@ -117,29 +141,40 @@ pub fn make(options: &Options) -> Result<Scorecard> {
         _ => None,
     };
     let mut set = read_dir(&options.dir)?;
-    if let Some(run) = &options.run {
-        let latest;
-        let run = if run == "latest" {
-            latest = set
-                .records
-                .iter()
-                .max_by_key(|r| r.evidence.context.finished_at)
-                .and_then(|r| r.evidence.context.run_id.clone())
-                .unwrap_or_default();
-            &latest
-        } else {
-            run
-        };
+    let run = match &options.run {
+        Run::All => None,
+        Run::Id(id) => Some(id.clone()),
+        Run::Latest => set
+            .records
+            .iter()
+            .max_by_key(|r| r.evidence.context.finished_at)
+            .and_then(|r| r.evidence.context.run_id.clone()),
+    };
+    if let Some(run) = &run {
+        let before = set.records.len();
         set.records
             .retain(|r| r.evidence.context.run_id.as_deref() == Some(run.as_str()));
         if set.records.is_empty() {
             return Err(Error::InvalidInput(format!(
                 "no evidence records of run {run} in {}; the run ids there are written in each \
-                 record's context.run_id",
+                 record's context.run_id (--run all judges every record)",
                 options.dir.display()
             )));
         }
+        if set.records.len() < before && options.run == Run::Latest {
+            set.findings.push(Finding {
+                kind: "earlier_runs".into(),
+                message: format!(
+                    "judged the latest run {run} ({} of {before} records); --run all judges \
+                     every run in the directory",
+                    set.records.len()
+                ),
+                file: None,
+                line: None,
+            });
+        }
     }
+    let inconsistent = verify(&mut set);
     let (merged, merge_findings) = merge(std::mem::take(&mut set.records));
     let mut findings = std::mem::take(&mut set.findings);
     findings.extend(merge_findings);
@@ -153,6 +188,13 @@ pub fn make(options: &Options) -> Result<Scorecard> {
         Baseline::of(&merged).save(path)?;
     }
     let mut card = scorecard::build(&set, merged, findings, &config);
+    if !inconsistent.is_empty() {
+        card.add_reason(format!(
+            "{} records disagree with their own numbers and count as errors: {}",
+            inconsistent.len(),
+            inconsistent.join(", ")
+        ));
+    }
     if let Some((cap, plan)) = capacity {
         card.capacity = plan;
         if card.capacity.is_none() {
@@ -170,13 +212,49 @@ pub fn make(options: &Options) -> Result<Scorecard> {
     }
     if let Some(comparisons) = comparisons {
         if let Some((_, BaselinePolicy::Strict)) = &options.baseline {
-            for c in comparisons.iter().filter(|c| c.change == Change::Regressed) {
-                card.add_reason(format!("{} of {} regressed: {}", c.id, c.test, c.detail));
+            for c in &comparisons {
+                match c.change {
+                    Change::Regressed => {
+                        card.add_reason(format!("{} of {} regressed: {}", c.id, c.test, c.detail))
+                    }
+                    Change::Missing => card.add_reason(format!(
+                        "{} of {} is in the baseline but was not checked",
+                        c.id, c.test
+                    )),
+                    _ => {}
+                }
             }
         }
         card.baseline = Some(comparisons);
     }
     Ok(card)
+}
+
+/// Judges every record again from its own numbers ([`readiness_core::Evidence::verify`]):
+/// one that disagrees becomes verdict `error`, with a finding, never a pass. Gives back the
+/// ids of those records.
+fn verify(set: &mut EvidenceSet) -> Vec<String> {
+    let mut ids = Vec::new();
+    for r in &mut set.records {
+        let Err(why) = r.evidence.verify() else {
+            continue;
+        };
+        let e = &mut r.evidence;
+        let message = format!(
+            "{}:{}: the record of {} says {}, but {why}; it counts as an error",
+            r.file, r.line, e.criterion.id, e.verdict
+        );
+        e.error = Some(format!("the record disagrees with its own numbers: {why}"));
+        e.verdict = readiness_core::Verdict::Error;
+        ids.push(e.criterion.id.clone());
+        set.findings.push(Finding {
+            kind: "inconsistent_record".into(),
+            message,
+            file: Some(r.file.clone()),
+            line: Some(r.line),
+        });
+    }
+    ids
 }
 
 fn capacity_plan(
@@ -189,10 +267,8 @@ fn capacity_plan(
         .find_map(|m| {
             let from_steps = m
                 .evidence
-                .attachments
-                .iter()
-                .find(|a| a.kind == "stress_steps/v1")
-                .and_then(|a| a.data.get("ceiling")?.as_f64());
+                .attachment::<readiness_core::StressSteps>()
+                .and_then(|s| s.ceiling);
             let ceiling = from_steps.or_else(|| m.evidence.observed.map(|o| o.value()))?;
             (ceiling > 0.0).then(|| {
                 let source = format!(

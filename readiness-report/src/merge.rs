@@ -1,12 +1,15 @@
 //! From records to one result per criterion: retries keep the last attempt, shards of one
-//! load are merged (histograms added before a percentile is judged again).
+//! load are merged as each record declares ([`Combine`]): latency histograms added before
+//! the percentile is judged again, proportions by their counts, rates added, anything else
+//! by its worst verdict.
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
-use readiness_core::{Attachment, Evidence, Percentile, Quantity, Threshold, Verdict};
+use readiness_core::{
+    Attachment, Bound, Combine, EncodedHistogram, Evidence, LatencyHistogram, Quantity, Timeline,
+    Verdict,
+};
 
-use crate::histogram;
 use crate::read::{Finding, Record};
 
 /// One criterion of one test, after retries and shards.
@@ -24,14 +27,14 @@ pub struct Merged {
     pub shards: usize,
 }
 
-/// Groups records by (criterion id, title, test): the last attempt of each shard counts,
-/// and shards are merged. Findings say where retries or merges happened.
+/// Groups records by (subject, test) — what was measured, never the title, which may name
+/// the limit: the last attempt of each shard counts, and shards are merged. Findings say
+/// where retries or merges happened.
 pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
-    fn key(r: &Record) -> (&str, &str, &str) {
+    fn key(r: &Record) -> (&str, &str) {
         let e = &r.evidence;
         (
-            e.criterion.id.as_str(),
-            e.criterion.title.as_str(),
+            e.subject.as_str(),
             e.context.test.as_deref().unwrap_or_default(),
         )
     }
@@ -40,8 +43,7 @@ pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
     // (stable, so each group keeps file order) and walked run by run.
     let mut group_of: Vec<u32> = Vec::with_capacity(records.len());
     {
-        let mut index: rustc_hash::FxHashMap<(&str, &str, &str), u32> =
-            rustc_hash::FxHashMap::default();
+        let mut index: rustc_hash::FxHashMap<(&str, &str), u32> = rustc_hash::FxHashMap::default();
         index.reserve(records.len());
         for r in &records {
             let next = index.len() as u32;
@@ -94,7 +96,9 @@ pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
                 file: None,
                 line: None,
             });
-            out.push(merge_shards(latest, attempts));
+            let (merged, finding) = merge_shards(latest, attempts);
+            findings.extend(finding);
+            out.push(merged);
         } else if let Some(r) = latest.into_iter().last() {
             findings.push(Finding {
                 kind: "retried".into(),
@@ -123,21 +127,6 @@ fn one(r: Record, attempts: usize) -> Merged {
     }
 }
 
-/// The percentile a criterion id names: `load.p95` -> 95, `load.p99.9` -> 99.9.
-pub(crate) fn percentile_of(id: &str) -> Option<f64> {
-    id.strip_prefix("load.p")?.parse().ok()
-}
-
-/// The latency histogram attached to a record (HDR V2, base64), if any.
-pub(crate) fn latency_histogram(e: &Evidence) -> Option<&str> {
-    e.attachments
-        .iter()
-        .find(|a| a.kind == "hdr_histogram/v2+base64")?
-        .data
-        .get("histogram")?
-        .as_str()
-}
-
 /// The git commits the results name, sorted, each once.
 pub(crate) fn git_commits(merged: &[Merged]) -> Vec<String> {
     let set: std::collections::BTreeSet<&String> = merged
@@ -155,75 +144,138 @@ fn display_test(test: &str) -> &str {
     }
 }
 
-/// Merges the shards of one criterion: percentiles from the merged histogram, error rates
-/// from summed counts, throughput summed; any other criterion takes the worst verdict.
-fn merge_shards(shards: Vec<Record>, attempts: usize) -> Merged {
+fn severity(v: Verdict) -> u8 {
+    match v {
+        Verdict::Pass => 0,
+        Verdict::Fail => 1,
+        Verdict::Error => 2,
+    }
+}
+
+/// Merges the shards of one criterion as its records declare; a shard that could not be
+/// judged makes the whole an error, and records that disagree on how they combine are
+/// merged by their worst verdict (with a finding).
+fn merge_shards(shards: Vec<Record>, attempts: usize) -> (Merged, Option<Finding>) {
     let n = shards.len();
     let first = &shards[0];
     let (file, line) = (first.file.clone(), first.line);
+    let combine = first.evidence.combine;
+    let agree = shards
+        .iter()
+        .all(|r| same_kind(&r.evidence.combine, &combine));
     // The worst shard speaks for the criterion unless it is judged again below.
     let mut evidence = shards
         .iter()
-        .max_by_key(|r| match r.evidence.verdict {
-            Verdict::Pass => 0,
-            Verdict::Fail => 1,
-            Verdict::Error => 2,
-        })
+        .max_by_key(|r| severity(r.evidence.verdict))
         .unwrap_or(first)
         .evidence
         .clone();
     evidence.context.shard = Some(format!("{n} shards merged"));
-    let hist = merged_histogram(&shards);
-    let timeline = merged_timeline(&shards);
-    let id = evidence.criterion.id.as_str();
-    let observed = if evidence.verdict == Verdict::Error {
-        None
-    } else if let Some(q) = percentile_of(id) {
-        match (&hist, Percentile::new(q)) {
-            (Some(h), Ok(p)) => Some(Quantity::duration(std::time::Duration::from_micros(
-                h.value_at_quantile(p.quantile()),
-            ))),
-            _ => None,
-        }
-    } else if id == "load.error_rate" {
-        timeline.as_ref().map(|t| Quantity::ratio(t.error_rate()))
-    } else if id == "load.throughput" {
-        let rates: Option<Vec<f64>> = shards
-            .iter()
-            .map(|r| r.evidence.observed.map(|o| o.value()))
-            .collect();
-        rates.map(|r| Quantity::per_second(r.iter().sum()))
-    } else {
-        None
-    };
-    if let (Some(observed), Some(threshold)) = (observed, evidence.threshold) {
-        apply(&mut evidence, threshold, observed, n);
+    let mut finding = None;
+    if !agree {
+        finding = Some(Finding {
+            kind: "merged_by_verdict".into(),
+            message: format!(
+                "{} of {}: the {n} shards declare different ways to combine; the worst \
+                 verdict counts",
+                evidence.subject,
+                display_test(evidence.context.test.as_deref().unwrap_or_default())
+            ),
+            file: Some(file.clone()),
+            line: Some(line),
+        });
     }
-    evidence
-        .attachments
-        .retain(|a| a.kind != "hdr_histogram/v2+base64" && a.kind != "timeline/v1");
-    if let Some(h) = &hist {
-        evidence.attachments.push(Attachment::new(
-            "latency_histogram",
-            "hdr_histogram/v2+base64",
-            serde_json::json!({ "unit": "us", "histogram": histogram::encode(h), "merged_from": n }),
-        ));
+    let timeline = merged_timeline(&shards);
+    if agree && evidence.verdict != Verdict::Error {
+        let observed = match combine {
+            Combine::LatencyDistribution { percentile } => merged_histogram(&shards).map(|h| {
+                let transaction = evidence
+                    .attachment::<LatencyHistogram>()
+                    .map(|l| l.transaction.clone())
+                    .unwrap_or_default();
+                let mut attached = LatencyHistogram::new(transaction, EncodedHistogram::encode(&h));
+                attached.merged_from = Some(n);
+                evidence
+                    .attachments
+                    .retain(|a| !matches!(a, Attachment::LatencyHistogram(_)));
+                evidence.attachments.push(attached.into());
+                Quantity::duration(std::time::Duration::from_micros(
+                    h.value_at_quantile(percentile.quantile()),
+                ))
+            }),
+            Combine::Proportion { .. } => {
+                let (events, trials) =
+                    shards
+                        .iter()
+                        .fold((0, 0), |(e, t), r| match r.evidence.combine {
+                            Combine::Proportion { events, trials } => (e + events, t + trials),
+                            _ => (e, t),
+                        });
+                evidence.combine = Combine::Proportion { events, trials };
+                (trials > 0).then(|| Quantity::ratio(events as f64 / trials as f64))
+            }
+            Combine::Rate { seconds, .. } => {
+                let (events, rate) =
+                    shards
+                        .iter()
+                        .fold((0, 0.0), |(e, r), s| match s.evidence.combine {
+                            Combine::Rate { events, seconds } if seconds > 0.0 => {
+                                (e + events, r + events as f64 / seconds)
+                            }
+                            _ => (e, r),
+                        });
+                // Side by side over the same time: the rates add up.
+                let seconds = if rate > 0.0 {
+                    events as f64 / rate
+                } else {
+                    seconds
+                };
+                evidence.combine = Combine::Rate { events, seconds };
+                (seconds > 0.0).then(|| Quantity::per_second(events as f64 / seconds))
+            }
+            _ => None,
+        };
+        match observed {
+            Some(observed) => judge_again(&mut evidence, observed, n),
+            None if !matches!(combine, Combine::VerdictOnly) => {
+                evidence.verdict = Verdict::Error;
+                evidence.observed = None;
+                evidence.error = Some(format!(
+                    "the {n} shards cannot be merged: a shard lacks the data its record \
+                     declares (a latency histogram, or counts)"
+                ));
+            }
+            None => {}
+        }
     }
     if let Some(t) = timeline {
-        evidence.attachments.push(t.attachment(n));
+        evidence
+            .attachments
+            .retain(|a| !matches!(a, Attachment::Timeline(_)));
+        evidence.attachments.push(t.into());
     }
-    Merged {
+    let merged = Merged {
         evidence,
         file,
         line,
         attempts,
         shards: n,
-    }
+    };
+    (merged, finding)
 }
 
-fn apply(evidence: &mut Evidence, threshold: Threshold, observed: Quantity, n: usize) {
+fn same_kind(a: &Combine, b: &Combine) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// The merged observation judged against the record's threshold.
+fn judge_again(evidence: &mut Evidence, observed: Quantity, n: usize) {
+    let Some(threshold) = evidence.threshold else {
+        return;
+    };
     if let Ok(j) = threshold.judge(observed) {
         evidence.observed = Some(observed);
+        evidence.bound = Bound::Exact;
         evidence.margin = j.margin;
         evidence.verdict = if j.met { Verdict::Pass } else { Verdict::Fail };
         evidence.summary = Some(format!(
@@ -233,106 +285,29 @@ fn apply(evidence: &mut Evidence, threshold: Threshold, observed: Quantity, n: u
     }
 }
 
-fn merged_histogram(shards: &[Record]) -> Option<Histogram<u64>> {
-    let mut total: Option<Histogram<u64>> = None;
+fn merged_histogram(shards: &[Record]) -> Option<hdrhistogram::Histogram<u64>> {
+    let mut total: Option<hdrhistogram::Histogram<u64>> = None;
     for r in shards {
-        let h = latency_histogram(&r.evidence).and_then(histogram::decode)?;
+        let h = r
+            .evidence
+            .attachment::<LatencyHistogram>()?
+            .histogram
+            .decode()
+            .ok()?;
         match &mut total {
             None => total = Some(h),
-            Some(t) => {
-                let _ = t.add(&h);
-            }
+            Some(t) => t.add(&h).ok()?,
         }
     }
     total
 }
 
-/// One second summed over shards: successes, errors by class, latency.
-type SecondCounts = (u64, BTreeMap<String, u64>, Option<Histogram<u64>>);
-
-/// Per-second counts (and histograms) summed over shards.
-#[derive(Debug, Default)]
-struct Timeline {
-    seconds: BTreeMap<u64, SecondCounts>,
-    not_started: u64,
-    unfinished: u64,
-}
-
-impl Timeline {
-    fn error_rate(&self) -> f64 {
-        let (mut ok, mut err) = (0u64, self.unfinished);
-        for (o, e, _) in self.seconds.values() {
-            ok += o;
-            err += e.values().sum::<u64>();
-        }
-        if ok + err == 0 {
-            0.0
-        } else {
-            err as f64 / (ok + err) as f64
-        }
-    }
-
-    fn attachment(&self, n: usize) -> Attachment {
-        let seconds: Vec<serde_json::Value> = self
-            .seconds
-            .iter()
-            .map(|(s, (ok, errors, h))| {
-                let q = |p: f64| h.as_ref().map_or(0, |h| h.value_at_quantile(p));
-                serde_json::json!({
-                    "second": s, "ok": ok, "errors": errors,
-                    "p50_us": q(0.5), "p95_us": q(0.95), "p99_us": q(0.99),
-                    "max_us": h.as_ref().map_or(0, Histogram::max),
-                    "histogram": h.as_ref().map(histogram::encode),
-                })
-            })
-            .collect();
-        Attachment::new(
-            "timeline",
-            "timeline/v1",
-            serde_json::json!({
-                "seconds": seconds, "not_started": self.not_started,
-                "unfinished": self.unfinished, "merged_from": n,
-            }),
-        )
-    }
-}
-
 fn merged_timeline(shards: &[Record]) -> Option<Timeline> {
-    let mut t = Timeline::default();
-    for r in shards {
-        let data = &r
-            .evidence
-            .attachments
-            .iter()
-            .find(|a| a.kind == "timeline/v1")?
-            .data;
-        t.not_started += data
-            .get("not_started")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
-        t.unfinished += data.get("unfinished").and_then(|v| v.as_u64()).unwrap_or(0);
-        for s in data.get("seconds")?.as_array()? {
-            let at = s.get("second").and_then(|v| v.as_u64()).unwrap_or(0);
-            let slot = t.seconds.entry(at).or_default();
-            slot.0 += s.get("ok").and_then(|v| v.as_u64()).unwrap_or(0);
-            if let Some(errors) = s.get("errors").and_then(|v| v.as_object()) {
-                for (k, v) in errors {
-                    *slot.1.entry(k.clone()).or_insert(0) += v.as_u64().unwrap_or(0);
-                }
-            }
-            if let Some(h) = s
-                .get("histogram")
-                .and_then(|v| v.as_str())
-                .and_then(histogram::decode)
-            {
-                match &mut slot.2 {
-                    None => slot.2 = Some(h),
-                    Some(mine) => {
-                        let _ = mine.add(&h);
-                    }
-                }
-            }
-        }
+    let mut timelines = shards.iter().map(|r| r.evidence.attachment::<Timeline>());
+    let mut total = timelines.next()??.clone();
+    for t in timelines {
+        total.absorb(t?).ok()?;
     }
-    Some(t)
+    total.merged_from = Some(shards.len());
+    Some(total)
 }

@@ -101,11 +101,19 @@ pub fn terminal(s: &Scorecard, colour: bool) -> String {
         "category", "weight", "score", "pass", "fail", "error", "missing"
     );
     for c in &s.categories {
-        let _ = writeln!(
-            o,
-            "{:<16} {:>6} {:>6.1} {:>5} {:>5} {:>6} {:>8}",
-            c.name, c.weight, c.score, c.passed, c.failed, c.errors, c.missing
-        );
+        if c.assessed {
+            let _ = writeln!(
+                o,
+                "{:<16} {:>6} {:>6.1} {:>5} {:>5} {:>6} {:>8}",
+                c.name, c.weight, c.score, c.passed, c.failed, c.errors, c.missing
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "{:<16} {:>6}   not assessed: no evidence",
+                c.name, c.weight
+            );
+        }
     }
     let _ = writeln!(o, "{:<16} {:>6} {:>6.1}\n", "weighted score", "", s.score);
     // A long run lists what did not pass; the files list everything.
@@ -203,14 +211,18 @@ pub fn markdown(s: &Scorecard) -> String {
         "| Category | Weight | Score | Pass | Fail | Error | Missing |\n|---|---:|---:|---:|---:|---:|---:|"
     );
     for c in &s.categories {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {:.1} | {} | {} | {} | {} |",
-            c.name, c.weight, c.score, c.passed, c.failed, c.errors, c.missing
-        );
+        if c.assessed {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {:.1} | {} | {} | {} | {} |",
+                c.name, c.weight, c.score, c.passed, c.failed, c.errors, c.missing
+            );
+        } else {
+            let _ = writeln!(o, "| {} | {} | not assessed | | | | |", c.name, c.weight);
+        }
     }
     let _ = writeln!(o, "| **Weighted** | | **{:.1}** | | | | |\n", s.score);
-    for c in &s.categories {
+    for c in s.categories.iter().filter(|c| c.assessed) {
         let _ = writeln!(o, "## {}\n", c.name);
         let _ = writeln!(
             o,
@@ -307,16 +319,28 @@ pub fn xml_escape(text: &str) -> String {
 /// missing criterion is a `<failure>`, one that could not run an `<error>`.
 pub fn junit(s: &Scorecard) -> String {
     let count = |v: Status| s.criteria().filter(|c| c.verdict == v).count();
-    let total = s.criteria().count();
+    let unassessed = s.categories.iter().filter(|c| !c.assessed).count();
+    let total = s.criteria().count() + unassessed;
     let mut o = String::with_capacity(4096 + 160 * total);
     o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         o,
         "<testsuites name=\"readiness\" tests=\"{total}\" failures=\"{}\" errors=\"{}\">",
-        count(Status::Fail) + count(Status::Missing),
+        count(Status::Fail) + count(Status::Missing) + unassessed,
         count(Status::Error)
     );
-    for c in &s.categories {
+    for c in s.categories.iter().filter(|c| !c.assessed) {
+        // A weighted category no test assessed: one failing case, so CI shows it.
+        let _ = writeln!(
+            o,
+            "  <testsuite name=\"{0}\" tests=\"1\" failures=\"1\" errors=\"0\" skipped=\"0\">\n    \
+             <testcase classname=\"readiness.{0}\" name=\"{0}: not assessed\">\n      \
+             <failure message=\"not assessed: no criterion of category {0} has evidence\" \
+             type=\"not_assessed\"/>\n    </testcase>\n  </testsuite>",
+            xml_escape(&c.name)
+        );
+    }
+    for c in s.categories.iter().filter(|c| c.assessed) {
         let _ = writeln!(
             o,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\">",

@@ -8,12 +8,12 @@ use serde::Serialize;
 
 use crate::baseline::Comparison;
 use crate::capacity::CapacityPlan;
-use crate::config::{NoGoRule, ReportConfig, matches};
+use crate::config::{NoGoRule, ReportConfig, Unassessed, matches};
 use crate::merge::Merged;
 use crate::read::{EvidenceSet, Finding};
 
 /// Version of the scorecard's JSON form; a consumer refuses an unknown major.
-pub const SCORECARD_SCHEMA: &str = "1.0";
+pub const SCORECARD_SCHEMA: &str = "1.1";
 
 /// Go or no-go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -134,7 +134,10 @@ pub struct CategoryScore {
     pub name: String,
     /// Weight from the config (0 when the config does not list the category).
     pub weight: f64,
-    /// 10 x passed / all, rounded to 0.1.
+    /// Whether any criterion of it has evidence. A weighted category without is on the
+    /// scorecard as "not assessed" and counts as [`crate::config::Unassessed`] says.
+    pub assessed: bool,
+    /// 10 x passed / all, rounded to 0.1 (0 when not assessed).
     pub score: f64,
     /// Criteria that passed.
     pub passed: usize,
@@ -302,6 +305,7 @@ pub(crate) fn build(
             let all = criteria.len().max(1);
             CategoryScore {
                 score: round1(10.0 * passed as f64 / all as f64),
+                assessed: true,
                 weight,
                 name,
                 passed,
@@ -312,6 +316,41 @@ pub(crate) fn build(
             }
         })
         .collect();
+    // Every weighted category is on the scorecard, with evidence or without.
+    for (name, weight) in &config.categories {
+        if *weight > 0.0 && !categories.iter().any(|c| c.name == *name) {
+            let counts = match config.unassessed {
+                Unassessed::Zero => {
+                    "it counts as 0 in the score ([report] unassessed = \
+                                     \"exclude\" leaves it out)"
+                }
+                Unassessed::Exclude => {
+                    "it is left out of the score ([report] unassessed = \
+                                        \"exclude\")"
+                }
+            };
+            findings.push(Finding {
+                kind: "not_assessed".into(),
+                message: format!(
+                    "category {name} (weight {weight}) was not assessed: no criterion of it has \
+                     evidence; {counts}"
+                ),
+                file: None,
+                line: None,
+            });
+            categories.push(CategoryScore {
+                name: name.clone(),
+                weight: *weight,
+                assessed: false,
+                score: 0.0,
+                passed: 0,
+                failed: 0,
+                errors: 0,
+                missing: 0,
+                criteria: Vec::new(),
+            });
+        }
+    }
     categories.sort_by(|a, b| {
         b.weight
             .total_cmp(&a.weight)
@@ -332,12 +371,15 @@ pub(crate) fn build(
             });
         }
     }
-    // The weighted score over the categories that have evidence; missing expected criteria
-    // are not in it (each is a reason for no-go instead).
+    // The weighted score over the weighted categories: one not assessed counts 0 (or is
+    // left out, when the config says so); missing expected criteria are not in it (each is
+    // a reason for no-go instead).
     let (mut sum, mut weights) = (0.0, 0.0);
     for c in categories.iter().filter(|c| c.name != "missing") {
-        sum += c.weight * c.score;
-        weights += c.weight;
+        if c.assessed || config.unassessed == Unassessed::Zero {
+            sum += c.weight * c.score;
+            weights += c.weight;
+        }
     }
     let score = if weights > 0.0 {
         round1(sum / weights)
@@ -345,7 +387,7 @@ pub(crate) fn build(
         0.0
     };
     let mut reasons = Vec::new();
-    if weights == 0.0 {
+    if !categories.iter().any(|c| c.assessed && c.weight > 0.0) {
         reasons.push(
             "no weighted category has evidence: nothing the config weighs was checked".into(),
         );

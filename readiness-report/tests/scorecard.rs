@@ -1,5 +1,5 @@
-//! The scorecard from real evidence: golden outputs, verdicts and exit codes, bad input,
-//! shard merging.
+//! The scorecard from real evidence: golden outputs, verdicts, the latest run, categories
+//! not assessed, records that disagree with their own numbers, shard merging.
 
 mod common;
 
@@ -7,8 +7,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use readiness_core::{Category, Check, Recorder, Threshold, Verdict};
 use readiness_load::{Load, Model, Shard};
-use readiness_report::{Decision, Format, Options, make, render};
+use readiness_report::{Decision, Format, Options, Run, make, render};
 
 fn normalise(text: &str, dir: &Path) -> String {
     let mut out = text.replace(&dir.display().to_string(), "[dir]");
@@ -65,11 +66,12 @@ fn golden_markdown_json_and_junit() {
     let card = make(&options(&evidence, &config)).expect("scorecard");
     assert_eq!(card.verdict, Decision::NoGo);
     let dir = tmp.path();
-    // Only one run in the directory: `latest` and its id select all of it; another id none.
+    // Only one run in the directory: `latest` and `all` select all of it; another id none.
     let mut latest = options(&evidence, &config);
-    latest.run = Some("latest".into());
     assert_eq!(make(&latest).expect("latest").records, 6);
-    latest.run = Some("no-such-run".into());
+    latest.run = Run::All;
+    assert_eq!(make(&latest).expect("all").records, 6);
+    latest.run = Run::Id("no-such-run".into());
     let e = make(&latest).expect_err("no record of that run");
     assert!(
         e.to_string()
@@ -135,210 +137,6 @@ for c in cases: print(c)
     );
 }
 
-fn cli() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_readiness"))
-}
-
-#[test]
-fn go_and_no_go_give_exit_codes_0_and_1_and_write_every_output() {
-    let (tmp, evidence, config) = golden_dir();
-    let out = tmp.path().join("out");
-    let run = cli()
-        .arg("report")
-        .arg(&evidence)
-        .arg("--config")
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(run.status.code(), Some(1), "no-go: {stdout}");
-    assert!(
-        stdout.contains("readiness scorecard: NO-GO  score 7.5/10 (go needs 8.0)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("must-pass criterion load.p99 (p99 latency of search under 1s) failed"),
-        "{stdout}"
-    );
-    for f in [
-        "scorecard.md",
-        "scorecard.html",
-        "scorecard.json",
-        "junit.xml",
-    ] {
-        assert!(out.join(f).is_file(), "{f} written");
-    }
-
-    let good = tempfile::tempdir().expect("tmp");
-    common::all_pass(good.path());
-    let summary = good.path().join("summary.md");
-    let report_md = || {
-        let mut cmd = cli();
-        cmd.arg("report")
-            .arg(good.path())
-            .arg("--out")
-            .arg(good.path().join("out"))
-            .args(["--format", "terminal,md"])
-            .env("GITHUB_STEP_SUMMARY", &summary)
-            .current_dir(good.path());
-        cmd
-    };
-    // The golden config expects obs.alert_fires, which this run lacks.
-    let run = report_md()
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(run.status.code(), Some(1), "missing expected: {stdout}");
-    assert!(stdout.contains("NO-GO  score 10.0/10"), "{stdout}");
-    assert!(
-        stdout.contains("expected criterion obs.alert_fires has no evidence"),
-        "{stdout}"
-    );
-    let run = report_md()
-        .env("READINESS_CONFIG", good.path().join("none.toml"))
-        .output()
-        .expect("runs");
-    assert_eq!(
-        run.status.code(),
-        Some(2),
-        "a missing config file is an error"
-    );
-    let run = report_md()
-        .env_remove("READINESS_CONFIG")
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "go with defaults: {stdout}");
-    assert!(
-        stdout.contains("readiness scorecard: GO  score 10.0/10"),
-        "{stdout}"
-    );
-    let appended = std::fs::read_to_string(&summary).expect("step summary");
-    assert!(
-        appended.contains("# Readiness scorecard: ✅ GO"),
-        "{appended}"
-    );
-}
-
-fn report_exit(dir: &Path, extra: &[&str], out: &Path) -> (Option<i32>, String) {
-    let run = cli()
-        .arg("report")
-        .arg(dir)
-        .args(extra)
-        .arg("--out")
-        .arg(out)
-        .env_remove("READINESS_CONFIG")
-        .output()
-        .expect("runs");
-    (
-        run.status.code(),
-        String::from_utf8_lossy(&run.stderr).into_owned(),
-    )
-}
-
-#[test]
-fn bad_input_exits_2_with_a_clear_error_and_overwrites_nothing() {
-    let (tmp, evidence, config) = golden_dir();
-    let out = tmp.path().join("out");
-    std::fs::create_dir_all(&out).expect("out");
-    let sentinel = "previous scorecard, must survive";
-    std::fs::write(out.join("scorecard.md"), sentinel).expect("sentinel");
-    let file = std::fs::read_dir(&evidence)
-        .expect("list")
-        .next()
-        .expect("one file")
-        .expect("entry")
-        .path();
-    let good = std::fs::read_to_string(&file).expect("read");
-    let first = good.lines().next().expect("a line").to_owned();
-
-    // Empty directory.
-    let empty = tmp.path().join("empty");
-    std::fs::create_dir_all(&empty).expect("dir");
-    let (code, err) = report_exit(&empty, &[], &out);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("no evidence records in"), "{err}");
-    assert!(err.contains("run the readiness tests first"), "{err}");
-
-    // A directory that does not exist.
-    let (code, err) = report_exit(&tmp.path().join("nope"), &[], &out);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("does not exist"), "{err}");
-
-    // A corrupt line in the middle of a file.
-    let corrupt = tmp.path().join("corrupt");
-    std::fs::create_dir_all(&corrupt).expect("dir");
-    std::fs::write(
-        corrupt.join("evidence-1.jsonl"),
-        format!("{first}\n{{\"schema\": \"1.0\", oops\n{first}\n"),
-    )
-    .expect("write");
-    let (code, err) = report_exit(&corrupt, &[], &out);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("evidence-1.jsonl:2: not an evidence record"),
-        "{err}"
-    );
-    assert!(
-        err.contains("re-run the tests that wrote it, or delete the file"),
-        "{err}"
-    );
-
-    // An unknown schema major.
-    let future = tmp.path().join("future");
-    std::fs::create_dir_all(&future).expect("dir");
-    std::fs::write(
-        future.join("evidence-2.jsonl"),
-        format!(
-            "{}\n",
-            first.replacen("\"schema\":\"1.0\"", "\"schema\":\"2.0\"", 1)
-        ),
-    )
-    .expect("write");
-    let (code, err) = report_exit(&future, &[], &out);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains(
-            "evidence-2.jsonl:1: evidence schema \"2.0\" is not one this report reads (1.x)"
-        ),
-        "{err}"
-    );
-
-    // A bad config: line and column.
-    let bad = tmp.path().join("bad.toml");
-    std::fs::write(&bad, "[report]\nmin_score = 8.0\nweights = 3\n").expect("write");
-    let bad_flag = ["--config", bad.to_str().expect("utf-8")];
-    let (code, err) = report_exit(&evidence, &bad_flag, &out);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("bad.toml: line 3, column 1"), "{err}");
-    assert!(err.contains("weights"), "{err}");
-
-    // A bad format list.
-    let (code, err) = report_exit(&evidence, &["--format", "md,pdf"], &out);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--format pdf"), "{err}");
-
-    // A missing baseline is never created by comparing.
-    let missing = tmp.path().join("baseline.json");
-    let flags = ["--baseline", missing.to_str().expect("utf-8")];
-    let (code, err) = report_exit(&evidence, &flags, &out);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("readiness baseline save"), "{err}");
-    assert!(!missing.exists(), "no baseline written silently");
-
-    assert_eq!(
-        std::fs::read_to_string(out.join("scorecard.md")).expect("sentinel"),
-        sentinel,
-        "nothing overwritten"
-    );
-    let _ = config;
-}
-
 #[test]
 fn a_truncated_last_line_is_reported_and_the_rest_is_judged() {
     let (_tmp, evidence, config) = golden_dir();
@@ -363,7 +161,7 @@ fn a_truncated_last_line_is_reported_and_the_rest_is_judged() {
     assert!(f.message.contains("killed mid-write"), "{}", f.message);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn shards_merge_into_the_verdict_of_one_process() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (whole_dir, shard_dir) = (tmp.path().join("whole"), tmp.path().join("shards"));
@@ -373,6 +171,7 @@ async fn shards_merge_into_the_verdict_of_one_process() {
     let limit = Duration::from_millis(12);
     let tx = common::delayed(Duration::from_millis(2), Duration::from_millis(14), 0);
     let whole = Load::new("search", model.clone())
+        .with_recorder(common::self_test())
         .run(tx.clone())
         .await
         .expect("run");
@@ -381,6 +180,7 @@ async fn shards_merge_into_the_verdict_of_one_process() {
     let mut histograms = Vec::new();
     for i in 1..=3 {
         let part = Load::new("search", model.clone())
+            .with_recorder(common::self_test())
             .with_shard(Shard { index: i, count: 3 })
             .run(tx.clone())
             .await
@@ -425,4 +225,212 @@ async fn shards_merge_into_the_verdict_of_one_process() {
         "{:?}",
         merged.findings
     );
+}
+
+/// One record of `id` in `category` passing a 500 ms limit, into `dir`, from a thread named
+/// `test`.
+fn passing(dir: &Path, test: &str, id: &'static str, category: Category) {
+    let dir = dir.to_path_buf();
+    std::thread::Builder::new()
+        .name(test.into())
+        .spawn(move || {
+            Check::new(id, format!("{id} under 500ms"), category)
+                .with_threshold(Threshold::at_most(Duration::from_millis(500)))
+                .with_recorder(Recorder::new(dir))
+                .judge(Duration::from_millis(40))
+                .expect("passes");
+        })
+        .expect("thread")
+        .join()
+        .expect("fixture thread");
+}
+
+#[test]
+fn every_weighted_category_is_on_the_scorecard_and_one_not_assessed_counts_zero() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let evidence = tmp.path().join("evidence");
+    passing(&evidence, "suite::p95", "load.p95", Category::PERFORMANCE);
+    passing(
+        &evidence,
+        "suite::errors",
+        "load.error_rate",
+        Category::RELIABILITY,
+    );
+    let config = tmp.path().join("readiness.toml");
+    let weights = "[report.categories]\nperformance = 15\nreliability = 15\nrecovery = 8\n\
+                   observability = 12\ncapacity = 10\n";
+    std::fs::write(&config, format!("[report]\n{weights}")).expect("config");
+    // Before the fix: GO 10.0/10, recovery, observability and capacity gone from the card.
+    let card = make(&options(&evidence, &config)).expect("scorecard");
+    let names: Vec<(&str, bool)> = card
+        .categories
+        .iter()
+        .map(|c| (c.name.as_str(), c.assessed))
+        .collect();
+    for name in ["recovery", "observability", "capacity"] {
+        assert!(
+            names.contains(&(name, false)),
+            "{name} shown as not assessed: {names:?}"
+        );
+    }
+    // 30 of 60 weight points assessed, all passing: 10 x 30 / 60 = 5.0.
+    assert_eq!(card.score, 5.0);
+    assert_eq!(card.verdict, Decision::NoGo);
+    assert!(
+        card.findings.iter().any(|f| f.kind == "not_assessed"
+            && f.message
+                .contains("category recovery (weight 8) was not assessed")),
+        "{:?}",
+        card.findings
+    );
+    for text in [
+        render::terminal(&card, false),
+        render::markdown(&card),
+        render::junit(&card),
+        readiness_report::html::page(&card),
+        render::json(&card),
+    ] {
+        assert!(
+            text.contains("not assessed"),
+            "every format says so:\n{text}"
+        );
+    }
+    // Opting out leaves them out of the score, never off the card.
+    std::fs::write(
+        &config,
+        format!("[report]\nunassessed = \"exclude\"\n{weights}"),
+    )
+    .expect("config");
+    let card = make(&options(&evidence, &config)).expect("scorecard");
+    assert_eq!((card.score, card.verdict), (10.0, Decision::Go));
+    assert!(
+        card.categories
+            .iter()
+            .any(|c| c.name == "recovery" && !c.assessed)
+    );
+}
+
+/// The first record line of the only evidence file in `dir`, and the file.
+fn only_record(dir: &Path) -> (std::path::PathBuf, String) {
+    let file = std::fs::read_dir(dir)
+        .expect("list")
+        .next()
+        .expect("one file")
+        .expect("entry")
+        .path();
+    let text = std::fs::read_to_string(&file).expect("read");
+    (file, text.lines().next().expect("a line").to_owned())
+}
+
+#[test]
+fn a_record_whose_verdict_contradicts_its_numbers_is_an_error_never_a_pass() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let evidence = tmp.path().join("evidence");
+    let dir = evidence.clone();
+    std::thread::Builder::new()
+        .name("suite::p95".into())
+        .spawn(move || {
+            Check::new("load.p95", "p95 under 12ms", Category::PERFORMANCE)
+                .with_threshold(Threshold::at_most(Duration::from_millis(12)))
+                .with_recorder(Recorder::new(dir))
+                .judge(Duration::from_millis(5))
+                .expect("passes");
+        })
+        .expect("thread")
+        .join()
+        .expect("fixture");
+    let (file, line) = only_record(&evidence);
+    assert!(line.contains("\"value\":0.005"), "{line}");
+    // Edited: observed 17.7 ms over the 12 ms limit, verdict still pass; and a negative
+    // latency on another criterion.
+    let over = line.replace("\"value\":0.005", "\"value\":0.0177");
+    let negative = line
+        .replace("\"value\":0.005", "\"value\":-0.003")
+        .replace("load.p95", "load.p99");
+    std::fs::write(&file, format!("{over}\n{negative}\n")).expect("write");
+    let card = make(&Options::new(&evidence)).expect("scorecard");
+    assert_eq!(card.verdict, Decision::NoGo, "before the fix: GO");
+    let statuses: Vec<_> = card
+        .criteria()
+        .map(|c| (c.id.as_str(), c.verdict))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("load.p95", readiness_report::Status::Error),
+            ("load.p99", readiness_report::Status::Error)
+        ]
+    );
+    let p95 = card.criteria().next().expect("p95");
+    assert!(
+        p95.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("observed 17.7ms does not meet the threshold \"at most 12ms\""),
+        "{:?}",
+        p95.error
+    );
+    assert!(
+        card.reasons
+            .iter()
+            .any(|r| r.contains("2 records disagree with their own numbers")),
+        "{:?}",
+        card.reasons
+    );
+    let negative = card.criteria().nth(1).expect("p99");
+    assert!(
+        negative
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cannot be negative"),
+        "{:?}",
+        negative.error
+    );
+}
+
+#[test]
+fn a_report_with_no_flags_judges_the_latest_run() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let evidence = tmp.path().join("evidence");
+    // An earlier run: a failure. The latest: a pass.
+    let dir = evidence.join("earlier");
+    std::thread::Builder::new()
+        .name("suite::old".into())
+        .spawn(move || {
+            let _ = Check::new("load.p95", "p95 under 12ms", Category::PERFORMANCE)
+                .with_threshold(Threshold::at_most(Duration::from_millis(12)))
+                .with_recorder(Recorder::new(dir))
+                .judge(Duration::from_millis(50));
+        })
+        .expect("thread")
+        .join()
+        .expect("fixture");
+    let (file, line) = only_record(&evidence.join("earlier"));
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n",
+            line.replace(readiness_core::run_id(), "earlier-run")
+        ),
+    )
+    .expect("write");
+    passing(&evidence, "suite::new", "load.p95", Category::PERFORMANCE);
+    let mut o = Options::new(&evidence);
+    let latest = make(&o).expect("latest");
+    assert_eq!(latest.records, 1);
+    assert_eq!(
+        latest.criteria().next().map(|c| c.verdict),
+        Some(readiness_report::Status::Pass)
+    );
+    assert!(
+        latest.findings.iter().any(|f| f.kind == "earlier_runs"),
+        "{:?}",
+        latest.findings
+    );
+    o.run = Run::All;
+    let all = make(&o).expect("all");
+    assert_eq!(all.records, 2);
+    assert_eq!(all.verdict, Decision::NoGo);
+    let _ = Verdict::Pass;
 }

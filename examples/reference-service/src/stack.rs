@@ -233,7 +233,7 @@ impl Stack {
 
     /// Polls `/health/ready` until it answers 200 (or the process exits).
     pub async fn wait_until_ready(&mut self, deadline: Duration) -> Result<()> {
-        let probe = Probe::http(format!("{}/health/ready", self.url))?
+        let probe = Probe::http(format!("{}/health/ready", self.url))
             .with_interval(Duration::from_millis(50));
         let start = Instant::now();
         while start.elapsed() < deadline {
@@ -245,7 +245,7 @@ impl Stack {
                     self.log_text()
                 )));
             }
-            if probe.once().await.0 {
+            if probe.once().await?.0 {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use readiness::containers;
 use readiness::load::{ErrorClass, Load, Model, try_assert_error_rate_under, try_assert_p95_under};
-use readiness::{Percentile, containers};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -85,10 +85,10 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
 
     let mut ok = true;
     for report in [&pg_report, &redis_report] {
-        println!("{}: {}", report.name, report.summary(Percentile::P95));
+        println!("{}: {}", report.name, report.summary());
         for result in [
             try_assert_p95_under(report, Duration::from_millis(250)),
-            try_assert_error_rate_under(report, 0.0),
+            try_assert_error_rate_under(report, readiness::Ratio::ZERO),
         ] {
             match result {
                 Ok(e) => println!("  pass  {}: {}", e.criterion.id, e.criterion.title),

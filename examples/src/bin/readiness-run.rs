@@ -22,8 +22,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use readiness::load::{Load, Model, http, try_assert_error_rate_under, try_assert_p95_under};
-use readiness::report::{Decision, Format, Options, make, write_outputs};
-use readiness::{Category, Check, Evidence, Failure, Probe, Quantity, Threshold, containers};
+use readiness::report::{Decision, Format, Options, Run, make, write_outputs};
+use readiness::{
+    Category, Check, Count, Error, Evidence, Failure, Observation, Probe, Quantity, Ratio,
+    Threshold, containers,
+};
 use reference_service::stack::{Stack, StackOptions};
 
 /// How long PostgreSQL may take from `docker run` to answering a query.
@@ -56,98 +59,77 @@ async fn main() -> ExitCode {
     );
     show(postgres_answers_within(READY_LIMIT).await);
     let defect = std::env::var("READINESS_RUN_DEFECT").unwrap_or_default();
-    match service_checks(&defect).await {
-        Ok(()) => {}
-        Err(failure) => show(Err(failure)),
-    }
-    scorecard()
-}
-
-/// Makes the scorecard of this run's evidence, prints it and writes the report.
-fn scorecard() -> ExitCode {
-    let dir = match readiness::settings::evidence_dir() {
-        Ok(d) => d,
-        Err(e) => {
-            println!("readiness: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("readiness-run.toml");
-    let mut options = Options::new(&dir);
-    options.config = Some(config);
-    options.run = Some(readiness::run_id().to_owned());
-    let card = match make(&options) {
-        Ok(c) => c,
+    service_checks(&defect).await;
+    match scorecard() {
+        Ok(Decision::Go) => ExitCode::SUCCESS,
+        Ok(Decision::NoGo) => ExitCode::from(1),
         Err(e) => {
             println!("readiness: the report could not be made: {e}");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
+    }
+}
+
+/// Makes the scorecard of this run's evidence, prints it and writes the report next to the
+/// evidence (target/readiness/report by default).
+fn scorecard() -> readiness::Result<Decision> {
+    let dir = readiness::settings::evidence_dir()?;
+    let mut options = Options::new(&dir);
+    options.config = Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("readiness-run.toml"));
+    options.run = Run::Id(readiness::run_id().to_owned());
+    let card = make(&options)?;
     println!();
     print!(
         "{}",
         Format::Terminal.render(&card, std::io::stdout().is_terminal())
     );
-    // Next to the evidence: target/readiness/report by default.
-    let out = dir.join("report");
     let formats = [Format::Markdown, Format::Html, Format::Json, Format::Junit];
-    match write_outputs(&card, &formats, &out) {
-        Ok(paths) => {
-            for p in paths {
-                println!("report: {}", p.display());
-            }
-        }
-        Err(e) => {
-            println!("readiness: {e}");
-            return ExitCode::from(2);
-        }
+    for p in write_outputs(&card, &formats, &dir.join("report"))? {
+        println!("report: {}", p.display());
     }
-    println!(
-        "verdict: {}",
-        match card.verdict {
-            Decision::Go => "go",
-            Decision::NoGo => "no-go",
-        }
-    );
-    match card.verdict {
-        Decision::Go => ExitCode::SUCCESS,
-        Decision::NoGo => ExitCode::from(1),
-    }
+    let verdict = if card.verdict == Decision::Go {
+        "go"
+    } else {
+        "no-go"
+    };
+    println!("verdict: {verdict}");
+    Ok(card.verdict)
 }
 
 /// Starts the stack and checks the service; a stack that does not start is recorded as an
 /// error of the readiness criterion.
-async fn service_checks(defect: &str) -> Result<(), Failure> {
+async fn service_checks(defect: &str) {
+    let mut opts = StackOptions::new().with_env("RATE_LIMIT_PER_MINUTE", "1000000");
+    for d in defect.split(',').filter(|d| !d.is_empty()) {
+        opts = opts.with_defect(d);
+    }
+    let mut started = None;
     let ready = Check::new(
         "svc.ready",
         "the service reports ready within 30s of its start",
         Category::RELIABILITY,
     )
-    .with_scenario("PostgreSQL, Redis and the service in containers, /health/ready probed");
-    let ready = match Threshold::at_most(Quantity::secs(30.0)) {
-        Ok(t) => ready.with_threshold(t),
-        Err(e) => return Err(ready.error(e)),
-    };
-    let mut opts = StackOptions::new().with_env("RATE_LIMIT_PER_MINUTE", "1000000");
-    for d in defect.split(',').filter(|d| !d.is_empty()) {
-        opts = opts.with_defect(d);
-    }
-    let stack = match Stack::start_containers(opts).await {
-        Ok(s) => s,
-        Err(e) => return Err(ready.error(e)),
-    };
-    let probe = match Probe::http(format!("{}/health/ready", stack.url)) {
-        Ok(p) => p.with_interval(Duration::from_millis(100)),
-        Err(e) => return Err(ready.error(e)),
-    };
-    let report = probe.until_ok(Duration::from_secs(30)).await;
-    let ready = ready
-        .with_target(format!("GET {}/health/ready", stack.url))
-        .with_attachment(report.attachment());
-    show(match report.first_ok {
-        Some(after) => ready.judge(Quantity::duration(stack.started_in + after)),
-        None => ready.judge(Quantity::secs(31.0)),
-    });
+    .with_threshold(Threshold::at_most(Duration::from_secs(30)))
+    .with_scenario("PostgreSQL, Redis and the service in containers, /health/ready probed")
+    .run(async {
+        let stack = started.insert(Stack::start_containers(opts).await?);
+        let url = format!("{}/health/ready", stack.url);
+        let report = Probe::http(&url)
+            .with_interval(Duration::from_millis(100))
+            .until_ok(Duration::from_secs(30))
+            .await?;
+        let observed = match report.first_ok {
+            Some(after) => Observation::new(stack.started_in + after),
+            // Not ready by the deadline: at least that long, never a made-up number.
+            None => Observation::at_least(stack.started_in + report.elapsed),
+        };
+        Ok(observed
+            .with_target(format!("GET {url}"))
+            .with_attachment(report))
+    })
+    .await;
+    show(ready);
+    let Some(stack) = started else { return };
 
     // Data to read: 20 orders of 4 customers.
     let client = reqwest::Client::new();
@@ -169,62 +151,62 @@ async fn service_checks(defect: &str) -> Result<(), Failure> {
     }
 
     let get = format!("{}/orders/{}", stack.url, first_id.unwrap_or(1));
-    run_load("get_order", &get, 100.0, Duration::from_millis(100)).await;
     let search = format!("{}/orders/search?customer=c1", stack.url);
-    run_load("search_orders", &search, 20.0, Duration::from_millis(150)).await;
+    for (name, url, rate, p95) in [
+        ("get_order", get, 100.0, Duration::from_millis(100)),
+        ("search_orders", search, 20.0, Duration::from_millis(150)),
+    ] {
+        // A load that cannot run leaves its criteria without evidence: the scorecard calls
+        // them missing.
+        if let Err(e) = run_load(name, &url, rate, p95).await {
+            println!("  error {name}: {e}");
+        }
+    }
 
-    // Writes without a token must all be refused.
+    // Writes without a token must all be refused; a write that gets no answer at all is
+    // not a refusal, it is a check that could not run.
+    let target = format!("POST {}/orders without authorization", stack.url);
     let auth = Check::new(
         "sec.auth_required",
         "writes without a token are refused (20 tries)",
         Category::SECURITY,
     )
-    .with_target(format!("POST {}/orders without authorization", stack.url));
-    let auth = match Threshold::at_most(Quantity::count(0)) {
-        Ok(t) => auth.with_threshold(t),
-        Err(e) => return Err(auth.error(e)),
-    };
-    let mut accepted = 0u64;
-    for _ in 0..20 {
-        let r = client
-            .post(format!("{}/orders", stack.url))
-            .json(&serde_json::json!({ "customer": "x", "item": "y", "quantity": 1 }))
-            .send()
-            .await;
-        if r.is_ok_and(|r| r.status().is_success()) {
-            accepted += 1;
+    .with_threshold(Threshold::at_most(Count(0)))
+    .with_target(&target)
+    .run(async {
+        let mut accepted = 0u64;
+        for _ in 0..20 {
+            let answer = client
+                .post(format!("{}/orders", stack.url))
+                .json(&serde_json::json!({ "customer": "x", "item": "y", "quantity": 1 }))
+                .send()
+                .await
+                .map_err(|e| Error::TargetRefused {
+                    target: target.clone(),
+                    reason: e.to_string(),
+                })?;
+            accepted += u64::from(answer.status().is_success());
         }
-    }
-    show(
-        auth.with_summary(format!("{accepted} of 20 accepted"))
-            .judge(Quantity::count(accepted)),
-    );
-    Ok(())
+        Ok(Observation::new(Quantity::count(accepted))
+            .with_summary(format!("{accepted} of 20 accepted")))
+    })
+    .await;
+    show(auth);
 }
 
-/// Drives `url` at `rate`/s for 5 s and judges p95 and the error rate. A load that cannot
-/// run is said here; its criteria then have no evidence (the scorecard calls them missing).
-async fn run_load(name: &str, url: &str, rate: f64, p95: Duration) {
-    let report = async {
-        let transaction = http::get(url, Duration::from_secs(5), false)?;
-        let model = Model::constant_rate(rate, Duration::from_secs(5))?;
-        Load::new(name, model)
-            .with_target(format!("GET {url}"))
-            .run(transaction)
-            .await
-    };
-    match report.await {
-        Ok(report) => {
-            show(try_assert_p95_under(&report, p95));
-            show(try_assert_error_rate_under(&report, 0.01));
-        }
-        Err(e) => println!("  error {name}: {e}"),
-    }
+/// Drives `url` at `rate`/s for 5 s and judges p95 and the error rate.
+async fn run_load(name: &str, url: &str, rate: f64, p95: Duration) -> readiness::Result<()> {
+    let model = Model::constant_rate(rate, Duration::from_secs(5))?;
+    let get = http::get(url).with_timeout(Duration::from_secs(5));
+    let report = Load::new(name, model).run(get).await?;
+    show(try_assert_p95_under(&report, p95));
+    show(try_assert_error_rate_under(&report, Ratio::percent(1.0)?));
+    Ok(())
 }
 
 /// Starts PostgreSQL and judges the time until it answers `SELECT 1`.
 async fn postgres_answers_within(limit: Duration) -> Result<Evidence, Failure> {
-    let check = Check::new(
+    Check::new(
         "deps.postgres_ready",
         format!(
             "PostgreSQL answers a query within {}",
@@ -232,41 +214,29 @@ async fn postgres_answers_within(limit: Duration) -> Result<Evidence, Failure> {
         ),
         Category::RELIABILITY,
     )
+    .with_threshold(Threshold::at_most(limit))
     .with_scenario(
         "fresh container from the catalogue, time from start to the first answered query",
-    );
-    let check = match Threshold::at_most(Quantity::duration(limit)) {
-        Ok(t) => check.with_threshold(t),
-        Err(e) => return Err(check.error(e)),
-    };
-    let started = Instant::now();
-    let container = match containers::postgres() {
-        Ok(request) => containers::start(request).await,
-        Err(e) => Err(e),
-    };
-    let container = match container {
-        Ok(c) => c,
-        Err(e) => return Err(check.error(e)),
-    };
-    let port = match container
-        .get_host_port_ipv4(containers::POSTGRES_PORT)
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return Err(check.error(readiness::Error::Other(e.to_string()))),
-    };
-    let url = format!("host=127.0.0.1 port={port} user=postgres password=postgres dbname=postgres");
-    let check = check.with_target(format!("postgres://127.0.0.1:{port}/postgres"));
-    let answered = async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
-        client.query_one("SELECT 1", &[]).await.map(|_| ())
-    };
-    match answered.await {
-        Ok(()) => check.judge(Quantity::duration(started.elapsed())),
-        Err(e) => Err(check.error(readiness::Error::TargetRefused {
-            target: url,
+    )
+    .run(async {
+        let started = Instant::now();
+        let container = containers::start(containers::postgres()?).await?;
+        let port = container
+            .get_host_port_ipv4(containers::POSTGRES_PORT)
+            .await?;
+        let url =
+            format!("host=127.0.0.1 port={port} user=postgres password=postgres dbname=postgres");
+        let refused = |e: tokio_postgres::Error| Error::TargetRefused {
+            target: url.clone(),
             reason: e.to_string(),
-        })),
-    }
+        };
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .map_err(refused)?;
+        tokio::spawn(connection);
+        client.query_one("SELECT 1", &[]).await.map_err(refused)?;
+        Ok(Observation::new(started.elapsed())
+            .with_target(format!("postgres://127.0.0.1:{port}/postgres")))
+    })
+    .await
 }

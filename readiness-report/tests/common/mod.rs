@@ -8,10 +8,13 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use readiness_core::{
-    Category, Check, Error, Evidence, Failure, Probe, Quantity, Recorder, Threshold,
+    Bytes, Category, Check, Count, Error, Evidence, Failure, Probe, Quantity, Rate, Ratio,
+    Recorder, Threshold,
 };
 use readiness_load::{
     BreakCriterion, ErrorClass, Load, Model, Spike, Stress, metrics::BoxedIteration,
@@ -30,8 +33,14 @@ pub fn record(dir: &Path, evidence: &Evidence) {
     Recorder::new(dir).record(evidence).expect("record");
 }
 
-fn at_most_ms(ms: f64) -> Threshold {
-    Threshold::at_most(Quantity::millis(ms)).expect("threshold")
+fn at_most_ms(ms: u64) -> Threshold {
+    Threshold::at_most(Duration::from_millis(ms))
+}
+
+/// `<target>/readiness-self-test`: where fixtures that are not kept in a test's own
+/// directory go, never the evidence directory a user's report reads.
+pub fn self_test() -> Recorder {
+    Recorder::new(readiness_core::settings::target_dir().join("readiness-self-test"))
 }
 
 /// A deterministic run: fixed observations, judged by `Check` on a thread with a fixed name
@@ -47,39 +56,39 @@ pub fn golden(dir: &Path) {
                 "p95 latency of search under 500ms",
                 Category::PERFORMANCE,
             )
-            .with_threshold(at_most_ms(500.0))
+            .with_threshold(at_most_ms(500))
             .with_scenario("constant arrival rate 200/s for 30s")
             .with_target("GET http://127.0.0.1:8080/orders/search")
-            .with_evidence_dir(d())
+            .with_recorder(Recorder::new(d()))
             .judge(Quantity::millis(41.5));
             let _ = Check::new(
                 "load.p99",
                 "p99 latency of search under 1s",
                 Category::PERFORMANCE,
             )
-            .with_threshold(at_most_ms(1000.0))
+            .with_threshold(at_most_ms(1000))
             .with_scenario("constant arrival rate 200/s for 30s")
-            .with_evidence_dir(d())
+            .with_recorder(Recorder::new(d()))
             .judge(Quantity::millis(1920.0));
             let _ = Check::new(
                 "load.error_rate",
                 "error rate of search under 1%",
                 Category::RELIABILITY,
             )
-            .with_threshold(Threshold::at_most(Quantity::ratio(0.01)).expect("ratio"))
-            .with_evidence_dir(d())
+            .with_threshold(Threshold::at_most(Ratio::percent(1.0).expect("ratio")))
+            .with_recorder(Recorder::new(d()))
             .judge(Quantity::ratio(0.002));
             let _ = Check::new(
                 "sec.auth_required",
                 "writes without a token are refused",
                 Category::SECURITY,
             )
-            .with_threshold(Threshold::at_most(Quantity::count(0)).expect("count"))
-            .with_evidence_dir(d())
+            .with_threshold(Threshold::at_most(Count(0)))
+            .with_recorder(Recorder::new(d()))
             .judge(Quantity::count(0));
             let _ = Check::new("dr.rto", "PostgreSQL back within 30s", Category::RECOVERY)
-                .with_threshold(Threshold::at_most(Quantity::secs(30.0)).expect("secs"))
-                .with_evidence_dir(d())
+                .with_threshold(Threshold::at_most(Duration::from_secs(30)))
+                .with_recorder(Recorder::new(d()))
                 .error(Error::Other(
                     "container postgres did not start: port 5432 taken".into(),
                 ));
@@ -88,8 +97,8 @@ pub fn golden(dir: &Path) {
                 "capacity of orders at least 1,000/s",
                 Category::CAPACITY,
             )
-            .with_threshold(Threshold::at_least(Quantity::per_second(1000.0)).expect("rate"))
-            .with_evidence_dir(d())
+            .with_threshold(Threshold::at_least(Rate::per_second(1000.0).expect("rate")))
+            .with_recorder(Recorder::new(d()))
             .judge(Quantity::per_second(1200.0));
         })
         .expect("thread")
@@ -108,6 +117,7 @@ performance = 15
 reliability = 15
 security = 15
 recovery = 8
+observability = 12
 capacity = 10
 [report.capacity]
 peak_rate = 400.0
@@ -126,8 +136,8 @@ pub fn all_pass(dir: &Path) {
                 ("dr.rto", Category::RECOVERY, 12.0),
             ] {
                 Check::new(id, format!("{id} under 500ms"), cat)
-                    .with_threshold(at_most_ms(500.0))
-                    .with_evidence_dir(dir.clone())
+                    .with_threshold(at_most_ms(500))
+                    .with_recorder(Recorder::new(dir.clone()))
                     .judge(Quantity::millis(ms))
                     .expect("passes");
             }
@@ -149,7 +159,7 @@ pub fn queue_server(capacity: f64) -> impl Fn(u64) -> BoxedIteration + Send + Sy
             *free
         };
         Box::pin(async move {
-            tokio::time::sleep_until(done_at.into()).await;
+            tokio::time::sleep_until(done_at).await;
             Ok::<(), ErrorClass>(())
         })
     }
@@ -162,8 +172,28 @@ pub fn delayed(
     jitter: Duration,
     fail_every: u64,
 ) -> impl Fn(u64) -> BoxedIteration + Send + Sync + Clone + 'static {
+    delayed_drawn(base, jitter, fail_every, 0)
+}
+
+/// [`delayed`] with the jitter drawn by `seed`: another seed is another sample of the same
+/// distribution (a re-run of the same build).
+pub fn delayed_drawn(
+    base: Duration,
+    jitter: Duration,
+    fail_every: u64,
+    seed: u64,
+) -> impl Fn(u64) -> BoxedIteration + Send + Sync + Clone + 'static {
     move |i| {
-        let extra = jitter.mul_f64(((i * 37) % 100) as f64 / 100.0);
+        let draw = if seed == 0 {
+            (i * 37) % 100
+        } else {
+            // SplitMix64 of (seed, i): uniform on 0..100.
+            let mut z = (i ^ seed.rotate_left(32)).wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) % 100
+        };
+        let extra = jitter.mul_f64(draw as f64 / 100.0);
         Box::pin(async move {
             tokio::time::sleep(base + extra).await;
             if fail_every > 0 && i % fail_every == fail_every - 1 {
@@ -183,6 +213,7 @@ pub async fn rich(dir: &Path) {
         "search",
         Model::constant_rate(100.0, Duration::from_secs(3)).expect("model"),
     )
+    .with_recorder(self_test())
     .with_target("search (in-process)")
     .run(delayed(
         Duration::from_millis(5),
@@ -197,19 +228,33 @@ pub async fn rich(dir: &Path) {
     );
     record(
         dir,
-        &keep(readiness_load::try_assert_error_rate_under(&report, 0.01)),
+        &keep(readiness_load::try_assert_error_rate_under(
+            &report,
+            Ratio::percent(1.0).expect("1%"),
+        )),
     );
 
-    let stress = Stress::new("queue", 100.0, 100.0, 600.0, Duration::from_secs(1))
-        .expect("stress")
-        .with_break(BreakCriterion {
-            max_error_rate: 0.01,
-            max_p95: Duration::from_millis(100),
-        });
+    let rate = |r: f64| Rate::per_second(r).expect("rate");
+    let stress = Stress::new(
+        "queue",
+        rate(100.0),
+        rate(100.0),
+        rate(600.0),
+        Duration::from_secs(1),
+    )
+    .expect("stress")
+    .with_recorder(self_test())
+    .with_break(BreakCriterion {
+        max_error_rate: 0.01,
+        max_p95: Duration::from_millis(100),
+    });
     let steps = stress.run(queue_server(300.0)).await.expect("stress");
     record(
         dir,
-        &keep(readiness_load::try_assert_capacity_at_least(&steps, 200.0)),
+        &keep(readiness_load::try_assert_capacity_at_least(
+            &steps,
+            rate(200.0),
+        )),
     );
 
     let spike = Spike {
@@ -219,10 +264,11 @@ pub async fn rich(dir: &Path) {
         spike: Duration::from_secs(1),
         after: Duration::from_secs(2),
     };
-    let spiked = spike
-        .run("queue", queue_server(150.0))
-        .await
-        .expect("spike");
+    let load = spike
+        .load("queue")
+        .expect("model")
+        .with_recorder(self_test());
+    let spiked = spike.run(&load, queue_server(150.0)).await.expect("spike");
     record(
         dir,
         &keep(readiness_load::try_assert_spike_recovers_within(
@@ -234,7 +280,8 @@ pub async fn rich(dir: &Path) {
     let soak_load = Load::new(
         "soak",
         Model::constant_rate(50.0, Duration::from_secs(3)).expect("model"),
-    );
+    )
+    .with_recorder(self_test());
     let soaked = readiness_load::soak(
         &soak_load,
         delayed(Duration::from_millis(2), Duration::from_millis(2), 0),
@@ -247,7 +294,7 @@ pub async fn rich(dir: &Path) {
         dir,
         &keep(readiness_load::try_assert_no_memory_drift(
             &soaked,
-            512 * 1024 * 1024,
+            Bytes(512 * 1024 * 1024),
         )),
     );
 
@@ -257,6 +304,7 @@ pub async fn rich(dir: &Path) {
             "scaling",
             Model::closed(users, Duration::from_secs(1)).expect("model"),
         )
+        .with_recorder(self_test())
         .run(delayed(Duration::from_millis(10), Duration::ZERO, 0))
         .await
         .expect("closed");
@@ -267,8 +315,7 @@ pub async fn rich(dir: &Path) {
         dir,
         &keep(readiness_load::try_assert_scales_linearly(
             &refs,
-            Duration::from_secs(1),
-            0.3,
+            Ratio::percent(30.0).expect("30%"),
         )),
     );
 
@@ -284,10 +331,10 @@ pub async fn rich(dir: &Path) {
         }
     });
     let probe = Probe::tcp(addr.to_string())
-        .expect("loopback")
         .with_interval(Duration::from_millis(20))
         .until_ok(Duration::from_secs(2))
-        .await;
+        .await
+        .expect("loopback");
     accept.abort();
     let e = keep(
         Check::new(
@@ -295,7 +342,7 @@ pub async fn rich(dir: &Path) {
             "the dependency accepts connections",
             Category::RELIABILITY,
         )
-        .with_threshold(at_most_ms(1000.0))
+        .with_threshold(at_most_ms(1000))
         .with_attachment(probe.attachment())
         .judge(Quantity::duration(
             probe.first_ok.unwrap_or(Duration::from_secs(9)),

@@ -1,7 +1,7 @@
 //! How long `readiness report` takes on 10,000 evidence files with 1,000,000 records
 //! (100 criteria per test process, like a large suite run with nextest).
 //!
-//!   cargo bench -p readiness-report --bench report_scale -- [FILES] [RECORDS_PER_FILE] [RUNS]
+//!   cargo bench -p readiness-cli --bench report_scale -- [FILES] [RECORDS_PER_FILE] [RUNS]
 //!
 //! Prints a table: the phases in process (read, merge, scorecard, render) and the whole CLI
 //! (`readiness report DIR --format json,junit,md`) as a user runs it; medians of RUNS.
@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use readiness_core::{Category, Check, Quantity, Threshold};
+use readiness_core::{Category, Check, Quantity, Recorder, Threshold};
 use readiness_report::{Format, Options, make, merge, read_dir};
 
 #[global_allocator]
@@ -24,10 +24,11 @@ fn template(scratch: &Path) -> String {
         "criterion XXX under 500ms",
         Category::PERFORMANCE,
     )
-    .with_threshold(Threshold::at_most(Quantity::millis(500.0)).expect("threshold"))
+    .with_subject("bench/bench.cXXX")
+    .with_threshold(Threshold::at_most(Duration::from_millis(500)))
     .with_scenario("constant arrival rate 200/s for 30s")
     .with_target("GET http://127.0.0.1:8080/orders")
-    .with_evidence_dir(scratch)
+    .with_recorder(Recorder::new(scratch))
     .judge(Quantity::millis(41.5))
     .expect("passes");
     let mut e = e;

@@ -1,5 +1,5 @@
 //! `readiness`: the scorecard of a test run, baselines, and clean-up of left-over
-//! containers.
+//! containers. It reaches the library (readiness-report) only through its public API.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use readiness_report::{
-    Baseline, BaselinePolicy, Change, Decision, Format, Options, ReportConfig, make, merge,
-    read_dir, write_outputs,
+    BaselinePolicy, Change, Decision, Format, Options, Run, make, write_outputs,
 };
 
 #[global_allocator]
@@ -54,10 +53,10 @@ enum Command {
         /// Where the files go (default: target/readiness/report).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Only the records of this run id (READINESS_RUN_ID of the run); `latest`: the run
-        /// of the newest record (evidence of earlier runs stays in the directory).
-        #[arg(long)]
-        run: Option<String>,
+        /// Which run: `latest` (the run of the newest record; the directory keeps earlier
+        /// runs too), `all` (every record), or a run id (READINESS_RUN_ID of the run).
+        #[arg(long, default_value = "latest")]
+        run: String,
     },
     /// Saves or compares baselines.
     #[command(subcommand, after_help = EXIT_CODES)]
@@ -86,6 +85,9 @@ enum BaselineCommand {
         /// Replace an existing baseline file.
         #[arg(long)]
         force: bool,
+        /// Which run (see `report --run`).
+        #[arg(long, default_value = "latest")]
+        run: String,
     },
     /// Compares the run in DIR with the baseline FILE.
     Compare {
@@ -97,9 +99,12 @@ enum BaselineCommand {
         /// readiness.toml (for [report.baseline] noise).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Exit 1 when anything regressed.
+        /// Exit 1 when anything regressed or was not checked.
         #[arg(long)]
         strict: bool,
+        /// Which run (see `report --run`).
+        #[arg(long, default_value = "latest")]
+        run: String,
     },
 }
 
@@ -163,7 +168,7 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
                 dir: evidence_dir(dir)?,
                 config,
                 baseline: baseline.clone().map(|b| (b, policy)),
-                run,
+                run: Run::parse(&run),
             };
             let card = make(&options)?;
             let out = out.unwrap_or_else(|| {
@@ -193,26 +198,29 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
             std::mem::forget(card);
             Ok(code)
         }
-        Command::Baseline(BaselineCommand::Save { dir, file, force }) => {
+        Command::Baseline(BaselineCommand::Save {
+            dir,
+            file,
+            force,
+            run,
+        }) => {
             if file.exists() && !force {
                 return Err(readiness_core::Error::InvalidInput(format!(
                     "{} exists; pass --force to replace the baseline",
                     file.display()
                 )));
             }
-            let set = read_dir(&evidence_dir(dir)?)?;
-            let (merged, _) = merge(set.records);
-            let baseline = Baseline::of(&merged);
-            baseline.save(&file)?;
+            // The run is judged as a report judges it (records checked against their own
+            // numbers) before it becomes the baseline.
+            let mut options = Options::new(evidence_dir(dir)?);
+            options.baseline = Some((file.clone(), BaselinePolicy::Save));
+            options.run = Run::parse(&run);
+            let card = make(&options)?;
             println!(
-                "wrote baseline {} ({} criteria, {} with latency distributions)",
+                "wrote baseline {} ({} criteria of run {})",
                 file.display(),
-                baseline.criteria.len(),
-                baseline
-                    .criteria
-                    .iter()
-                    .filter(|c| c.histogram.is_some())
-                    .count()
+                card.criteria().count(),
+                run
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -221,27 +229,30 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
             file,
             config,
             strict,
+            run,
         }) => {
-            let (config, _) = ReportConfig::locate(config.as_deref())?;
-            let baseline = Baseline::load(&file)?;
-            let set = read_dir(&evidence_dir(dir)?)?;
-            let (merged, _) = merge(set.records);
-            let comparisons = baseline.compare(&merged, config.baseline.noise);
+            let mut options = Options::new(evidence_dir(dir)?);
+            options.config = config;
+            options.baseline = Some((file, BaselinePolicy::Compare));
+            options.run = Run::parse(&run);
+            let card = make(&options)?;
+            let comparisons = card.baseline.unwrap_or_default();
             for c in &comparisons {
                 println!(
-                    "{:<13} {:<20} {:<40} {}",
+                    "{:<14} {:<20} {:<40} {}",
                     c.change.to_string(),
                     c.id,
                     c.test,
                     c.detail
                 );
             }
-            let regressed = comparisons
-                .iter()
-                .filter(|c| c.change == Change::Regressed)
-                .count();
-            println!("{regressed} regressed of {} compared", comparisons.len());
-            Ok(if strict && regressed > 0 {
+            let count = |change: Change| comparisons.iter().filter(|c| c.change == change).count();
+            let (regressed, missing) = (count(Change::Regressed), count(Change::Missing));
+            println!(
+                "{regressed} regressed, {missing} not checked, of {} compared",
+                comparisons.len()
+            );
+            Ok(if strict && regressed + missing > 0 {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -1,0 +1,595 @@
+//! The raw data a record keeps so its numbers can be derived again: one serde type per
+//! kind, its kind string defined once (`T::KIND`). Writers attach these types and the
+//! report reads the same types back; nobody picks JSON apart by hand.
+//!
+//! On disk an attachment is `{"kind": "<kind>", "data": {..}}`. A kind this version does
+//! not know (a newer writer, a team's own check) is kept as [`Attachment::Other`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::histogram;
+
+/// An attachment type: its serde form is the `data` of `{"kind": KIND, "data": ..}`.
+pub trait AttachmentKind: Serialize + for<'de> Deserialize<'de> + Into<Attachment> {
+    /// The kind string, with its version (`timeline/v2`).
+    const KIND: &'static str;
+    /// The data of `a` when it is of this kind.
+    fn of(a: &Attachment) -> Option<&Self>;
+}
+
+/// An HDR histogram of latencies in microseconds, in HDR's V2 format and base64; decoded
+/// on demand ([`EncodedHistogram::decode`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EncodedHistogram(String);
+
+impl EncodedHistogram {
+    /// Encodes `h`.
+    pub fn encode(h: &Histogram<u64>) -> Self {
+        EncodedHistogram(histogram::encode(h))
+    }
+    /// From HDR's V2 bytes.
+    pub fn from_v2(bytes: &[u8]) -> Self {
+        EncodedHistogram(histogram::v2_to_base64(bytes))
+    }
+    /// The histogram, or why it cannot be read.
+    pub fn decode(&self) -> Result<Histogram<u64>> {
+        histogram::decode(&self.0).ok_or_else(|| {
+            Error::InvalidInput("a latency histogram is not HDR V2 in base64".into())
+        })
+    }
+    /// The base64 text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The latency distribution of a whole run (µs): every finished iteration, and every
+/// iteration still running when the run ended at its age then (a lower bound of its
+/// latency). A [`crate::Combine::LatencyDistribution`] criterion is judged on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LatencyHistogram {
+    /// The transaction measured.
+    pub transaction: String,
+    /// The histogram, in microseconds.
+    pub histogram: EncodedHistogram,
+    /// How many shards were merged into it (absent: one process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<usize>,
+}
+
+impl LatencyHistogram {
+    /// The histogram of `transaction`.
+    pub fn new(transaction: impl Into<String>, histogram: EncodedHistogram) -> Self {
+        LatencyHistogram {
+            transaction: transaction.into(),
+            histogram,
+            merged_from: None,
+        }
+    }
+}
+
+/// One second of a run, by intended start time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TimelineSecond {
+    /// Seconds from the start of the run.
+    pub second: u64,
+    /// Iterations that succeeded.
+    pub ok: u64,
+    /// Iterations that failed, by class (`timeout`, `5xx`, `not started`, `unfinished`, ..).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<String, u64>,
+    /// The latency of this second's iterations (µs).
+    pub histogram: EncodedHistogram,
+}
+
+impl TimelineSecond {
+    /// A second.
+    pub fn new(
+        second: u64,
+        ok: u64,
+        errors: BTreeMap<String, u64>,
+        histogram: EncodedHistogram,
+    ) -> Self {
+        TimelineSecond {
+            second,
+            ok,
+            errors,
+            histogram,
+        }
+    }
+    /// Failed iterations of the second.
+    pub fn failed(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+/// One second added up over shards: successes, errors by class, latency.
+type Counts = (u64, BTreeMap<String, u64>, Histogram<u64>);
+
+/// A run second by second: successes, errors by class and latency; iterations that could
+/// not start or never finished are errors of their intended second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Timeline {
+    /// The transaction measured.
+    pub transaction: String,
+    /// Every second of the run, in order.
+    pub seconds: Vec<TimelineSecond>,
+    /// p99 of the scheduling lag of the open model (µs), when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_p99_us: Option<u64>,
+    /// How many shards were merged into it (absent: one process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<usize>,
+}
+
+impl Timeline {
+    /// A timeline of `transaction`.
+    pub fn new(transaction: impl Into<String>, seconds: Vec<TimelineSecond>) -> Self {
+        Timeline {
+            transaction: transaction.into(),
+            seconds,
+            lag_p99_us: None,
+            merged_from: None,
+        }
+    }
+    /// (failed, all) iterations over the whole run.
+    pub fn counts(&self) -> (u64, u64) {
+        self.seconds.iter().fold((0, 0), |(f, a), s| {
+            let failed = s.failed();
+            (f + failed, a + failed + s.ok)
+        })
+    }
+    /// Adds another timeline (a shard of the same load) second by second.
+    pub fn absorb(&mut self, other: &Timeline) -> Result<()> {
+        let mut by_second: BTreeMap<u64, Counts> = BTreeMap::new();
+        for s in self.seconds.iter().chain(&other.seconds) {
+            let h = s.histogram.decode()?;
+            match by_second.get_mut(&s.second) {
+                Some((ok, errors, mine)) => {
+                    *ok += s.ok;
+                    for (k, v) in &s.errors {
+                        *errors.entry(k.clone()).or_insert(0) += v;
+                    }
+                    mine.add(&h).map_err(|e| {
+                        Error::InvalidInput(format!("cannot add latency histograms: {e}"))
+                    })?;
+                }
+                None => {
+                    by_second.insert(s.second, (s.ok, s.errors.clone(), h));
+                }
+            }
+        }
+        self.seconds = by_second
+            .into_iter()
+            .map(|(second, (ok, errors, h))| {
+                TimelineSecond::new(second, ok, errors, EncodedHistogram::encode(&h))
+            })
+            .collect();
+        self.lag_p99_us = self.lag_p99_us.max(other.lag_p99_us);
+        Ok(())
+    }
+}
+
+/// One step of a stress run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StressStep {
+    /// The arrival rate asked for (per second).
+    pub rate: f64,
+    /// Successful iterations per second achieved.
+    pub achieved: f64,
+    /// p95 of the step (µs); absent when nothing finished.
+    pub p95_us: Option<u64>,
+    /// Failed share of the step's iterations; absent when none was due.
+    pub error_rate: Option<f64>,
+    /// Iterations due in the step.
+    pub iterations: u64,
+    /// Whether the step met the break criterion.
+    pub broke: bool,
+}
+
+impl StressStep {
+    /// A step.
+    pub fn new(
+        rate: f64,
+        achieved: f64,
+        p95_us: Option<u64>,
+        error_rate: Option<f64>,
+        iterations: u64,
+        broke: bool,
+    ) -> Self {
+        StressStep {
+            rate,
+            achieved,
+            p95_us,
+            error_rate,
+            iterations,
+            broke,
+        }
+    }
+}
+
+/// The steps of a stress run and the ceiling found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StressSteps {
+    /// The steps, in order (the last one broke, unless the maximum rate came first).
+    pub steps: Vec<StressStep>,
+    /// A step breaks when its error rate is over this share...
+    pub max_error_rate: f64,
+    /// ...or its p95 is over this (µs).
+    pub max_p95_us: u64,
+    /// Achieved rate of the last step that held; absent when the first step broke.
+    pub ceiling: Option<f64>,
+}
+
+impl StressSteps {
+    /// The steps of a run.
+    pub fn new(
+        steps: Vec<StressStep>,
+        max_error_rate: f64,
+        max_p95: Duration,
+        ceiling: Option<f64>,
+    ) -> Self {
+        StressSteps {
+            steps,
+            max_error_rate,
+            max_p95_us: max_p95.as_micros() as u64,
+            ceiling,
+        }
+    }
+}
+
+/// A spike run: p95 per second, the baseline band and when latency was back in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SpikeRecovery {
+    /// p95 of each second (µs); absent for a second where nothing finished.
+    pub p95_us_per_second: Vec<Option<u64>>,
+    /// Upper edge of the baseline band (µs).
+    pub band_us: u64,
+    /// When the spike started (s from the start of the run).
+    pub spike_start_s: f64,
+    /// When it ended.
+    pub spike_end_s: f64,
+    /// Seconds from the end of the spike until p95 stayed in the band; absent: not by the
+    /// end of the run.
+    pub recovery_s: Option<f64>,
+}
+
+impl SpikeRecovery {
+    /// The record of a spike.
+    pub fn new(
+        p95_us_per_second: Vec<Option<u64>>,
+        band: Duration,
+        spike: (Duration, Duration),
+        recovery: Option<Duration>,
+    ) -> Self {
+        SpikeRecovery {
+            p95_us_per_second,
+            band_us: band.as_micros() as u64,
+            spike_start_s: spike.0.as_secs_f64(),
+            spike_end_s: spike.1.as_secs_f64(),
+            recovery_s: recovery.map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
+/// A least-squares slope with its 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Slope {
+    /// Units of y per second of x.
+    pub per_second: f64,
+    /// Lower end of the 95% interval.
+    pub low: f64,
+    /// Upper end of the 95% interval.
+    pub high: f64,
+    /// Points.
+    pub n: usize,
+}
+
+/// A soak: p95 and the target's memory over time, and their slopes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DriftSeries {
+    /// (seconds since start, p95 in ms) per second of the run.
+    pub p95_ms: Vec<(f64, f64)>,
+    /// (seconds since start, bytes) memory samples of the target.
+    pub memory_bytes: Vec<(f64, f64)>,
+}
+
+impl DriftSeries {
+    /// The series of a soak.
+    pub fn new(p95_ms: Vec<(f64, f64)>, memory_bytes: Vec<(f64, f64)>) -> Self {
+        DriftSeries {
+            p95_ms,
+            memory_bytes,
+        }
+    }
+}
+
+/// A linear-scaling check: throughput at each level of virtual users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ScalingLevels {
+    /// (virtual users, successful iterations per second).
+    pub levels: Vec<(usize, f64)>,
+    /// Per level: (throughput / first throughput) / (users / first users).
+    pub efficiency: Vec<f64>,
+}
+
+impl ScalingLevels {
+    /// The levels of a scaling check.
+    pub fn new(levels: Vec<(usize, f64)>, efficiency: Vec<f64>) -> Self {
+        ScalingLevels { levels, efficiency }
+    }
+}
+
+/// One attempt of a probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Milliseconds from the start of the run to the start of the attempt.
+    pub at_ms: f64,
+    /// Whether the attempt met the probe's condition.
+    pub ok: bool,
+    /// How long the attempt took, in milliseconds.
+    pub latency_ms: f64,
+    /// What was seen ("200", "connected", "connection refused").
+    pub detail: String,
+}
+
+/// The samples of one probe run and what they show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// What was probed.
+    pub target: String,
+    /// When the run started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// Time between the starts of two attempts: the resolution of what the run measures.
+    pub interval: Duration,
+    /// Every attempt, in order.
+    pub samples: Vec<Sample>,
+    /// Time to the first good sample.
+    pub first_ok: Option<Duration>,
+    /// Start of the good streak that satisfied the condition of the run (for `until_ok`
+    /// the first good sample; for `until_stable` the first sample of the streak that lasted
+    /// the settle window).
+    pub condition_met_at: Option<Duration>,
+    /// How long the run lasted.
+    pub elapsed: Duration,
+}
+
+impl ProbeReport {
+    /// The samples as an evidence attachment.
+    pub fn attachment(&self) -> Attachment {
+        Attachment::ProbeSamples(self.clone())
+    }
+}
+
+/// Raw data kept with a record (histograms, timelines, probe samples, ...). Keep it small.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Attachment {
+    /// The latency distribution of a run.
+    LatencyHistogram(LatencyHistogram),
+    /// A run second by second.
+    Timeline(Timeline),
+    /// The steps of a stress run.
+    StressSteps(StressSteps),
+    /// A spike and the recovery from it.
+    SpikeRecovery(SpikeRecovery),
+    /// A soak's series.
+    Drift(DriftSeries),
+    /// Throughput by level of users.
+    Scaling(ScalingLevels),
+    /// The samples of a probe.
+    ProbeSamples(ProbeReport),
+    /// A kind this version does not know, kept as it was read.
+    Other {
+        /// Its kind string.
+        kind: String,
+        /// Its data.
+        data: serde_json::Value,
+    },
+}
+
+impl Attachment {
+    /// The kind string.
+    pub fn kind(&self) -> &str {
+        match self {
+            Attachment::LatencyHistogram(_) => LatencyHistogram::KIND,
+            Attachment::Timeline(_) => Timeline::KIND,
+            Attachment::StressSteps(_) => StressSteps::KIND,
+            Attachment::SpikeRecovery(_) => SpikeRecovery::KIND,
+            Attachment::Drift(_) => DriftSeries::KIND,
+            Attachment::Scaling(_) => ScalingLevels::KIND,
+            Attachment::ProbeSamples(_) => ProbeReport::KIND,
+            Attachment::Other { kind, .. } => kind,
+        }
+    }
+}
+
+macro_rules! kinds {
+    ($($variant:ident($ty:ty) = $kind:literal),* $(,)?) => {
+        $(impl AttachmentKind for $ty {
+            const KIND: &'static str = $kind;
+            fn of(a: &Attachment) -> Option<&Self> {
+                match a {
+                    Attachment::$variant(d) => Some(d),
+                    _ => None,
+                }
+            }
+        }
+        impl From<$ty> for Attachment {
+            fn from(a: $ty) -> Self {
+                Attachment::$variant(a)
+            }
+        })*
+    };
+}
+
+kinds!(
+    LatencyHistogram(LatencyHistogram) = "latency_histogram/v2",
+    Timeline(Timeline) = "timeline/v2",
+    StressSteps(StressSteps) = "stress_steps/v2",
+    SpikeRecovery(SpikeRecovery) = "spike_recovery/v1",
+    Drift(DriftSeries) = "drift/v1",
+    Scaling(ScalingLevels) = "scaling/v1",
+    ProbeSamples(ProbeReport) = "probe_samples/v2",
+);
+
+#[derive(Serialize)]
+struct WireOut<'a, T: Serialize> {
+    kind: &'a str,
+    data: &'a T,
+}
+
+#[derive(Deserialize)]
+struct WireIn {
+    kind: String,
+    data: serde_json::Value,
+}
+
+impl Serialize for Attachment {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let kind = self.kind();
+        match self {
+            Attachment::LatencyHistogram(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::Timeline(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::StressSteps(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::SpikeRecovery(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::Drift(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::Scaling(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::ProbeSamples(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::Other { data, .. } => WireOut { kind, data }.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Attachment {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let WireIn { kind, data } = WireIn::deserialize(d)?;
+        fn typed<T: AttachmentKind, E: serde::de::Error>(
+            data: serde_json::Value,
+        ) -> std::result::Result<T, E> {
+            serde_json::from_value(data)
+                .map_err(|e| E::custom(format!("attachment {}: {e}", T::KIND)))
+        }
+        Ok(match kind.as_str() {
+            LatencyHistogram::KIND => Attachment::LatencyHistogram(typed(data)?),
+            Timeline::KIND => Attachment::Timeline(typed(data)?),
+            StressSteps::KIND => Attachment::StressSteps(typed(data)?),
+            SpikeRecovery::KIND => Attachment::SpikeRecovery(typed(data)?),
+            DriftSeries::KIND => Attachment::Drift(typed(data)?),
+            ScalingLevels::KIND => Attachment::Scaling(typed(data)?),
+            ProbeReport::KIND => Attachment::ProbeSamples(typed(data)?),
+            _ => Attachment::Other { kind, data },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_and_unknown_kinds_are_kept() -> Result<()> {
+        let mut h = crate::histogram::new_latency();
+        h.record(1_000).map_err(|e| Error::Other(e.to_string()))?;
+        let enc = EncodedHistogram::encode(&h);
+        let all: Vec<Attachment> = vec![
+            LatencyHistogram::new("get", enc.clone()).into(),
+            Timeline::new(
+                "get",
+                vec![TimelineSecond::new(
+                    0,
+                    1,
+                    BTreeMap::from([("timeout".into(), 2)]),
+                    enc,
+                )],
+            )
+            .into(),
+            StressSteps::new(
+                vec![StressStep::new(
+                    100.0,
+                    99.0,
+                    Some(800),
+                    Some(0.0),
+                    100,
+                    false,
+                )],
+                0.01,
+                Duration::from_secs(1),
+                Some(99.0),
+            )
+            .into(),
+            SpikeRecovery::new(
+                vec![Some(10), None],
+                Duration::from_millis(5),
+                (Duration::from_secs(2), Duration::from_secs(3)),
+                None,
+            )
+            .into(),
+            DriftSeries::new(vec![(0.5, 1.0)], vec![(0.0, 1e6)]).into(),
+            ScalingLevels::new(vec![(2, 10.0)], vec![1.0]).into(),
+            Attachment::Other {
+                kind: "team/v1".into(),
+                data: serde_json::json!({"x": 1}),
+            },
+        ];
+        for a in all {
+            let json = serde_json::to_string(&a).map_err(|e| Error::Other(e.to_string()))?;
+            assert!(
+                json.starts_with(&format!("{{\"kind\":\"{}\"", a.kind())),
+                "{json}"
+            );
+            let back: Attachment =
+                serde_json::from_str(&json).map_err(|e| Error::Other(e.to_string()))?;
+            assert_eq!(back, a);
+        }
+        let broken = r#"{"kind":"timeline/v2","data":{"transaction":1}}"#;
+        let e = serde_json::from_str::<Attachment>(broken)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("attachment timeline/v2"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn timelines_of_shards_add_up_second_by_second() -> Result<()> {
+        let second = |n: u64, ok: u64, errs: u64, us: u64| -> Result<TimelineSecond> {
+            let mut h = crate::histogram::new_latency();
+            for _ in 0..ok + errs {
+                h.record(us).map_err(|e| Error::Other(e.to_string()))?;
+            }
+            let errors = BTreeMap::from([("5xx".to_owned(), errs)]);
+            Ok(TimelineSecond::new(
+                n,
+                ok,
+                errors,
+                EncodedHistogram::encode(&h),
+            ))
+        };
+        let mut a = Timeline::new("get", vec![second(0, 10, 1, 100)?, second(1, 5, 0, 100)?]);
+        let b = Timeline::new("get", vec![second(1, 7, 3, 9_000)?, second(2, 1, 0, 50)?]);
+        a.absorb(&b)?;
+        assert_eq!(a.seconds.len(), 3);
+        assert_eq!(a.seconds[1].ok, 12);
+        assert_eq!(a.seconds[1].errors["5xx"], 3);
+        assert_eq!(a.seconds[1].histogram.decode()?.len(), 15);
+        assert_eq!(a.counts(), (4, 27));
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! A record judged again from its own numbers: the threshold, the observed value and the
+//! raw data it carries. The report calls this for every record, so a record whose verdict
+//! disagrees with its numbers (a bug, a hand-edited file) is found, never believed.
+
+use std::time::Duration;
+
+use crate::attachment::{LatencyHistogram, Timeline};
+use crate::evidence::{Combine, Evidence, Verdict};
+use crate::quantity::Quantity;
+
+impl Evidence {
+    /// Judges the record again: a `pass` or `fail` needs a valid threshold and a valid
+    /// observed value that give the same verdict; the observed value must follow from the
+    /// raw data the record declares ([`Combine`]): the percentile of its latency
+    /// histogram, the share of its counts (and of its timeline), the rate of its count.
+    /// An `error` needs a reason. Returns what disagrees.
+    pub fn verify(&self) -> std::result::Result<(), String> {
+        let verdict = self.verdict;
+        if verdict == Verdict::Error {
+            return match &self.error {
+                Some(_) => Ok(()),
+                None => Err("verdict error without a reason".into()),
+            };
+        }
+        let threshold = self
+            .threshold
+            .ok_or_else(|| format!("verdict {verdict} without a threshold"))?;
+        threshold
+            .validate()
+            .map_err(|e| format!("its threshold \"{threshold}\" is not valid: {e}"))?;
+        let observed = self
+            .observed
+            .ok_or_else(|| format!("verdict {verdict} without an observed value"))?;
+        let judgement = threshold
+            .judge(observed)
+            .map_err(|e| format!("its observed value cannot be judged: {e}"))?;
+        if judgement.met != (verdict == Verdict::Pass) {
+            return Err(format!(
+                "verdict {verdict}, but observed {observed} {} the threshold \"{threshold}\"",
+                if judgement.met {
+                    "meets"
+                } else {
+                    "does not meet"
+                }
+            ));
+        }
+        match self.combine {
+            Combine::LatencyDistribution { percentile } => {
+                let h = self
+                    .attachment::<LatencyHistogram>()
+                    .ok_or("a latency percentile without its latency histogram")?
+                    .histogram
+                    .decode()
+                    .map_err(|e| e.to_string())?;
+                if h.is_empty() {
+                    return Err("a latency percentile over an empty histogram".into());
+                }
+                let derived = Quantity::duration(Duration::from_micros(
+                    h.value_at_quantile(percentile.quantile()),
+                ));
+                if (derived.value() - observed.value()).abs() > 1e-6 {
+                    return Err(format!(
+                        "observed {percentile} {:.0}µs, but its histogram of {} samples \
+                         gives {:.0}µs",
+                        observed.value() * 1e6,
+                        h.len(),
+                        derived.value() * 1e6
+                    ));
+                }
+            }
+            Combine::Proportion { events, trials } => {
+                if trials == 0 || events > trials {
+                    return Err(format!("{events} events among {trials} trials"));
+                }
+                let derived = events as f64 / trials as f64;
+                if !matches!(observed, Quantity::Ratio(r) if (r - derived).abs() <= 1e-12) {
+                    return Err(format!(
+                        "observed {observed}, but its counts give {events} of {trials} = {}",
+                        Quantity::ratio(derived)
+                    ));
+                }
+                if let Some(t) = self.attachment::<Timeline>()
+                    && t.counts() != (events, trials)
+                {
+                    let (f, a) = t.counts();
+                    return Err(format!(
+                        "its counts say {events} of {trials}, its timeline {f} of {a}"
+                    ));
+                }
+            }
+            Combine::Rate { events, seconds } => {
+                if !(seconds.is_finite() && seconds > 0.0) {
+                    return Err(format!("a rate over {seconds} seconds"));
+                }
+                let derived = events as f64 / seconds;
+                let close = |r: f64| (r - derived).abs() <= 1e-9 * derived.max(1.0);
+                if !matches!(observed, Quantity::Rate(r) if close(r)) {
+                    return Err(format!(
+                        "observed {observed}, but its count gives {events} in {} = {}",
+                        Quantity::secs(seconds),
+                        Quantity::per_second(derived)
+                    ));
+                }
+            }
+            Combine::VerdictOnly => {}
+        }
+        Ok(())
+    }
+}
