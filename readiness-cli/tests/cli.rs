@@ -22,8 +22,14 @@ fn golden_dir() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     (tmp, evidence, config)
 }
 
+/// The command, run where no workspace's readiness.toml is found: every test says which
+/// config it judges with.
 fn cli() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_readiness"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_readiness"));
+    cmd.env_remove("CARGO_MANIFEST_DIR")
+        .env_remove("READINESS_CONFIG")
+        .current_dir(std::env::temp_dir());
+    cmd
 }
 
 #[test]

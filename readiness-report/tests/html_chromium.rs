@@ -1,11 +1,12 @@
 //! The HTML report opens in headless Chromium with every chart drawn and no script error;
-//! a screenshot is left in target/readiness/report-screenshot.png for a person to look at.
+//! a screenshot is left in target/readiness-self-test/report-screenshot.png for a person to
+//! look at.
 
 mod common;
 
 use std::process::Command;
 
-use readiness_report::{Format, Options, make, write_outputs};
+use readiness_report::{Format, make, write_outputs};
 
 fn chromium() -> String {
     for name in ["chromium", "chromium-browser", "google-chrome"] {
@@ -30,7 +31,7 @@ async fn html_report_draws_every_chart_without_errors_in_headless_chromium() {
     let evidence = tmp.path().join("evidence");
     std::fs::create_dir_all(&evidence).expect("dir");
     common::rich(&evidence).await;
-    let card = make(&Options::new(&evidence)).expect("scorecard");
+    let card = make(&common::defaults(&evidence)).expect("scorecard");
     let out = tmp.path().join("out");
     let written = write_outputs(&card, &[Format::Html], &out).expect("html");
     let html_path = &written[0];
@@ -43,14 +44,15 @@ async fn html_report_draws_every_chart_without_errors_in_headless_chromium() {
         assert!(!html.contains(loader), "the page loads something: {loader}");
     }
     // Every kind of attachment the harness writes has at least one chart.
+    use readiness_core::AttachmentKind as _;
     for kind in [
-        "timeline/v1",
-        "hdr_histogram/v2+base64",
-        "stress_steps/v1",
-        "spike/v1",
-        "soak/v1",
-        "scaling/v1",
-        "probe_samples/v1",
+        readiness_core::Timeline::KIND,
+        readiness_core::LatencyHistogram::KIND,
+        readiness_core::StressSteps::KIND,
+        readiness_core::SpikeRecovery::KIND,
+        readiness_core::DriftSeries::KIND,
+        readiness_core::ScalingLevels::KIND,
+        readiness_core::ProbeReport::KIND,
     ] {
         assert!(
             html.contains(&format!("data-kind=\"{kind}\"")),
@@ -104,7 +106,7 @@ async fn html_report_draws_every_chart_without_errors_in_headless_chromium() {
     assert!(!dom.contains("data-points=\"0\""), "a chart with no point");
 
     let shot = readiness_core::settings::target_dir()
-        .join("readiness")
+        .join("readiness-self-test")
         .join("report-screenshot.png");
     std::fs::create_dir_all(shot.parent().expect("parent")).expect("dir");
     let mut screenshot = Command::new(&browser);

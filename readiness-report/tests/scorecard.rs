@@ -123,7 +123,13 @@ for c in cases: print(c)
         String::from_utf8_lossy(&run.stderr)
     );
     let mut lines = stdout.lines();
-    assert_eq!(lines.next(), Some("7"), "{stdout}");
+    assert_eq!(lines.next(), Some("8"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "('observability', 'readiness.observability', 'observability: not assessed', ['Failure']"
+        ),
+        "{stdout}"
+    );
     assert!(
         stdout.contains(
             "('performance', 'readiness.performance', 'load.p99: p99 latency of search under 1s', ['Failure'], ['required at most 1s, observed 1.92s'])"
@@ -193,7 +199,7 @@ async fn shards_merge_into_the_verdict_of_one_process() {
         std::fs::create_dir_all(&sub).expect("dir");
         common::record(&sub, &e);
     }
-    let merged = make(&Options::new(&shard_dir)).expect("scorecard");
+    let merged = make(&common::defaults(&shard_dir)).expect("scorecard");
     let c = merged.criteria().next().expect("one criterion");
     assert_eq!(c.shards, 3);
     assert_eq!(merged.criteria().count(), 1, "one result for three shards");
@@ -209,7 +215,7 @@ async fn shards_merge_into_the_verdict_of_one_process() {
         Some(expected.as_str()),
         "p95 from the merged histogram"
     );
-    let single = make(&Options::new(&whole_dir)).expect("scorecard");
+    let single = make(&common::defaults(&whole_dir)).expect("scorecard");
     let s = single.criteria().next().expect("one");
     assert_eq!(
         c.verdict, s.verdict,
@@ -348,7 +354,7 @@ fn a_record_whose_verdict_contradicts_its_numbers_is_an_error_never_a_pass() {
         .replace("\"value\":0.005", "\"value\":-0.003")
         .replace("load.p95", "load.p99");
     std::fs::write(&file, format!("{over}\n{negative}\n")).expect("write");
-    let card = make(&Options::new(&evidence)).expect("scorecard");
+    let card = make(&common::defaults(&evidence)).expect("scorecard");
     assert_eq!(card.verdict, Decision::NoGo, "before the fix: GO");
     let statuses: Vec<_> = card
         .criteria()
@@ -416,7 +422,7 @@ fn a_report_with_no_flags_judges_the_latest_run() {
     )
     .expect("write");
     passing(&evidence, "suite::new", "load.p95", Category::PERFORMANCE);
-    let mut o = Options::new(&evidence);
+    let mut o = common::defaults(&evidence);
     let latest = make(&o).expect("latest");
     assert_eq!(latest.records, 1);
     assert_eq!(

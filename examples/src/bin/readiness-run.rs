@@ -75,7 +75,9 @@ async fn main() -> ExitCode {
 fn scorecard() -> readiness::Result<Decision> {
     let dir = readiness::settings::evidence_dir()?;
     let mut options = Options::new(&dir);
-    options.config = Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("readiness-run.toml"));
+    // The workspace's readiness.toml: the criteria of this run, which `readiness report`
+    // reads too.
+    options.config = Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../readiness.toml")));
     options.run = Run::Id(readiness::run_id().to_owned());
     let card = make(&options)?;
     println!();
