@@ -314,7 +314,7 @@ async fn dispatch<W: Worker>(
                 shared.begin(k, Running { part, at, due });
                 let (w, sh, idle) = (worker.clone(), shared.clone(), idle.clone());
                 tasks.spawn(async move {
-                    let outcome = w.iterate(&mut state, i).await;
+                    let outcome = guarded(w.iterate(&mut state, i)).await;
                     sh.finish(k, &outcome);
                     lock(&idle).push((k, state));
                 });
@@ -372,11 +372,28 @@ fn closed_lanes<W: Worker>(
                         due,
                     },
                 );
-                let outcome = w.iterate(&mut lane, i).await;
+                let outcome = guarded(w.iterate(&mut lane, i)).await;
                 sh.finish(k, &outcome);
             }
         });
     }
+}
+
+/// An iteration whose transaction panics is a failed iteration saying so, not a lane lost
+/// (nor an iteration counted as still running when the run ends).
+async fn guarded(iteration: impl Future<Output = Outcome>) -> Outcome {
+    use futures_util::FutureExt as _;
+    std::panic::AssertUnwindSafe(iteration)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            Err(ErrorClass::User(format!("the transaction panicked: {why}")))
+        })
 }
 
 /// The watcher: at the end of every second, the progress line and the abort rule. None

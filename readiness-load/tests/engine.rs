@@ -427,3 +427,29 @@ async fn with_nothing_due_every_criterion_is_an_error() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_transaction_that_panics_is_a_failed_iteration_saying_so() {
+    let model = Model::constant_rate(10.0, Duration::from_secs(1)).expect("model");
+    let report = Load::new("panics", model)
+        .run(|i| async move {
+            assert!(i % 2 == 0, "odd iteration {i}");
+            Ok(())
+        })
+        .await
+        .expect("run");
+    assert_eq!((report.attempts(), report.succeeded()), (10, 5));
+    assert_eq!(
+        report.unfinished(),
+        0,
+        "a panic is not an iteration still running"
+    );
+    let total = report.metrics.total();
+    assert!(
+        total.errors.keys().any(|k| k
+            .to_string()
+            .starts_with("user: the transaction panicked: odd iteration")),
+        "{:?}",
+        total.errors
+    );
+}

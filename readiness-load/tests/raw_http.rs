@@ -176,7 +176,11 @@ async fn percentiles_match_an_http_server_with_a_known_delay_distribution() {
         "p50 {}ms, configured 10ms",
         ms(50.0)
     );
-    assert!(ms(95.0) >= 50.0, "p95 {}ms, configured 50ms for 10%", ms(95.0));
+    assert!(
+        ms(95.0) >= 50.0,
+        "p95 {}ms, configured 50ms for 10%",
+        ms(95.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -248,10 +248,11 @@ fn merge_shards(shards: Vec<Record>, attempts: usize) -> (Merged, Option<Finding
             None => {}
         }
     }
+    // The merged timeline, or none: one shard's timeline would not be the whole run's.
+    evidence
+        .attachments
+        .retain(|a| !matches!(a, Attachment::Timeline(_)));
     if let Some(t) = timeline {
-        evidence
-            .attachments
-            .retain(|a| !matches!(a, Attachment::Timeline(_)));
         evidence.attachments.push(t.into());
     }
     let merged = Merged {

@@ -77,7 +77,10 @@ fn scorecard() -> readiness::Result<Decision> {
     let mut options = Options::new(&dir);
     // The workspace's readiness.toml: the criteria of this run, which `readiness report`
     // reads too.
-    options.config = Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../readiness.toml")));
+    options.config = Some(PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../readiness.toml"
+    )));
     options.run = Run::Id(readiness::run_id().to_owned());
     let card = make(&options)?;
     println!();
