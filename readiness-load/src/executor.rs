@@ -233,10 +233,10 @@ pub(crate) async fn execute<W: Worker>(plan: &Plan, worker: Arc<W>) -> Result<Ex
     let watcher = watch(plan, &shared);
     let mut tasks = JoinSet::new();
     let lag = match &plan.model {
-        Model::Open { .. } => dispatch(plan, &worker, &shared, lanes, &mut tasks).await?,
+        Model::Open { .. } => dispatch(plan, &worker, &shared, lanes, &mut tasks).await,
         _ => {
             closed_lanes(plan, &worker, &shared, lanes, &mut tasks);
-            Metrics::default()
+            Ok(Metrics::default())
         }
     };
     // Drain: the iterations running get until the end of the model plus the drain time.
@@ -258,6 +258,8 @@ pub(crate) async fn execute<W: Worker>(plan: &Plan, worker: Arc<W>) -> Result<Ex
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         eprintln!();
     }
+    // A dispatcher that could not start (no timerfd) fails the run once all is stopped.
+    let lag = lag?;
     let elapsed = shared.start.elapsed();
     let shared =
         Arc::try_unwrap(shared).map_err(|_| Error::Other("a lane outlived the run".into()))?;
