@@ -12,15 +12,7 @@ use std::time::Duration;
 
 use readiness_load::{Load, Model};
 
-fn golden_dir() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let evidence = tmp.path().join("evidence");
-    std::fs::create_dir_all(&evidence).expect("dir");
-    common::golden(&evidence);
-    let config = tmp.path().join("readiness.toml");
-    std::fs::write(&config, common::GOLDEN_CONFIG).expect("config");
-    (tmp, evidence, config)
-}
+use common::golden_dir;
 
 /// The command, run where no workspace's readiness.toml is found: every test says which
 /// config it judges with.

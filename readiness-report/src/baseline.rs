@@ -273,6 +273,18 @@ fn base(now: &BaselineCriterion, then: Option<&BaselineCriterion>) -> Comparison
     }
 }
 
+/// The call for an interval that lies wholly above (`up`) or below (`down`) the noise band,
+/// when higher is worse (`worse_up`) or better.
+fn call(up: bool, down: bool, worse_up: bool) -> Change {
+    match (up, down) {
+        (true, _) if worse_up => Change::Regressed,
+        (true, _) => Change::Improved,
+        (_, true) if worse_up => Change::Improved,
+        (_, true) => Change::Regressed,
+        _ => Change::WithinNoise,
+    }
+}
+
 fn compare_one(then: &BaselineCriterion, now: &BaselineCriterion, noise: f64) -> Comparison {
     let line = base(now, Some(then));
     let worse_up = higher_is_worse(now.threshold.as_ref());
@@ -314,14 +326,7 @@ fn compare_one(then: &BaselineCriterion, now: &BaselineCriterion, noise: f64) ->
             };
             let p1 = e1 as f64 / t1 as f64;
             let band = noise * p1;
-            let (up, down) = (low > band, high < -band);
-            let change = match (up, down) {
-                (true, _) if worse_up => Change::Regressed,
-                (true, _) => Change::Improved,
-                (_, true) if worse_up => Change::Improved,
-                (_, true) => Change::Regressed,
-                _ => Change::WithinNoise,
-            };
+            let change = call(low > band, high < -band, worse_up);
             let pts = |x: f64| format!("{:+.2}", x * 100.0);
             Comparison {
                 metric: "proportion".into(),
@@ -358,14 +363,7 @@ fn compare_one(then: &BaselineCriterion, now: &BaselineCriterion, noise: f64) ->
                     ..line
                 };
             };
-            let (up, down) = (low > 1.0 + noise, high < 1.0 / (1.0 + noise));
-            let change = match (up, down) {
-                (true, _) if worse_up => Change::Regressed,
-                (true, _) => Change::Improved,
-                (_, true) if worse_up => Change::Improved,
-                (_, true) => Change::Regressed,
-                _ => Change::WithinNoise,
-            };
+            let change = call(low > 1.0 + noise, high < 1.0 / (1.0 + noise), worse_up);
             Comparison {
                 metric: "rate".into(),
                 ratio: Some(ratio),
@@ -423,13 +421,8 @@ fn compare_histograms(
     };
     let ms = |us: f64| format!("{:.2}ms", us / 1e3);
     let (ratio, lo, hi) = (c / b.max(1.0), c_lo / b_hi.max(1.0), c_hi / b_lo.max(1.0));
-    let change = if lo > 1.0 + noise {
-        Change::Regressed
-    } else if hi < 1.0 / (1.0 + noise) {
-        Change::Improved
-    } else {
-        Change::WithinNoise
-    };
+    // Latency: higher is worse.
+    let change = call(lo > 1.0 + noise, hi < 1.0 / (1.0 + noise), true);
     let detail = format!(
         "{} {} -> {} ({:+.1}%), 95% interval of the ratio {:.3}..{:.3} from {} and {} samples; \
          noise band ±{:.0}%",

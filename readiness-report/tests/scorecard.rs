@@ -44,15 +44,7 @@ fn normalise(text: &str, dir: &Path) -> String {
     lines.join("\n")
 }
 
-fn golden_dir() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let evidence = tmp.path().join("evidence");
-    std::fs::create_dir_all(&evidence).expect("dir");
-    common::golden(&evidence);
-    let config = tmp.path().join("readiness.toml");
-    std::fs::write(&config, common::GOLDEN_CONFIG).expect("config");
-    (tmp, evidence, config)
-}
+use common::golden_dir;
 
 fn options(evidence: &Path, config: &Path) -> Options {
     let mut o = Options::new(evidence);
@@ -233,22 +225,34 @@ async fn shards_merge_into_the_verdict_of_one_process() {
     );
 }
 
-/// One record of `id` in `category` passing a 500 ms limit, into `dir`, from a thread named
-/// `test`.
-fn passing(dir: &Path, test: &str, id: &'static str, category: Category) {
+/// One record of `id` in `category`, `observed` against at most `limit`, into `dir`, from a
+/// thread named `test` (the test name in the evidence).
+fn judged(
+    dir: &Path,
+    test: &str,
+    (id, category): (&'static str, Category),
+    limit: Duration,
+    observed: Duration,
+) {
     let dir = dir.to_path_buf();
     std::thread::Builder::new()
         .name(test.into())
         .spawn(move || {
-            Check::new(id, format!("{id} under 500ms"), category)
-                .with_threshold(Threshold::at_most(Duration::from_millis(500)))
+            let title = format!("{id} under {}", readiness_core::Quantity::duration(limit));
+            let _ = Check::new(id, title, category)
+                .with_threshold(Threshold::at_most(limit))
                 .with_recorder(Recorder::new(dir))
-                .judge(Duration::from_millis(40))
-                .expect("passes");
+                .judge(observed);
         })
         .expect("thread")
         .join()
         .expect("fixture thread");
+}
+
+/// One record of `id` in `category` passing a 500 ms limit.
+fn passing(dir: &Path, test: &str, id: &'static str, category: Category) {
+    let ms = Duration::from_millis;
+    judged(dir, test, (id, category), ms(500), ms(40));
 }
 
 #[test]
@@ -332,19 +336,8 @@ fn only_record(dir: &Path) -> (std::path::PathBuf, String) {
 fn a_record_whose_verdict_contradicts_its_numbers_is_an_error_never_a_pass() {
     let tmp = tempfile::tempdir().expect("tmp");
     let evidence = tmp.path().join("evidence");
-    let dir = evidence.clone();
-    std::thread::Builder::new()
-        .name("suite::p95".into())
-        .spawn(move || {
-            Check::new("load.p95", "p95 under 12ms", Category::PERFORMANCE)
-                .with_threshold(Threshold::at_most(Duration::from_millis(12)))
-                .with_recorder(Recorder::new(dir))
-                .judge(Duration::from_millis(5))
-                .expect("passes");
-        })
-        .expect("thread")
-        .join()
-        .expect("fixture");
+    let (p95, ms) = (("load.p95", Category::PERFORMANCE), Duration::from_millis);
+    judged(&evidence, "suite::p95", p95, ms(12), ms(5));
     let (file, line) = only_record(&evidence);
     assert!(line.contains("\"value\":0.005"), "{line}");
     // Edited: observed 17.7 ms over the 12 ms limit, verdict still pass; and a negative
@@ -367,14 +360,15 @@ fn a_record_whose_verdict_contradicts_its_numbers_is_an_error_never_a_pass() {
             ("load.p99", readiness_report::Status::Error)
         ]
     );
-    let p95 = card.criteria().next().expect("p95");
+    let first = card.criteria().next().expect("p95");
     assert!(
-        p95.error
+        first
+            .error
             .as_deref()
             .unwrap_or_default()
             .contains("observed 17.7ms does not meet the threshold \"at most 12ms\""),
         "{:?}",
-        p95.error
+        first.error
     );
     assert!(
         card.reasons
@@ -400,18 +394,8 @@ fn a_report_with_no_flags_judges_the_latest_run() {
     let tmp = tempfile::tempdir().expect("tmp");
     let evidence = tmp.path().join("evidence");
     // An earlier run: a failure. The latest: a pass.
-    let dir = evidence.join("earlier");
-    std::thread::Builder::new()
-        .name("suite::old".into())
-        .spawn(move || {
-            let _ = Check::new("load.p95", "p95 under 12ms", Category::PERFORMANCE)
-                .with_threshold(Threshold::at_most(Duration::from_millis(12)))
-                .with_recorder(Recorder::new(dir))
-                .judge(Duration::from_millis(50));
-        })
-        .expect("thread")
-        .join()
-        .expect("fixture");
+    let (p95, ms) = (("load.p95", Category::PERFORMANCE), Duration::from_millis);
+    judged(&evidence.join("earlier"), "suite::old", p95, ms(12), ms(50));
     let (file, line) = only_record(&evidence.join("earlier"));
     std::fs::write(
         &file,

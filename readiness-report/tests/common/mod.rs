@@ -116,6 +116,18 @@ pub fn golden(dir: &Path) {
         .expect("fixture thread");
 }
 
+/// A temporary directory with the [`golden`] evidence in `evidence/` and
+/// [`GOLDEN_CONFIG`] in `readiness.toml`: (the directory, the evidence, the config).
+pub fn golden_dir() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let evidence = tmp.path().join("evidence");
+    std::fs::create_dir_all(&evidence).expect("dir");
+    golden(&evidence);
+    let config = tmp.path().join("readiness.toml");
+    std::fs::write(&config, GOLDEN_CONFIG).expect("config");
+    (tmp, evidence, config)
+}
+
 /// The `[report]` table used with [`golden`].
 pub const GOLDEN_CONFIG: &str = r#"
 [report]
