@@ -268,8 +268,6 @@ pub fn percentile(h: &Histogram<u64>, p: Percentile) -> Option<Duration> {
     (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(p.quantile())))
 }
 
-pub use readiness_core::histogram::{decode, encode};
-
 /// Evidence for a run of `name`: the merged latency histogram and the per-second timeline
 /// with each second's histogram (so a report can merge shards and derive every number
 /// again).

@@ -61,7 +61,6 @@ pub use config::{NoGoRule, ReportConfig, Unassessed};
 pub use merge::{Merged, merge};
 pub use read::{EvidenceSet, Finding, Record, read_dir};
 pub use readiness_core as core;
-pub use readiness_core::histogram;
 use readiness_core::{Error, Result};
 pub use scorecard::{
     CategoryScore, CriterionResult, Decision, SCORECARD_SCHEMA, Scorecard, Status,
