@@ -157,14 +157,7 @@ fn bad_input_exits_2_with_a_clear_error_and_overwrites_nothing() {
     std::fs::create_dir_all(&out).expect("out");
     let sentinel = "previous scorecard, must survive";
     std::fs::write(out.join("scorecard.md"), sentinel).expect("sentinel");
-    let file = std::fs::read_dir(&evidence)
-        .expect("list")
-        .next()
-        .expect("one file")
-        .expect("entry")
-        .path();
-    let good = std::fs::read_to_string(&file).expect("read");
-    let first = good.lines().next().expect("a line").to_owned();
+    let (_, first) = common::only_record(&evidence);
 
     // Empty directory.
     let empty = tmp.path().join("empty");

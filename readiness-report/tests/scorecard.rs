@@ -138,12 +138,7 @@ for c in cases: print(c)
 #[test]
 fn a_truncated_last_line_is_reported_and_the_rest_is_judged() {
     let (_tmp, evidence, config) = golden_dir();
-    let file = std::fs::read_dir(&evidence)
-        .expect("list")
-        .next()
-        .expect("one file")
-        .expect("entry")
-        .path();
+    let (file, _) = only_record(&evidence);
     let text = std::fs::read_to_string(&file).expect("read");
     let last = text.lines().last().expect("a line");
     // A test killed mid-write: half a record, no newline.
@@ -320,17 +315,7 @@ fn every_weighted_category_is_on_the_scorecard_and_one_not_assessed_counts_zero(
     );
 }
 
-/// The first record line of the only evidence file in `dir`, and the file.
-fn only_record(dir: &Path) -> (std::path::PathBuf, String) {
-    let file = std::fs::read_dir(dir)
-        .expect("list")
-        .next()
-        .expect("one file")
-        .expect("entry")
-        .path();
-    let text = std::fs::read_to_string(&file).expect("read");
-    (file, text.lines().next().expect("a line").to_owned())
-}
+use common::only_record;
 
 #[test]
 fn a_record_whose_verdict_contradicts_its_numbers_is_an_error_never_a_pass() {

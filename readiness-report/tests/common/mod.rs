@@ -128,6 +128,18 @@ pub fn golden_dir() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBu
     (tmp, evidence, config)
 }
 
+/// The only evidence file in `dir` and its first record line.
+pub fn only_record(dir: &Path) -> (std::path::PathBuf, String) {
+    let file = std::fs::read_dir(dir)
+        .expect("list")
+        .next()
+        .expect("one file")
+        .expect("entry")
+        .path();
+    let text = std::fs::read_to_string(&file).expect("read");
+    (file, text.lines().next().expect("a line").to_owned())
+}
+
 /// The `[report]` table used with [`golden`].
 pub const GOLDEN_CONFIG: &str = r#"
 [report]
