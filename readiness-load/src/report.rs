@@ -103,20 +103,11 @@ impl Report {
         }
         Some(match self.attempts() {
             0 => "no iteration was due".to_owned(),
-            _ => format!("no iteration succeeded: {}", self.failures()),
+            _ => format!(
+                "no iteration succeeded: {}",
+                failures(&self.metrics.total())
+            ),
         })
-    }
-
-    /// "38 timeout, 2 unfinished": the failures by class, largest first.
-    fn failures(&self) -> String {
-        let total = self.metrics.total();
-        let mut classes: Vec<(&ErrorClass, &u64)> = total.errors.iter().collect();
-        classes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        classes
-            .iter()
-            .map(|(k, v)| format!("{v} {k}"))
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 
     /// One line of what the run saw: "12,004 iterations: 11,908 ok, 96 failed (0.8%: 90
@@ -131,7 +122,7 @@ impl Report {
             count(self.failed())
         );
         if let Some(rate) = self.error_rate().filter(|_| self.failed() > 0) {
-            text.push_str(&format!(" ({rate}: {})", self.failures()));
+            text.push_str(&format!(" ({rate}: {})", failures(&total)));
         }
         text.push_str("; ");
         text.push_str(&latency_line(&total));
@@ -175,6 +166,17 @@ impl Report {
             None
         }
     }
+}
+
+/// "38 timeout, 2 unfinished": the failures of `second` by class, largest first.
+fn failures(second: &Second) -> String {
+    let mut classes: Vec<(&ErrorClass, &u64)> = second.errors.iter().collect();
+    classes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    classes
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "latency p50 41ms, p95 812.4ms, p99 1.92s, max 2.31s (n = 12,004)", or "no latency
