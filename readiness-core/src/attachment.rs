@@ -377,6 +377,232 @@ impl ProbeReport {
     }
 }
 
+/// Something that happened during a drill, in milliseconds from the drill's start (the
+/// fault): a fault injected, a recovery action, a switch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillEvent {
+    /// Milliseconds from the start of the drill.
+    pub at_ms: f64,
+    /// What happened (`kill SIGKILL postgres-1a2b`, `start postgres-1a2b`).
+    pub what: String,
+}
+
+impl DrillEvent {
+    /// An event `at_ms` after the start.
+    pub fn new(at_ms: f64, what: impl Into<String>) -> Self {
+        DrillEvent {
+            at_ms,
+            what: what.into(),
+        }
+    }
+}
+
+/// A recovery, from the fault to the first moment the health probe stayed good for the
+/// settle window: every probe attempt, the events, and the bound of the measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RecoveryTimeline {
+    /// What was probed (`tcp 127.0.0.1:5432 of postgres-1a2b`, `http://127.0.0.1:8080/health/ready`).
+    pub target: String,
+    /// When the fault happened: time zero of every `at_ms`.
+    #[serde(with = "time::serde::rfc3339")]
+    pub fault_at: OffsetDateTime,
+    /// The fault, the recovery action and anything else that happened, in order.
+    pub events: Vec<DrillEvent>,
+    /// Time between the starts of two probe attempts.
+    pub interval: Duration,
+    /// How long the probe had to stay good.
+    pub settle: Duration,
+    /// Every probe attempt; `at_ms` counts from the fault.
+    pub samples: Vec<Sample>,
+    /// Start of the good streak that lasted the settle window (ms from the fault): the
+    /// recovery time as measured, an upper bound of the true one. Absent: not recovered
+    /// within the deadline.
+    pub recovered_at_ms: Option<f64>,
+    /// Start of the last failing attempt before the recovery (ms from the fault): the true
+    /// recovery lies between it and `recovered_at_ms`.
+    pub last_failure_at_ms: Option<f64>,
+    /// How long the probe ran.
+    pub elapsed: Duration,
+}
+
+impl RecoveryTimeline {
+    /// A timeline; [`RecoveryTimeline::recovered`] finds the recovery in `samples`.
+    pub fn new(
+        target: impl Into<String>,
+        fault_at: OffsetDateTime,
+        events: Vec<DrillEvent>,
+        (interval, settle): (Duration, Duration),
+        samples: Vec<Sample>,
+        elapsed: Duration,
+    ) -> Self {
+        let (recovered_at_ms, last_failure_at_ms) = Self::recovered(&samples, settle);
+        RecoveryTimeline {
+            target: target.into(),
+            fault_at,
+            events,
+            interval,
+            settle,
+            samples,
+            recovered_at_ms,
+            last_failure_at_ms,
+            elapsed,
+        }
+    }
+
+    /// The start of the first good streak of `samples` that lasted `settle` (its last good
+    /// sample started at least `settle` after its first), and the last failing sample
+    /// before it. A streak still running at the end counts only once it lasted `settle`.
+    pub fn recovered(samples: &[Sample], settle: Duration) -> (Option<f64>, Option<f64>) {
+        let settle_ms = settle.as_secs_f64() * 1e3;
+        let mut streak: Option<f64> = None;
+        let mut last_failure = None;
+        for s in samples {
+            if !s.ok {
+                streak = None;
+                last_failure = Some(s.at_ms);
+                continue;
+            }
+            let start = *streak.get_or_insert(s.at_ms);
+            if s.at_ms - start >= settle_ms {
+                return (Some(start), last_failure);
+            }
+        }
+        (None, last_failure)
+    }
+}
+
+/// What became of one write, as the writer saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteOutcome {
+    /// Acknowledged: the system said it was written.
+    Ok,
+    /// Refused: the system said it was not written.
+    Failed,
+    /// Unknown: a timeout or a dropped connection; it may or may not have been written.
+    Indeterminate,
+}
+
+/// One sequenced write of a history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteRecord {
+    /// Its sequence number (1, 2, ..).
+    pub seq: u64,
+    /// When it was invoked, ms from the start of the history.
+    pub invoked_ms: f64,
+    /// When its outcome was known, ms from the start of the history.
+    pub completed_ms: f64,
+    /// What the writer saw.
+    pub outcome: WriteOutcome,
+    /// Whether the final read found it (absent before the final read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<bool>,
+}
+
+/// A Jepsen-style write history: every write invoked, its outcome, and what a final read
+/// after the fault and the recovery found. Acknowledged and absent is *lost*;
+/// indeterminate and present is *recovered*; present but never written is *unexpected*.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WriteHistory {
+    /// What was written (`orders`, `redis keys`).
+    pub name: String,
+    /// When the history started: time zero of every `*_ms`.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// Faults and recovery actions, ms from the start.
+    pub events: Vec<DrillEvent>,
+    /// When the fault happened, ms from the start (the end of the RPO window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_at_ms: Option<f64>,
+    /// Every write, by sequence number.
+    pub writes: Vec<WriteRecord>,
+    /// Sequence numbers the final read found that no write produced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unexpected: Vec<u64>,
+    /// Whether the final read was done.
+    pub read_back: bool,
+}
+
+impl WriteHistory {
+    /// A history before its final read.
+    pub fn new(
+        name: impl Into<String>,
+        started_at: OffsetDateTime,
+        events: Vec<DrillEvent>,
+        fault_at_ms: Option<f64>,
+        writes: Vec<WriteRecord>,
+    ) -> Self {
+        WriteHistory {
+            name: name.into(),
+            started_at,
+            events,
+            fault_at_ms,
+            writes,
+            unexpected: Vec::new(),
+            read_back: false,
+        }
+    }
+    /// Writes with `outcome`.
+    pub fn with_outcome(&self, outcome: WriteOutcome) -> impl Iterator<Item = &WriteRecord> {
+        self.writes.iter().filter(move |w| w.outcome == outcome)
+    }
+    /// Acknowledged writes the final read did not find.
+    pub fn lost(&self) -> Vec<&WriteRecord> {
+        self.with_outcome(WriteOutcome::Ok)
+            .filter(|w| w.found == Some(false))
+            .collect()
+    }
+    /// Indeterminate writes the final read found.
+    pub fn recovered(&self) -> Vec<&WriteRecord> {
+        self.with_outcome(WriteOutcome::Indeterminate)
+            .filter(|w| w.found == Some(true))
+            .collect()
+    }
+    /// The data-loss window: from the acknowledgment of the earliest lost write to the
+    /// fault (zero when nothing acknowledged was lost; absent without a fault time).
+    pub fn loss_window(&self) -> Option<Duration> {
+        let fault = self.fault_at_ms?;
+        let earliest = self
+            .lost()
+            .iter()
+            .map(|w| w.completed_ms)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))));
+        Some(earliest.map_or(Duration::ZERO, |e| {
+            Duration::from_secs_f64(((fault - e) / 1e3).max(0.0))
+        }))
+    }
+    /// Counts by class: (ok, failed, indeterminate, lost, recovered, unexpected).
+    pub fn counts(&self) -> WriteCounts {
+        WriteCounts {
+            ok: self.with_outcome(WriteOutcome::Ok).count() as u64,
+            failed: self.with_outcome(WriteOutcome::Failed).count() as u64,
+            indeterminate: self.with_outcome(WriteOutcome::Indeterminate).count() as u64,
+            lost: self.lost().len() as u64,
+            recovered: self.recovered().len() as u64,
+            unexpected: self.unexpected.len() as u64,
+        }
+    }
+}
+
+/// How many writes of a history fall in each class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteCounts {
+    /// Acknowledged.
+    pub ok: u64,
+    /// Refused.
+    pub failed: u64,
+    /// Outcome unknown.
+    pub indeterminate: u64,
+    /// Acknowledged and absent.
+    pub lost: u64,
+    /// Indeterminate and present.
+    pub recovered: u64,
+    /// Present, never written.
+    pub unexpected: u64,
+}
+
 /// Raw data kept with a record (histograms, timelines, probe samples, ...). Keep it small.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -395,6 +621,10 @@ pub enum Attachment {
     Scaling(ScalingLevels),
     /// The samples of a probe.
     ProbeSamples(ProbeReport),
+    /// A recovery: fault, probe attempts, recovery, settle.
+    Recovery(RecoveryTimeline),
+    /// A write history and its final read.
+    WriteHistory(WriteHistory),
     /// A kind this version does not know, kept as it was read.
     Other {
         /// Its kind string.
@@ -415,6 +645,8 @@ impl Attachment {
             Attachment::Drift(_) => DriftSeries::KIND,
             Attachment::Scaling(_) => ScalingLevels::KIND,
             Attachment::ProbeSamples(_) => ProbeReport::KIND,
+            Attachment::Recovery(_) => RecoveryTimeline::KIND,
+            Attachment::WriteHistory(_) => WriteHistory::KIND,
             Attachment::Other { kind, .. } => kind,
         }
     }
@@ -447,6 +679,8 @@ kinds!(
     Drift(DriftSeries) = "drift/v1",
     Scaling(ScalingLevels) = "scaling/v1",
     ProbeSamples(ProbeReport) = "probe_samples/v2",
+    Recovery(RecoveryTimeline) = "recovery/v1",
+    WriteHistory(WriteHistory) = "write_history/v1",
 );
 
 #[derive(Serialize)]
@@ -472,6 +706,8 @@ impl Serialize for Attachment {
             Attachment::Drift(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::Scaling(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::ProbeSamples(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::Recovery(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::WriteHistory(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::Other { data, .. } => WireOut { kind, data }.serialize(s),
         }
     }
@@ -494,6 +730,8 @@ impl<'de> Deserialize<'de> for Attachment {
             DriftSeries::KIND => Attachment::Drift(typed(data)?),
             ScalingLevels::KIND => Attachment::Scaling(typed(data)?),
             ProbeReport::KIND => Attachment::ProbeSamples(typed(data)?),
+            RecoveryTimeline::KIND => Attachment::Recovery(typed(data)?),
+            WriteHistory::KIND => Attachment::WriteHistory(typed(data)?),
             _ => Attachment::Other { kind, data },
         })
     }

@@ -106,8 +106,9 @@ pub mod stats;
 mod verify;
 
 pub use attachment::{
-    AttachmentKind, DriftSeries, EncodedHistogram, LatencyHistogram, ProbeReport, Sample,
-    ScalingLevels, SpikeRecovery, StressStep, StressSteps, Timeline, TimelineSecond,
+    AttachmentKind, DriftSeries, DrillEvent, EncodedHistogram, LatencyHistogram, ProbeReport,
+    RecoveryTimeline, Sample, ScalingLevels, SpikeRecovery, StressStep, StressSteps, Timeline,
+    TimelineSecond, WriteCounts, WriteHistory, WriteOutcome, WriteRecord,
 };
 pub use check::{
     Check, CheckResultExt, Failure, Observation, current_test_name, git_commit, run_id,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::attachment::{LatencyHistogram, Timeline};
+use crate::attachment::{LatencyHistogram, RecoveryTimeline, Timeline, WriteHistory};
 use crate::evidence::{Combine, Evidence, Verdict};
 use crate::quantity::Quantity;
 
@@ -103,6 +103,48 @@ impl Evidence {
                 }
             }
             Combine::VerdictOnly => {}
+        }
+        self.verify_drill(observed)
+    }
+
+    /// A recovery time must be the one its timeline shows; a count of lost writes and a
+    /// data-loss window must be those of the write history.
+    fn verify_drill(&self, observed: Quantity) -> std::result::Result<(), String> {
+        if let (Some(r), Quantity::Duration(secs)) =
+            (self.attachment::<RecoveryTimeline>(), observed)
+            && self.bound == crate::evidence::Bound::Exact
+        {
+            let (derived, _) = RecoveryTimeline::recovered(&r.samples, r.settle);
+            match derived {
+                Some(ms) if (ms / 1e3 - secs).abs() <= 1e-6 => {}
+                Some(ms) => {
+                    return Err(format!(
+                        "observed recovery {observed}, but its probe samples recover at {}",
+                        Quantity::secs(ms / 1e3)
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "observed recovery {observed}, but its probe samples never stay good \
+                         for {:?}",
+                        r.settle
+                    ));
+                }
+            }
+        }
+        if let Some(h) = self.attachment::<WriteHistory>() {
+            let derived = match observed {
+                Quantity::Count(_) => Some(Quantity::count(h.counts().lost)),
+                Quantity::Duration(_) => h.loss_window().map(Quantity::duration),
+                _ => None,
+            };
+            if let Some(d) = derived
+                && (d.value() - observed.value()).abs() > 1e-6
+            {
+                return Err(format!(
+                    "observed {observed}, but its write history gives {d}"
+                ));
+            }
         }
         Ok(())
     }

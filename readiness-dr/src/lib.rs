@@ -1,16 +1,41 @@
 //! # readiness-dr
 //!
-//! Faults and recovery for the readiness harness. It will own (see `DESIGN.md`):
+//! Faults and recovery for the readiness harness: the fault is injected by the test
+//! itself, the recovery is timed and the data loss counted, and every assertion records
+//! [`readiness_core::Evidence`] with the raw data behind it.
 //!
-//! - container faults through testcontainers and Docker: kill, stop, pause/unpause, restart;
-//! - an in-process TCP fault proxy with Toxiproxy's vocabulary (latency, bandwidth,
-//!   slow_close, timeout, reset_peer, slicer, limit_data, down);
-//! - RTO measured with the probes of `readiness-core` (first moment the health probe stays
-//!   good for a settle window) and RPO from a sequenced writer;
-//! - backup and restore drills for PostgreSQL and Redis with integrity checks;
-//! - zero-downtime switch and automatic rollback, and fault plans as proptest strategies.
+//! | module | what | criteria |
+//! |---|---|---|
+//! | [`fault`] | container faults: kill (signal), stop, start, restart, pause/unpause, network disconnect/reconnect; undone on drop | |
+//! | [`recovery`] | recovery time from a fault to a health check that stays good | `dr.rto` |
+//! | [`history`] | a Jepsen-style write history and its final read | `dr.no_ack_write_lost`, `dr.rpo` |
+//! | [`postgres`] | PostgreSQL backup, restore into a fresh container, integrity by row counts and checksums | `dr.restore_integrity`, `dr.restore_time` |
+//! | [`redis`] | Redis persistence settings and the durability they give | `dr.redis_durability` |
 //!
-//! Every assertion records a [`readiness_core::Evidence`] through [`readiness_core::Check`].
+//! ```no_run
+//! # async fn demo() -> readiness_core::Result<()> {
+//! use std::time::Duration;
+//! use readiness_core::containers;
+//! use readiness_dr::fault::Faults;
+//! use readiness_dr::recovery::{assert_rto_within, Health, Recovery};
+//!
+//! let postgres = containers::start(containers::postgres()?).await?;
+//! let faults = Faults::new().await?;
+//! let killed = faults.kill(&postgres, "SIGKILL").await?;
+//! let started = faults.start(&postgres).await?;
+//! let recovery = Recovery::of("postgres", Health::exec(&postgres, &["pg_isready", "-U", "postgres"]))
+//!     .with_settle(Duration::from_secs(1))
+//!     .measure(&killed, &faults.events())
+//!     .await?;
+//! assert_rto_within(&recovery, Duration::from_secs(120));
+//! # let _ = started; Ok(()) }
+//! ```
 #![deny(missing_docs)]
+
+pub mod fault;
+pub mod history;
+pub mod postgres;
+pub mod recovery;
+pub mod redis;
 
 pub use readiness_core as core;

@@ -1,0 +1,412 @@
+//! PostgreSQL backup and restore drills: `pg_dump` / `pg_restore` run inside the
+//! containers (no client tools needed on the host), the restore made into a fresh
+//! container, integrity verified by row counts and a checksum per table, not by "no
+//! error", and the restore timed.
+//!
+//! ```no_run
+//! # async fn demo() -> readiness_core::Result<()> {
+//! use std::time::Duration;
+//! use readiness_core::containers;
+//! use readiness_dr::postgres::{self, assert_restore_intact, assert_restore_within};
+//!
+//! let source = containers::start(containers::postgres()?).await?;
+//! postgres::seed(&source, "orders", 1_000_000).await?;
+//! let backup = postgres::backup(&source).await?;
+//! let (restored, report) = postgres::restore_into_fresh(&backup).await?;
+//! assert_restore_intact(&report);
+//! assert_restore_within(&report, Duration::from_secs(300));
+//! # drop(restored); Ok(()) }
+//! ```
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use readiness_core::containers;
+use readiness_core::testcontainers::core::ExecCommand;
+use readiness_core::testcontainers::{ContainerAsync, Image, ImageExt};
+use readiness_core::testcontainers_modules::postgres::Postgres;
+use readiness_core::{
+    Category, Check, CheckResultExt, Combine, Count, Error, Evidence, Failure, Observation,
+    Quantity, Recorder, Result, Threshold,
+};
+
+const DUMP_PATH: &str = "/tmp/readiness-backup.dump";
+
+/// Runs `command` in `container`; its stdout, or an error with its stderr.
+pub async fn exec<I: Image>(container: &ContainerAsync<I>, command: &[&str]) -> Result<String> {
+    let mut result = container
+        .exec(ExecCommand::new(command.iter().copied()))
+        .await?;
+    let out = result.stdout_to_vec().await?;
+    let err = result.stderr_to_vec().await?;
+    match result.exit_code().await? {
+        Some(0) => Ok(String::from_utf8_lossy(&out).into_owned()),
+        code => Err(Error::Other(format!(
+            "`{}` exited with {}: {}",
+            command.join(" "),
+            code.map_or("no code".into(), |c| c.to_string()),
+            String::from_utf8_lossy(&err).trim()
+        ))),
+    }
+}
+
+/// Runs `sql` with `psql` as user `postgres` on database `postgres` inside the container
+/// (unaligned, tuples only); stops at the first error.
+pub async fn psql<I: Image>(container: &ContainerAsync<I>, sql: &str) -> Result<String> {
+    exec(
+        container,
+        &[
+            "psql",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            sql,
+        ],
+    )
+    .await
+}
+
+/// A quoted SQL identifier, refusing what is not a plain name.
+fn ident(name: &str) -> Result<String> {
+    let plain = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if plain {
+        Ok(format!("\"{name}\""))
+    } else {
+        Err(Error::InvalidInput(format!(
+            "table name {name:?} is not a plain identifier (letters, digits, _)"
+        )))
+    }
+}
+
+/// Creates `table (id bigint primary key, payload text)` and fills it with `rows` rows
+/// through `COPY ... FROM PROGRAM` (a million rows take seconds); every payload is random,
+/// so a checksum tells restored data from regenerated data.
+pub async fn seed<I: Image>(container: &ContainerAsync<I>, table: &str, rows: u64) -> Result<()> {
+    let t = ident(table)?;
+    psql(
+        container,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {t} (id bigint PRIMARY KEY, \
+             payload text NOT NULL DEFAULT md5(random()::text)); \
+             COPY {t} (id) FROM PROGRAM 'seq 1 {rows}'; ANALYZE {t};"
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// One table's row count and checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSum {
+    /// The table (schema `public`).
+    pub table: String,
+    /// Its rows.
+    pub rows: u64,
+    /// md5 over the md5 of every row's text, in order: the same rows give the same sum.
+    pub checksum: String,
+}
+
+/// Row counts and checksums of every table of schema `public`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Manifest(pub Vec<TableSum>);
+
+impl Manifest {
+    /// Rows over all tables.
+    pub fn rows(&self) -> u64 {
+        self.0.iter().map(|t| t.rows).sum()
+    }
+    /// Where `restored` differs from this manifest, a line per table.
+    pub fn differences(&self, restored: &Manifest) -> Vec<String> {
+        let mut out = Vec::new();
+        for want in &self.0 {
+            match restored.0.iter().find(|t| t.table == want.table) {
+                None => out.push(format!(
+                    "{}: missing ({} rows expected)",
+                    want.table, want.rows
+                )),
+                Some(got) if got.rows != want.rows => out.push(format!(
+                    "{}: {} rows restored of {}",
+                    want.table, got.rows, want.rows
+                )),
+                Some(got) if got.checksum != want.checksum => out.push(format!(
+                    "{}: {} rows, but the checksum differs ({} restored, {} expected)",
+                    want.table,
+                    got.rows,
+                    &got.checksum[..got.checksum.len().min(8)],
+                    &want.checksum[..want.checksum.len().min(8)]
+                )),
+                Some(_) => {}
+            }
+        }
+        for extra in restored
+            .0
+            .iter()
+            .filter(|t| !self.0.iter().any(|w| w.table == t.table))
+        {
+            out.push(format!(
+                "{}: not in the backup ({} rows)",
+                extra.table, extra.rows
+            ));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Manifest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|t| format!("{} {} rows", t.table, t.rows))
+            .collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// The manifest of the database `postgres` in `container`.
+pub async fn manifest<I: Image>(container: &ContainerAsync<I>) -> Result<Manifest> {
+    let tables = psql(
+        container,
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    )
+    .await?;
+    let mut sums = Vec::new();
+    for table in tables.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let t = ident(table)?;
+        let line = psql(
+            container,
+            &format!(
+                "SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(r::text), '' \
+                 ORDER BY md5(r::text))), '-') FROM {t} r"
+            ),
+        )
+        .await?;
+        let (rows, checksum) = line.trim().split_once(' ').ok_or_else(|| {
+            Error::Other(format!(
+                "unexpected answer to the checksum of {table}: {line:?}"
+            ))
+        })?;
+        sums.push(TableSum {
+            table: table.to_owned(),
+            rows: rows
+                .parse()
+                .map_err(|_| Error::Other(format!("unexpected row count of {table}: {rows:?}")))?,
+            checksum: checksum.to_owned(),
+        });
+    }
+    Ok(Manifest(sums))
+}
+
+/// A backup: the dump (`pg_dump -Fc`) and the manifest taken with it.
+#[derive(Clone)]
+pub struct Backup {
+    /// The dump, in pg_dump's custom format.
+    pub dump: Vec<u8>,
+    /// What the database held when the backup was taken.
+    pub manifest: Manifest,
+    /// How long the dump took.
+    pub took: Duration,
+}
+
+impl fmt::Debug for Backup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backup")
+            .field("dump_bytes", &self.dump.len())
+            .field("manifest", &self.manifest)
+            .field("took", &self.took)
+            .finish()
+    }
+}
+
+/// Takes the manifest, then dumps database `postgres` with `pg_dump -Fc` inside the
+/// container and copies the dump out.
+pub async fn backup<I: Image>(container: &ContainerAsync<I>) -> Result<Backup> {
+    let manifest = manifest(container).await?;
+    let started = Instant::now();
+    exec(
+        container,
+        &[
+            "pg_dump", "-U", "postgres", "-Fc", "-f", DUMP_PATH, "postgres",
+        ],
+    )
+    .await?;
+    let dump = container
+        .copy_file_from(DUMP_PATH, Vec::<u8>::new())
+        .await?;
+    Ok(Backup {
+        dump,
+        manifest,
+        took: started.elapsed(),
+    })
+}
+
+/// A restore and what it gave back.
+#[derive(Debug, Clone)]
+pub struct RestoreReport {
+    /// What was restored (`postgres`).
+    pub name: String,
+    /// The manifest of the backup.
+    pub expected: Manifest,
+    /// The manifest of the restored database.
+    pub restored: Manifest,
+    /// Size of the dump.
+    pub dump_bytes: u64,
+    /// Starting the fresh container (zero when restored into a running one).
+    pub provision: Duration,
+    /// `pg_restore` itself.
+    pub restore: Duration,
+    recorder: Option<Recorder>,
+}
+
+impl RestoreReport {
+    /// Provision and restore: the restore time judged by [`assert_restore_within`].
+    pub fn total(&self) -> Duration {
+        self.provision + self.restore
+    }
+    /// Where the evidence of the assertions on this restore goes.
+    #[must_use]
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    fn check(&self, id: &str, title: String) -> Check {
+        let mut check = Check::new(id, title, Category::RECOVERY)
+            .with_subject(format!("{}/{id}", self.name))
+            .with_combine(Combine::VerdictOnly)
+            .with_scenario(format!(
+                "pg_dump -Fc of {} ({} rows, {}), pg_restore into {}",
+                self.name,
+                self.expected.rows(),
+                Quantity::bytes(self.dump_bytes),
+                if self.provision.is_zero() {
+                    "a running container"
+                } else {
+                    "a fresh container"
+                }
+            ));
+        if let Some(r) = &self.recorder {
+            check = check.with_recorder(r.clone());
+        }
+        check
+    }
+}
+
+/// Restores `backup` into `container` (database `postgres`), timed.
+pub async fn restore_into<I: Image>(
+    container: &ContainerAsync<I>,
+    backup: &Backup,
+) -> Result<RestoreReport> {
+    let started = Instant::now();
+    exec(
+        container,
+        &[
+            "pg_restore",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "--no-owner",
+            "--exit-on-error",
+            DUMP_PATH,
+        ],
+    )
+    .await?;
+    let restore = started.elapsed();
+    Ok(RestoreReport {
+        name: "postgres".into(),
+        expected: backup.manifest.clone(),
+        restored: manifest(container).await?,
+        dump_bytes: backup.dump.len() as u64,
+        provision: Duration::ZERO,
+        restore,
+        recorder: None,
+    })
+}
+
+/// Starts a fresh PostgreSQL from the catalogue with the dump copied in, restores it,
+/// and returns the container with the report (provision and restore timed apart).
+pub async fn restore_into_fresh(
+    backup: &Backup,
+) -> Result<(ContainerAsync<Postgres>, RestoreReport)> {
+    let started = Instant::now();
+    let request = containers::postgres()?.with_copy_to(DUMP_PATH, backup.dump.clone());
+    let fresh = containers::start(request).await?;
+    let provision = started.elapsed();
+    let mut report = restore_into(&fresh, backup).await?;
+    report.provision = provision;
+    Ok((fresh, report))
+}
+
+/// `dr.restore_integrity`: every table of the backup is restored with its row count and
+/// checksum; the failure names each table that differs.
+pub fn try_assert_restore_intact(report: &RestoreReport) -> Result<Evidence, Failure> {
+    let title = format!("{} restored intact (row counts and checksums)", report.name);
+    let check = report
+        .check("dr.restore_integrity", title)
+        .with_threshold(Threshold::at_most(Count(0)))
+        .with_hint("the restore does not hold what the backup held: check the dump and the restore's errors");
+    if report.expected.0.is_empty() {
+        return Err(check.nothing_measured("the backup holds no table to verify"));
+    }
+    let diffs = report.expected.differences(&report.restored);
+    let summary = if diffs.is_empty() {
+        format!(
+            "{} tables identical: {}",
+            report.expected.0.len(),
+            report.restored
+        )
+    } else {
+        format!("{} tables differ: {}", diffs.len(), diffs.join("; "))
+    };
+    check.judge(Observation::new(Quantity::count(diffs.len() as u64)).with_summary(summary))
+}
+
+/// Panics unless [`try_assert_restore_intact`] passes.
+#[track_caller]
+pub fn assert_restore_intact(report: &RestoreReport) -> Evidence {
+    try_assert_restore_intact(report).or_panic()
+}
+
+/// `dr.restore_time`: provisioning the fresh container and restoring take at most
+/// `limit`, at the data volume stated in the scenario.
+pub fn try_assert_restore_within(
+    report: &RestoreReport,
+    limit: Duration,
+) -> Result<Evidence, Failure> {
+    let title = format!(
+        "{} restored within {}",
+        report.name,
+        Quantity::duration(limit)
+    );
+    let check = report
+        .check("dr.restore_time", title)
+        .with_threshold(Threshold::at_most(limit));
+    if report.expected.rows() == 0 {
+        return Err(check.nothing_measured(
+            "the backup holds no rows: a restore of nothing says nothing about its time",
+        ));
+    }
+    check.judge(Observation::new(report.total()).with_summary(format!(
+        "provision {}, pg_restore {} for {} rows",
+        Quantity::duration(report.provision),
+        Quantity::duration(report.restore),
+        report.expected.rows()
+    )))
+}
+
+/// Panics unless [`try_assert_restore_within`] passes.
+#[track_caller]
+pub fn assert_restore_within(report: &RestoreReport, limit: Duration) -> Evidence {
+    try_assert_restore_within(report, limit).or_panic()
+}

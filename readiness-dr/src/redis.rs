@@ -1,0 +1,229 @@
+//! Redis persistence: the RDB and AOF settings read from the running server
+//! (`CONFIG GET`), the durability they give stated in words and as the window of
+//! acknowledged writes a crash can lose, and a snapshot on demand (`BGSAVE`).
+//!
+//! What the settings promise is one half; the other is shown by a drill: write through a
+//! [`crate::history::Writer`], `kill -9` the container, start it, read the keys back and
+//! judge the history with [`crate::history::assert_no_acknowledged_write_lost`].
+
+use std::fmt;
+use std::time::Duration;
+
+use readiness_core::testcontainers::{ContainerAsync, Image};
+use readiness_core::{
+    Category, Check, CheckResultExt, Combine, Error, Evidence, Failure, Observation, Quantity,
+    Recorder, Result, Threshold,
+};
+
+use crate::postgres::exec;
+
+/// Runs `redis-cli` with `args` inside the container; its stdout.
+pub async fn cli<I: Image>(container: &ContainerAsync<I>, args: &[&str]) -> Result<String> {
+    let mut command = vec!["redis-cli"];
+    command.extend_from_slice(args);
+    exec(container, &command).await
+}
+
+/// The durability Redis's settings give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Durability {
+    /// AOF with `appendfsync always`: every acknowledged write survives a crash.
+    EveryWrite,
+    /// AOF with `appendfsync everysec`: up to about 2 s of acknowledged writes can be lost.
+    EverySecond,
+    /// AOF with `appendfsync no`: the kernel flushes when it likes (about 30 s on Linux).
+    OsFlush,
+    /// Only RDB snapshots (`save` rules): everything since the last snapshot can be lost.
+    Snapshots(String),
+    /// No persistence: a restart loses everything.
+    None,
+}
+
+impl Durability {
+    /// The window of acknowledged writes a crash can lose, at worst; `None` when it has
+    /// no bound (no persistence).
+    pub fn worst_loss(&self) -> Option<Duration> {
+        match self {
+            Durability::EveryWrite => Some(Duration::ZERO),
+            Durability::EverySecond => Some(Duration::from_secs(2)),
+            Durability::OsFlush => Some(Duration::from_secs(30)),
+            Durability::Snapshots(rules) => rules
+                .split_whitespace()
+                .step_by(2)
+                .filter_map(|s| s.parse::<u64>().ok())
+                .max()
+                .map(Duration::from_secs),
+            Durability::None => None,
+        }
+    }
+}
+
+impl fmt::Display for Durability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Durability::EveryWrite => {
+                f.write_str("AOF, fsync always: every acknowledged write survives a crash")
+            }
+            Durability::EverySecond => f.write_str(
+                "AOF, fsync everysec: up to about 2s of acknowledged writes can be lost",
+            ),
+            Durability::OsFlush => f.write_str(
+                "AOF, fsync left to the OS: up to about 30s of acknowledged writes can be lost",
+            ),
+            Durability::Snapshots(rules) => write!(
+                f,
+                "RDB snapshots only (save \"{rules}\"): every write since the last snapshot can be lost"
+            ),
+            Durability::None => f.write_str("no persistence: a restart loses every write"),
+        }
+    }
+}
+
+/// Redis's persistence settings.
+#[derive(Debug, Clone)]
+pub struct Persistence {
+    /// `appendonly`.
+    pub appendonly: bool,
+    /// `appendfsync`.
+    pub appendfsync: String,
+    /// `save` (RDB rules, `seconds changes` pairs; empty: no snapshots).
+    pub save: String,
+    recorder: Option<Recorder>,
+}
+
+fn config_value(answer: &str, key: &str) -> Result<String> {
+    let lines: Vec<&str> = answer.lines().map(str::trim).collect();
+    match lines.as_slice() {
+        [k, v, ..] if *k == key => Ok((*v).to_owned()),
+        [k] if *k == key => Ok(String::new()),
+        _ => Err(Error::Other(format!(
+            "unexpected answer to CONFIG GET {key}: {answer:?}"
+        ))),
+    }
+}
+
+impl Persistence {
+    /// Reads `appendonly`, `appendfsync` and `save` from the server in `container`.
+    pub async fn read<I: Image>(container: &ContainerAsync<I>) -> Result<Persistence> {
+        let get = |key: &'static str| async move {
+            config_value(&cli(container, &["CONFIG", "GET", key]).await?, key)
+        };
+        Ok(Persistence {
+            appendonly: get("appendonly").await? == "yes",
+            appendfsync: get("appendfsync").await?,
+            save: get("save").await?,
+            recorder: None,
+        })
+    }
+    /// Where the evidence of [`assert_redis_durability`] goes.
+    #[must_use]
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+    /// The durability the settings give.
+    pub fn durability(&self) -> Durability {
+        match (self.appendonly, self.appendfsync.as_str()) {
+            (true, "always") => Durability::EveryWrite,
+            (true, "everysec") => Durability::EverySecond,
+            (true, _) => Durability::OsFlush,
+            (false, _) if !self.save.trim().is_empty() => {
+                Durability::Snapshots(self.save.trim().to_owned())
+            }
+            (false, _) => Durability::None,
+        }
+    }
+}
+
+/// Asks the server in `container` for a snapshot (`BGSAVE`) and waits until it is
+/// written (bounded by `deadline`).
+pub async fn bgsave<I: Image>(container: &ContainerAsync<I>, deadline: Duration) -> Result<()> {
+    let before = cli(container, &["LASTSAVE"]).await?;
+    cli(container, &["BGSAVE"]).await?;
+    let until = std::time::Instant::now() + deadline;
+    while std::time::Instant::now() < until {
+        if cli(container, &["LASTSAVE"]).await? != before {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(Error::Other(format!(
+        "BGSAVE did not finish within {deadline:?}"
+    )))
+}
+
+/// `dr.redis_durability`: the settings lose at most `max_loss` of acknowledged writes in
+/// a crash (0 s needs AOF with `appendfsync always`). The summary states the durability in
+/// words.
+pub fn try_assert_redis_durability(
+    persistence: &Persistence,
+    max_loss: Duration,
+) -> Result<Evidence, Failure> {
+    let durability = persistence.durability();
+    let mut check = Check::new(
+        "dr.redis_durability",
+        format!(
+            "Redis loses at most {} of acknowledged writes in a crash",
+            Quantity::duration(max_loss)
+        ),
+        Category::RECOVERY,
+    )
+    .with_subject("redis/dr.redis_durability")
+    .with_combine(Combine::VerdictOnly)
+    .with_threshold(Threshold::at_most(max_loss))
+    .with_scenario(format!(
+        "CONFIG GET: appendonly {}, appendfsync {}, save \"{}\"",
+        if persistence.appendonly { "yes" } else { "no" },
+        persistence.appendfsync,
+        persistence.save
+    ))
+    .with_hint("set appendonly yes and the appendfsync your promise needs (always: no loss)");
+    if let Some(r) = &persistence.recorder {
+        check = check.with_recorder(r.clone());
+    }
+    let observed = match durability.worst_loss() {
+        Some(window) => Observation::new(window),
+        // Unbounded: everything since the start; at least any limit a test can state.
+        None => Observation::at_least(max_loss + Duration::from_secs(1)),
+    };
+    check.judge(observed.with_summary(durability.to_string()))
+}
+
+/// Panics unless [`try_assert_redis_durability`] passes.
+#[track_caller]
+pub fn assert_redis_durability(persistence: &Persistence, max_loss: Duration) -> Evidence {
+    try_assert_redis_durability(persistence, max_loss).or_panic()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(appendonly: bool, fsync: &str, save: &str) -> Durability {
+        Persistence {
+            appendonly,
+            appendfsync: fsync.into(),
+            save: save.into(),
+            recorder: None,
+        }
+        .durability()
+    }
+
+    #[test]
+    fn settings_give_the_durability_redis_documents() {
+        assert_eq!(p(true, "always", ""), Durability::EveryWrite);
+        assert_eq!(p(true, "everysec", "3600 1"), Durability::EverySecond);
+        assert_eq!(
+            p(false, "everysec", "3600 1 300 100 60 10000").worst_loss(),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(p(false, "always", " "), Durability::None);
+        assert_eq!(Durability::None.worst_loss(), None);
+        assert_eq!(
+            config_value("save\n3600 1\n", "save").ok(),
+            Some("3600 1".into())
+        );
+        assert_eq!(config_value("save\n", "save").ok(), Some(String::new()));
+        assert!(config_value("", "save").is_err());
+    }
+}

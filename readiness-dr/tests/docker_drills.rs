@@ -1,0 +1,367 @@
+//! readiness-dr against real containers: RTO of a killed PostgreSQL, Redis durability
+//! across `kill -9` judged by a write history, a PostgreSQL backup restored into a fresh
+//! container, and faults refused or undone. Needs Docker (and the local images where no
+//! registry is reachable: `images/with-local-images cargo nextest run`).
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use readiness_core::containers::{self, REDIS_PORT};
+use readiness_core::testcontainers::core::IntoContainerPort;
+use readiness_core::testcontainers::runners::AsyncRunner;
+use readiness_core::testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use readiness_core::testcontainers_modules::redis::Redis;
+use readiness_core::{Error, Verdict};
+use readiness_dr::fault::Faults;
+use readiness_dr::history::{self, History, WriteError, Writer};
+use readiness_dr::postgres::{self, Backup};
+use readiness_dr::recovery::{self, Health, Recovery};
+use readiness_dr::redis::{self as dr_redis, Durability, Persistence};
+
+use common::recorder;
+
+const PG_READY: &[&str] = &["pg_isready", "-U", "postgres", "-h", "127.0.0.1"];
+
+#[tokio::test]
+async fn docker_a_killed_postgres_started_again_meets_its_rto_and_one_never_started_misses_it() {
+    let pg = containers::start(containers::postgres().unwrap())
+        .await
+        .unwrap();
+    let faults = Faults::new().await.unwrap();
+
+    // Killed, then started by the test (the recovery action): recovered well within 60 s.
+    let killed = faults.kill(&pg, "SIGKILL").await.unwrap();
+    faults.start(&pg).await.unwrap();
+    let report = Recovery::of("postgres", Health::exec(&pg, PG_READY))
+        .with_interval(Duration::from_millis(200))
+        .with_settle(Duration::from_secs(1))
+        .with_deadline(Duration::from_secs(60))
+        .with_recorder(recorder())
+        .measure(&killed, &faults.events())
+        .await
+        .unwrap();
+    let evidence = recovery::try_assert_rto_within(&report, Duration::from_secs(60)).unwrap();
+    assert_eq!(evidence.verdict, Verdict::Pass);
+    let (low, high) = report.bound().unwrap();
+    assert!(
+        low < high && high - low <= Duration::from_millis(1_200),
+        "{low:?}..{high:?}"
+    );
+    let timeline = evidence
+        .attachment::<readiness_core::RecoveryTimeline>()
+        .unwrap();
+    assert!(timeline.events.iter().any(|e| e.what.starts_with("start ")));
+    assert!(timeline.samples.iter().any(|s| !s.ok), "the kill was seen");
+    evidence.verify().unwrap();
+
+    // The same recovery judged against a limit it missed fails, naming the bound.
+    let failure = recovery::try_assert_rto_within(&report, Duration::from_millis(1)).unwrap_err();
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    let text = failure.to_string();
+    assert!(text.contains("dr.rto"), "{text}");
+    assert!(text.contains("recovered between"), "{text}");
+
+    // Killed and never started again: not recovered by a 3 s deadline.
+    let killed = faults.kill(&pg, "SIGKILL").await.unwrap();
+    let report = Recovery::of("postgres", Health::exec(&pg, PG_READY))
+        .with_interval(Duration::from_millis(200))
+        .with_settle(Duration::from_secs(1))
+        .with_deadline(Duration::from_secs(3))
+        .with_recorder(recorder())
+        .measure(&killed, &faults.events())
+        .await
+        .unwrap();
+    assert_eq!(report.rto(), None);
+    // A limit below the deadline is missed for certain ...
+    let failure = recovery::try_assert_rto_within(&report, Duration::from_secs(1)).unwrap_err();
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    assert!(failure.to_string().contains("not recovered"), "{failure}");
+    // ... one beyond it cannot be decided: an error, never a pass.
+    let failure = recovery::try_assert_rto_within(&report, Duration::from_secs(60)).unwrap_err();
+    assert_eq!(failure.verdict(), Verdict::Error);
+    assert!(
+        matches!(failure.cause(), Some(Error::NothingMeasured(_))),
+        "{failure}"
+    );
+}
+
+/// Redis with the given `redis-server` arguments.
+async fn redis_with(args: &[&str]) -> ContainerAsync<Redis> {
+    let mut cmd = vec!["redis-server"];
+    cmd.extend_from_slice(args);
+    containers::start(containers::redis().unwrap().with_cmd(cmd))
+        .await
+        .unwrap()
+}
+
+async fn redis_url(redis: &ContainerAsync<Redis>) -> String {
+    let port = redis.get_host_port_ipv4(REDIS_PORT).await.unwrap();
+    format!("redis://127.0.0.1:{port}/")
+}
+
+/// Writes `k:<seq>` through a fresh connection each time (a refused connection is a
+/// failed write; an error after connecting is indeterminate), kills Redis with SIGKILL
+/// after 150 acknowledged writes, starts it again and reads the keys back.
+async fn kill_nine_drill(redis: &ContainerAsync<Redis>) -> History {
+    let url = redis_url(redis).await;
+    let faults = Faults::new().await.unwrap();
+    let writing = Writer::new("redis keys")
+        .with_interval(Duration::from_millis(5))
+        .with_timeout(Duration::from_secs(1))
+        .with_recorder(recorder())
+        .start(move |seq| {
+            let url = url.clone();
+            async move {
+                let client =
+                    redis::Client::open(url).map_err(|e| WriteError::Failed(e.to_string()))?;
+                let mut con = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(|e| WriteError::Failed(e.to_string()))?;
+                redis::cmd("SET")
+                    .arg(format!("k:{seq}"))
+                    .arg(seq)
+                    .query_async::<()>(&mut con)
+                    .await
+                    .map_err(|e| WriteError::Indeterminate(e.to_string()))
+            }
+        })
+        .unwrap();
+    assert!(writing.wait_for(150, Duration::from_secs(30)).await >= 150);
+    let killed = faults.kill(redis, "SIGKILL").await.unwrap();
+    writing.mark(&killed);
+    let history = writing.stop().await.unwrap();
+    faults.start(redis).await.unwrap();
+    let back = Recovery::of("redis", Health::exec(redis, &["redis-cli", "ping"]))
+        .with_interval(Duration::from_millis(100))
+        .with_settle(Duration::from_millis(300))
+        .with_deadline(Duration::from_secs(30))
+        .measure(&killed, &[])
+        .await
+        .unwrap();
+    assert!(
+        back.rto().is_some(),
+        "redis did not come back: {:?}",
+        back.timeline.samples.last()
+    );
+    // The host port changed with the restart: read it again.
+    let client = redis::Client::open(redis_url(redis).await).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("k:*")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let present: BTreeSet<u64> = keys
+        .iter()
+        .filter_map(|k| k.strip_prefix("k:")?.parse().ok())
+        .collect();
+    history.read_back(present)
+}
+
+#[tokio::test]
+async fn docker_redis_with_aof_always_keeps_every_acknowledged_write_across_kill_nine() {
+    let redis = redis_with(&["--appendonly", "yes", "--appendfsync", "always"]).await;
+    let settings = Persistence::read(&redis)
+        .await
+        .unwrap()
+        .with_recorder(recorder());
+    assert_eq!(settings.durability(), Durability::EveryWrite);
+    dr_redis::try_assert_redis_durability(&settings, Duration::ZERO).unwrap();
+
+    let history = kill_nine_drill(&redis).await;
+    let evidence = history::try_assert_no_acknowledged_write_lost(&history).unwrap();
+    evidence.verify().unwrap();
+    assert!(history.history.counts().ok >= 150);
+    let evidence = history::try_assert_rpo_within(&history, Duration::ZERO).unwrap();
+    evidence.verify().unwrap();
+}
+
+#[tokio::test]
+async fn docker_redis_without_persistence_loses_acknowledged_writes_and_says_which() {
+    let redis = redis_with(&["--appendonly", "no"]).await;
+    let settings = Persistence::read(&redis)
+        .await
+        .unwrap()
+        .with_recorder(recorder());
+    assert!(matches!(settings.durability(), Durability::Snapshots(_)));
+    let failure =
+        dr_redis::try_assert_redis_durability(&settings, Duration::from_secs(1)).unwrap_err();
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    assert!(
+        failure.to_string().contains("RDB snapshots only"),
+        "{failure}"
+    );
+
+    let history = kill_nine_drill(&redis).await;
+    let counts = history.history.counts();
+    assert!(counts.lost >= 150, "{counts:?}");
+    let failure = history::try_assert_no_acknowledged_write_lost(&history).unwrap_err();
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    let text = failure.to_string();
+    assert!(
+        text.contains(&format!("lost {} acknowledged writes: seq 1-", counts.lost)),
+        "{text}"
+    );
+    failure.evidence().verify().unwrap();
+    let failure = history::try_assert_rpo_within(&history, Duration::from_millis(100)).unwrap_err();
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    assert!(
+        failure.to_string().contains("before the fault"),
+        "{failure}"
+    );
+    failure.evidence().verify().unwrap();
+}
+
+#[tokio::test]
+async fn docker_a_history_without_acknowledged_writes_or_read_back_is_an_error() {
+    // Nothing listens on this port: every write fails.
+    let writing = Writer::new("nowhere")
+        .with_interval(Duration::from_millis(1))
+        .with_max_writes(20)
+        .with_recorder(recorder())
+        .start(|_| async { Err(WriteError::Failed("connection refused".into())) })
+        .unwrap();
+    assert_eq!(writing.wait_for(20, Duration::from_secs(10)).await, 20);
+    let history = writing.stop().await.unwrap();
+    let unread = history::try_assert_no_acknowledged_write_lost(&history).unwrap_err();
+    assert_eq!(unread.verdict(), Verdict::Error);
+    assert!(unread.to_string().contains("never read back"), "{unread}");
+    let read = history.read_back([]);
+    let failure = history::try_assert_rpo_within(&read, Duration::from_secs(1)).unwrap_err();
+    assert_eq!(failure.verdict(), Verdict::Error);
+    assert!(
+        failure.to_string().contains("no write was acknowledged"),
+        "{failure}"
+    );
+}
+
+#[tokio::test]
+async fn docker_a_postgres_backup_restores_intact_into_a_fresh_container_and_a_short_dump_fails() {
+    let source = containers::start(containers::postgres().unwrap())
+        .await
+        .unwrap();
+    postgres::seed(&source, "orders", 20_000).await.unwrap();
+    postgres::seed(&source, "customers", 500).await.unwrap();
+    let backup = postgres::backup(&source).await.unwrap();
+    assert_eq!(backup.manifest.rows(), 20_500);
+
+    let (restored, report) = postgres::restore_into_fresh(&backup).await.unwrap();
+    let report = report.with_recorder(recorder());
+    postgres::try_assert_restore_intact(&report).unwrap();
+    postgres::try_assert_restore_within(&report, Duration::from_secs(120)).unwrap();
+    assert_eq!(
+        postgres::manifest(&restored).await.unwrap(),
+        backup.manifest
+    );
+    let failure =
+        postgres::try_assert_restore_within(&report, Duration::from_millis(1)).unwrap_err();
+    assert!(failure.to_string().contains("20500 rows"), "{failure}");
+    drop(restored);
+
+    // A dump taken after a row was removed, held against the manifest of before.
+    postgres::psql(&source, "DELETE FROM orders WHERE id = 777")
+        .await
+        .unwrap();
+    let short = Backup {
+        manifest: backup.manifest.clone(),
+        ..postgres::backup(&source).await.unwrap()
+    };
+    let (_restored, report) = postgres::restore_into_fresh(&short).await.unwrap();
+    let failure =
+        postgres::try_assert_restore_intact(&report.with_recorder(recorder())).unwrap_err();
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    assert!(
+        failure
+            .to_string()
+            .contains("orders: 19999 rows restored of 20000"),
+        "{failure}"
+    );
+
+    // An empty database: nothing to verify is an error.
+    let empty = containers::start(containers::postgres().unwrap())
+        .await
+        .unwrap();
+    let (_restored, report) =
+        postgres::restore_into_fresh(&postgres::backup(&empty).await.unwrap())
+            .await
+            .unwrap();
+    let failure =
+        postgres::try_assert_restore_intact(&report.with_recorder(recorder())).unwrap_err();
+    assert_eq!(failure.verdict(), Verdict::Error);
+}
+
+#[tokio::test]
+async fn docker_faults_refuse_what_the_test_does_not_own_and_bad_input_before_injecting() {
+    let faults = Faults::new().await.unwrap();
+    // Started without the harness's labels: not this test's through the harness.
+    let stranger = GenericImage::new("readiness-local/redis", "7")
+        .with_exposed_port(REDIS_PORT.tcp())
+        .start()
+        .await
+        .unwrap();
+    let e = faults.adopt(stranger.id()).await.unwrap_err().to_string();
+    assert!(e.contains("this test did not start it"), "{e}");
+    let e = faults
+        .adopt("no-such-container-xyz")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no container \"no-such-container-xyz\""), "{e}");
+
+    let ours = containers::start(containers::redis().unwrap())
+        .await
+        .unwrap();
+    let adopted = faults.adopt(ours.id()).await.unwrap();
+    let e = faults.kill(&adopted, "KILL").await.unwrap_err().to_string();
+    assert!(e.contains("is not a signal name"), "{e}");
+    assert!(ours.is_running().await.unwrap(), "nothing was injected");
+    assert!(faults.events().is_empty());
+
+    let e = Recovery::of("redis", Health::exec(&ours, &["redis-cli", "ping"]))
+        .with_settle(Duration::from_secs(5))
+        .with_deadline(Duration::from_secs(5))
+        .measure(&readiness_dr::fault::Fault::now("nothing"), &[])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("leaves no time for a settle window"), "{e}");
+    let e = Writer::new("x")
+        .with_timeout(Duration::ZERO)
+        .start(|_| async { Ok(()) })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("write timeout of 0s"), "{e}");
+}
+
+#[tokio::test]
+async fn docker_pauses_and_disconnections_are_undone_when_the_faults_drop() {
+    let network = format!("readiness-dr-{}", std::process::id());
+    let redis = containers::start(containers::redis().unwrap().with_network(&network))
+        .await
+        .unwrap();
+    let docker = containers::docker().await.unwrap();
+    let state = || async {
+        let c = docker.inspect_container(redis.id(), None).await.unwrap();
+        let paused = c.state.and_then(|s| s.paused).unwrap_or(false);
+        let on_network = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .is_some_and(|n| n.contains_key(&network));
+        (paused, on_network)
+    };
+    assert_eq!(state().await, (false, true));
+    {
+        let faults = Faults::new().await.unwrap();
+        faults.disconnect(&redis, &network).await.unwrap();
+        faults.pause(&redis).await.unwrap();
+        assert_eq!(state().await, (true, false));
+        let events: Vec<String> = faults.events().into_iter().map(|f| f.what).collect();
+        assert!(events[0].starts_with("disconnect "), "{events:?}");
+        assert!(events[1].starts_with("pause "), "{events:?}");
+    }
+    assert_eq!(state().await, (false, true), "the drop undid both");
+}
