@@ -74,6 +74,8 @@ const BUFFER: usize = 32 * 1024;
 const CHUNKS_IN_FLIGHT: usize = 8;
 /// How long the check of an upstream, and each connection to it, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Lag of the bandwidth schedule that is made up for rather than lost.
+const PACING_SLACK: Duration = Duration::from_millis(20);
 const OPT_IN: &str = "Proxy::builder(..).allow_non_loopback()";
 
 /// A direction of the bytes through the proxy.
@@ -1131,7 +1133,11 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
             if let Some(rate) = fx.rate {
                 let per_100ms = usize::try_from(rate.saturating_mul(100)).unwrap_or(usize::MAX);
                 n = n.min(per_100ms);
-                let start = self.paced_to.filter(|t| *t > Instant::now()).unwrap_or_else(Instant::now);
+                // Continue the schedule, forgiving up to PACING_SLACK of lag in the writer
+                // (timer rounding, scheduling) but never saving up after a pause.
+                let now = Instant::now();
+                let floor = now.checked_sub(PACING_SLACK).unwrap_or(now);
+                let start = self.paced_to.map_or(now, |t| t.max(floor));
                 let due = start + Duration::from_secs_f64(n as f64 / (rate as f64 * 1000.0));
                 self.paced_to = Some(due);
                 sleep_until(due).await;

@@ -92,6 +92,28 @@ impl<'a> Health<'a> {
         })
     }
 
+    /// An HTTP GET of `path` on the host port Docker maps to `internal_port` of
+    /// `container`, read again for every attempt: after a stop/start the port changes
+    /// (testcontainers-rs #433) and the check follows it. 2xx is good.
+    pub fn http_of<I: Image>(container: &'a ContainerAsync<I>, internal_port: u16, path: &str) -> Self {
+        let path = path.to_owned();
+        let target = format!("http GET {path} on port {internal_port} of {}", short(container.id()));
+        Health::from_fn(target, move || {
+            let path = path.clone();
+            async move {
+                let port = match container.get_host_port_ipv4(internal_port).await {
+                    Ok(p) => p,
+                    Err(e) => return (false, first_line(&format!("no host port: {e}"))),
+                };
+                let probe = Probe::http(format!("http://127.0.0.1:{port}{path}"));
+                match probe.once().await {
+                    Ok(answer) => answer,
+                    Err(e) => (false, first_line(&e.to_string())),
+                }
+            }
+        })
+    }
+
     /// What is checked.
     pub fn target(&self) -> &str {
         &self.target

@@ -1,0 +1,142 @@
+//! The end-to-end readiness suite of the reference service, recovery criteria: each passes
+//! on the healthy service and fails, with the right message, when a defect is switched on.
+//! The service runs as a container next to PostgreSQL and Redis.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use readiness::dr::fault::Faults;
+use readiness::dr::history::{History, WriteError, Writer, try_assert_no_acknowledged_write_lost};
+use readiness::dr::recovery::{Health, Recovery, RecoveryReport, try_assert_rto_within};
+use readiness::{Recorder, Verdict};
+use reference_service::stack::{SERVICE_PORT, Service, Stack, StackOptions};
+
+/// The suite's deliberate failures are self-tests: they write where a user's report never
+/// looks.
+fn self_test() -> Recorder {
+    Recorder::new(readiness::settings::target_dir().join("readiness-self-test"))
+}
+
+async fn stack(opts: StackOptions) -> Stack {
+    Stack::start_containers(opts.with_env("RATE_LIMIT_PER_MINUTE", "1000000"))
+        .await
+        .unwrap_or_else(|e| panic!("stack failed to start: {e}"))
+}
+
+fn service(s: &Stack) -> &readiness::testcontainers::ContainerAsync<readiness::testcontainers::GenericImage> {
+    match &s.service {
+        Service::Container(c) => c,
+        Service::Process(_) => panic!("the suite runs the service as a container"),
+    }
+}
+
+/// Orders `w-<seq>` posted every 10 ms; the service killed with SIGKILL after 100
+/// acknowledged ones; the orders read back from PostgreSQL itself.
+async fn write_then_kill(s: &Stack) -> History {
+    let url = format!("{}/orders", s.url);
+    let client = reqwest::Client::new();
+    let writing = Writer::new("orders")
+        .with_interval(Duration::from_millis(10))
+        .with_timeout(Duration::from_secs(2))
+        .with_recorder(self_test())
+        .start(move |seq| {
+            let request = client
+                .post(&url)
+                .header("authorization", "Bearer write-token")
+                .json(&serde_json::json!({ "customer": format!("w-{seq}"), "item": "widget", "quantity": 1 }));
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status() == 201 => Ok(()),
+                    Ok(r) => Err(WriteError::Failed(r.status().to_string())),
+                    Err(e) if e.is_connect() => Err(WriteError::Failed(e.to_string())),
+                    Err(e) => Err(WriteError::Indeterminate(e.to_string())),
+                }
+            }
+        })
+        .expect("writer");
+    assert!(writing.wait_for(100, Duration::from_secs(30)).await >= 100);
+    let faults = Faults::new().await.expect("docker");
+    let killed = faults.kill(service(s), "SIGKILL").await.expect("kill");
+    writing.mark(&killed);
+    let history = writing.stop().await.expect("history");
+    // Whatever the service had in hand is now written or gone for good.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (db, connection) = tokio_postgres::connect(&s.database_url, tokio_postgres::NoTls)
+        .await
+        .expect("postgres");
+    tokio::spawn(connection);
+    let rows = db
+        .query("SELECT customer FROM orders WHERE customer LIKE 'w-%'", &[])
+        .await
+        .expect("read back");
+    let present: BTreeSet<u64> = rows
+        .iter()
+        .filter_map(|r| r.get::<_, String>(0).strip_prefix("w-")?.parse().ok())
+        .collect();
+    history.read_back(present)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_no_acknowledged_order_is_lost_when_the_healthy_service_is_killed() {
+    let s = stack(StackOptions::new()).await;
+    let history = write_then_kill(&s).await;
+    let evidence = try_assert_no_acknowledged_write_lost(&history)
+        .unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(evidence.verdict, Verdict::Pass);
+    assert!(history.history.counts().ok >= 100);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_unacked_write_loss_defect_fails_no_acknowledged_write_lost() {
+    let s = stack(StackOptions::new().with_defect("unacked_write_loss")).await;
+    let history = write_then_kill(&s).await;
+    let failure = try_assert_no_acknowledged_write_lost(&history)
+        .expect_err("acknowledged orders were lost");
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    let text = failure.to_string();
+    assert!(text.contains("dr.no_ack_write_lost"), "{text}");
+    assert!(text.contains("acknowledged writes: seq"), "{text}");
+    assert!(history.history.counts().lost > 0);
+}
+
+/// PostgreSQL made slow (paused) while the service is killed and started again; resumed
+/// 3 s later. The recovery of `/health/ready` is timed from the kill.
+async fn restart_behind_a_slow_database(s: &Stack) -> RecoveryReport {
+    let faults = Faults::new().await.expect("docker");
+    let service = service(s);
+    faults.pause(&s.postgres).await.expect("pause");
+    let killed = faults.kill(service, "SIGKILL").await.expect("kill");
+    faults.start(service).await.expect("start");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    faults.unpause(&s.postgres).await.expect("unpause");
+    Recovery::of("orders service", Health::http_of(service, SERVICE_PORT, "/health/ready"))
+        .with_interval(Duration::from_millis(200))
+        .with_settle(Duration::from_secs(1))
+        .with_deadline(Duration::from_secs(20))
+        .with_recorder(self_test())
+        .measure(&killed, &faults.events())
+        .await
+        .expect("measure")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_the_healthy_service_restarted_behind_a_slow_database_meets_its_rto() {
+    let s = stack(StackOptions::new()).await;
+    let report = restart_behind_a_slow_database(&s).await;
+    let evidence =
+        try_assert_rto_within(&report, Duration::from_secs(15)).unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(evidence.verdict, Verdict::Pass);
+    assert!(report.rto().expect("recovered") >= Duration::from_secs(3), "not before the database");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_crash_on_slow_dependency_defect_fails_the_rto() {
+    let s = stack(StackOptions::new().with_defect("crash_on_slow_dependency")).await;
+    let report = restart_behind_a_slow_database(&s).await;
+    let failure =
+        try_assert_rto_within(&report, Duration::from_secs(15)).expect_err("it never comes back");
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    let text = failure.to_string();
+    assert!(text.contains("dr.rto"), "{text}");
+    assert!(text.contains("not recovered"), "{text}");
+}
