@@ -172,7 +172,11 @@ impl fmt::Display for ToxicKind {
             ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => {
                 write!(f, "timeout={}ms", ms(timeout))
             }
-            ToxicKind::Slicer { average_size, size_variation, delay } => write!(
+            ToxicKind::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            } => write!(
                 f,
                 "average_size={average_size} size_variation={size_variation} delay={}us",
                 delay.as_micros()
@@ -218,7 +222,10 @@ impl Toxic {
 
     /// `latency`: each chunk waits `latency` (add a spread with [`Toxic::with_jitter`]).
     pub fn latency(latency: Duration) -> Self {
-        Self::new(ToxicKind::Latency { latency, jitter: Duration::ZERO })
+        Self::new(ToxicKind::Latency {
+            latency,
+            jitter: Duration::ZERO,
+        })
     }
 
     /// `bandwidth`: at most `rate` KB/s, 1 KB being 1000 bytes as in Toxiproxy.
@@ -245,7 +252,11 @@ impl Toxic {
     /// `slicer`: writes are cut into slices of `average_size` bytes (vary it with
     /// [`Toxic::with_size_variation`], space it with [`Toxic::with_slice_delay`]).
     pub fn slicer(average_size: usize) -> Self {
-        Self::new(ToxicKind::Slicer { average_size, size_variation: 0, delay: Duration::ZERO })
+        Self::new(ToxicKind::Slicer {
+            average_size,
+            size_variation: 0,
+            delay: Duration::ZERO,
+        })
     }
 
     /// `limit_data`: the connection closes once exactly `bytes` bytes have passed.
@@ -265,7 +276,10 @@ impl Toxic {
     /// The spread of a `slicer`'s slices, in bytes either way. Other toxics are left as
     /// they are.
     pub fn with_size_variation(mut self, size_variation: usize) -> Self {
-        if let ToxicKind::Slicer { size_variation: v, .. } = &mut self.kind {
+        if let ToxicKind::Slicer {
+            size_variation: v, ..
+        } = &mut self.kind
+        {
             *v = size_variation;
         }
         self
@@ -350,7 +364,10 @@ impl Toxic {
                  \"toxicity\":1.0,\"attributes\":{{\"latency\":100}}}}"
             ))
         })?;
-        let attrs = Attributes { kind: &raw.kind, map: &raw.attributes };
+        let attrs = Attributes {
+            kind: &raw.kind,
+            map: &raw.attributes,
+        };
         let ms = |key| attrs.number(key).map(Duration::from_millis);
         let mut toxic = match raw.kind.as_str() {
             "latency" => {
@@ -395,7 +412,12 @@ impl Toxic {
                 )));
             }
         };
-        match raw.stream.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        match raw
+            .stream
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("downstream") => {}
             Some("upstream") => toxic = toxic.upstream(),
             Some(other) => {
@@ -425,13 +447,17 @@ impl Toxic {
             )));
         }
         if self.name.is_empty() {
-            return Err(Error::InvalidInput("a toxic's name is empty; leave it out for the default".into()));
+            return Err(Error::InvalidInput(
+                "a toxic's name is empty; leave it out for the default".into(),
+            ));
         }
         match self.kind {
             ToxicKind::Bandwidth { rate: 0 } => Err(Error::InvalidInput(format!(
                 "{what}: bandwidth rate 0 KB/s would never deliver; use a `timeout` toxic to stop the data"
             ))),
-            ToxicKind::Slicer { average_size: 0, .. } => Err(Error::InvalidInput(format!(
+            ToxicKind::Slicer {
+                average_size: 0, ..
+            } => Err(Error::InvalidInput(format!(
                 "{what}: slicer average_size 0 would never deliver; give at least 1 byte"
             ))),
             _ => Ok(()),
@@ -569,7 +595,12 @@ impl ProxyBuilder {
         ));
         let (commands, rx) = mpsc::channel(4);
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), rx));
-        Ok(Proxy { shared, listen, commands, accept })
+        Ok(Proxy {
+            shared,
+            listen,
+            commands,
+            accept,
+        })
     }
 }
 
@@ -677,11 +708,19 @@ impl Proxy {
                 Ok(())
             }
             None => {
-                let present: Vec<String> = self.toxics().iter().map(|t| format!("`{}`", t.name)).collect();
+                let present: Vec<String> = self
+                    .toxics()
+                    .iter()
+                    .map(|t| format!("`{}`", t.name))
+                    .collect();
                 Err(Error::InvalidInput(format!(
                     "proxy `{}` has no toxic named `{name}`; present: {}",
                     self.shared.name,
-                    if present.is_empty() { "none".to_owned() } else { present.join(", ") }
+                    if present.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        present.join(", ")
+                    }
                 )))
             }
         }
@@ -692,13 +731,19 @@ impl Proxy {
         let old = self.shared.toxics.send_replace(Arc::new(Vec::new()));
         if !old.is_empty() {
             let names: Vec<&str> = old.iter().map(|e| e.toxic.name.as_str()).collect();
-            self.shared.event(format!("removed all toxics: {}", names.join(", ")));
+            self.shared
+                .event(format!("removed all toxics: {}", names.join(", ")));
         }
     }
 
     /// The toxics present, in the order they were added.
     pub fn toxics(&self) -> Vec<Toxic> {
-        self.shared.toxics.borrow().iter().map(|e| e.toxic.clone()).collect()
+        self.shared
+            .toxics
+            .borrow()
+            .iter()
+            .map(|e| e.toxic.clone())
+            .collect()
     }
 
     /// Takes the dependency down: closes every open connection (returning once they are
@@ -711,7 +756,9 @@ impl Proxy {
         if self.commands.send(Command::Disable(ack)).await.is_ok() {
             let _closed = done.await;
         }
-        self.shared.event(format!("disabled: closed {open} open connections, resetting new ones"));
+        self.shared.event(format!(
+            "disabled: closed {open} open connections, resetting new ones"
+        ));
     }
 
     /// Forwards new connections again after [`Proxy::disable`].
@@ -727,7 +774,8 @@ impl Proxy {
         let upstream = upstream.into();
         check_upstream(&self.shared.name, &upstream, self.shared.reach).await?;
         let old = std::mem::replace(&mut *lock(&self.shared.upstream), upstream.clone());
-        self.shared.event(format!("switched upstream from {old} to {upstream}"));
+        self.shared
+            .event(format!("switched upstream from {old} to {upstream}"));
         Ok(())
     }
 
@@ -802,7 +850,10 @@ struct Shared {
 
 impl Shared {
     fn event(&self, what: String) {
-        lock(&self.events).push(ProxyEvent { at: SystemTime::now(), what });
+        lock(&self.events).push(ProxyEvent {
+            at: SystemTime::now(),
+            what,
+        });
     }
 }
 
@@ -831,7 +882,9 @@ async fn check_upstream(name: &str, upstream: &str, reach: Reach) -> Result<()> 
         )));
     }
     if let (_, None) = check_target(upstream, reach, OPT_IN)? {
-        return Err(Error::InvalidInput(format!("proxy `{name}`: upstream {upstream:?} has no port")));
+        return Err(Error::InvalidInput(format!(
+            "proxy `{name}`: upstream {upstream:?} has no port"
+        )));
     }
     let reason = match timeout(CONNECT_TIMEOUT, TcpStream::connect(upstream)).await {
         Ok(Ok(_)) => return Ok(()),
@@ -846,7 +899,11 @@ async fn check_upstream(name: &str, upstream: &str, reach: Reach) -> Result<()> 
     })
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut commands: mpsc::Receiver<Command>) {
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut commands: mpsc::Receiver<Command>,
+) {
     let mut conns = JoinSet::new();
     let mut number = 0;
     loop {
@@ -890,8 +947,13 @@ struct Open {
 
 impl Open {
     fn new(shared: &Arc<Shared>, upstream: String) -> Self {
-        shared.open.send_modify(|m| *m.entry(upstream.clone()).or_default() += 1);
-        Open { shared: Arc::clone(shared), upstream }
+        shared
+            .open
+            .send_modify(|m| *m.entry(upstream.clone()).or_default() += 1);
+        Open {
+            shared: Arc::clone(shared),
+            upstream,
+        }
     }
 }
 
@@ -967,7 +1029,10 @@ where
         loop {
             let msg = match src.read(&mut buf).await {
                 Ok(0) => Msg::Eof,
-                Ok(n) => Msg::Data(Chunk { data: buf[..n].to_vec(), at: Instant::now() }),
+                Ok(n) => Msg::Data(Chunk {
+                    data: buf[..n].to_vec(),
+                    at: Instant::now(),
+                }),
                 Err(_) => Msg::Failed,
             };
             let last = !matches!(msg, Msg::Data(_));
@@ -1025,7 +1090,11 @@ struct Writer<'a, W> {
 }
 
 impl<W: AsyncWrite + Unpin> Writer<'_, W> {
-    async fn run(mut self, mut chunks: mpsc::Receiver<Msg>, mut toxics: watch::Receiver<Arc<Vec<Entry>>>) -> End {
+    async fn run(
+        mut self,
+        mut chunks: mpsc::Receiver<Msg>,
+        mut toxics: watch::Receiver<Arc<Vec<Entry>>>,
+    ) -> End {
         loop {
             let fx = self.effects(&mut toxics);
             tokio::select! {
@@ -1074,7 +1143,9 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                     fx.latency += latency;
                     fx.jitter += jitter;
                 }
-                ToxicKind::Bandwidth { rate } => fx.rate = Some(fx.rate.map_or(rate, |r| r.min(rate))),
+                ToxicKind::Bandwidth { rate } => {
+                    fx.rate = Some(fx.rate.map_or(rate, |r| r.min(rate)))
+                }
                 ToxicKind::SlowClose { delay } => fx.slow_close += delay,
                 ToxicKind::Timeout { timeout } => {
                     fx.hold = true;
@@ -1083,8 +1154,13 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                     }
                 }
                 ToxicKind::ResetPeer { timeout } => end_at(state.since + timeout, End::Reset),
-                ToxicKind::Slicer { average_size, size_variation, delay } => {
-                    fx.slicer.get_or_insert((average_size, size_variation, delay));
+                ToxicKind::Slicer {
+                    average_size,
+                    size_variation,
+                    delay,
+                } => {
+                    fx.slicer
+                        .get_or_insert((average_size, size_variation, delay));
                 }
                 ToxicKind::LimitData { bytes } => fx.limits.push((entry.id, bytes)),
             }
@@ -1119,7 +1195,9 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
             let remaining = fx
                 .limits
                 .iter()
-                .map(|(id, bytes)| bytes.saturating_sub(self.states.get(id).map_or(0, |s| s.passed)))
+                .map(|(id, bytes)| {
+                    bytes.saturating_sub(self.states.get(id).map_or(0, |s| s.passed))
+                })
                 .min();
             if remaining == Some(0) {
                 return Some(End::Close);
@@ -1188,7 +1266,9 @@ async fn until(at: Option<(Instant, End)>) -> End {
 /// Whether a toxic of `toxicity` applies to connection `number`: decided from the seed,
 /// the number and the toxic's name, so a run replays.
 fn applies(seed: u64, number: u64, name: &str, toxicity: f64) -> bool {
-    let name = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let name = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     fastrand::Rng::with_seed(mix(seed, number, name)).f64() < toxicity
 }
 

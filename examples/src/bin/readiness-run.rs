@@ -1,6 +1,7 @@
 //! The main job: a readiness run of the reference service. It starts PostgreSQL, Redis and
 //! the service in containers, checks real criteria against them (dependency start time,
-//! readiness probe, latency and errors under load, refused unauthenticated writes), then
+//! readiness probe, latency and errors under load, refused unauthenticated writes, recovery
+//! from a killed database and acknowledged writes across a killed service), then
 //! prints the scorecard of this run and writes the report (Markdown, HTML, JSON, JUnit).
 //!
 //! Exit code: 0 go, 1 no-go, 2 the report could not be made.
@@ -27,10 +28,19 @@ use readiness::{
     Category, Check, Count, Error, Evidence, Failure, Observation, Probe, Quantity, Ratio,
     Threshold, containers,
 };
-use reference_service::stack::{Stack, StackOptions};
+use readiness::dr::fault::Faults;
+use readiness::dr::history::{
+    WriteError, Writer, try_assert_no_acknowledged_write_lost, try_assert_rpo_within,
+};
+use readiness::dr::recovery::{Health, Recovery, try_assert_rto_within};
+use reference_service::stack::{SERVICE_PORT, Service, Stack, StackOptions};
 
 /// How long PostgreSQL may take from `docker run` to answering a query.
 const READY_LIMIT: Duration = Duration::from_secs(10);
+/// How long the service may take to be ready again after its database was killed.
+const RTO_LIMIT: Duration = Duration::from_secs(60);
+/// How much acknowledged data a crash of the service may lose (the seeds' "RPO < 5 min").
+const RPO_LIMIT: Duration = Duration::from_secs(300);
 
 /// One line per check; a failure's whole story under it.
 fn show(result: Result<Evidence, Failure>) {
@@ -197,6 +207,76 @@ async fn service_checks(defect: &str) {
     })
     .await;
     show(auth);
+
+    // Recovery, last: these drills kill things.
+    if let Err(e) = recovery_drills(&stack).await {
+        println!("  error recovery drills: {e}");
+    }
+}
+
+/// The service behind a killed PostgreSQL (RTO of `/health/ready`), then orders written
+/// while the service is killed with SIGKILL and read back from PostgreSQL (RPO).
+async fn recovery_drills(stack: &Stack) -> readiness::Result<()> {
+    let Service::Container(service) = &stack.service else {
+        return Err(Error::Other("the service is not a container".into()));
+    };
+    let faults = Faults::new().await?;
+    let killed = faults.kill(&stack.postgres, "SIGKILL").await?;
+    faults.start(&stack.postgres).await?;
+    let recovery = Recovery::of(
+        "orders service",
+        Health::http_of(service, SERVICE_PORT, "/health/ready"),
+    )
+    .with_interval(Duration::from_millis(250))
+    .with_settle(Duration::from_secs(2))
+    .with_deadline(Duration::from_secs(60))
+    .measure(&killed, &faults.events())
+    .await?;
+    show(try_assert_rto_within(&recovery, RTO_LIMIT));
+
+    let url = format!("{}/orders", stack.url);
+    let client = reqwest::Client::new();
+    let writing = Writer::new("orders")
+        .with_interval(Duration::from_millis(10))
+        .start(move |seq| {
+            let request = client
+                .post(&url)
+                .header("authorization", "Bearer write-token")
+                .json(&serde_json::json!({ "customer": format!("w-{seq}"), "item": "widget", "quantity": 1 }));
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status() == 201 => Ok(()),
+                    Ok(r) => Err(WriteError::Failed(r.status().to_string())),
+                    Err(e) if e.is_connect() => Err(WriteError::Failed(e.to_string())),
+                    Err(e) => Err(WriteError::Indeterminate(e.to_string())),
+                }
+            }
+        })?;
+    writing.wait_for(200, Duration::from_secs(30)).await;
+    let killed = faults.kill(&**service, "SIGKILL").await?;
+    writing.mark(&killed);
+    let history = writing.stop().await?;
+    // PostgreSQL was started again: its host port changed (testcontainers-rs #433).
+    let port = stack
+        .postgres
+        .get_host_port_ipv4(containers::POSTGRES_PORT)
+        .await?;
+    let url = format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres");
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| Error::Other(format!("postgres: {e}")))?;
+    tokio::spawn(connection);
+    let rows = db
+        .query("SELECT customer FROM orders WHERE customer LIKE 'w-%'", &[])
+        .await
+        .map_err(|e| Error::Other(format!("postgres: {e}")))?;
+    let present = rows
+        .iter()
+        .filter_map(|r| r.get::<_, String>(0).strip_prefix("w-")?.parse().ok());
+    let history = history.read_back(present);
+    show(try_assert_no_acknowledged_write_lost(&history));
+    show(try_assert_rpo_within(&history, RPO_LIMIT));
+    Ok(())
 }
 
 /// Drives `url` at `rate`/s for 5 s and judges p95 and the error rate.
