@@ -43,6 +43,9 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         "pass  svc.ready",
         "pass  load.p95               p95 latency of search_orders under 150ms",
         "pass  sec.auth_required",
+        "pass  dr.rto                 orders service recovers from kill SIGKILL",
+        "pass  dr.no_ack_write_lost   no acknowledged write of orders lost",
+        "pass  dr.rpo",
         "readiness scorecard: GO  score 10.0/10",
         "verdict: go",
     ] {
@@ -62,7 +65,7 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         assert!(report.join(f).is_file(), "{f}");
     }
     let records = records(dir.path());
-    assert_eq!(records.len(), 7, "one record per check");
+    assert_eq!(records.len(), 10, "one record per check");
     assert!(
         records.iter().all(|r| r["verdict"] == "pass"),
         "{records:?}"
@@ -72,7 +75,22 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
     )
     .expect("scorecard json");
     assert_eq!(card["verdict"], "go");
-    assert_eq!(card["records"], 7);
+    assert_eq!(card["records"], 10);
+}
+
+#[test]
+fn docker_main_job_with_the_unacked_write_loss_defect_is_no_go() {
+    let (out, text, _dir) = main_job(&[("READINESS_RUN_DEFECT", "unacked_write_loss")]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for needle in [
+        "fail  dr.no_ack_write_lost   no acknowledged write of orders lost",
+        "readiness criterion failed: dr.no_ack_write_lost",
+        "acknowledged writes: seq",
+        "must-pass criterion dr.no_ack_write_lost (no acknowledged write of orders lost) failed",
+        "verdict: no-go",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
 }
 
 #[test]

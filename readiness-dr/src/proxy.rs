@@ -368,43 +368,13 @@ impl Toxic {
             kind: &raw.kind,
             map: &raw.attributes,
         };
-        let ms = |key| attrs.number(key).map(Duration::from_millis);
-        let mut toxic = match raw.kind.as_str() {
-            "latency" => {
-                attrs.only(&["latency", "jitter"])?;
-                Toxic::latency(ms("latency")?).with_jitter(ms("jitter")?)
-            }
-            "bandwidth" => {
-                attrs.only(&["rate"])?;
-                Toxic::bandwidth_kb_per_s(attrs.number("rate")?)
-            }
-            "slow_close" => {
-                attrs.only(&["delay"])?;
-                Toxic::slow_close(ms("delay")?)
-            }
-            "timeout" => {
-                attrs.only(&["timeout"])?;
-                Toxic::timeout(ms("timeout")?)
-            }
-            "reset_peer" => {
-                attrs.only(&["timeout"])?;
-                Toxic::reset_peer(ms("timeout")?)
-            }
-            "slicer" => {
-                attrs.only(&["average_size", "size_variation", "delay"])?;
-                let size = |key| {
-                    usize::try_from(attrs.number(key)?).map_err(|_| {
-                        Error::InvalidInput(format!("slicer attribute `{key}` is too large"))
-                    })
-                };
-                Toxic::slicer(size("average_size")?)
-                    .with_size_variation(size("size_variation")?)
-                    .with_slice_delay(Duration::from_micros(attrs.number("delay")?))
-            }
-            "limit_data" => {
-                attrs.only(&["bytes"])?;
-                Toxic::limit_data(attrs.number("bytes")?)
-            }
+        let known: &[&str] = match raw.kind.as_str() {
+            "latency" => &["latency", "jitter"],
+            "bandwidth" => &["rate"],
+            "slow_close" => &["delay"],
+            "timeout" | "reset_peer" => &["timeout"],
+            "slicer" => &["average_size", "size_variation", "delay"],
+            "limit_data" => &["bytes"],
             other => {
                 return Err(Error::InvalidInput(format!(
                     "unknown toxic type {other:?}; Toxiproxy's types are latency, bandwidth, \
@@ -412,12 +382,24 @@ impl Toxic {
                 )));
             }
         };
-        match raw
-            .stream
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        attrs.only(known)?;
+        let ms = |key| attrs.number(key).map(Duration::from_millis);
+        let size = |key| {
+            usize::try_from(attrs.number(key)?)
+                .map_err(|_| Error::InvalidInput(format!("slicer attribute `{key}` is too large")))
+        };
+        let mut toxic = match raw.kind.as_str() {
+            "latency" => Toxic::latency(ms("latency")?).with_jitter(ms("jitter")?),
+            "bandwidth" => Toxic::bandwidth_kb_per_s(attrs.number("rate")?),
+            "slow_close" => Toxic::slow_close(ms("delay")?),
+            "timeout" => Toxic::timeout(ms("timeout")?),
+            "reset_peer" => Toxic::reset_peer(ms("timeout")?),
+            "slicer" => Toxic::slicer(size("average_size")?)
+                .with_size_variation(size("size_variation")?)
+                .with_slice_delay(Duration::from_micros(attrs.number("delay")?)),
+            _ => Toxic::limit_data(attrs.number("bytes")?),
+        };
+        match raw.stream.map(|s| s.to_ascii_lowercase()).as_deref() {
             None | Some("downstream") => {}
             Some("upstream") => toxic = toxic.upstream(),
             Some(other) => {
@@ -757,7 +739,7 @@ impl Proxy {
             let _closed = done.await;
         }
         self.shared.event(format!(
-            "disabled: closed {open} open connections, resetting new ones"
+            "disabled: closed the open connections ({open}), resetting new ones"
         ));
     }
 
