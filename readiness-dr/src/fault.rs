@@ -275,6 +275,21 @@ impl Faults {
         }
         Ok(self.record(format!("reconnect {} to {network}", short(id))))
     }
+
+    /// Points `proxy` at the container's current host port for `internal_port` (after a
+    /// stop/start the host port changes; the proxy's does not). Returns the new upstream.
+    pub async fn follow<I: Image>(
+        &self,
+        proxy: &crate::proxy::Proxy,
+        container: &ContainerAsync<I>,
+        internal_port: u16,
+    ) -> Result<String> {
+        let port = container.get_host_port_ipv4(internal_port).await?;
+        let upstream = format!("127.0.0.1:{port}");
+        proxy.set_upstream(&upstream).await?;
+        self.record(format!("proxy {} follows {upstream}", proxy.name()));
+        Ok(upstream)
+    }
 }
 
 async fn connect(docker: &Docker, id: &str, network: &str) -> Result<()> {

@@ -10,6 +10,7 @@
 //! | [`recovery`] | recovery time from a fault to a health check that stays good | `dr.rto` |
 //! | [`history`] | a Jepsen-style write history and its final read | `dr.no_ack_write_lost`, `dr.rpo` |
 //! | [`postgres`] | PostgreSQL backup, restore into a fresh container, integrity by row counts and checksums | `dr.restore_integrity`, `dr.restore_time` |
+//! | [`proxy`] | an in-process TCP fault proxy with Toxiproxy's toxics, per direction, with toxicity; the switchable front for blue/green | |
 //! | [`redis`] | Redis persistence settings and the durability they give | `dr.redis_durability` |
 //!
 //! ```no_run
@@ -35,6 +36,7 @@
 pub mod fault;
 pub mod history;
 pub mod postgres;
+pub mod proxy;
 pub mod recovery;
 pub mod redis;
 

@@ -887,6 +887,9 @@ async fn accept_loop(
     mut commands: mpsc::Receiver<Command>,
 ) {
     let mut conns = JoinSet::new();
+    // Declared after `conns`, so dropped before it: when the task is aborted the port is
+    // closed before any connection is.
+    let listener = listener;
     let mut number = 0;
     loop {
         tokio::select! {
@@ -1082,7 +1085,15 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
             tokio::select! {
                 end = until(fx.ends_at) => return end,
                 changed = toxics.changed() => if changed.is_err() { return End::Close },
-                msg = chunks.recv(), if !fx.hold => match msg {
+                msg = chunks.recv(), if !fx.hold => {
+                    // A toxic added before these bytes arrived acts on them, even when the
+                    // select saw the bytes first.
+                    let fx = if toxics.has_changed().unwrap_or(true) {
+                        self.effects(&mut toxics)
+                    } else {
+                        fx
+                    };
+                    match msg {
                     Some(Msg::Data(chunk)) => {
                         if let Some(end) = self.deliver(chunk, fx, &mut toxics).await {
                             return end;
@@ -1094,7 +1105,8 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                         return End::Eof;
                     }
                     Some(Msg::Failed) | None => return End::Close,
-                },
+                    }
+                }
             }
         }
     }

@@ -288,6 +288,70 @@ pub fn charts_of(a: &Attachment) -> Vec<Chart> {
                 vec![],
             )]
         }
+        Attachment::Recovery(r) => {
+            let (mut good, mut bad) = (Vec::new(), Vec::new());
+            for s in &r.samples {
+                let point = (s.at_ms, s.latency_ms);
+                if s.ok {
+                    good.push(point);
+                } else {
+                    bad.push(point);
+                }
+            }
+            let mut markers: Vec<Marker> = r
+                .events
+                .iter()
+                .map(|e| x_marker(e.at_ms, e.what.clone()))
+                .collect();
+            if let Some(at) = r.recovered_at_ms {
+                markers.push(x_marker(at, "recovered".into()));
+                let settled = at + r.settle.as_secs_f64() * 1e3;
+                markers.push(x_marker(settled, "settled".into()));
+            }
+            vec![chart(
+                &format!("recovery of {}", r.target),
+                kind,
+                ("ms from the fault", "probe ms"),
+                vec![series("good", good), series("bad", bad)],
+                markers,
+            )]
+        }
+        Attachment::WriteHistory(h) => {
+            use readiness_core::WriteOutcome;
+            let mut classes: [(&str, Vec<(f64, f64)>); 5] = [
+                ("ok", vec![]),
+                ("lost", vec![]),
+                ("recovered", vec![]),
+                ("indeterminate", vec![]),
+                ("failed", vec![]),
+            ];
+            for w in &h.writes {
+                let class = match (w.outcome, w.found) {
+                    (WriteOutcome::Ok, Some(false)) => 1,
+                    (WriteOutcome::Ok, _) => 0,
+                    (WriteOutcome::Indeterminate, Some(true)) => 2,
+                    (WriteOutcome::Indeterminate, _) => 3,
+                    (WriteOutcome::Failed, _) => 4,
+                };
+                classes[class].1.push((w.invoked_ms, w.seq as f64));
+            }
+            let markers = h
+                .events
+                .iter()
+                .map(|e| x_marker(e.at_ms, e.what.clone()))
+                .collect();
+            vec![chart(
+                &format!("write history of {}", h.name),
+                kind,
+                ("ms from start", "sequence number"),
+                classes
+                    .into_iter()
+                    .filter(|(_, points)| !points.is_empty())
+                    .map(|(name, points)| series(name, points))
+                    .collect(),
+                markers,
+            )]
+        }
         _ => Vec::new(),
     }
 }

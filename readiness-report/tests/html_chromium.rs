@@ -53,6 +53,8 @@ async fn html_report_draws_every_chart_without_errors_in_headless_chromium() {
         readiness_core::DriftSeries::KIND,
         readiness_core::ScalingLevels::KIND,
         readiness_core::ProbeReport::KIND,
+        readiness_core::RecoveryTimeline::KIND,
+        readiness_core::WriteHistory::KIND,
     ] {
         assert!(
             html.contains(&format!("data-kind=\"{kind}\"")),

@@ -382,4 +382,71 @@ pub async fn rich(dir: &Path) {
         .judge(probe.first_ok.expect("the listener accepts")),
     );
     record(dir, &e);
+    drills(dir);
+}
+
+/// A recovery and a write history as readiness-dr records them (the data made up, the
+/// records judged from it).
+fn drills(dir: &Path) {
+    use readiness_core::{
+        DrillEvent, RecoveryTimeline, Sample, WriteHistory, WriteOutcome, WriteRecord,
+    };
+    let samples: Vec<Sample> = (0..30)
+        .map(|i| Sample {
+            at_ms: f64::from(i) * 100.0,
+            ok: i >= 12,
+            latency_ms: if i >= 12 { 2.0 } else { 1000.0 },
+            detail: if i >= 12 { "200" } else { "connection refused" }.into(),
+        })
+        .collect();
+    let timeline = RecoveryTimeline::new(
+        "http://127.0.0.1:1/health/ready",
+        time::OffsetDateTime::now_utc(),
+        vec![DrillEvent::new(0.0, "kill SIGKILL"), DrillEvent::new(300.0, "start")],
+        (Duration::from_millis(100), Duration::from_secs(1)),
+        samples,
+        Duration::from_secs(3),
+    );
+    let rto = Duration::from_secs_f64(timeline.recovered_at_ms.expect("recovered") / 1e3);
+    record(
+        dir,
+        &keep(
+            Check::new("dr.rto", "service recovers within 2s", Category::RECOVERY)
+                .with_threshold(Threshold::at_most(Duration::from_secs(2)))
+                .with_recorder(self_test())
+                .with_attachment(timeline)
+                .judge(rto),
+        ),
+    );
+    let writes = (1..=200u64)
+        .map(|seq| WriteRecord {
+            seq,
+            invoked_ms: seq as f64 * 10.0,
+            completed_ms: seq as f64 * 10.0 + 2.0,
+            outcome: if seq == 200 {
+                WriteOutcome::Indeterminate
+            } else {
+                WriteOutcome::Ok
+            },
+            found: Some(seq < 150),
+        })
+        .collect();
+    let history = WriteHistory::new(
+        "orders",
+        time::OffsetDateTime::now_utc(),
+        vec![DrillEvent::new(2005.0, "kill SIGKILL")],
+        Some(2005.0),
+        writes,
+    );
+    let lost = history.counts().lost;
+    record(
+        dir,
+        &keep(
+            Check::new("dr.no_ack_write_lost", "no acknowledged write lost", Category::RECOVERY)
+                .with_threshold(Threshold::at_most(Count(0)))
+                .with_recorder(self_test())
+                .with_attachment(history)
+                .judge(Quantity::count(lost)),
+        ),
+    );
 }
