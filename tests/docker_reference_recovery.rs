@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use readiness::dr::fault::Faults;
 use readiness::dr::history::{History, WriteError, Writer, try_assert_no_acknowledged_write_lost};
+use readiness::dr::proxy::Proxy;
 use readiness::dr::recovery::{Health, Recovery, RecoveryReport, try_assert_rto_within};
+use readiness::dr::switch::{Switched, switch, try_assert_zero_downtime_switch};
 use readiness::{Recorder, Verdict};
 use reference_service::stack::{SERVICE_PORT, Service, Stack, StackOptions};
 
@@ -23,7 +25,9 @@ async fn stack(opts: StackOptions) -> Stack {
         .unwrap_or_else(|e| panic!("stack failed to start: {e}"))
 }
 
-fn service(s: &Stack) -> &readiness::testcontainers::ContainerAsync<readiness::testcontainers::GenericImage> {
+fn service(
+    s: &Stack,
+) -> &readiness::testcontainers::ContainerAsync<readiness::testcontainers::GenericImage> {
     match &s.service {
         Service::Container(c) => c,
         Service::Process(_) => panic!("the suite runs the service as a container"),
@@ -80,8 +84,8 @@ async fn write_then_kill(s: &Stack) -> History {
 async fn docker_no_acknowledged_order_is_lost_when_the_healthy_service_is_killed() {
     let s = stack(StackOptions::new()).await;
     let history = write_then_kill(&s).await;
-    let evidence = try_assert_no_acknowledged_write_lost(&history)
-        .unwrap_or_else(|f| panic!("{f}"));
+    let evidence =
+        try_assert_no_acknowledged_write_lost(&history).unwrap_or_else(|f| panic!("{f}"));
     assert_eq!(evidence.verdict, Verdict::Pass);
     assert!(history.history.counts().ok >= 100);
 }
@@ -90,8 +94,8 @@ async fn docker_no_acknowledged_order_is_lost_when_the_healthy_service_is_killed
 async fn docker_unacked_write_loss_defect_fails_no_acknowledged_write_lost() {
     let s = stack(StackOptions::new().with_defect("unacked_write_loss")).await;
     let history = write_then_kill(&s).await;
-    let failure = try_assert_no_acknowledged_write_lost(&history)
-        .expect_err("acknowledged orders were lost");
+    let failure =
+        try_assert_no_acknowledged_write_lost(&history).expect_err("acknowledged orders were lost");
     assert_eq!(failure.verdict(), Verdict::Fail);
     let text = failure.to_string();
     assert!(text.contains("dr.no_ack_write_lost"), "{text}");
@@ -109,14 +113,17 @@ async fn restart_behind_a_slow_database(s: &Stack) -> RecoveryReport {
     faults.start(service).await.expect("start");
     tokio::time::sleep(Duration::from_secs(3)).await;
     faults.unpause(&s.postgres).await.expect("unpause");
-    Recovery::of("orders service", Health::http_of(service, SERVICE_PORT, "/health/ready"))
-        .with_interval(Duration::from_millis(200))
-        .with_settle(Duration::from_secs(1))
-        .with_deadline(Duration::from_secs(20))
-        .with_recorder(self_test())
-        .measure(&killed, &faults.events())
-        .await
-        .expect("measure")
+    Recovery::of(
+        "orders service",
+        Health::http_of(service, SERVICE_PORT, "/health/ready"),
+    )
+    .with_interval(Duration::from_millis(200))
+    .with_settle(Duration::from_secs(1))
+    .with_deadline(Duration::from_secs(20))
+    .with_recorder(self_test())
+    .measure(&killed, &faults.events())
+    .await
+    .expect("measure")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -126,7 +133,10 @@ async fn docker_the_healthy_service_restarted_behind_a_slow_database_meets_its_r
     let evidence =
         try_assert_rto_within(&report, Duration::from_secs(15)).unwrap_or_else(|f| panic!("{f}"));
     assert_eq!(evidence.verdict, Verdict::Pass);
-    assert!(report.rto().expect("recovered") >= Duration::from_secs(3), "not before the database");
+    assert!(
+        report.rto().expect("recovered") >= Duration::from_secs(3),
+        "not before the database"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,4 +149,78 @@ async fn docker_crash_on_slow_dependency_defect_fails_the_rto() {
     let text = failure.to_string();
     assert!(text.contains("dr.rto"), "{text}");
     assert!(text.contains("not recovered"), "{text}");
+}
+
+/// Blue (the stack's service) and green (another instance) behind the fault proxy; a load
+/// of 200 ms requests through it, new connection each, 20/s for 5 s; after 1.5 s the proxy
+/// switches to green and blue gets SIGTERM.
+async fn blue_green_switch(s: &Stack) -> (readiness::load::Report, Switched) {
+    use readiness::load::{ErrorClass, Load, Model};
+    let blue = service(s);
+    let (_green, green_url) = s.start_another_service().await.expect("green");
+    let blue_addr = s.url.trim_start_matches("http://").to_owned();
+    let green_addr = green_url.trim_start_matches("http://").to_owned();
+    let proxy = Proxy::start("front", &blue_addr).await.expect("proxy");
+    let url = format!("http://{}/debug/sleep?ms=200", proxy.listen_addr());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let load = Load::new(
+        "sleep_through_switch",
+        Model::constant_rate(20.0, Duration::from_secs(5)).expect("model"),
+    )
+    .with_recorder(self_test());
+    let load = load.run(move |_| {
+        let request = client.get(&url);
+        async move {
+            match request.send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) if r.status().is_server_error() => Err(ErrorClass::Status5xx),
+                Ok(_) => Err(ErrorClass::Status4xx),
+                Err(e) if e.is_timeout() => Err(ErrorClass::Timeout),
+                Err(_) => Err(ErrorClass::Connect),
+            }
+        }
+    });
+    let faults = Faults::new().await.expect("docker");
+    let switching = async {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        switch(&proxy, &green_addr, Duration::from_secs(10), || async {
+            Ok(vec![faults.kill(blue, "SIGTERM").await?])
+        })
+        .await
+        .expect("switch")
+    };
+    let (report, switched) = tokio::join!(load, switching);
+    (report.expect("load"), switched)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_the_healthy_service_switches_blue_to_green_without_a_failed_request() {
+    let s = stack(StackOptions::new().with_env("REFERENCE_DEBUG_ENDPOINTS", "1")).await;
+    let (report, switched) = blue_green_switch(&s).await;
+    let evidence = try_assert_zero_downtime_switch(&report, &switched, Duration::from_secs(2))
+        .unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(evidence.verdict, Verdict::Pass);
+    assert!(switched.drained_in.is_some(), "blue drained");
+    assert!(report.attempts() >= 90, "{}", report.summary());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_no_graceful_drain_defect_fails_the_zero_downtime_switch() {
+    let s = stack(
+        StackOptions::new()
+            .with_env("REFERENCE_DEBUG_ENDPOINTS", "1")
+            .with_defect("no_graceful_drain"),
+    )
+    .await;
+    let (report, switched) = blue_green_switch(&s).await;
+    let failure = try_assert_zero_downtime_switch(&report, &switched, Duration::from_secs(2))
+        .expect_err("blue dropped its in-flight requests");
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    let text = failure.to_string();
+    assert!(text.contains("dr.zero_downtime"), "{text}");
+    assert!(text.contains("requests failed"), "{text}");
 }

@@ -11,6 +11,7 @@
 //! | [`history`] | a Jepsen-style write history and its final read | `dr.no_ack_write_lost`, `dr.rpo` |
 //! | [`postgres`] | PostgreSQL backup, restore into a fresh container, integrity by row counts and checksums | `dr.restore_integrity`, `dr.restore_time` |
 //! | [`proxy`] | an in-process TCP fault proxy with Toxiproxy's toxics, per direction, with toxicity; the switchable front for blue/green | |
+//! | [`switch`] | blue/green behind the proxy, switched with connection draining under load | `dr.zero_downtime`, `dr.switch_p99` |
 //! | [`redis`] | Redis persistence settings and the durability they give | `dr.redis_durability` |
 //!
 //! ```no_run
@@ -39,5 +40,6 @@ pub mod postgres;
 pub mod proxy;
 pub mod recovery;
 pub mod redis;
+pub mod switch;
 
 pub use readiness_core as core;

@@ -95,9 +95,16 @@ impl<'a> Health<'a> {
     /// An HTTP GET of `path` on the host port Docker maps to `internal_port` of
     /// `container`, read again for every attempt: after a stop/start the port changes
     /// (testcontainers-rs #433) and the check follows it. 2xx is good.
-    pub fn http_of<I: Image>(container: &'a ContainerAsync<I>, internal_port: u16, path: &str) -> Self {
+    pub fn http_of<I: Image>(
+        container: &'a ContainerAsync<I>,
+        internal_port: u16,
+        path: &str,
+    ) -> Self {
         let path = path.to_owned();
-        let target = format!("http GET {path} on port {internal_port} of {}", short(container.id()));
+        let target = format!(
+            "http GET {path} on port {internal_port} of {}",
+            short(container.id())
+        );
         Health::from_fn(target, move || {
             let path = path.clone();
             async move {

@@ -76,6 +76,23 @@ pub struct Stack {
     /// From the first container start to the service answering ready.
     pub started_in: Duration,
     log: Option<tempfile_path::LogFile>,
+    /// Container mode: the network and the service's variables, for another instance.
+    instance: Option<(String, Vec<(String, String)>)>,
+}
+
+/// The service's container request on `network` with `env`.
+fn service_request(
+    network: &str,
+    env: &[(String, String)],
+) -> Result<readiness_core::testcontainers::ContainerRequest<GenericImage>> {
+    let image = GenericImage::new("readiness-local/reference-service", "latest")
+        .with_exposed_port(SERVICE_PORT.tcp())
+        .with_wait_for(WaitFor::message_on_stdout("\"message\":\"listening\""));
+    let mut request = containers::catalogue(image, "reference")?.with_network(network);
+    for (k, v) in env {
+        request = request.with_env_var(k, v);
+    }
+    Ok(request)
 }
 
 mod tempfile_path {
@@ -172,6 +189,7 @@ impl Stack {
             redis,
             started_in: Duration::ZERO,
             log: Some(tempfile_path::LogFile(log_path)),
+            instance: None,
         };
         stack.wait_until_ready(Duration::from_secs(60)).await?;
         stack.started_in = started.elapsed();
@@ -193,24 +211,22 @@ impl Stack {
             .await
             .map_err(other("postgres port"))?;
         let redis_url = redis_host_url(redis.as_ref()).await?;
-        let image = GenericImage::new("readiness-local/reference-service", "latest")
-            .with_exposed_port(SERVICE_PORT.tcp())
-            .with_wait_for(WaitFor::message_on_stdout("\"message\":\"listening\""));
-        let mut request = containers::catalogue(image, "reference")?
-            .with_network(&network)
-            .with_env_var(
-                "DATABASE_URL",
+        let mut env = vec![
+            (
+                "DATABASE_URL".to_owned(),
                 format!("postgres://postgres:postgres@{pg_name}:{POSTGRES_PORT}/postgres"),
-            )
-            .with_env_var("BIND_ADDR", format!("0.0.0.0:{SERVICE_PORT}"))
-            .with_env_var("REFERENCE_DEFECT", opts.defects.join(","));
+            ),
+            ("BIND_ADDR".to_owned(), format!("0.0.0.0:{SERVICE_PORT}")),
+            ("REFERENCE_DEFECT".to_owned(), opts.defects.join(",")),
+        ];
         if redis.is_some() {
-            request =
-                request.with_env_var("REDIS_URL", format!("redis://{redis_name}:{REDIS_PORT}/"));
+            env.push((
+                "REDIS_URL".to_owned(),
+                format!("redis://{redis_name}:{REDIS_PORT}/"),
+            ));
         }
-        for (k, v) in &opts.env {
-            request = request.with_env_var(k, v);
-        }
+        env.extend(opts.env.iter().cloned());
+        let request = service_request(&network, &env)?;
         let service = containers::start(request).await?;
         let port = service
             .get_host_port_ipv4(SERVICE_PORT)
@@ -225,10 +241,28 @@ impl Stack {
             redis,
             started_in: Duration::ZERO,
             log: None,
+            instance: Some((network, env)),
         };
         stack.wait_until_ready(Duration::from_secs(60)).await?;
         stack.started_in = started.elapsed();
         Ok(stack)
+    }
+
+    /// Container mode: another instance of the service on the same network, database and
+    /// cache, with the same variables and defects (the green of a blue/green switch).
+    /// Returns it once it listens, with its base URL on loopback.
+    pub async fn start_another_service(&self) -> Result<(ContainerAsync<GenericImage>, String)> {
+        let Some((network, env)) = &self.instance else {
+            return Err(Error::Other(
+                "another instance needs the stack in containers (Stack::start_containers)".into(),
+            ));
+        };
+        let service = containers::start(service_request(network, env)?).await?;
+        let port = service
+            .get_host_port_ipv4(SERVICE_PORT)
+            .await
+            .map_err(other("service port"))?;
+        Ok((service, format!("http://127.0.0.1:{port}")))
     }
 
     /// Polls `/health/ready` until it answers 200 (or the process exits).

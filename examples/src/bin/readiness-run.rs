@@ -22,17 +22,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use readiness::dr::fault::Faults;
+use readiness::dr::history::{
+    WriteError, Writer, try_assert_no_acknowledged_write_lost, try_assert_rpo_within,
+};
+use readiness::dr::recovery::{Health, Recovery, try_assert_rto_within};
 use readiness::load::{Load, Model, http, try_assert_error_rate_under, try_assert_p95_under};
 use readiness::report::{Decision, Format, Options, Run, make, write_outputs};
 use readiness::{
     Category, Check, Count, Error, Evidence, Failure, Observation, Probe, Quantity, Ratio,
     Threshold, containers,
 };
-use readiness::dr::fault::Faults;
-use readiness::dr::history::{
-    WriteError, Writer, try_assert_no_acknowledged_write_lost, try_assert_rpo_within,
-};
-use readiness::dr::recovery::{Health, Recovery, try_assert_rto_within};
 use reference_service::stack::{SERVICE_PORT, Service, Stack, StackOptions};
 
 /// How long PostgreSQL may take from `docker run` to answering a query.

@@ -402,7 +402,10 @@ fn drills(dir: &Path) {
     let timeline = RecoveryTimeline::new(
         "http://127.0.0.1:1/health/ready",
         time::OffsetDateTime::now_utc(),
-        vec![DrillEvent::new(0.0, "kill SIGKILL"), DrillEvent::new(300.0, "start")],
+        vec![
+            DrillEvent::new(0.0, "kill SIGKILL"),
+            DrillEvent::new(300.0, "start"),
+        ],
         (Duration::from_millis(100), Duration::from_secs(1)),
         samples,
         Duration::from_secs(3),
@@ -442,11 +445,15 @@ fn drills(dir: &Path) {
     record(
         dir,
         &keep(
-            Check::new("dr.no_ack_write_lost", "no acknowledged write lost", Category::RECOVERY)
-                .with_threshold(Threshold::at_most(Count(0)))
-                .with_recorder(self_test())
-                .with_attachment(history)
-                .judge(Quantity::count(lost)),
+            Check::new(
+                "dr.no_ack_write_lost",
+                "no acknowledged write lost",
+                Category::RECOVERY,
+            )
+            .with_threshold(Threshold::at_most(Count(0)))
+            .with_recorder(self_test())
+            .with_attachment(history)
+            .judge(Quantity::count(lost)),
         ),
     );
 }
