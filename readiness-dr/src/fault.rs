@@ -100,7 +100,8 @@ pub struct Faults {
     undo: Arc<Mutex<Undo>>,
 }
 
-fn short(id: &str) -> &str {
+/// The short form of a container id, as Docker prints it.
+pub(crate) fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 

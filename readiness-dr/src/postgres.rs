@@ -22,7 +22,6 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use readiness_core::containers;
-use readiness_core::testcontainers::core::ExecCommand;
 use readiness_core::testcontainers::{ContainerAsync, Image, ImageExt};
 use readiness_core::testcontainers_modules::postgres::Postgres;
 use readiness_core::{
@@ -30,25 +29,9 @@ use readiness_core::{
     Quantity, Recorder, Result, Threshold,
 };
 
-const DUMP_PATH: &str = "/tmp/readiness-backup.dump";
+use crate::exec;
 
-/// Runs `command` in `container`; its stdout, or an error with its stderr.
-pub async fn exec<I: Image>(container: &ContainerAsync<I>, command: &[&str]) -> Result<String> {
-    let mut result = container
-        .exec(ExecCommand::new(command.iter().copied()))
-        .await?;
-    let out = result.stdout_to_vec().await?;
-    let err = result.stderr_to_vec().await?;
-    match result.exit_code().await? {
-        Some(0) => Ok(String::from_utf8_lossy(&out).into_owned()),
-        code => Err(Error::Other(format!(
-            "`{}` exited with {}: {}",
-            command.join(" "),
-            code.map_or("no code".into(), |c| c.to_string()),
-            String::from_utf8_lossy(&err).trim()
-        ))),
-    }
-}
+const DUMP_PATH: &str = "/tmp/readiness-backup.dump";
 
 /// Runs `sql` with `psql` as user `postgres` on database `postgres` inside the container
 /// (unaligned, tuples only); stops at the first error.

@@ -32,7 +32,9 @@
 //! open connections are closed and new ones are reset at once. [`Proxy::set_upstream`]
 //! makes it the switchable front of a blue/green drill: new connections go to the new
 //! upstream while open ones drain from the old ([`Proxy::wait_drained`]).
-//! [`Proxy::events`] lists what was done to the proxy, for the evidence. Dropping the
+//! [`Proxy::events`] lists what was done to the proxy as timestamped
+//! [`Fault`]s, the same events container faults give, so a toxic can end an RPO window or
+//! start a recovery timeline. Dropping the
 //! proxy (or [`Proxy::close`]) stops the listener and every connection.
 //!
 //! ```no_run
@@ -56,10 +58,12 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use readiness_core::guard::{Reach, check_target};
 use readiness_core::{Error, Result};
+
+use crate::fault::Fault;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -492,15 +496,6 @@ impl Attributes<'_> {
     }
 }
 
-/// Something done to a proxy, for the evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ProxyEvent {
-    /// When.
-    pub at: SystemTime,
-    /// What (`added toxic latency_downstream (...)`, `disabled`, ..).
-    pub what: String,
-}
-
 /// What passed through a proxy since it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[non_exhaustive]
@@ -792,8 +787,8 @@ impl Proxy {
     }
 
     /// What was done to the proxy: start, toxics added and removed, disable and enable,
-    /// upstream switches.
-    pub fn events(&self) -> Vec<ProxyEvent> {
+    /// upstream switches, each a [`Fault`] with its time.
+    pub fn events(&self) -> Vec<Fault> {
         lock(&self.shared.events).clone()
     }
 
@@ -824,7 +819,7 @@ struct Shared {
     next_toxic: AtomicU64,
     /// Open connections per upstream.
     open: watch::Sender<BTreeMap<String, usize>>,
-    events: Mutex<Vec<ProxyEvent>>,
+    events: Mutex<Vec<Fault>>,
     connections: AtomicU64,
     /// Bytes handed on, upstream then downstream.
     bytes: [AtomicU64; 2],
@@ -832,10 +827,7 @@ struct Shared {
 
 impl Shared {
     fn event(&self, what: String) {
-        lock(&self.events).push(ProxyEvent {
-            at: SystemTime::now(),
-            what,
-        });
+        lock(&self.events).push(Fault::now(what));
     }
 }
 

@@ -13,14 +13,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use readiness_core::testcontainers::core::ExecCommand;
 use readiness_core::testcontainers::{ContainerAsync, Image};
 use readiness_core::{
     Category, Check, CheckResultExt, Combine, DrillEvent, Error, Evidence, Failure, Observation,
     Probe, Quantity, Recorder, RecoveryTimeline, Result, Sample, Threshold,
 };
 
-use crate::fault::{Fault, ms_between};
+use crate::fault::{Fault, ms_between, short};
 
 /// A boxed future of a health answer.
 /// (Not `Send`: testcontainers' exec results are not `Sync`.)
@@ -78,14 +77,9 @@ impl<'a> Health<'a> {
         Health::from_fn(target, move || {
             let command = command.clone();
             async move {
-                let mut result = match container.exec(ExecCommand::new(command)).await {
-                    Ok(r) => r,
-                    Err(e) => return (false, first_line(&e.to_string())),
-                };
-                let out = result.stdout_to_vec().await.unwrap_or_default();
-                match result.exit_code().await {
-                    Ok(Some(0)) => (true, first_line(&String::from_utf8_lossy(&out))),
-                    Ok(code) => (false, format!("exit code {}", code.unwrap_or(-1))),
+                let args: Vec<&str> = command.iter().map(String::as_str).collect();
+                match crate::exec(container, &args).await {
+                    Ok(out) => (true, first_line(&out)),
                     Err(e) => (false, first_line(&e.to_string())),
                 }
             }
@@ -129,10 +123,6 @@ impl<'a> Health<'a> {
     async fn check(&self) -> (bool, String) {
         (self.check)().await
     }
-}
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
 }
 
 fn first_line(s: &str) -> String {
@@ -216,9 +206,7 @@ impl<'a> Recovery<'a> {
     pub async fn measure(self, fault: &Fault, events: &[Fault]) -> Result<RecoveryReport> {
         self.validate()?;
         let zero = fault.at;
-        let settle_ms = self.settle.as_secs_f64() * 1e3;
         let mut samples: Vec<Sample> = Vec::new();
-        let mut streak: Option<f64> = None;
         let mut next = Instant::now();
         // Bounded by the deadline: each pass waits for the next tick of the interval.
         while zero.elapsed() < self.deadline {
@@ -240,9 +228,12 @@ impl<'a> Recovery<'a> {
                 latency_ms: started.elapsed().as_secs_f64() * 1e3,
                 detail,
             });
-            if !ok {
-                streak = None;
-            } else if at_ms - *streak.get_or_insert(at_ms) >= settle_ms {
+            // The one rule of "recovered", the one the report checks again.
+            if ok
+                && RecoveryTimeline::recovered(&samples, self.settle)
+                    .0
+                    .is_some()
+            {
                 break;
             }
             if next < Instant::now() {

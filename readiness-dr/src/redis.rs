@@ -15,7 +15,7 @@ use readiness_core::{
     Recorder, Result, Threshold,
 };
 
-use crate::postgres::exec;
+use crate::exec;
 
 /// Runs `redis-cli` with `args` inside the container; its stdout.
 pub async fn cli<I: Image>(container: &ContainerAsync<I>, args: &[&str]) -> Result<String> {

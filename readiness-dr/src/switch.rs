@@ -8,15 +8,15 @@
 //! no failed request, and (a second record, `dr.switch_p99`) the p99 latency within a
 //! bound.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use readiness_core::{
-    Category, Check, CheckResultExt, Combine, Count, DrillEvent, Evidence, Failure, Observation,
-    Percentile, Quantity, Result, Threshold,
+    Category, Check, CheckResultExt, Combine, Count, Evidence, Failure, Observation, Percentile,
+    Quantity, Result, Threshold,
 };
 use readiness_load::Report;
 
-use crate::fault::{Fault, ms_between};
+use crate::fault::Fault;
 use crate::proxy::Proxy;
 
 /// What a switch did.
@@ -57,13 +57,6 @@ where
 }
 
 fn check(report: &Report, switched: &Switched, id: &str, title: String) -> Check {
-    let start = Instant::now()
-        .checked_sub(report.duration)
-        .unwrap_or_else(Instant::now);
-    let events: Vec<DrillEvent> = std::iter::once(&switched.at)
-        .chain(&switched.events)
-        .map(|f| DrillEvent::new(ms_between(start, f.at), f.what.clone()))
-        .collect();
     let mut check = Check::new(id, title, Category::RECOVERY)
         .with_subject(format!("{}/{id}", report.name))
         .with_scenario(format!(
@@ -75,9 +68,9 @@ fn check(report: &Report, switched: &Switched, id: &str, title: String) -> Check
                 Some(d) => format!(", old colour drained in {}", Quantity::duration(d)),
                 None => ", old colour NOT drained in time".to_owned(),
             },
-            events
-                .iter()
-                .map(|e| e.what.clone())
+            std::iter::once(&switched.at)
+                .chain(&switched.events)
+                .map(|f| f.what.clone())
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
