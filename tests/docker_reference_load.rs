@@ -2,23 +2,14 @@
 //! the healthy service and fails, with the right message, when a defect is switched on.
 //! The service runs as a container next to PostgreSQL and Redis.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{self_test, stack};
 use readiness::load::{Load, Model, http, soak, try_assert_no_memory_drift, try_assert_p95_under};
-use readiness::{Bytes, Recorder, Verdict, containers};
+use readiness::{Bytes, Verdict, containers};
 use reference_service::stack::{Service, Stack, StackOptions};
-
-/// The suite's deliberate failures are self-tests: they write where a user's report never
-/// looks.
-fn self_test() -> Recorder {
-    Recorder::new(readiness::settings::target_dir().join("readiness-self-test"))
-}
-
-async fn stack(opts: StackOptions) -> Stack {
-    Stack::start_containers(opts.with_env("RATE_LIMIT_PER_MINUTE", "1000000"))
-        .await
-        .unwrap_or_else(|e| panic!("stack failed to start: {e}"))
-}
 
 async fn seed(s: &Stack) {
     let client = reqwest::Client::new();

@@ -2,28 +2,18 @@
 //! on the healthy service and fails, with the right message, when a defect is switched on.
 //! The service runs as a container next to PostgreSQL and Redis.
 
-use std::collections::BTreeSet;
+mod common;
+
 use std::time::Duration;
 
+use common::{self_test, stack};
+use readiness::Verdict;
 use readiness::dr::fault::Faults;
-use readiness::dr::history::{History, WriteError, Writer, try_assert_no_acknowledged_write_lost};
+use readiness::dr::history::{History, Writer, try_assert_no_acknowledged_write_lost};
 use readiness::dr::proxy::Proxy;
 use readiness::dr::recovery::{Health, Recovery, RecoveryReport, try_assert_rto_within};
 use readiness::dr::switch::{Switched, switch, try_assert_zero_downtime_switch};
-use readiness::{Recorder, Verdict};
 use reference_service::stack::{SERVICE_PORT, Service, Stack, StackOptions};
-
-/// The suite's deliberate failures are self-tests: they write where a user's report never
-/// looks.
-fn self_test() -> Recorder {
-    Recorder::new(readiness::settings::target_dir().join("readiness-self-test"))
-}
-
-async fn stack(opts: StackOptions) -> Stack {
-    Stack::start_containers(opts.with_env("RATE_LIMIT_PER_MINUTE", "1000000"))
-        .await
-        .unwrap_or_else(|e| panic!("stack failed to start: {e}"))
-}
 
 fn service(
     s: &Stack,
@@ -37,26 +27,11 @@ fn service(
 /// Orders `w-<seq>` posted every 10 ms; the service killed with SIGKILL after 100
 /// acknowledged ones; the orders read back from PostgreSQL itself.
 async fn write_then_kill(s: &Stack) -> History {
-    let url = format!("{}/orders", s.url);
-    let client = reqwest::Client::new();
     let writing = Writer::new("orders")
         .with_interval(Duration::from_millis(10))
         .with_timeout(Duration::from_secs(2))
         .with_recorder(self_test())
-        .start(move |seq| {
-            let request = client
-                .post(&url)
-                .header("authorization", "Bearer write-token")
-                .json(&serde_json::json!({ "customer": format!("w-{seq}"), "item": "widget", "quantity": 1 }));
-            async move {
-                match request.send().await {
-                    Ok(r) if r.status() == 201 => Ok(()),
-                    Ok(r) => Err(WriteError::Failed(r.status().to_string())),
-                    Err(e) if e.is_connect() => Err(WriteError::Failed(e.to_string())),
-                    Err(e) => Err(WriteError::Indeterminate(e.to_string())),
-                }
-            }
-        })
+        .start(s.order_writer())
         .expect("writer");
     assert!(writing.wait_for(100, Duration::from_secs(30)).await >= 100);
     let faults = Faults::new().await.expect("docker");
@@ -65,19 +40,7 @@ async fn write_then_kill(s: &Stack) -> History {
     let history = writing.stop().await.expect("history");
     // Whatever the service had in hand is now written or gone for good.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (db, connection) = tokio_postgres::connect(&s.database_url, tokio_postgres::NoTls)
-        .await
-        .expect("postgres");
-    tokio::spawn(connection);
-    let rows = db
-        .query("SELECT customer FROM orders WHERE customer LIKE 'w-%'", &[])
-        .await
-        .expect("read back");
-    let present: BTreeSet<u64> = rows
-        .iter()
-        .filter_map(|r| r.get::<_, String>(0).strip_prefix("w-")?.parse().ok())
-        .collect();
-    history.read_back(present)
+    history.read_back(s.orders_written().await.expect("read back"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,7 +2,10 @@
 //! `readiness-core`, and the service as a process or as a container on a Docker network.
 //! Everything is removed (containers) or killed (the process) when the [`Stack`] drops.
 
+use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -11,6 +14,7 @@ use readiness_core::testcontainers::core::{IntoContainerPort, WaitFor};
 use readiness_core::testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use readiness_core::testcontainers_modules::{postgres::Postgres, redis::Redis};
 use readiness_core::{Error, Probe, Result};
+use readiness_dr::history::WriteError;
 
 /// The port the service listens on inside its container.
 pub const SERVICE_PORT: u16 = 8080;
@@ -263,6 +267,59 @@ impl Stack {
             .await
             .map_err(other("service port"))?;
         Ok((service, format!("http://127.0.0.1:{port}")))
+    }
+
+    /// A write for readiness-dr's [`readiness_dr::history::Writer`]: `POST /orders` of an
+    /// order for customer `w-<seq>` with the write token. 201 is acknowledged; another
+    /// status or a refused connection is failed (nothing was written); a timeout or a
+    /// connection dropped after sending is indeterminate.
+    pub fn order_writer(
+        &self,
+    ) -> impl Fn(u64) -> Pin<Box<dyn Future<Output = std::result::Result<(), WriteError>> + Send>>
+    + Send
+    + 'static {
+        let url = format!("{}/orders", self.url);
+        let client = reqwest::Client::new();
+        move |seq| {
+            let request = client
+                .post(&url)
+                .header("authorization", "Bearer write-token")
+                .json(&serde_json::json!({ "customer": format!("w-{seq}"), "item": "widget", "quantity": 1 }));
+            Box::pin(async move {
+                match request.send().await {
+                    Ok(r) if r.status() == 201 => Ok(()),
+                    Ok(r) => Err(WriteError::Failed(r.status().to_string())),
+                    Err(e) if e.is_connect() => Err(WriteError::Failed(e.to_string())),
+                    Err(e) => Err(WriteError::Indeterminate(e.to_string())),
+                }
+            })
+        }
+    }
+
+    /// The sequence numbers of the [`Stack::order_writer`] orders PostgreSQL holds, read
+    /// from PostgreSQL itself on its current host port (it changes when PostgreSQL is
+    /// started again).
+    pub async fn orders_written(&self) -> Result<BTreeSet<u64>> {
+        let port = self
+            .postgres
+            .get_host_port_ipv4(POSTGRES_PORT)
+            .await
+            .map_err(other("postgres port"))?;
+        let url = format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres");
+        let failed =
+            |e: tokio_postgres::Error| Error::Other(format!("reading the orders back: {e}"));
+        let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .map_err(failed)?;
+        tokio::spawn(connection);
+        let rows = db
+            .query("SELECT customer FROM orders WHERE customer LIKE 'w-%'", &[])
+            .await
+            .map_err(failed)?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get::<_, String>(0).strip_prefix("w-")?.parse().ok())
+            .collect())
     }
 
     /// Polls `/health/ready` until it answers 200 (or the process exits).

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use readiness::dr::fault::Faults;
 use readiness::dr::history::{
-    WriteError, Writer, try_assert_no_acknowledged_write_lost, try_assert_rpo_within,
+    Writer, try_assert_no_acknowledged_write_lost, try_assert_rpo_within,
 };
 use readiness::dr::recovery::{Health, Recovery, try_assert_rto_within};
 use readiness::load::{Load, Model, http, try_assert_error_rate_under, try_assert_p95_under};
@@ -234,46 +234,16 @@ async fn recovery_drills(stack: &Stack) -> readiness::Result<()> {
     .await?;
     show(try_assert_rto_within(&recovery, RTO_LIMIT));
 
-    let url = format!("{}/orders", stack.url);
-    let client = reqwest::Client::new();
     let writing = Writer::new("orders")
         .with_interval(Duration::from_millis(10))
-        .start(move |seq| {
-            let request = client
-                .post(&url)
-                .header("authorization", "Bearer write-token")
-                .json(&serde_json::json!({ "customer": format!("w-{seq}"), "item": "widget", "quantity": 1 }));
-            async move {
-                match request.send().await {
-                    Ok(r) if r.status() == 201 => Ok(()),
-                    Ok(r) => Err(WriteError::Failed(r.status().to_string())),
-                    Err(e) if e.is_connect() => Err(WriteError::Failed(e.to_string())),
-                    Err(e) => Err(WriteError::Indeterminate(e.to_string())),
-                }
-            }
-        })?;
+        .start(stack.order_writer())?;
     writing.wait_for(200, Duration::from_secs(30)).await;
     let killed = faults.kill(&**service, "SIGKILL").await?;
     writing.mark(&killed);
-    let history = writing.stop().await?;
-    // PostgreSQL was started again: its host port changed (testcontainers-rs #433).
-    let port = stack
-        .postgres
-        .get_host_port_ipv4(containers::POSTGRES_PORT)
-        .await?;
-    let url = format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres");
-    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| Error::Other(format!("postgres: {e}")))?;
-    tokio::spawn(connection);
-    let rows = db
-        .query("SELECT customer FROM orders WHERE customer LIKE 'w-%'", &[])
-        .await
-        .map_err(|e| Error::Other(format!("postgres: {e}")))?;
-    let present = rows
-        .iter()
-        .filter_map(|r| r.get::<_, String>(0).strip_prefix("w-")?.parse().ok());
-    let history = history.read_back(present);
+    let history = writing
+        .stop()
+        .await?
+        .read_back(stack.orders_written().await?);
     show(try_assert_no_acknowledged_write_lost(&history));
     show(try_assert_rpo_within(&history, RPO_LIMIT));
     Ok(())
