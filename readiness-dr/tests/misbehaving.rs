@@ -1,0 +1,184 @@
+//! readiness-dr's criteria against targets that misbehave — a health check that never
+//! answers, one that flaps, writes that stall, an upstream that accepts and stays silent —
+//! and with nothing to measure. None of them may ever pass.
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use readiness_core::{Error, Verdict};
+use readiness_dr::fault::Fault;
+use readiness_dr::history::{self, WriteError, Writer};
+use readiness_dr::proxy::Proxy;
+use readiness_dr::recovery::{self, Health, Recovery, RecoveryReport};
+use readiness_dr::switch::{switch, try_assert_zero_downtime_switch};
+use readiness_load::{ErrorClass, Load, Model};
+
+use common::recorder;
+
+async fn recovery_of(health: Health<'_>) -> RecoveryReport {
+    Recovery::of("target", health)
+        .with_interval(Duration::from_millis(50))
+        .with_attempt_timeout(Duration::from_millis(100))
+        .with_settle(Duration::from_millis(300))
+        .with_deadline(Duration::from_secs(1))
+        .with_recorder(recorder())
+        .measure(&Fault::now("fault"), &[])
+        .await
+        .unwrap()
+}
+
+/// Not recovered: a limit inside the deadline fails, one beyond it is an error.
+fn never_passes(report: &RecoveryReport, why: &str) {
+    assert_eq!(report.rto(), None, "{why}");
+    let f = recovery::try_assert_rto_within(report, Duration::from_millis(500)).unwrap_err();
+    assert_eq!(f.verdict(), Verdict::Fail, "{why}: {f}");
+    assert!(f.to_string().contains("not recovered"), "{f}");
+    let f = recovery::try_assert_rto_within(report, Duration::from_secs(60)).unwrap_err();
+    assert_eq!(f.verdict(), Verdict::Error, "{why}: {f}");
+    assert!(matches!(f.cause(), Some(Error::NothingMeasured(_))), "{f}");
+}
+
+#[tokio::test]
+async fn a_health_check_that_never_answers_never_recovers() {
+    let report = recovery_of(Health::from_fn("silent", std::future::pending)).await;
+    assert!(report.timeline.samples.len() >= 5);
+    assert!(
+        report
+            .timeline
+            .samples
+            .iter()
+            .all(|s| !s.ok && s.detail.starts_with("no answer within")),
+        "{:?}",
+        report.timeline.samples
+    );
+    never_passes(&report, "silent");
+}
+
+#[tokio::test]
+async fn a_flapping_health_check_never_settles() {
+    let n = Arc::new(AtomicU64::new(0));
+    let health = Health::from_fn("flapping", move || {
+        let ok = n.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
+        async move { (ok, if ok { "200" } else { "503" }.to_owned()) }
+    });
+    let report = recovery_of(health).await;
+    assert!(report.timeline.samples.iter().any(|s| s.ok));
+    never_passes(&report, "flapping");
+}
+
+#[tokio::test]
+async fn a_half_answering_check_recovers_only_from_its_last_failure_on() {
+    let n = Arc::new(AtomicU64::new(0));
+    let health = Health::from_fn("late", move || {
+        let ok = n.fetch_add(1, Ordering::Relaxed) >= 6;
+        async move { (ok, String::new()) }
+    });
+    let report = recovery_of(health).await;
+    let (low, high) = report.bound().unwrap();
+    assert!(
+        low >= Duration::from_millis(250),
+        "six bad answers first: {low:?}"
+    );
+    assert!(high > low);
+    let e = recovery::try_assert_rto_within(&report, Duration::from_secs(1)).unwrap();
+    e.verify().unwrap();
+}
+
+#[tokio::test]
+async fn stalling_writes_are_indeterminate_and_judge_nothing() {
+    let writing = Writer::new("stalling")
+        .with_interval(Duration::from_millis(1))
+        .with_timeout(Duration::from_millis(50))
+        .with_max_writes(5)
+        .with_recorder(recorder())
+        .start(|_| std::future::pending::<Result<(), WriteError>>())
+        .unwrap();
+    assert_eq!(writing.wait_for(5, Duration::from_secs(5)).await, 5);
+    writing.mark(&Fault::now("fault"));
+    // Every stalled write turned up after all: recovered, never acknowledged.
+    let history = writing.stop().await.unwrap().read_back(1..=5);
+    let counts = history.history.counts();
+    assert_eq!(
+        (counts.indeterminate, counts.recovered, counts.ok),
+        (5, 5, 0)
+    );
+    for f in [
+        history::try_assert_no_acknowledged_write_lost(&history).unwrap_err(),
+        history::try_assert_rpo_within(&history, Duration::from_secs(300)).unwrap_err(),
+    ] {
+        assert_eq!(f.verdict(), Verdict::Error, "{f}");
+        assert!(f.to_string().contains("no write was acknowledged"), "{f}");
+    }
+}
+
+/// Accepts connections and never answers.
+async fn silent_upstream() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..1_000 {
+            match listener.accept().await {
+                Ok((s, _)) => held.push(s),
+                Err(_) => break,
+            }
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switch_between_silent_colours_fails_the_zero_downtime_switch() {
+    let (blue, blue_task) = silent_upstream().await;
+    let (green, green_task) = silent_upstream().await;
+    let proxy = Proxy::start("front", &blue).await.unwrap();
+    let url = format!("http://{}/", proxy.listen_addr());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let load = Load::new(
+        "silent",
+        Model::constant_rate(20.0, Duration::from_secs(1)).unwrap(),
+    )
+    .with_recorder(recorder());
+    let run = load.run(move |_| {
+        let request = client.get(&url);
+        async move {
+            match request.send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(_) => Err(ErrorClass::Status5xx),
+                Err(e) if e.is_timeout() => Err(ErrorClass::Timeout),
+                Err(_) => Err(ErrorClass::Connect),
+            }
+        }
+    });
+    let switching = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        switch(&proxy, &green, Duration::from_millis(100), || async {
+            Ok(vec![])
+        })
+        .await
+        .unwrap()
+    };
+    let (report, switched) = tokio::join!(run, switching);
+    let report = report.unwrap();
+    let f =
+        try_assert_zero_downtime_switch(&report, &switched, Duration::from_secs(2)).unwrap_err();
+    assert_eq!(f.verdict(), Verdict::Fail, "{f}");
+    assert!(
+        f.to_string().contains(&format!(
+            "{} of {} requests failed",
+            report.failed(),
+            report.attempts()
+        )),
+        "{f}"
+    );
+    assert_eq!(report.failed(), report.attempts(), "nothing ever answered");
+    blue_task.abort();
+    green_task.abort();
+}
