@@ -7,12 +7,15 @@ mod common;
 use std::time::Duration;
 
 use common::{self_test, stack};
-use readiness::Verdict;
+use readiness::dr::degrade::{
+    fast_answers, try_assert_circuit_opens_within, try_assert_degrades_gracefully,
+};
 use readiness::dr::fault::Faults;
 use readiness::dr::history::{History, Writer, try_assert_no_acknowledged_write_lost};
 use readiness::dr::proxy::Proxy;
 use readiness::dr::recovery::{Health, Recovery, RecoveryReport, try_assert_rto_within};
 use readiness::dr::switch::{Switched, switch, try_assert_zero_downtime_switch};
+use readiness::{Probe, Ratio, Verdict};
 use reference_service::stack::{SERVICE_PORT, Service, Stack, StackOptions};
 
 fn service(
@@ -186,4 +189,138 @@ async fn docker_no_graceful_drain_defect_fails_the_zero_downtime_switch() {
     let text = failure.to_string();
     assert!(text.contains("dr.zero_downtime"), "{text}");
     assert!(text.contains("requests failed"), "{text}");
+}
+
+/// One order, read once so that it is in the cache; its URL.
+async fn cached_order(s: &Stack) -> String {
+    let client = reqwest::Client::new();
+    let created: serde_json::Value = client
+        .post(format!("{}/orders", s.url))
+        .header("authorization", "Bearer write-token")
+        .json(&serde_json::json!({ "customer": "c1", "item": "widget", "quantity": 1 }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("order");
+    let url = format!("{}/orders/{}", s.url, created["id"]);
+    assert!(
+        client
+            .get(&url)
+            .send()
+            .await
+            .expect("read")
+            .status()
+            .is_success()
+    );
+    url
+}
+
+/// 20 requests/s for 3 s against `url`, each bounded by 2 s.
+async fn load_during_fault(name: &str, url: &str) -> readiness::load::Report {
+    use readiness::load::{Load, Model, http};
+    Load::new(
+        name,
+        Model::constant_rate(20.0, Duration::from_secs(3)).expect("model"),
+    )
+    .with_recorder(self_test())
+    .run(http::get(url).with_timeout(Duration::from_secs(2)))
+    .await
+    .expect("load")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_the_service_degrades_gracefully_with_redis_paused_and_not_without_postgres() {
+    let s = stack(StackOptions::new()).await;
+    let order = cached_order(&s).await;
+    let faults = Faults::new().await.expect("docker");
+
+    let paused = faults
+        .pause(s.redis.as_ref().expect("redis"))
+        .await
+        .expect("pause");
+    let report = load_during_fault("get_order", &order).await;
+    let evidence = try_assert_degrades_gracefully(
+        &report,
+        &paused.what,
+        Ratio::percent(1.0).expect("1%"),
+        Duration::from_secs(1),
+    )
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(evidence.verdict, Verdict::Pass);
+    faults
+        .unpause(s.redis.as_ref().expect("redis"))
+        .await
+        .expect("unpause");
+
+    // Searches need PostgreSQL: with it paused they time out, they do not degrade.
+    let paused = faults.pause(&s.postgres).await.expect("pause");
+    let search = format!("{}/orders/search?customer=c1", s.url);
+    let report = load_during_fault("search_orders", &search).await;
+    let failure = try_assert_degrades_gracefully(
+        &report,
+        &paused.what,
+        Ratio::percent(1.0).expect("1%"),
+        Duration::from_secs(1),
+    )
+    .expect_err("no answer without the database");
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    let text = failure.to_string();
+    assert!(text.contains("dr.degrades_gracefully"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{} of {} requests failed",
+            report.failed(),
+            report.attempts()
+        )),
+        "{text}"
+    );
+    assert!(report.failed() > 0);
+}
+
+/// Redis paused; the time until `GET order` answers within 50 ms and stays fast for 1 s.
+async fn answers_fast_after_redis_pauses(s: &Stack) -> RecoveryReport {
+    let order = cached_order(s).await;
+    let faults = Faults::new().await.expect("docker");
+    let paused = faults
+        .pause(s.redis.as_ref().expect("redis"))
+        .await
+        .expect("pause");
+    Recovery::of(
+        "orders service",
+        fast_answers(Probe::http(&order), Duration::from_millis(50)),
+    )
+    .with_interval(Duration::from_millis(100))
+    .with_settle(Duration::from_secs(1))
+    .with_deadline(Duration::from_secs(10))
+    .with_recorder(self_test())
+    .measure(&paused, &faults.events())
+    .await
+    .expect("measure")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_the_circuit_breaker_opens_within_bound_when_redis_stalls() {
+    let s = stack(StackOptions::new()).await;
+    let report = answers_fast_after_redis_pauses(&s).await;
+    let evidence = try_assert_circuit_opens_within(&report, Duration::from_secs(5))
+        .unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(evidence.verdict, Verdict::Pass);
+    assert!(
+        report.timeline.samples.iter().any(|s| !s.ok),
+        "slow before it opened"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_a_breaker_that_never_opens_fails_the_circuit_check() {
+    let s = stack(StackOptions::new().with_env("BREAKER_FAILURES", "1000000")).await;
+    let report = answers_fast_after_redis_pauses(&s).await;
+    let failure = try_assert_circuit_opens_within(&report, Duration::from_secs(5))
+        .expect_err("every call waits for the cache timeout");
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    let text = failure.to_string();
+    assert!(text.contains("dr.circuit_opens"), "{text}");
+    assert!(text.contains("not fast"), "{text}");
 }

@@ -6,6 +6,7 @@
 //!
 //! | module | what | criteria |
 //! |---|---|---|
+//! | [`degrade`] | a dependency down or slow, seen from outside: the service keeps answering, its errors become fast | `dr.degrades_gracefully`, `dr.degraded_p99`, `dr.circuit_opens` |
 //! | [`fault`] | container faults: kill (signal), stop, start, restart, pause/unpause, network disconnect/reconnect; undone on drop | |
 //! | [`recovery`] | recovery time from a fault to a health check that stays good | `dr.rto` |
 //! | [`history`] | a Jepsen-style write history and its final read | `dr.no_ack_write_lost`, `dr.rpo` |
@@ -34,6 +35,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod degrade;
 pub mod fault;
 pub mod history;
 pub mod postgres;

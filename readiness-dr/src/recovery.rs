@@ -301,7 +301,7 @@ impl RecoveryReport {
         Some((low, rto))
     }
 
-    fn check(&self, id: &str, title: String) -> Check {
+    pub(crate) fn check(&self, id: &str, title: String) -> Check {
         let mut check = Check::new(id, title, Category::RECOVERY)
             .with_subject(format!("{}/{id}", self.name))
             .with_combine(Combine::VerdictOnly)
@@ -354,25 +354,35 @@ pub fn try_assert_rto_within(
             "see the probe samples in the evidence: what did the health check answer, and \
              when did it start to stay good?",
         );
-    if report.timeline.samples.is_empty() {
-        return Err(check.nothing_measured("the health check was never attempted"));
-    }
-    match (report.rto(), report.bound()) {
-        (Some(rto), Some((low, high))) => check.judge(Observation::new(rto).with_summary(format!(
-            "recovered between {} and {} after the fault (probe every {:?}); {}",
-            Quantity::duration(low),
-            Quantity::duration(high),
-            report.timeline.interval,
-            report.samples_summary()
-        ))),
-        _ => check.judge(
-            Observation::at_least(report.timeline.elapsed).with_summary(format!(
-                "not recovered: never good for {:?} within {:?}; {}",
-                report.timeline.settle,
-                report.deadline,
-                report.samples_summary()
-            )),
-        ),
+    report.judge(check, "recovered")
+}
+
+impl RecoveryReport {
+    /// Judges the time from the fault to the settled streak with `check` (its threshold
+    /// set); `what` names the good state in the summary ("recovered", "fast").
+    pub(crate) fn judge(&self, check: Check, what: &str) -> Result<Evidence, Failure> {
+        if self.timeline.samples.is_empty() {
+            return Err(check.nothing_measured("the health check was never attempted"));
+        }
+        match (self.rto(), self.bound()) {
+            (Some(rto), Some((low, high))) => {
+                check.judge(Observation::new(rto).with_summary(format!(
+                    "{what} between {} and {} after the fault (probe every {:?}); {}",
+                    Quantity::duration(low),
+                    Quantity::duration(high),
+                    self.timeline.interval,
+                    self.samples_summary()
+                )))
+            }
+            _ => check.judge(
+                Observation::at_least(self.timeline.elapsed).with_summary(format!(
+                    "not {what}: never good for {:?} within {:?}; {}",
+                    self.timeline.settle,
+                    self.deadline,
+                    self.samples_summary()
+                )),
+            ),
+        }
     }
 }
 

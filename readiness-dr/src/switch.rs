@@ -11,11 +11,11 @@
 use std::time::Duration;
 
 use readiness_core::{
-    Category, Check, CheckResultExt, Combine, Count, Evidence, Failure, Observation, Percentile,
-    Quantity, Result, Threshold,
+    CheckResultExt, Count, Evidence, Failure, Observation, Quantity, Result, Threshold,
 };
 use readiness_load::Report;
 
+use crate::degrade::{and_p99, load_check};
 use crate::fault::Fault;
 use crate::proxy::Proxy;
 
@@ -56,30 +56,22 @@ where
     })
 }
 
-fn check(report: &Report, switched: &Switched, id: &str, title: String) -> Check {
-    let mut check = Check::new(id, title, Category::RECOVERY)
-        .with_subject(format!("{}/{id}", report.name))
-        .with_scenario(format!(
-            "{} across a switch {} -> {}{}; {}",
-            report.name,
-            switched.from,
-            switched.to,
-            match switched.drained_in {
-                Some(d) => format!(", old colour drained in {}", Quantity::duration(d)),
-                None => ", old colour NOT drained in time".to_owned(),
-            },
-            std::iter::once(&switched.at)
-                .chain(&switched.events)
-                .map(|f| f.what.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .with_combine(Combine::VerdictOnly)
-        .with_summary(report.summary());
-    if let Some(r) = &report.recorder {
-        check = check.with_recorder(r.clone());
-    }
-    check
+fn scenario(report: &Report, switched: &Switched) -> String {
+    format!(
+        "{} across a switch {} -> {}{}; {}",
+        report.name,
+        switched.from,
+        switched.to,
+        match switched.drained_in {
+            Some(d) => format!(", old colour drained in {}", Quantity::duration(d)),
+            None => ", old colour NOT drained in time".to_owned(),
+        },
+        std::iter::once(&switched.at)
+            .chain(&switched.events)
+            .map(|f| f.what.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// `dr.zero_downtime`: no request of `report` (a load that ran through the proxy across
@@ -92,11 +84,11 @@ pub fn try_assert_zero_downtime_switch(
 ) -> Result<Evidence, Failure> {
     let failed = report.failed();
     let attempts = report.attempts();
-    let zero = check(
+    let zero = load_check(
         report,
-        switched,
         "dr.zero_downtime",
         format!("no failed request of {} across the switch", report.name),
+        scenario(report, switched),
     )
     .with_threshold(Threshold::at_most(Count(0)))
     .with_hint("the old colour must finish its in-flight requests before it exits (graceful drain on SIGTERM)");
@@ -110,25 +102,17 @@ pub fn try_assert_zero_downtime_switch(
             )),
         )
     };
-    let latency = check(
+    let latency = load_check(
         report,
-        switched,
         "dr.switch_p99",
         format!(
             "p99 latency of {} across the switch under {}",
             report.name,
             Quantity::duration(p99)
         ),
-    )
-    .with_threshold(Threshold::at_most(p99));
-    let latency = match report.percentile(Percentile::P99) {
-        Some(v) => latency.judge(v),
-        None => Err(latency.nothing_measured("no request succeeded across the switch")),
-    };
-    match (zero, latency) {
-        (Ok(e), Ok(_)) => Ok(e),
-        (Err(f), _) | (Ok(_), Err(f)) => Err(f),
-    }
+        scenario(report, switched),
+    );
+    and_p99(zero, report, latency, p99)
 }
 
 /// Panics unless [`try_assert_zero_downtime_switch`] passes.

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use readiness_core::{Error, Verdict};
+use readiness_core::{Error, Probe, Ratio, Verdict};
+use readiness_dr::degrade::{
+    fast_answers, try_assert_circuit_opens_within, try_assert_degrades_gracefully,
+};
 use readiness_dr::fault::Fault;
 use readiness_dr::history::{self, WriteError, Writer};
 use readiness_dr::proxy::Proxy;
@@ -181,4 +184,69 @@ async fn a_switch_between_silent_colours_fails_the_zero_downtime_switch() {
     assert_eq!(report.failed(), report.attempts(), "nothing ever answered");
     blue_task.abort();
     green_task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_service_neither_degrades_gracefully_nor_answers_fast() {
+    let (silent, task) = silent_upstream().await;
+    let url = format!("http://{silent}/orders/1");
+    let report = Load::new(
+        "silent",
+        Model::constant_rate(20.0, Duration::from_secs(1)).unwrap(),
+    )
+    .with_recorder(recorder())
+    .run(readiness_load::http::get(&url).with_timeout(Duration::from_millis(200)))
+    .await
+    .unwrap();
+    let f = try_assert_degrades_gracefully(
+        &report,
+        "nothing",
+        Ratio::percent(1.0).unwrap(),
+        Duration::from_secs(1),
+    )
+    .unwrap_err();
+    assert_eq!(f.verdict(), Verdict::Fail, "{f}");
+    assert!(f.to_string().contains("dr.degrades_gracefully"), "{f}");
+
+    let opened = recovery_of(fast_answers(Probe::http(&url), Duration::from_millis(50))).await;
+    assert_eq!(opened.rto(), None);
+    let f = try_assert_circuit_opens_within(&opened, Duration::from_millis(500)).unwrap_err();
+    assert_eq!(f.verdict(), Verdict::Fail, "{f}");
+    assert!(f.to_string().contains("not fast"), "{f}");
+    let f = try_assert_circuit_opens_within(&opened, Duration::from_secs(60)).unwrap_err();
+    assert_eq!(f.verdict(), Verdict::Error, "{f}");
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_load_with_no_request_judges_nothing_under_a_fault() {
+    let (up, task) = silent_upstream().await;
+    let mut report = Load::new(
+        "empty",
+        Model::constant_rate(20.0, Duration::from_millis(100)).unwrap(),
+    )
+    .with_recorder(recorder())
+    .run(readiness_load::http::get(format!("http://{up}/")).with_timeout(Duration::from_millis(50)))
+    .await
+    .unwrap();
+    report.metrics = readiness_load::metrics::Metrics::default();
+    let f = try_assert_degrades_gracefully(
+        &report,
+        "nothing",
+        Ratio::percent(1.0).unwrap(),
+        Duration::from_secs(1),
+    )
+    .unwrap_err();
+    assert_eq!(f.verdict(), Verdict::Error, "{f}");
+    let switched = readiness_dr::switch::Switched {
+        from: up.clone(),
+        to: up.clone(),
+        at: Fault::now("switch"),
+        drained_in: None,
+        events: vec![],
+    };
+    let f =
+        try_assert_zero_downtime_switch(&report, &switched, Duration::from_secs(1)).unwrap_err();
+    assert_eq!(f.verdict(), Verdict::Error, "{f}");
+    task.abort();
 }
