@@ -14,6 +14,7 @@ use readiness::dr::fault::Faults;
 use readiness::dr::history::{History, Writer, try_assert_no_acknowledged_write_lost};
 use readiness::dr::proxy::Proxy;
 use readiness::dr::recovery::{Health, Recovery, RecoveryReport, try_assert_rto_within};
+use readiness::dr::rollback::{Decision, RollbackPolicy, Rollout, try_assert_rollback_within};
 use readiness::dr::switch::{Switched, switch, try_assert_zero_downtime_switch};
 use readiness::{Probe, Ratio, Verdict};
 use reference_service::stack::{SERVICE_PORT, Service, Stack, StackOptions};
@@ -323,4 +324,85 @@ async fn docker_a_breaker_that_never_opens_fails_the_circuit_check() {
     let text = failure.to_string();
     assert!(text.contains("dr.circuit_opens"), "{text}");
     assert!(text.contains("not fast"), "{text}");
+}
+
+/// Rolls `proxy` out to `green` under `policy` while a search load of 10/s for `secs`
+/// runs through the proxy.
+async fn rollout_under_load(
+    proxy: &Proxy,
+    green: &str,
+    policy: &RollbackPolicy,
+    secs: u64,
+) -> (Rollout, readiness::load::Report) {
+    use readiness::load::{Load, Model, http};
+    let front = format!("http://{}/orders/search?customer=c1", proxy.listen_addr());
+    let load = Load::new(
+        "search_through_rollout",
+        Model::constant_rate(10.0, Duration::from_secs(secs)).expect("model"),
+    )
+    .with_recorder(self_test());
+    let run = load.run(http::get(&front).with_timeout(Duration::from_secs(2)));
+    let probe = Probe::http(format!("http://{green}/orders/search?customer=c1"));
+    let (report, rollout) = tokio::join!(run, policy.roll_out(proxy, green, probe));
+    (rollout.expect("rollout"), report.expect("load"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_a_slow_green_is_rolled_back_by_the_policy_and_a_healthy_one_is_promoted() {
+    let s = stack(StackOptions::new()).await;
+    cached_order(&s).await;
+    let blue = s.url.trim_start_matches("http://").to_owned();
+    let proxy = Proxy::start("front", &blue).await.expect("proxy");
+    let (_slow, slow_url) = s
+        .start_another_service_with(&[("REFERENCE_DEFECT", "slow_search")])
+        .await
+        .expect("green");
+    let slow = slow_url.trim_start_matches("http://").to_owned();
+    let quick = RollbackPolicy::new(Duration::from_millis(500), Duration::from_millis(100))
+        .with_sample(5)
+        .with_failure_limit(2);
+
+    // A slow green breaches the p95 trigger and is rolled back within 5 s.
+    let (rollout, report) = rollout_under_load(&proxy, &slow, &quick, 6).await;
+    assert!(
+        matches!(rollout.decision, Decision::RolledBack(_)),
+        "{rollout:?}"
+    );
+    assert_eq!(proxy.upstream(), blue, "back on blue");
+    let evidence = try_assert_rollback_within(&rollout, &report, Duration::from_secs(5))
+        .unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(evidence.verdict, Verdict::Pass);
+    assert!(
+        evidence
+            .summary
+            .as_deref()
+            .unwrap_or_default()
+            .contains("failed in between")
+    );
+
+    // A policy that waits for 6 failed checks rolls back too late for a 3 s limit.
+    let patient = quick.clone().with_failure_limit(6);
+    let (rollout, report) = rollout_under_load(&proxy, &slow, &patient, 12).await;
+    let failure = try_assert_rollback_within(&rollout, &report, Duration::from_secs(3))
+        .expect_err("six checks take longer");
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    assert!(failure.to_string().contains("dr.rollback"), "{failure}");
+    assert!(failure.to_string().contains("first breach"), "{failure}");
+
+    // A healthy green is promoted: nothing was rolled back, nothing to judge.
+    let (_green, green_url) = s.start_another_service().await.expect("green");
+    let green = green_url.trim_start_matches("http://").to_owned();
+    let (rollout, report) = rollout_under_load(&proxy, &green, &quick, 3).await;
+    assert!(
+        matches!(rollout.decision, Decision::Promoted),
+        "{rollout:?}"
+    );
+    assert_eq!(proxy.upstream(), green);
+    let failure = try_assert_rollback_within(&rollout, &report, Duration::from_secs(5))
+        .expect_err("nothing to roll back");
+    assert_eq!(failure.verdict(), Verdict::Error);
+    assert!(
+        failure.to_string().contains("nothing was rolled back"),
+        "{failure}"
+    );
 }

@@ -13,6 +13,7 @@
 //! | [`postgres`] | PostgreSQL backup, restore into a fresh container, integrity by row counts and checksums | `dr.restore_integrity`, `dr.restore_time` |
 //! | [`proxy`] | an in-process TCP fault proxy with Toxiproxy's toxics, per direction, with toxicity; the switchable front for blue/green | |
 //! | [`switch`] | blue/green behind the proxy, switched with connection draining under load | `dr.zero_downtime`, `dr.switch_p99` |
+//! | [`rollback`] | an automated rollback policy (Argo Rollouts / Flagger vocabulary) on the proxy | `dr.rollback` |
 //! | [`redis`] | Redis persistence settings and the durability they give | `dr.redis_durability` |
 //!
 //! ```no_run
@@ -42,6 +43,7 @@ pub mod postgres;
 pub mod proxy;
 pub mod recovery;
 pub mod redis;
+pub mod rollback;
 pub mod switch;
 
 pub use readiness_core as core;

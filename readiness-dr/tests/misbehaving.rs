@@ -17,6 +17,7 @@ use readiness_dr::fault::Fault;
 use readiness_dr::history::{self, WriteError, Writer};
 use readiness_dr::proxy::Proxy;
 use readiness_dr::recovery::{self, Health, Recovery, RecoveryReport};
+use readiness_dr::rollback::{Decision, RollbackPolicy, try_assert_rollback_within};
 use readiness_dr::switch::{switch, try_assert_zero_downtime_switch};
 use readiness_load::{ErrorClass, Load, Model};
 
@@ -249,4 +250,57 @@ async fn a_load_with_no_request_judges_nothing_under_a_fault() {
         try_assert_zero_downtime_switch(&report, &switched, Duration::from_secs(1)).unwrap_err();
     assert_eq!(f.verdict(), Verdict::Error, "{f}");
     task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_new_colour_is_rolled_back_and_the_failed_requests_are_counted() {
+    let (blue, blue_task) = silent_upstream().await;
+    let (green, green_task) = silent_upstream().await;
+    let proxy = Proxy::start("front", &blue).await.unwrap();
+
+    // Bad input: refused before the proxy switches.
+    let e = RollbackPolicy::new(Duration::from_millis(100), Duration::from_millis(50))
+        .with_failure_limit(0)
+        .roll_out(&proxy, &green, Probe::http(format!("http://{green}/")))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("failure limit or a success count of 0"),
+        "{e}"
+    );
+    assert_eq!(proxy.upstream(), blue);
+
+    let front = format!("http://{}/", proxy.listen_addr());
+    let load = Load::new(
+        "silent",
+        Model::constant_rate(20.0, Duration::from_secs(2)).unwrap(),
+    )
+    .with_recorder(recorder());
+    let run = load.run(readiness_load::http::get(&front).with_timeout(Duration::from_millis(100)));
+    let policy = RollbackPolicy::new(Duration::from_millis(100), Duration::from_millis(50))
+        .with_sample(2)
+        .with_failure_limit(2);
+    let probe = Probe::http(format!("http://{green}/"));
+    let (report, rollout) = tokio::join!(run, policy.roll_out(&proxy, &green, probe));
+    let (report, rollout) = (report.unwrap(), rollout.unwrap());
+    assert!(
+        matches!(rollout.decision, Decision::RolledBack(_)),
+        "{rollout:?}"
+    );
+    assert!(
+        rollout
+            .checks
+            .iter()
+            .all(|c| c.breached && c.error_rate == 1.0)
+    );
+    let e = try_assert_rollback_within(&rollout, &report, Duration::from_secs(5)).unwrap();
+    let summary = e.summary.unwrap_or_default();
+    assert!(summary.contains("100% errors"), "{summary}");
+    assert!(
+        !summary.contains(" 0 requests of"),
+        "the user's failures are counted: {summary}"
+    );
+    blue_task.abort();
+    green_task.abort();
 }

@@ -256,12 +256,26 @@ impl Stack {
     /// cache, with the same variables and defects (the green of a blue/green switch).
     /// Returns it once it listens, with its base URL on loopback.
     pub async fn start_another_service(&self) -> Result<(ContainerAsync<GenericImage>, String)> {
+        self.start_another_service_with(&[]).await
+    }
+
+    /// [`Stack::start_another_service`] with some variables set otherwise, e.g.
+    /// `[("REFERENCE_DEFECT", "slow_search")]` for a green that should be rolled back.
+    pub async fn start_another_service_with(
+        &self,
+        overrides: &[(&str, &str)],
+    ) -> Result<(ContainerAsync<GenericImage>, String)> {
         let Some((network, env)) = &self.instance else {
             return Err(Error::Other(
                 "another instance needs the stack in containers (Stack::start_containers)".into(),
             ));
         };
-        let service = containers::start(service_request(network, env)?).await?;
+        let mut env = env.clone();
+        for (key, value) in overrides {
+            env.retain(|(k, _)| k != key);
+            env.push(((*key).to_owned(), (*value).to_owned()));
+        }
+        let service = containers::start(service_request(network, &env)?).await?;
         let port = service
             .get_host_port_ipv4(SERVICE_PORT)
             .await
