@@ -10,6 +10,7 @@
 //! | [`fault`] | container faults: kill (signal), stop, start, restart, pause/unpause, network disconnect/reconnect; undone on drop | |
 //! | [`recovery`] | recovery time from a fault to a health check that stays good | `dr.rto` |
 //! | [`history`] | a Jepsen-style write history and its final read | `dr.no_ack_write_lost`, `dr.rpo` |
+//! | [`plan`] | fault plans: proptest strategies of fault sequences, applied to the test's containers and proxies, shrunk to the smallest plan that breaks an invariant | |
 //! | [`postgres`] | PostgreSQL backup, restore into a fresh container, integrity by row counts and checksums | `dr.restore_integrity`, `dr.restore_time` |
 //! | [`proxy`] | an in-process TCP fault proxy with Toxiproxy's toxics, per direction, with toxicity; the switchable front for blue/green | |
 //! | [`switch`] | blue/green behind the proxy, switched with connection draining under load | `dr.zero_downtime`, `dr.switch_p99` |
@@ -39,6 +40,7 @@
 pub mod degrade;
 pub mod fault;
 pub mod history;
+pub mod plan;
 pub mod postgres;
 pub mod proxy;
 pub mod recovery;
