@@ -365,3 +365,37 @@ async fn docker_pauses_and_disconnections_are_undone_when_the_faults_drop() {
     }
     assert_eq!(state().await, (false, true), "the drop undid both");
 }
+
+#[tokio::test]
+async fn docker_a_crashed_container_comes_back_by_its_restart_policy_within_its_rto() {
+    use readiness_core::testcontainers::bollard::models::{RestartPolicy, RestartPolicyNameEnum};
+    let redis = containers::start(
+        containers::redis()
+            .unwrap()
+            .with_host_config_modifier(|hc| {
+                hc.restart_policy = Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::ALWAYS),
+                    maximum_retry_count: None,
+                });
+            }),
+    )
+    .await
+    .unwrap();
+    // The server exits by itself (not a `docker stop`, which a restart policy ignores).
+    let crashed = readiness_dr::fault::Fault::now("redis-cli SHUTDOWN NOSAVE");
+    let _ = readiness_dr::exec(&redis, &["redis-cli", "SHUTDOWN", "NOSAVE"]).await;
+    let report = Recovery::of("redis", Health::exec(&redis, &["redis-cli", "ping"]))
+        .with_interval(Duration::from_millis(100))
+        .with_settle(Duration::from_secs(1))
+        .with_deadline(Duration::from_secs(30))
+        .with_recorder(recorder())
+        .measure(&crashed, &[])
+        .await
+        .unwrap();
+    let evidence = recovery::try_assert_rto_within(&report, Duration::from_secs(30)).unwrap();
+    assert!(
+        report.timeline.samples.iter().any(|s| !s.ok),
+        "it was down for a while"
+    );
+    evidence.verify().unwrap();
+}
