@@ -122,35 +122,22 @@ async fn docker_crash_on_slow_dependency_defect_fails_the_rto() {
 /// of 200 ms requests through it, new connection each, 20/s for 5 s; after 1.5 s the proxy
 /// switches to green and blue gets SIGTERM.
 async fn blue_green_switch(s: &Stack) -> (readiness::load::Report, Switched) {
-    use readiness::load::{ErrorClass, Load, Model};
+    use readiness::load::{Load, Model, http};
     let blue = service(s);
     let (_green, green_url) = s.start_another_service().await.expect("green");
     let blue_addr = s.url.trim_start_matches("http://").to_owned();
     let green_addr = green_url.trim_start_matches("http://").to_owned();
     let proxy = Proxy::start("front", &blue_addr).await.expect("proxy");
     let url = format!("http://{}/debug/sleep?ms=200", proxy.listen_addr());
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client");
     let load = Load::new(
         "sleep_through_switch",
         Model::constant_rate(20.0, Duration::from_secs(5)).expect("model"),
     )
     .with_recorder(self_test());
-    let load = load.run(move |_| {
-        let request = client.get(&url);
-        async move {
-            match request.send().await {
-                Ok(r) if r.status().is_success() => Ok(()),
-                Ok(r) if r.status().is_server_error() => Err(ErrorClass::Status5xx),
-                Ok(_) => Err(ErrorClass::Status4xx),
-                Err(e) if e.is_timeout() => Err(ErrorClass::Timeout),
-                Err(_) => Err(ErrorClass::Connect),
-            }
-        }
-    });
+    let get = http::get(&url)
+        .with_new_connection_per_request()
+        .with_timeout(Duration::from_secs(5));
+    let load = load.run(get);
     let faults = Faults::new().await.expect("docker");
     let switching = async {
         tokio::time::sleep(Duration::from_millis(1_500)).await;

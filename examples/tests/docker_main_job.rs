@@ -46,6 +46,7 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         "pass  dr.rto                 orders service recovers from kill SIGKILL",
         "pass  dr.no_ack_write_lost   no acknowledged write of orders lost",
         "pass  dr.rpo",
+        "pass  dr.zero_downtime       no failed request of search_across_switch across the switch",
         "readiness scorecard: GO  score 10.0/10",
         "verdict: go",
     ] {
@@ -65,7 +66,7 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         assert!(report.join(f).is_file(), "{f}");
     }
     let records = records(dir.path());
-    assert_eq!(records.len(), 10, "one record per check");
+    assert_eq!(records.len(), 12, "one record per check");
     assert!(
         records.iter().all(|r| r["verdict"] == "pass"),
         "{records:?}"
@@ -75,7 +76,7 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
     )
     .expect("scorecard json");
     assert_eq!(card["verdict"], "go");
-    assert_eq!(card["records"], 10);
+    assert_eq!(card["records"], 12);
 }
 
 #[test]

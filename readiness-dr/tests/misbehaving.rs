@@ -19,7 +19,7 @@ use readiness_dr::proxy::Proxy;
 use readiness_dr::recovery::{self, Health, Recovery, RecoveryReport};
 use readiness_dr::rollback::{Decision, RollbackPolicy, try_assert_rollback_within};
 use readiness_dr::switch::{switch, try_assert_zero_downtime_switch};
-use readiness_load::{ErrorClass, Load, Model};
+use readiness_load::{Load, Model};
 
 use common::recorder;
 
@@ -141,26 +141,16 @@ async fn a_switch_between_silent_colours_fails_the_zero_downtime_switch() {
     let (green, green_task) = silent_upstream().await;
     let proxy = Proxy::start("front", &blue).await.unwrap();
     let url = format!("http://{}/", proxy.listen_addr());
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
     let load = Load::new(
         "silent",
         Model::constant_rate(20.0, Duration::from_secs(1)).unwrap(),
     )
     .with_recorder(recorder());
-    let run = load.run(move |_| {
-        let request = client.get(&url);
-        async move {
-            match request.send().await {
-                Ok(r) if r.status().is_success() => Ok(()),
-                Ok(_) => Err(ErrorClass::Status5xx),
-                Err(e) if e.is_timeout() => Err(ErrorClass::Timeout),
-                Err(_) => Err(ErrorClass::Connect),
-            }
-        }
-    });
+    let run = load.run(
+        readiness_load::http::get(&url)
+            .with_new_connection_per_request()
+            .with_timeout(Duration::from_millis(200)),
+    );
     let switching = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         switch(&proxy, &green, Duration::from_millis(100), || async {

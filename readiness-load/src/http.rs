@@ -33,6 +33,7 @@ pub fn get(url: impl Into<String>) -> HttpGet {
         timeout: Duration::from_secs(10),
         reach: Reach::Loopback,
         max_redirects: 10,
+        keep_alive: true,
         client: OnceLock::new(),
     }
 }
@@ -45,6 +46,7 @@ pub struct HttpGet {
     timeout: Duration,
     reach: Reach,
     max_redirects: usize,
+    keep_alive: bool,
     client: OnceLock<std::result::Result<reqwest::Client, String>>,
 }
 
@@ -57,6 +59,13 @@ impl HttpGet {
     /// Most redirects one request follows (default 10; 0: a 3xx answer is the answer).
     pub fn with_max_redirects(mut self, n: usize) -> Self {
         self.max_redirects = n;
+        self
+    }
+    /// A new connection for every request instead of keep-alive: each request meets the
+    /// target's accept path, as a client behind a switching proxy or load balancer does
+    /// (a kept-alive connection stays with the instance it was opened to).
+    pub fn with_new_connection_per_request(mut self) -> Self {
+        self.keep_alive = false;
         self
     }
     /// Lets the load aim outside loopback, and its redirects go there.
@@ -79,7 +88,7 @@ impl HttpGet {
                     .no_proxy()
                     .timeout(self.timeout)
                     .redirect(policy)
-                    .pool_max_idle_per_host(1024)
+                    .pool_max_idle_per_host(if self.keep_alive { 1024 } else { 0 })
                     .build()
                     .map_err(|e| format!("failed to build an HTTP client: {e}"))
             })

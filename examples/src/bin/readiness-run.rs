@@ -26,7 +26,9 @@ use readiness::dr::fault::Faults;
 use readiness::dr::history::{
     Writer, try_assert_no_acknowledged_write_lost, try_assert_rpo_within,
 };
+use readiness::dr::proxy::Proxy;
 use readiness::dr::recovery::{Health, Recovery, try_assert_rto_within};
+use readiness::dr::switch::{switch, try_assert_zero_downtime_switch};
 use readiness::load::{Load, Model, http, try_assert_error_rate_under, try_assert_p95_under};
 use readiness::report::{Decision, Format, Options, Run, make, write_outputs};
 use readiness::{
@@ -39,6 +41,8 @@ use reference_service::stack::{SERVICE_PORT, Service, Stack, StackOptions};
 const READY_LIMIT: Duration = Duration::from_secs(10);
 /// How long the service may take to be ready again after its database was killed.
 const RTO_LIMIT: Duration = Duration::from_secs(60);
+/// The p99 latency of a search across a switch of instances.
+const SWITCH_P99_LIMIT: Duration = Duration::from_millis(500);
 /// How much acknowledged data a crash of the service may lose (the seeds' "RPO < 5 min").
 const RPO_LIMIT: Duration = Duration::from_secs(300);
 
@@ -208,10 +212,46 @@ async fn service_checks(defect: &str) {
     .await;
     show(auth);
 
+    if let Err(e) = switch_drill(&stack).await {
+        println!("  error switch drill: {e}");
+    }
     // Recovery, last: these drills kill things.
     if let Err(e) = recovery_drills(&stack).await {
         println!("  error recovery drills: {e}");
     }
+}
+
+/// A deploy: the old instance behind the fault proxy, a load of searches through it (a new
+/// connection each, as behind a load balancer), the switch to a new instance with
+/// connection draining and SIGTERM to the old one; no request may fail.
+async fn switch_drill(stack: &Stack) -> readiness::Result<()> {
+    let (old, old_url) = stack.start_another_service().await?;
+    let (_new, new_url) = stack.start_another_service().await?;
+    let host = |url: &str| url.trim_start_matches("http://").to_owned();
+    let proxy = Proxy::start("front", host(&old_url)).await?;
+    let front = format!("http://{}/orders/search?customer=c1", proxy.listen_addr());
+    let model = Model::constant_rate(50.0, Duration::from_secs(4))?;
+    let load = Load::new("search_across_switch", model);
+    let run = load.run(
+        http::get(&front)
+            .with_new_connection_per_request()
+            .with_timeout(Duration::from_secs(5)),
+    );
+    let faults = Faults::new().await?;
+    let switching = async {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        switch(&proxy, &host(&new_url), Duration::from_secs(10), || async {
+            Ok(vec![faults.kill(&old, "SIGTERM").await?])
+        })
+        .await
+    };
+    let (report, switched) = tokio::join!(run, switching);
+    show(try_assert_zero_downtime_switch(
+        &report?,
+        &switched?,
+        SWITCH_P99_LIMIT,
+    ));
+    Ok(())
 }
 
 /// The service behind a killed PostgreSQL (RTO of `/health/ready`), then orders written
