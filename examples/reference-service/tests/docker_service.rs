@@ -681,3 +681,82 @@ async fn docker_traces_reach_an_otlp_collector_linked() {
         "service.name"
     );
 }
+
+/// The service (a process) reaches its Redis through readiness-dr's fault proxy; toxics on
+/// that link are faults of a real dependency, seen from outside.
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_toxics_on_the_link_to_redis_open_the_breaker_and_the_service_degrades() {
+    use readiness_core::{Probe, Ratio, Recorder};
+    use readiness_dr::degrade::{
+        fast_answers, try_assert_circuit_opens_within, try_assert_degrades_gracefully,
+    };
+    use readiness_dr::fault::Fault;
+    use readiness_dr::proxy::{Proxy, Toxic};
+    use readiness_dr::recovery::Recovery;
+    use readiness_load::{Load, Model, http};
+
+    let recorder =
+        Recorder::new(readiness_core::settings::target_dir().join("readiness-self-test"));
+    let redis =
+        readiness_core::containers::start(readiness_core::containers::redis().expect("redis"))
+            .await
+            .expect("redis");
+    let port = redis
+        .get_host_port_ipv4(readiness_core::containers::REDIS_PORT)
+        .await
+        .expect("port");
+    let proxy = Proxy::start("redis", format!("127.0.0.1:{port}"))
+        .await
+        .expect("proxy");
+    let s = stack(
+        StackOptions::new()
+            .without_redis()
+            .with_env("REDIS_URL", format!("redis://{}/", proxy.listen_addr())),
+    )
+    .await;
+    let url = format!("{}/orders/{}", s.url, create(&s, "ada").await);
+    assert_eq!(status(&url).await, 200);
+
+    // 300 ms on every answer from Redis: each cache call times out (100 ms) until the
+    // breaker opens; then the service answers fast again, from PostgreSQL.
+    proxy
+        .add(Toxic::latency(Duration::from_millis(300)))
+        .expect("toxic");
+    let slowed = Fault::now("latency 300ms on the link to redis");
+    let opened = Recovery::of(
+        "orders service",
+        fast_answers(Probe::http(&url), Duration::from_millis(50)),
+    )
+    .with_interval(Duration::from_millis(100))
+    .with_settle(Duration::from_secs(1))
+    .with_deadline(Duration::from_secs(10))
+    .with_recorder(recorder.clone())
+    .measure(&slowed, &proxy.events())
+    .await
+    .expect("measure");
+    try_assert_circuit_opens_within(&opened, Duration::from_secs(5))
+        .unwrap_or_else(|f| panic!("{f}"));
+    assert!(
+        opened.timeline.samples.iter().any(|s| !s.ok),
+        "slow before it opened"
+    );
+    proxy.remove_all();
+
+    // Every connection to Redis reset: the service keeps answering.
+    proxy.add(Toxic::reset_peer(Duration::ZERO)).expect("toxic");
+    let report = Load::new(
+        "get_order",
+        Model::constant_rate(20.0, Duration::from_secs(2)).expect("model"),
+    )
+    .with_recorder(recorder)
+    .run(http::get(&url).with_timeout(Duration::from_secs(2)))
+    .await
+    .expect("load");
+    try_assert_degrades_gracefully(
+        &report,
+        "redis connections reset",
+        Ratio::percent(0.0).expect("0%"),
+        Duration::from_secs(1),
+    )
+    .unwrap_or_else(|f| panic!("{f}"));
+}
