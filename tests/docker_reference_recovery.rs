@@ -393,3 +393,45 @@ async fn docker_a_slow_green_is_rolled_back_by_the_policy_and_a_healthy_one_is_p
         "{failure}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_a_failover_to_green_after_blue_is_killed_meets_its_rto() {
+    let s = stack(StackOptions::new()).await;
+    let (_green, green_url) = s.start_another_service().await.expect("green");
+    let proxy = Proxy::start("front", s.url.trim_start_matches("http://"))
+        .await
+        .expect("proxy");
+    let faults = Faults::new().await.expect("docker");
+    let killed = faults.kill(service(&s), "SIGKILL").await.expect("kill");
+    // The failover: a second later the front points at green.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy
+        .set_upstream(green_url.trim_start_matches("http://"))
+        .await
+        .expect("failover");
+    let mut events = faults.events();
+    events.extend(proxy.events());
+    let front = format!("http://{}/health/ready", proxy.listen_addr());
+    let report = Recovery::of("orders front", Health::probe(Probe::http(&front)))
+        .with_interval(Duration::from_millis(100))
+        .with_settle(Duration::from_secs(1))
+        .with_deadline(Duration::from_secs(20))
+        .with_recorder(self_test())
+        .measure(&killed, &events)
+        .await
+        .expect("measure");
+    let evidence =
+        try_assert_rto_within(&report, Duration::from_secs(5)).unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(evidence.verdict, Verdict::Pass);
+    assert!(
+        report.rto().expect("recovered") >= Duration::from_millis(900),
+        "not before the failover"
+    );
+    assert!(
+        report
+            .timeline
+            .events
+            .iter()
+            .any(|e| e.what.starts_with("switched upstream"))
+    );
+}

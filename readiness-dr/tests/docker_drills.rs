@@ -399,3 +399,86 @@ async fn docker_a_crashed_container_comes_back_by_its_restart_policy_within_its_
     );
     evidence.verify().unwrap();
 }
+
+#[tokio::test]
+async fn docker_a_redis_snapshot_taken_with_bgsave_survives_kill_nine() {
+    let redis = redis_with(&["--appendonly", "no", "--save", ""]).await;
+    let settings = Persistence::read(&redis).await.unwrap();
+    assert_eq!(
+        settings.durability(),
+        Durability::None,
+        "no AOF, no save rules"
+    );
+    let client = redis::Client::open(redis_url(&redis).await).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    for i in 0..100 {
+        redis::cmd("SET")
+            .arg(format!("s:{i}"))
+            .arg(i)
+            .query_async::<()>(&mut con)
+            .await
+            .unwrap();
+    }
+    dr_redis::bgsave(&redis, Duration::from_secs(10))
+        .await
+        .unwrap();
+    redis::cmd("SET")
+        .arg("after")
+        .arg(1)
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap();
+    let faults = Faults::new().await.unwrap();
+    let killed = faults.kill(&redis, "SIGKILL").await.unwrap();
+    faults.start(&redis).await.unwrap();
+    Recovery::of("redis", Health::exec(&redis, &["redis-cli", "ping"]))
+        .with_interval(Duration::from_millis(100))
+        .with_settle(Duration::from_millis(300))
+        .with_deadline(Duration::from_secs(30))
+        .measure(&killed, &[])
+        .await
+        .unwrap();
+    let client = redis::Client::open(redis_url(&redis).await).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let kept: Vec<String> = redis::cmd("KEYS")
+        .arg("s:*")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let after: Option<i64> = redis::cmd("GET")
+        .arg("after")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.len(),
+        100,
+        "the snapshot holds every key written before it"
+    );
+    assert_eq!(after, None, "a write after the snapshot is gone");
+}
+
+#[test]
+fn docker_a_test_that_panics_mid_fault_leaves_nothing_paused() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let redis = rt.block_on(async {
+        containers::start(containers::redis().unwrap())
+            .await
+            .unwrap()
+    });
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            let faults = Faults::new().await.unwrap();
+            faults.pause(&redis).await.unwrap();
+            panic!("the test failed while redis was paused");
+        })
+    }));
+    assert!(panicked.is_err());
+    let paused = rt.block_on(async {
+        let docker = containers::docker().await.unwrap();
+        let c = docker.inspect_container(redis.id(), None).await.unwrap();
+        c.state.and_then(|s| s.paused).unwrap_or(true)
+    });
+    assert!(!paused, "the panic's unwinding unpaused it");
+    rt.block_on(async move { drop(redis) });
+}
