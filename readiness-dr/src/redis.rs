@@ -135,15 +135,36 @@ impl Persistence {
     }
 }
 
+/// A field of `INFO persistence`.
+fn info_field<'a>(info: &'a str, key: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix(':'))
+}
+
 /// Asks the server in `container` for a snapshot (`BGSAVE`) and waits until it is
-/// written (bounded by `deadline`).
+/// written (bounded by `deadline`): the count of snapshots (`rdb_saves`) has grown and none
+/// is in progress. `LASTSAVE` would not do: it counts whole seconds, so a snapshot in the
+/// same second as the previous one would never be seen. A failed snapshot is an error.
 pub async fn bgsave<I: Image>(container: &ContainerAsync<I>, deadline: Duration) -> Result<()> {
-    let before = cli(container, &["LASTSAVE"]).await?;
+    let saves = |info: &str| info_field(info, "rdb_saves").and_then(|v| v.parse::<u64>().ok());
+    let before = cli(container, &["INFO", "persistence"]).await?;
+    let before = saves(&before).ok_or_else(|| {
+        Error::Other("INFO persistence has no rdb_saves (Redis 7 or later is needed)".into())
+    })?;
     cli(container, &["BGSAVE"]).await?;
     let until = std::time::Instant::now() + deadline;
     while std::time::Instant::now() < until {
-        if cli(container, &["LASTSAVE"]).await? != before {
-            return Ok(());
+        let info = cli(container, &["INFO", "persistence"]).await?;
+        let done = saves(&info).is_some_and(|n| n > before)
+            && info_field(&info, "rdb_bgsave_in_progress") == Some("0");
+        if done {
+            return match info_field(&info, "rdb_last_bgsave_status") {
+                Some("ok") => Ok(()),
+                status => Err(Error::Other(format!(
+                    "BGSAVE failed: rdb_last_bgsave_status {}",
+                    status.unwrap_or("missing")
+                ))),
+            };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -225,5 +246,9 @@ mod tests {
         );
         assert_eq!(config_value("save\n", "save").ok(), Some(String::new()));
         assert!(config_value("", "save").is_err());
+        let info = "# Persistence\r\nrdb_saves:3\r\nrdb_bgsave_in_progress:0\r\n";
+        assert_eq!(info_field(info, "rdb_saves"), Some("3"));
+        assert_eq!(info_field(info, "rdb_bgsave_in_progress"), Some("0"));
+        assert_eq!(info_field(info, "rdb_last_bgsave_status"), None);
     }
 }
