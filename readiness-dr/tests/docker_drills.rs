@@ -289,9 +289,16 @@ async fn docker_a_postgres_backup_restores_intact_into_a_fresh_container_and_a_s
         postgres::restore_into_fresh(&postgres::backup(&empty).await.unwrap())
             .await
             .unwrap();
-    let failure =
-        postgres::try_assert_restore_intact(&report.with_recorder(recorder())).unwrap_err();
+    let report = report.with_recorder(recorder());
+    let failure = postgres::try_assert_restore_intact(&report).unwrap_err();
     assert_eq!(failure.verdict(), Verdict::Error);
+    let failure =
+        postgres::try_assert_restore_within(&report, Duration::from_secs(120)).unwrap_err();
+    assert_eq!(
+        failure.verdict(),
+        Verdict::Error,
+        "a restore of nothing says nothing"
+    );
 }
 
 #[tokio::test]
