@@ -603,6 +603,149 @@ pub struct WriteCounts {
     pub unexpected: u64,
 }
 
+/// The life of one alert in a test, from the induced cause: Prometheus's states as the
+/// harness polled them, and the notifications Alertmanager sent to the harness's webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AlertTimeline {
+    /// The alert's name (`alertname`).
+    pub alert: String,
+    /// What induced the cause (`error rate set to 50%`); time zero of every `at_ms`.
+    pub induced: String,
+    /// When the cause was induced.
+    #[serde(with = "time::serde::rfc3339")]
+    pub induced_at: OffsetDateTime,
+    /// The rule's `for` (zero when it has none).
+    pub rule_for: Duration,
+    /// Prometheus's scrape interval.
+    pub scrape_interval: Duration,
+    /// Prometheus's rule evaluation interval.
+    pub evaluation_interval: Duration,
+    /// How often the harness read Prometheus's alerts: a state's time is known to this.
+    pub poll_interval: Duration,
+    /// The receiver the notification must reach, if the test named one.
+    pub expected_receiver: Option<String>,
+    /// Every state change and notification, in order.
+    pub events: Vec<AlertEvent>,
+}
+
+/// One step of an [`AlertTimeline`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AlertEvent {
+    /// Milliseconds from the induced cause (negative: before it).
+    pub at_ms: f64,
+    /// What happened.
+    pub state: AlertState,
+    /// The receiver of a notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<String>,
+    /// The alert's labels as Prometheus or Alertmanager gave them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl AlertEvent {
+    /// An event `at_ms` after the cause.
+    pub fn new(at_ms: f64, state: AlertState) -> Self {
+        AlertEvent {
+            at_ms,
+            state,
+            receiver: None,
+            labels: BTreeMap::new(),
+        }
+    }
+    /// The notification's receiver.
+    #[must_use]
+    pub fn with_receiver(mut self, receiver: impl Into<String>) -> Self {
+        self.receiver = Some(receiver.into());
+        self
+    }
+    /// The alert's labels.
+    #[must_use]
+    pub fn with_labels(mut self, labels: BTreeMap<String, String>) -> Self {
+        self.labels = labels;
+        self
+    }
+}
+
+/// A state of an alert, or a notification of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// The cause was induced (time zero).
+    Induced,
+    /// The cause was cleared.
+    Cleared,
+    /// Prometheus: the condition holds, its `for` has not passed.
+    Pending,
+    /// Prometheus: the alert fires.
+    Firing,
+    /// Prometheus: the alert is no longer pending or firing.
+    Inactive,
+    /// A firing notification reached the webhook.
+    Notified,
+    /// A resolved notification reached the webhook.
+    ResolvedNotified,
+}
+
+impl AlertState {
+    /// Its name in the evidence and the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Induced => "induced",
+            AlertState::Cleared => "cleared",
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+            AlertState::Inactive => "inactive",
+            AlertState::Notified => "notified",
+            AlertState::ResolvedNotified => "resolved_notified",
+        }
+    }
+}
+
+impl AlertTimeline {
+    /// A timeline of `alert` from the cause `induced` at `induced_at`.
+    pub fn new(
+        alert: impl Into<String>,
+        (induced, induced_at): (String, OffsetDateTime),
+        rule_for: Duration,
+        (scrape_interval, evaluation_interval, poll_interval): (Duration, Duration, Duration),
+        expected_receiver: Option<String>,
+        events: Vec<AlertEvent>,
+    ) -> Self {
+        AlertTimeline {
+            alert: alert.into(),
+            induced,
+            induced_at,
+            rule_for,
+            scrape_interval,
+            evaluation_interval,
+            poll_interval,
+            expected_receiver,
+            events,
+        }
+    }
+
+    /// The first event of `state` (at the expected receiver, for notifications, when one
+    /// is expected), in ms from the cause.
+    pub fn first(&self, state: AlertState) -> Option<f64> {
+        self.events
+            .iter()
+            .filter(|e| e.state == state && e.at_ms >= 0.0)
+            .find(|e| {
+                let notification =
+                    matches!(state, AlertState::Notified | AlertState::ResolvedNotified);
+                !notification
+                    || self
+                        .expected_receiver
+                        .as_ref()
+                        .is_none_or(|r| e.receiver.as_ref() == Some(r))
+            })
+            .map(|e| e.at_ms)
+    }
+}
+
 /// Raw data kept with a record (histograms, timelines, probe samples, ...). Keep it small.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -625,6 +768,8 @@ pub enum Attachment {
     Recovery(RecoveryTimeline),
     /// A write history and its final read.
     WriteHistory(WriteHistory),
+    /// An alert's states and notifications.
+    Alert(AlertTimeline),
     /// A kind this version does not know, kept as it was read.
     Other {
         /// Its kind string.
@@ -647,6 +792,7 @@ impl Attachment {
             Attachment::ProbeSamples(_) => ProbeReport::KIND,
             Attachment::Recovery(_) => RecoveryTimeline::KIND,
             Attachment::WriteHistory(_) => WriteHistory::KIND,
+            Attachment::Alert(_) => AlertTimeline::KIND,
             Attachment::Other { kind, .. } => kind,
         }
     }
@@ -681,6 +827,7 @@ kinds!(
     ProbeSamples(ProbeReport) = "probe_samples/v2",
     Recovery(RecoveryTimeline) = "recovery/v1",
     WriteHistory(WriteHistory) = "write_history/v1",
+    Alert(AlertTimeline) = "alert_timeline/v1",
 );
 
 #[derive(Serialize)]
@@ -708,6 +855,7 @@ impl Serialize for Attachment {
             Attachment::ProbeSamples(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::Recovery(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::WriteHistory(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::Alert(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::Other { data, .. } => WireOut { kind, data }.serialize(s),
         }
     }
@@ -732,6 +880,7 @@ impl<'de> Deserialize<'de> for Attachment {
             ProbeReport::KIND => Attachment::ProbeSamples(typed(data)?),
             RecoveryTimeline::KIND => Attachment::Recovery(typed(data)?),
             WriteHistory::KIND => Attachment::WriteHistory(typed(data)?),
+            AlertTimeline::KIND => Attachment::Alert(typed(data)?),
             _ => Attachment::Other { kind, data },
         })
     }

@@ -25,7 +25,7 @@ use testcontainers::bollard::Docker;
 use testcontainers::bollard::query_parameters::{
     ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
-use testcontainers::core::{ContainerPort, WaitFor};
+use testcontainers::core::{ContainerPort, ExecCommand, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{
     ContainerAsync, ContainerRequest, CopyDataSource, CopyToContainer, Image, ImageExt,
@@ -303,6 +303,48 @@ pub async fn remove_containers(which: Leftovers) -> Result<usize> {
             .map_err(|e| Error::Other(format!("failed to remove container {id}: {e}")))?;
     }
     Ok(ids.len())
+}
+
+/// What a command run in a container printed, and its exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// The exit code (`None`: Docker did not report one).
+    pub code: Option<i64>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs `command` in `container` and returns what it printed, whatever its exit code.
+pub async fn exec_output<I: Image>(
+    container: &ContainerAsync<I>,
+    command: &[&str],
+) -> Result<ExecOutput> {
+    let mut result = container
+        .exec(ExecCommand::new(command.iter().copied()))
+        .await?;
+    let stdout = result.stdout_to_vec().await?;
+    let stderr = result.stderr_to_vec().await?;
+    Ok(ExecOutput {
+        code: result.exit_code().await?,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}
+
+/// Runs `command` in `container`; its stdout, or an error with its stderr.
+pub async fn exec<I: Image>(container: &ContainerAsync<I>, command: &[&str]) -> Result<String> {
+    let out = exec_output(container, command).await?;
+    match out.code {
+        Some(0) => Ok(out.stdout),
+        code => Err(Error::Other(format!(
+            "`{}` exited with {}: {}",
+            command.join(" "),
+            code.map_or("no code".into(), |c| c.to_string()),
+            out.stderr.trim()
+        ))),
+    }
 }
 
 /// Prometheus for tests: the config and rule files given, alerts resent every second

@@ -106,9 +106,10 @@ pub mod stats;
 mod verify;
 
 pub use attachment::{
-    AttachmentKind, DriftSeries, DrillEvent, EncodedHistogram, LatencyHistogram, ProbeReport,
-    RecoveryTimeline, Sample, ScalingLevels, SpikeRecovery, StressStep, StressSteps, Timeline,
-    TimelineSecond, WriteCounts, WriteHistory, WriteOutcome, WriteRecord,
+    AlertEvent, AlertState, AlertTimeline, AttachmentKind, DriftSeries, DrillEvent,
+    EncodedHistogram, LatencyHistogram, ProbeReport, RecoveryTimeline, Sample, ScalingLevels,
+    SpikeRecovery, StressStep, StressSteps, Timeline, TimelineSecond, WriteCounts, WriteHistory,
+    WriteOutcome, WriteRecord,
 };
 pub use check::{
     Check, CheckResultExt, Failure, Observation, current_test_name, git_commit, run_id,

@@ -50,24 +50,5 @@ pub mod switch;
 
 pub use readiness_core as core;
 
-use readiness_core::testcontainers::core::ExecCommand;
-use readiness_core::testcontainers::{ContainerAsync, Image};
-use readiness_core::{Error, Result};
-
-/// Runs `command` in `container`; its stdout, or an error with its stderr.
-pub async fn exec<I: Image>(container: &ContainerAsync<I>, command: &[&str]) -> Result<String> {
-    let mut result = container
-        .exec(ExecCommand::new(command.iter().copied()))
-        .await?;
-    let out = result.stdout_to_vec().await?;
-    let err = result.stderr_to_vec().await?;
-    match result.exit_code().await? {
-        Some(0) => Ok(String::from_utf8_lossy(&out).into_owned()),
-        code => Err(Error::Other(format!(
-            "`{}` exited with {}: {}",
-            command.join(" "),
-            code.map_or("no code".into(), |c| c.to_string()),
-            String::from_utf8_lossy(&err).trim()
-        ))),
-    }
-}
+/// Runs a command in a container (see [`readiness_core::containers::exec`]).
+pub use readiness_core::containers::exec;

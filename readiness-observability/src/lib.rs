@@ -1,16 +1,67 @@
 //! # readiness-observability
 //!
-//! Observability checks for the readiness harness. It will own (see `DESIGN.md`):
+//! Monitoring criteria as assertions against a real Prometheus and Alertmanager in
+//! containers, with the team's own rule files and Alertmanager config:
 //!
-//! - a real Prometheus and Alertmanager started from the catalogue of `readiness-core`
-//!   ([`readiness_core::containers::prometheus`], [`readiness_core::containers::alertmanager`])
-//!   with the team's own rule files and configuration;
-//! - scrape and metric lint, rule files rejected with the Prometheus error;
-//! - `assert_alert_fires` (induction to pending, firing and the notification at a webhook
-//!   the harness runs), `assert_alert_silent`, `assert_alert_resolves`;
-//! - health endpoint accuracy, structured logs, and traces through an in-process OTLP receiver.
+//! | criterion | assertion | what it judges |
+//! |---|---|---|
+//! | `obs.alert_fires` | [`AlertExpectation::assert_fires`] | cause → notification at the receiver, within a bound |
+//! | `obs.alert_resolves` | [`AlertExpectation::assert_resolves`] | cause cleared → resolved notification |
+//! | `obs.alert_silent` | [`Pair::assert_silent`] | no alert pending or firing over a healthy window |
+//! | `obs.rules_load` | [`assert_rules_load`] | promtool accepts the files, Prometheus reloads |
+//! | `obs.rules_lint` | [`assert_rules_lint`] | paging-for, severity-label, runbook, rate-on-counter, absent-selector |
+//! | `obs.alert_routes` | [`assert_alert_routes`] | amtool accepts the config, each alert reaches its receiver |
+//! | `obs.targets_up` | [`assert_targets_up`] | every scrape target up, the down one named |
+//! | `obs.metric_exists` | [`assert_metric_exists`] | some target exports the metric |
+//! | `obs.metrics_lint` | [`assert_metrics_lint`] | naming, types, buckets, cardinality |
+//! | `obs.query` | [`assert_query`] | a PromQL value against a threshold |
 //!
-//! Every assertion records a [`readiness_core::Evidence`] through [`readiness_core::Check`].
+//! ```no_run
+//! # async fn demo() -> readiness_core::Result<()> {
+//! use std::time::Duration;
+//! use readiness_observability::{Exporter, Induced, Pair, RuleFile, Target};
+//!
+//! let exporter = Exporter::start().await?;
+//! let queue = exporter.gauge("queue_depth", "Jobs waiting")?;
+//! queue.set(&[], 0.0);
+//! let pair = Pair::builder()
+//!     .scrape(Target::new("worker", exporter.target()))
+//!     .rule_file(RuleFile::new("worker.yml", "groups:\n- name: w\n  rules:\n  - alert: QueueBacklog\n    expr: queue_depth > 100\n    labels: {severity: warning}\n"))
+//!     .alertmanager_config("route: {receiver: chat}\nreceivers: [{name: chat}]\n")
+//!     .start()
+//!     .await?;
+//! let induced = Induced::now("queue depth set to 500");
+//! queue.set(&[], 500.0);
+//! pair.alert("QueueBacklog").within(Duration::from_secs(15)).routed_to("chat").assert_fires(&induced).await;
+//! # Ok(()) }
+//! ```
+//!
+//! Every assertion has a `try_` form returning `Result<Evidence, Failure>` and records a
+//! [`readiness_core::Evidence`] through [`readiness_core::Check`].
 #![deny(missing_docs)]
 
+mod alerts;
+mod config;
+mod exporter;
+mod http;
+mod pair;
+mod promql;
+mod rules;
+mod scrape;
+mod webhook;
+
 pub use readiness_core as core;
+
+pub use alerts::{AlertExpectation, Induced};
+pub use config::{
+    assert_alert_routes, assert_rules_lint, assert_rules_load, try_assert_alert_routes,
+    try_assert_rules_lint, try_assert_rules_load,
+};
+pub use exporter::{Counter, Exporter, Gauge, Histogram};
+pub use pair::{Pair, PairBuilder, Target, TargetHealth};
+pub use rules::{AlertRule, RuleFile, parse_duration};
+pub use scrape::{
+    MetricsLint, assert_metric_exists, assert_metrics_lint, assert_query, assert_targets_up,
+    try_assert_metric_exists, try_assert_metrics_lint, try_assert_query, try_assert_targets_up,
+};
+pub use webhook::{Notification, NotifiedAlert, Webhook};

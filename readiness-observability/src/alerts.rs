@@ -1,0 +1,574 @@
+//! Alerts judged end to end: the test induces the cause, the harness watches Prometheus's
+//! alert states and the notifications reaching its webhook, and judges the time from the
+//! cause to the notification at the expected receiver.
+//!
+//! - `obs.alert_fires`: [`AlertExpectation::assert_fires`]
+//! - `obs.alert_resolves`: [`AlertExpectation::assert_resolves`]
+//! - `obs.alert_silent`: [`Pair::assert_silent`]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use readiness_core::{
+    AlertEvent, AlertState, AlertTimeline, Category, Check, CheckResultExt, Combine, Count, Error,
+    Evidence, Failure, Observation, Quantity, Threshold,
+};
+use time::OffsetDateTime;
+
+use crate::pair::{Change, Pair};
+use crate::promql;
+use crate::rules::AlertRule;
+use crate::webhook::Notification;
+
+/// The moment a cause was induced (or cleared), and what it was.
+#[derive(Debug, Clone)]
+pub struct Induced {
+    at: Instant,
+    wall: OffsetDateTime,
+    what: String,
+}
+
+impl Induced {
+    /// Now.
+    pub fn now(what: impl Into<String>) -> Self {
+        Induced {
+            at: Instant::now(),
+            wall: OffsetDateTime::now_utc(),
+            what: what.into(),
+        }
+    }
+    /// At a moment already taken (a fault's `at` and `wall` from readiness-dr).
+    pub fn at(at: Instant, wall: OffsetDateTime, what: impl Into<String>) -> Self {
+        Induced {
+            at,
+            wall,
+            what: what.into(),
+        }
+    }
+    /// What was induced.
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+}
+
+/// What a test expects of one alert: a bound, and optionally a receiver and labels.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AlertExpectation<'p> {
+    pair: &'p Pair,
+    name: String,
+    within: Duration,
+    receiver: Option<String>,
+    labels: BTreeMap<String, String>,
+}
+
+impl Pair {
+    /// The expectation on alert `name` (bound 60 s until [`AlertExpectation::within`]).
+    pub fn alert(&self, name: impl Into<String>) -> AlertExpectation<'_> {
+        AlertExpectation {
+            pair: self,
+            name: name.into(),
+            within: Duration::from_secs(60),
+            receiver: None,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn check(&self, id: &str, title: String, subject: &str) -> Check {
+        let mut check = Check::new(id, title, Category::OBSERVABILITY)
+            .with_subject(subject.to_owned())
+            .with_target(self.prometheus_url().to_owned());
+        if let Some(r) = &self.recorder {
+            check = check.with_recorder(r.clone());
+        }
+        check
+    }
+
+    /// Panics unless [`Pair::try_assert_silent`] passes.
+    pub async fn assert_silent(&self, window: Duration) -> Evidence {
+        self.try_assert_silent(window).await.or_panic()
+    }
+
+    /// `obs.alert_silent`: over `window` from now, no alert is pending or firing and no
+    /// notification arrives (no false positive). An `error` when no alerting rule is loaded
+    /// or nothing was scraped: a silence then proves nothing.
+    pub async fn try_assert_silent(&self, window: Duration) -> Result<Evidence, Failure> {
+        let title = format!(
+            "no alert pending or firing over {}",
+            Quantity::duration(window)
+        );
+        let check = self
+            .check("obs.alert_silent", title, "alerts/silent")
+            .with_threshold(Threshold::at_most(Count(0)))
+            .with_combine(Combine::VerdictOnly)
+            .with_scenario(format!(
+                "{} alerting rules watched for {window:?} (alerts read every {:?})",
+                self.alert_rules().len(),
+                self.poll_interval
+            ));
+        if self.alert_rules().is_empty() {
+            return Err(check
+                .nothing_measured("no alerting rule is loaded: a silent window proves nothing"));
+        }
+        let start = Instant::now();
+        let (polls_before, _) = self.poll_status();
+        tokio::time::sleep(window).await;
+        let (polls_after, last_error) = self.poll_status();
+        if polls_after <= polls_before + 1 {
+            return Err(check.error(Error::Other(format!(
+                "the alerts could not be read during the window: {}",
+                last_error.unwrap_or_else(|| "no poll completed".into())
+            ))));
+        }
+        match self.target_health().await {
+            Ok(t) if !t.is_empty() && t.iter().all(|t| t.health != "up") => {
+                return Err(check.nothing_measured(format!(
+                    "no target was up during the window ({}): nothing was scraped for the rules to judge",
+                    t.iter().map(|t| format!("{} {}", t.url, t.last_error)).collect::<Vec<_>>().join("; ")
+                )));
+            }
+            Err(e) => return Err(check.error(e)),
+            _ => {}
+        }
+        let changes = self.changes();
+        let mut active = active_at(&changes, start);
+        for c in changes.iter().filter(|c| c.at >= start) {
+            if c.state != "inactive" {
+                active.insert(format!("{} ({})", c.alert, c.state));
+            }
+        }
+        let notified: BTreeSet<String> = self
+            .webhook()
+            .notifications()
+            .iter()
+            .filter(|n| n.at >= start && n.status == "firing")
+            .flat_map(|n| {
+                n.alerts
+                    .iter()
+                    .map(move |a| format!("{} (notified {})", a.name(), n.receiver))
+            })
+            .collect();
+        let all: Vec<String> = active.into_iter().chain(notified).collect();
+        let names: BTreeSet<&str> = all
+            .iter()
+            .map(|s| s.split(' ').next().unwrap_or(""))
+            .collect();
+        let summary = if all.is_empty() {
+            format!(
+                "silent: none of {} alerting rules pending or firing over {window:?}",
+                self.alert_rules().len()
+            )
+        } else {
+            format!("not silent: {}", all.join(", "))
+        };
+        check.judge(Observation::new(Quantity::count(names.len() as u64)).with_summary(summary))
+    }
+}
+
+/// Alerts pending or firing at `at`, from the changes before it.
+fn active_at(changes: &[Change], at: Instant) -> BTreeSet<String> {
+    let mut state: BTreeMap<&BTreeMap<String, String>, &Change> = BTreeMap::new();
+    for c in changes.iter().filter(|c| c.at < at) {
+        state.insert(&c.labels, c);
+    }
+    state
+        .values()
+        .filter(|c| c.state != "inactive")
+        .map(|c| format!("{} ({})", c.alert, c.state))
+        .collect()
+}
+
+fn ms(from: Instant, to: Instant) -> f64 {
+    match to.checked_duration_since(from) {
+        Some(d) => d.as_secs_f64() * 1e3,
+        None => -(from.duration_since(to).as_secs_f64() * 1e3),
+    }
+}
+
+/// `+1.3 s`, `-0.2 s`: a time from the cause.
+fn rel(ms: f64) -> String {
+    let s = (ms / 100.0).round() / 10.0;
+    format!("{}{:.1} s", if s < 0.0 { "-" } else { "+" }, s.abs())
+}
+
+fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != "alertname")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl<'p> AlertExpectation<'p> {
+    /// The bound: from the cause to the notification (or to the resolved notification).
+    pub fn within(mut self, bound: Duration) -> Self {
+        self.within = bound;
+        self
+    }
+    /// The receiver the notification must reach.
+    pub fn routed_to(mut self, receiver: impl Into<String>) -> Self {
+        self.receiver = Some(receiver.into());
+        self
+    }
+    /// A label the notified alert must carry.
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    fn rule(&self) -> Option<&'p AlertRule> {
+        self.pair.alert_rules().iter().find(|r| r.name == self.name)
+    }
+
+    fn matches(&self, n: &Notification, status: &str) -> bool {
+        self.receiver.as_ref().is_none_or(|r| &n.receiver == r)
+            && n.alerts.iter().any(|a| {
+                a.name() == self.name
+                    && a.status == status
+                    && self.labels.iter().all(|(k, v)| a.labels.get(k) == Some(v))
+            })
+    }
+
+    /// Waits until a notification of `status` that matches arrives after `since`, or the
+    /// bound passes; its arrival.
+    async fn wait_for(&self, since: &Induced, status: &str) -> Option<Instant> {
+        let deadline = since.at + self.within;
+        loop {
+            if let Some(n) = self
+                .pair
+                .webhook()
+                .notifications()
+                .iter()
+                .find(|n| n.at >= since.at && self.matches(n, status))
+            {
+                return Some(n.at);
+            }
+            let now = Instant::now();
+            if now > deadline {
+                return None;
+            }
+            let wake = (now + self.pair.poll_interval).min(deadline + Duration::from_millis(1));
+            self.pair.webhook().wait_for_any(wake).await;
+        }
+    }
+
+    fn timeline(
+        &self,
+        induced: &Induced,
+        cleared: Option<&Induced>,
+        rule: &AlertRule,
+    ) -> AlertTimeline {
+        let zero = induced.at;
+        let mut events = vec![AlertEvent::new(0.0, AlertState::Induced)];
+        if let Some(c) = cleared {
+            events.push(AlertEvent::new(ms(zero, c.at), AlertState::Cleared));
+        }
+        // The state the alert was in at the cause, then every change after it.
+        let changes = self.pair.changes();
+        let mine: Vec<&Change> = changes.iter().filter(|c| c.alert == self.name).collect();
+        if let Some(before) = mine.iter().rev().find(|c| c.at < zero) {
+            if before.state != "inactive" {
+                events.push(state_event(zero, before));
+            }
+        }
+        events.extend(
+            mine.iter()
+                .filter(|c| c.at >= zero)
+                .map(|c| state_event(zero, c)),
+        );
+        for n in self
+            .pair
+            .webhook()
+            .notifications()
+            .iter()
+            .filter(|n| n.at >= zero)
+        {
+            for a in n.alerts.iter().filter(|a| a.name() == self.name) {
+                let state = if a.status == "resolved" {
+                    AlertState::ResolvedNotified
+                } else {
+                    AlertState::Notified
+                };
+                events.push(
+                    AlertEvent::new(ms(zero, n.at), state)
+                        .with_receiver(n.receiver.clone())
+                        .with_labels(a.labels.clone()),
+                );
+            }
+        }
+        events.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+        AlertTimeline::new(
+            self.name.clone(),
+            (induced.what.clone(), induced.wall),
+            rule.for_,
+            (
+                self.pair.scrape_interval,
+                self.pair.evaluation_interval,
+                self.pair.poll_interval,
+            ),
+            self.receiver.clone(),
+            events,
+        )
+    }
+
+    fn check(&self, id: &str, title: String, rule: Option<&AlertRule>) -> Check {
+        let expect = match (&self.receiver, self.labels.is_empty()) {
+            (Some(r), true) => format!(", routed to {r}"),
+            (Some(r), false) => format!(", routed to {r} with {}", labels_text(&self.labels)),
+            (None, false) => format!(" with {}", labels_text(&self.labels)),
+            (None, true) => String::new(),
+        };
+        let rule_text = rule.map_or_else(String::new, |r| {
+            format!("; rule `{}` for {:?} in {}", r.expr, r.for_, r.file)
+        });
+        self.pair
+            .check(id, title, &format!("alert/{}", self.name))
+            .with_threshold(Threshold::at_most(self.within))
+            .with_combine(Combine::VerdictOnly)
+            .with_scenario(format!(
+                "cause induced, {} watched{expect} (scrape {:?}, evaluation {:?}){rule_text}",
+                self.name, self.pair.scrape_interval, self.pair.evaluation_interval
+            ))
+    }
+
+    fn unknown_rule(&self, check: Check) -> Failure {
+        let loaded: Vec<&str> = self
+            .pair
+            .alert_rules()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        check.nothing_measured(format!(
+            "no alerting rule named {} is loaded (loaded: {}); nothing can fire it",
+            self.name,
+            if loaded.is_empty() {
+                "none".into()
+            } else {
+                loaded.join(", ")
+            }
+        ))
+    }
+
+    /// Panics unless [`AlertExpectation::try_assert_fires`] passes.
+    pub async fn assert_fires(&self, induced: &Induced) -> Evidence {
+        self.try_assert_fires(induced).await.or_panic()
+    }
+
+    /// `obs.alert_fires`: after `induced`, a firing notification of the alert reaches the
+    /// webhook within the bound (at the expected receiver, with the expected labels). The
+    /// evidence holds the timeline: induced, pending, firing, notified. A failure says how
+    /// far the alert got: never pending (and which of the rule's series are absent),
+    /// pending and dropped before its `for`, still pending, firing but not notified, or
+    /// notified elsewhere.
+    pub async fn try_assert_fires(&self, induced: &Induced) -> Result<Evidence, Failure> {
+        let rule = self.rule();
+        let title = format!(
+            "{} fires within {}",
+            self.name,
+            Quantity::duration(self.within)
+        );
+        let check = self.check("obs.alert_fires", title, rule);
+        let Some(rule) = rule else {
+            return Err(self.unknown_rule(check));
+        };
+        let arrived = self.wait_for(induced, "firing").await;
+        let timeline = self.timeline(induced, None, rule);
+        let Some(at) = arrived else {
+            let why = self.why_not_fired(rule, &timeline).await;
+            return check.judge(
+                Observation::at_least(induced.at.elapsed())
+                    .with_summary(format!(
+                        "{} not notified within {:?}: {why}",
+                        self.name, self.within
+                    ))
+                    .with_attachment(timeline),
+            );
+        };
+        let latency = at.duration_since(induced.at);
+        let steps = steps_text(&timeline);
+        check.judge(
+            Observation::new(latency)
+                .with_summary(format!(
+                    "{} notified {} after the cause: {steps}",
+                    self.name,
+                    Quantity::duration(latency)
+                ))
+                .with_attachment(timeline),
+        )
+    }
+
+    /// Panics unless [`AlertExpectation::try_assert_resolves`] passes.
+    pub async fn assert_resolves(&self, cleared: &Induced) -> Evidence {
+        self.try_assert_resolves(cleared).await.or_panic()
+    }
+
+    /// `obs.alert_resolves`: after the cause is `cleared`, a resolved notification of the
+    /// alert reaches the webhook within the bound. An `error` when the alert was not firing
+    /// when the cause was cleared: there is nothing to resolve.
+    pub async fn try_assert_resolves(&self, cleared: &Induced) -> Result<Evidence, Failure> {
+        let rule = self.rule();
+        let title = format!(
+            "{} resolves within {}",
+            self.name,
+            Quantity::duration(self.within)
+        );
+        let check = self.check("obs.alert_resolves", title, rule);
+        let Some(rule) = rule else {
+            return Err(self.unknown_rule(check));
+        };
+        let changes = self.pair.changes();
+        let firing = changes
+            .iter()
+            .rev()
+            .find(|c| c.alert == self.name && c.at <= cleared.at)
+            .is_some_and(|c| c.state == "firing");
+        if !firing {
+            return Err(check.nothing_measured(format!(
+                "{} was not firing when the cause was cleared: there is nothing to resolve \
+                 (assert that it fires first)",
+                self.name
+            )));
+        }
+        let arrived = self.wait_for(cleared, "resolved").await;
+        let timeline = self.timeline(cleared, None, rule);
+        let Some(at) = arrived else {
+            let inactive = timeline
+                .events
+                .iter()
+                .find(|e| e.state == AlertState::Inactive)
+                .map(|e| e.at_ms);
+            let why = match inactive {
+                Some(ms) => format!(
+                    "inactive in Prometheus at +{:.1} s, but no resolved notification reached {}",
+                    ms / 1e3,
+                    self.receiver.as_deref().unwrap_or("the webhook")
+                ),
+                None => "still firing in Prometheus: its condition still holds".into(),
+            };
+            return check.judge(
+                Observation::at_least(cleared.at.elapsed())
+                    .with_summary(format!(
+                        "{} not resolved within {:?}: {why}",
+                        self.name, self.within
+                    ))
+                    .with_attachment(timeline),
+            );
+        };
+        let latency = at.duration_since(cleared.at);
+        check.judge(
+            Observation::new(latency)
+                .with_summary(format!(
+                    "{} resolved {} after the cause was cleared: {}",
+                    self.name,
+                    Quantity::duration(latency),
+                    steps_text(&timeline)
+                ))
+                .with_attachment(timeline),
+        )
+    }
+
+    async fn why_not_fired(&self, rule: &AlertRule, t: &AlertTimeline) -> String {
+        let at = |s: AlertState| {
+            t.events
+                .iter()
+                .find(|e| e.state == s)
+                .map(|e| e.at_ms / 1e3)
+        };
+        let notified_elsewhere: Vec<String> = t
+            .events
+            .iter()
+            .filter(|e| e.state == AlertState::Notified)
+            .map(|e| {
+                format!(
+                    "{} at +{:.1} s with {}",
+                    e.receiver.as_deref().unwrap_or("?"),
+                    e.at_ms / 1e3,
+                    labels_text(&e.labels)
+                )
+            })
+            .collect();
+        let route = self
+            .pair
+            .routes()
+            .get(&self.name)
+            .map_or("no route".into(), |r| r.join(", "));
+        if !notified_elsewhere.is_empty() {
+            return format!(
+                "it was notified to {}, not as expected (amtool routes its rule labels to {route})",
+                notified_elsewhere.join("; ")
+            );
+        }
+        match (
+            at(AlertState::Pending),
+            at(AlertState::Firing),
+            at(AlertState::Inactive),
+        ) {
+            (_, Some(f), _) => format!(
+                "it fired at +{f:.1} s but no notification reached the webhook (amtool routes it to {route})"
+            ),
+            (Some(p), None, Some(i)) if i > p => format!(
+                "it was pending at +{p:.1} s and dropped at +{i:.1} s, before its for: {:?} had passed; it never fired",
+                rule.for_
+            ),
+            (Some(p), None, _) => format!(
+                "it has been pending since +{p:.1} s; its for: {:?} has not passed",
+                rule.for_
+            ),
+            (None, None, _) => {
+                let absent = self.absent_series(rule).await;
+                if absent.is_empty() {
+                    format!("it was never pending: `{}` never held", rule.expr)
+                } else {
+                    format!(
+                        "it was never pending: `{}` selects {}, absent from every scraped target",
+                        rule.expr,
+                        absent.join(", ")
+                    )
+                }
+            }
+        }
+    }
+
+    async fn absent_series(&self, rule: &AlertRule) -> Vec<String> {
+        let Ok(present) = self.pair.metric_names().await else {
+            return Vec::new();
+        };
+        promql::metric_names(&rule.expr)
+            .into_iter()
+            .filter(|m| !present.contains(m) && m != "ALERTS" && m != "ALERTS_FOR_STATE")
+            .map(|m| format!("series {m}"))
+            .collect()
+    }
+}
+
+fn state_event(zero: Instant, c: &Change) -> AlertEvent {
+    let state = match c.state.as_str() {
+        "pending" => AlertState::Pending,
+        "firing" => AlertState::Firing,
+        _ => AlertState::Inactive,
+    };
+    AlertEvent::new(ms(zero, c.at), state).with_labels(c.labels.clone())
+}
+
+fn steps_text(t: &AlertTimeline) -> String {
+    let mut parts = Vec::new();
+    let mut seen = BTreeSet::new();
+    for e in &t.events {
+        if e.state == AlertState::Induced || !seen.insert(e.state.as_str()) {
+            continue;
+        }
+        let who = e
+            .receiver
+            .as_deref()
+            .map_or(String::new(), |r| format!(" {r}"));
+        parts.push(format!("{}{who} {}", e.state.as_str(), rel(e.at_ms)));
+    }
+    format!(
+        "{} (scrape {}, evaluation {}, for {})",
+        parts.join(", "),
+        Quantity::duration(t.scrape_interval),
+        Quantity::duration(t.evaluation_interval),
+        Quantity::duration(t.rule_for)
+    )
+}

@@ -1,0 +1,573 @@
+//! What Prometheus scrapes: targets up, metrics present, an expression against a
+//! threshold, and the exposition text linted against Prometheus's conventions.
+//!
+//! - `obs.targets_up`: [`try_assert_targets_up`]
+//! - `obs.metric_exists`: [`try_assert_metric_exists`]
+//! - `obs.query`: [`try_assert_query`]
+//! - `obs.metrics_lint`: [`try_assert_metrics_lint`]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use readiness_core::{
+    CheckResultExt, Combine, Count, Error, Evidence, Failure, Observation, Quantity, Threshold,
+    Unit,
+};
+
+use crate::pair::Pair;
+
+/// Panics unless [`try_assert_targets_up`] passes.
+pub async fn assert_targets_up(pair: &Pair) -> Evidence {
+    try_assert_targets_up(pair).await.or_panic()
+}
+
+/// `obs.targets_up`: every scrape target is up. A target that is down is named with
+/// Prometheus's reason (`connection refused`, `server returned HTTP status 503`). An
+/// `error` when the pair scrapes nothing.
+pub async fn try_assert_targets_up(pair: &Pair) -> Result<Evidence, Failure> {
+    let check = pair
+        .check(
+            "obs.targets_up",
+            "every scrape target is up".into(),
+            "scrape/targets",
+        )
+        .with_threshold(Threshold::at_most(Count(0)))
+        .with_combine(Combine::VerdictOnly)
+        .with_scenario(format!(
+            "Prometheus scrapes {} target(s) every {:?}",
+            pair.targets().len(),
+            pair.scrape_interval
+        ));
+    if pair.targets().is_empty() {
+        return Err(check.nothing_measured("the pair was given no scrape target"));
+    }
+    let health = match pair.wait_for_scrapes().await {
+        Ok(h) => h,
+        Err(e) => return Err(check.error(e)),
+    };
+    let down: Vec<String> = health
+        .iter()
+        .filter(|t| t.health != "up")
+        .map(|t| {
+            let why = if t.health == "unknown" {
+                "never scraped".to_owned()
+            } else {
+                t.last_error.clone()
+            };
+            format!("job {} at {} is {}: {why}", t.job, t.url, t.health)
+        })
+        .collect();
+    let summary = if down.is_empty() {
+        format!(
+            "{} target(s) up: {}",
+            health.len(),
+            health
+                .iter()
+                .map(|t| t.url.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        format!(
+            "{} of {} target(s) down: {}",
+            down.len(),
+            health.len(),
+            down.join("; ")
+        )
+    };
+    check.judge(Observation::new(Quantity::count(down.len() as u64)).with_summary(summary))
+}
+
+/// Panics unless [`try_assert_metric_exists`] passes.
+pub async fn assert_metric_exists(pair: &Pair, metric: &str) -> Evidence {
+    try_assert_metric_exists(pair, metric).await.or_panic()
+}
+
+/// `obs.metric_exists`: some scraped target exports `metric` (at least one series). An
+/// `error` when no target is up: nothing was scraped to look in.
+pub async fn try_assert_metric_exists(pair: &Pair, metric: &str) -> Result<Evidence, Failure> {
+    let check = pair
+        .check(
+            "obs.metric_exists",
+            format!("{metric} is exported"),
+            &format!("metric/{metric}"),
+        )
+        .with_threshold(Threshold::at_least(Count(1)))
+        .with_combine(Combine::VerdictOnly)
+        .with_scenario(format!("series of {metric} after a scrape of every target"));
+    let health = match pair.wait_for_scrapes().await {
+        Ok(h) => h,
+        Err(e) => return Err(check.error(e)),
+    };
+    let up: Vec<&str> = health
+        .iter()
+        .filter(|t| t.health == "up")
+        .map(|t| t.job.as_str())
+        .collect();
+    if up.is_empty() {
+        return Err(check.nothing_measured(format!(
+            "no scrape target is up, so no metric could be seen (targets: {})",
+            health
+                .iter()
+                .map(|t| format!("{} {}", t.url, t.health))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let selector = format!(
+        "{{__name__={}}}",
+        serde_json::Value::String(metric.to_owned())
+    );
+    let series = match pair.query(&selector).await {
+        Ok(s) => s,
+        Err(e) => return Err(check.error(e)),
+    };
+    let jobs: BTreeSet<&str> = series
+        .iter()
+        .filter_map(|(l, _)| l.get("job").map(String::as_str))
+        .collect();
+    let summary = if series.is_empty() {
+        let names = pair.metric_names().await.unwrap_or_default();
+        let near: Vec<&String> = names
+            .iter()
+            .filter(|n| {
+                let stem = metric.trim_end_matches("_total");
+                n.starts_with(stem) || stem.starts_with(n.trim_end_matches("_total"))
+            })
+            .take(5)
+            .collect();
+        let near = if near.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; similar names exported: {}",
+                near.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        format!(
+            "series {metric} is absent: no scraped target exports it (targets up: {}){near}",
+            up.join(", ")
+        )
+    } else {
+        format!(
+            "{} series of {metric} from {}",
+            series.len(),
+            jobs.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    };
+    check.judge(Observation::new(Quantity::count(series.len() as u64)).with_summary(summary))
+}
+
+/// Panics unless [`try_assert_query`] passes.
+pub async fn assert_query(pair: &Pair, expr: &str, threshold: Threshold) -> Evidence {
+    try_assert_query(pair, expr, threshold).await.or_panic()
+}
+
+/// `obs.query`: the value of a PromQL expression against a threshold, read in the
+/// threshold's unit (seconds, a ratio, a count, a rate, bytes). The expression must give
+/// one sample: aggregate with `sum`, `max`, ... An `error` when it gives none.
+pub async fn try_assert_query(
+    pair: &Pair,
+    expr: &str,
+    threshold: Threshold,
+) -> Result<Evidence, Failure> {
+    let check = pair
+        .check(
+            "obs.query",
+            format!("`{expr}` {threshold}"),
+            &format!("query/{expr}"),
+        )
+        .with_threshold(threshold.clone())
+        .with_combine(Combine::VerdictOnly)
+        .with_scenario(format!("instant query `{expr}` against Prometheus"));
+    let samples = match pair.query(expr).await {
+        Ok(s) => s,
+        Err(e) => return Err(check.error(e)),
+    };
+    let value = match samples.as_slice() {
+        [] => {
+            return Err(check.nothing_measured(format!(
+                "`{expr}` gives no sample: its series are absent or the filter removed them all"
+            )));
+        }
+        [(_, v)] => *v,
+        many => {
+            return Err(check.error(Error::InvalidInput(format!(
+                "`{expr}` gives {} samples; aggregate it to one (sum, max, ...)",
+                many.len()
+            ))));
+        }
+    };
+    let quantity = match threshold.unit() {
+        Unit::Seconds => Quantity::secs(value),
+        Unit::PerSecond => Quantity::per_second(value),
+        Unit::Ratio => Quantity::ratio(value),
+        Unit::Count => Quantity::count(value.max(0.0).round() as u64),
+        Unit::Bytes => Quantity::bytes(value.max(0.0).round() as u64),
+    };
+    check.judge(Observation::new(quantity).with_summary(format!("`{expr}` = {value}")))
+}
+
+/// Conventions [`try_assert_metrics_lint`] checks, with its limits.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MetricsLint {
+    max_series_per_metric: usize,
+    max_values_per_label: usize,
+}
+
+impl Default for MetricsLint {
+    fn default() -> Self {
+        MetricsLint {
+            max_series_per_metric: 500,
+            max_values_per_label: 100,
+        }
+    }
+}
+
+impl MetricsLint {
+    /// At most `n` series per metric (default 500).
+    pub fn max_series_per_metric(mut self, n: usize) -> Self {
+        self.max_series_per_metric = n;
+        self
+    }
+    /// At most `n` values of one label in one metric (default 100): a label holding ids,
+    /// paths or users grows without bound.
+    pub fn max_values_per_label(mut self, n: usize) -> Self {
+        self.max_values_per_label = n;
+        self
+    }
+
+    /// The problems in an exposition text, each `rule: metric: why`.
+    pub fn problems(&self, text: &str) -> Vec<String> {
+        let exposition = parse(text);
+        let mut problems = Vec::new();
+        for (family, meta) in &exposition.families {
+            let samples: Vec<&Sample> = exposition
+                .samples
+                .iter()
+                .filter(|s| family_of(&s.name, &exposition.families) == Some(family.as_str()))
+                .collect();
+            if !is_snake_case(family) {
+                problems.push(format!("name-format: {family}: use lower snake_case"));
+            }
+            if meta.help.is_none() {
+                problems.push(format!("help: {family}: no # HELP line"));
+            }
+            for unit in [
+                "_milliseconds",
+                "_ms",
+                "_microseconds",
+                "_kilobytes",
+                "_megabytes",
+            ] {
+                if family.contains(unit) {
+                    problems.push(format!(
+                        "base-units: {family}: use seconds and bytes, not {}",
+                        unit.trim_start_matches('_')
+                    ));
+                }
+            }
+            match meta.kind.as_deref() {
+                Some("counter") => {
+                    if let Some(s) = samples
+                        .iter()
+                        .find(|s| !s.name.ends_with("_total") && !s.name.ends_with("_created"))
+                    {
+                        problems.push(format!(
+                            "counter-total: {}: a counter's samples end in _total",
+                            s.name
+                        ));
+                    }
+                }
+                Some("histogram") => {
+                    let buckets: Vec<&&Sample> = samples
+                        .iter()
+                        .filter(|s| s.name.ends_with("_bucket"))
+                        .collect();
+                    if buckets.is_empty() {
+                        problems.push(format!("histogram-buckets: {family}: no _bucket series"));
+                    } else if !buckets
+                        .iter()
+                        .any(|s| s.labels.get("le").is_some_and(|l| l == "+Inf"))
+                    {
+                        problems.push(format!(
+                            "histogram-buckets: {family}: no le=\"+Inf\" bucket"
+                        ));
+                    }
+                    for suffix in ["_sum", "_count"] {
+                        if !samples.iter().any(|s| s.name.ends_with(suffix)) {
+                            problems
+                                .push(format!("histogram-buckets: {family}: no {suffix} series"));
+                        }
+                    }
+                }
+                None => problems.push(format!("type: {family}: no # TYPE line")),
+                _ => {}
+            }
+            let series: BTreeSet<&BTreeMap<String, String>> = samples
+                .iter()
+                .filter(|s| !s.name.ends_with("_bucket"))
+                .map(|s| &s.labels)
+                .collect();
+            if series.len() > self.max_series_per_metric {
+                problems.push(format!(
+                    "cardinality: {family}: {} series, limit {}",
+                    series.len(),
+                    self.max_series_per_metric
+                ));
+            }
+            let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+            for s in &samples {
+                for (k, v) in &s.labels {
+                    if k != "le" && k != "quantile" {
+                        values.entry(k).or_default().insert(v);
+                    }
+                }
+            }
+            for (label, vs) in values {
+                if vs.len() > self.max_values_per_label {
+                    problems.push(format!(
+                        "cardinality: {family}: label {label} has {} values, limit {}",
+                        vs.len(),
+                        self.max_values_per_label
+                    ));
+                }
+            }
+        }
+        for s in &exposition.samples {
+            if family_of(&s.name, &exposition.families).is_none() {
+                problems.push(format!("type: {}: a sample with no # TYPE line", s.name));
+            }
+        }
+        problems.dedup();
+        problems
+    }
+}
+
+/// Panics unless [`try_assert_metrics_lint`] passes.
+pub async fn assert_metrics_lint(url: &str, lint: &MetricsLint, pair: Option<&Pair>) -> Evidence {
+    try_assert_metrics_lint(url, lint, pair).await.or_panic()
+}
+
+/// `obs.metrics_lint`: the exposition text at `url` (a loopback `/metrics`) follows
+/// Prometheus's conventions: lower snake_case names, `# HELP` and `# TYPE` for each
+/// family, counters ending in `_total`, histograms with `_bucket` (up to `+Inf`), `_sum`
+/// and `_count`, base units, and the cardinality limits. An `error` when the endpoint
+/// gives no metric. Recorded with the pair's recorder when one is given.
+pub async fn try_assert_metrics_lint(
+    url: &str,
+    lint: &MetricsLint,
+    pair: Option<&Pair>,
+) -> Result<Evidence, Failure> {
+    let title = format!("metrics at {url} follow the naming and type conventions");
+    let mut check = match pair {
+        Some(p) => p.check("obs.metrics_lint", title, &format!("metrics/{url}")),
+        None => readiness_core::Check::new(
+            "obs.metrics_lint",
+            title,
+            readiness_core::Category::OBSERVABILITY,
+        )
+        .with_subject(format!("metrics/{url}")),
+    };
+    check = check
+        .with_threshold(Threshold::at_most(Count(0)))
+        .with_combine(Combine::VerdictOnly)
+        .with_target(url.to_owned())
+        .with_scenario(format!(
+            "one scrape of {url}; at most {} series per metric, {} values per label",
+            lint.max_series_per_metric, lint.max_values_per_label
+        ));
+    if let Err(e) = readiness_core::guard::check_target(
+        url,
+        readiness_core::guard::Reach::Loopback,
+        "a loopback metrics URL",
+    ) {
+        return Err(check.error(e));
+    }
+    let text = match fetch(url).await {
+        Ok(t) => t,
+        Err(e) => return Err(check.error(e)),
+    };
+    let families = parse(&text).families.len();
+    if families == 0 {
+        return Err(check.nothing_measured(format!("{url} gives no metric")));
+    }
+    let problems = lint.problems(&text);
+    let summary = if problems.is_empty() {
+        format!("{families} metric families, no problem")
+    } else {
+        format!(
+            "{} problem(s) in {families} families: {}",
+            problems.len(),
+            problems.join("; ")
+        )
+    };
+    check.judge(Observation::new(Quantity::count(problems.len() as u64)).with_summary(summary))
+}
+
+async fn fetch(url: &str) -> readiness_core::Result<String> {
+    let response = reqwest::get(url)
+        .await
+        .map_err(|e| Error::Other(format!("GET {url}: {e}")))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| Error::Other(format!("GET {url}: {e}")))?;
+    if !status.is_success() {
+        return Err(Error::Other(format!("GET {url}: {status}")));
+    }
+    Ok(text)
+}
+
+#[derive(Debug, Default)]
+struct Meta {
+    kind: Option<String>,
+    help: Option<String>,
+}
+
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+struct Exposition {
+    families: BTreeMap<String, Meta>,
+    samples: Vec<Sample>,
+}
+
+fn is_snake_case(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == ':')
+}
+
+/// The family a sample belongs to: its name, or its name without a histogram, summary or
+/// counter suffix.
+fn family_of<'a>(sample: &str, families: &'a BTreeMap<String, Meta>) -> Option<&'a str> {
+    if let Some((name, _)) = families.get_key_value(sample) {
+        return Some(name);
+    }
+    for suffix in ["_bucket", "_sum", "_count", "_total", "_created", "_info"] {
+        if let Some(stem) = sample.strip_suffix(suffix) {
+            if let Some((name, _)) = families.get_key_value(stem) {
+                return Some(name);
+            }
+        }
+    }
+    None
+}
+
+/// A lenient reader of the text format (0.0.4 and OpenMetrics): `# HELP`, `# TYPE` and
+/// samples with their labels.
+fn parse(text: &str) -> Exposition {
+    let mut e = Exposition::default();
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            e.families.entry(name.to_owned()).or_default().help = Some(help.to_owned());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            e.families.entry(name.to_owned()).or_default().kind = Some(kind.trim().to_owned());
+        } else if line.is_empty() || line.starts_with('#') {
+            continue;
+        } else {
+            let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+            let name = line[..name_end].to_owned();
+            let mut labels = BTreeMap::new();
+            if line[name_end..].starts_with('{') {
+                if let Some(close) = line.rfind('}') {
+                    labels = parse_labels(&line[name_end + 1..close]);
+                }
+            }
+            e.samples.push(Sample { name, labels });
+        }
+    }
+    e
+}
+
+fn parse_labels(text: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut rest = text;
+    while let Some(eq) = rest.find('=') {
+        let key = rest[..eq].trim().trim_start_matches(',').trim().to_owned();
+        let after = &rest[eq + 1..];
+        let Some(body) = after.strip_prefix('"') else {
+            break;
+        };
+        let mut value = String::new();
+        let mut chars = body.char_indices();
+        let mut end = body.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(if n == 'n' { '\n' } else { n });
+                    }
+                }
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        labels.insert(key, value);
+        rest = &body[end..];
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clean_exposition_has_no_problem() {
+        let text = "# HELP http_requests_total Requests\n# TYPE http_requests_total counter\nhttp_requests_total{route=\"/a\",status=\"200\"} 3\n\
+                    # HELP latency_seconds Latency\n# TYPE latency_seconds histogram\nlatency_seconds_bucket{le=\"0.1\"} 1\nlatency_seconds_bucket{le=\"+Inf\"} 2\nlatency_seconds_sum 0.3\nlatency_seconds_count 2\n";
+        assert_eq!(MetricsLint::default().problems(text), Vec::<String>::new());
+        // OpenMetrics names the counter family without _total.
+        let om = "# HELP http_requests Requests.\n# TYPE http_requests counter\nhttp_requests_total{a=\"b\"} 1\nhttp_requests_created{a=\"b\"} 1.7e9\n# EOF\n";
+        assert_eq!(MetricsLint::default().problems(om), Vec::<String>::new());
+    }
+
+    #[test]
+    fn names_each_broken_convention() {
+        let mut text = String::from(
+            "# TYPE requests counter\nrequests 3\n# HELP Latency_ms x\n# TYPE Latency_ms histogram\nLatency_ms_sum 1\nLatency_ms_count 1\nstray 1\n# HELP users_active x\n# TYPE users_active gauge\n",
+        );
+        for i in 0..5 {
+            text.push_str(&format!("users_active{{user=\"u{i}\"}} 1\n"));
+        }
+        let problems = MetricsLint::default()
+            .max_values_per_label(3)
+            .problems(&text);
+        let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
+        assert!(has("counter-total: requests"), "{problems:?}");
+        assert!(has("help: requests"), "{problems:?}");
+        assert!(has("name-format: Latency_ms"), "{problems:?}");
+        assert!(has("base-units: Latency_ms"), "{problems:?}");
+        assert!(
+            has("histogram-buckets: Latency_ms: no _bucket"),
+            "{problems:?}"
+        );
+        assert!(has("type: stray"), "{problems:?}");
+        assert!(
+            has("cardinality: users_active: label user has 5 values, limit 3"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn labels_with_escapes_and_commas() {
+        let l = parse_labels(r#"a="x,y",b="q\"uote",c="line\nbreak""#);
+        assert_eq!(l["a"], "x,y");
+        assert_eq!(l["b"], "q\"uote");
+        assert_eq!(l["c"], "line\nbreak");
+    }
+}
