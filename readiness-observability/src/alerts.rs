@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use readiness_core::{
     AlertEvent, AlertState, AlertTimeline, Category, Check, CheckResultExt, Combine, Count, Error,
-    Evidence, Failure, Observation, Quantity, Threshold,
+    Evidence, Failure, Observation, Quantity, Ratio, Threshold,
 };
 use time::OffsetDateTime;
 
@@ -162,6 +162,70 @@ impl Pair {
             format!("not silent: {}", all.join(", "))
         };
         check.judge(Observation::new(Quantity::count(names.len() as u64)).with_summary(summary))
+    }
+}
+
+impl Pair {
+    /// The alerting rules loaded now that reached the webhook firing (any receiver), and
+    /// those that never did.
+    pub fn fired_and_never_fired(&self) -> (Vec<String>, Vec<String>) {
+        let notified: BTreeSet<String> = self
+            .webhook()
+            .notifications()
+            .iter()
+            .flat_map(|n| n.alerts.iter())
+            .filter(|a| a.status == "firing")
+            .map(|a| a.name().to_owned())
+            .collect();
+        self.alert_rules()
+            .iter()
+            .map(|r| r.name.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .partition(|name| notified.contains(name))
+    }
+
+    /// Panics unless [`Pair::try_assert_all_alerts_fired`] passes.
+    pub fn assert_all_alerts_fired(&self) -> Evidence {
+        self.try_assert_all_alerts_fired().or_panic()
+    }
+
+    /// `obs.alerts_fired`, the roll-up: every alerting rule loaded was fired by some test
+    /// on this pair (a firing notification reached the webhook): "alerts fired in testing:
+    /// N of M", naming the ones never fired. An `error` when no alerting rule is loaded.
+    pub fn try_assert_all_alerts_fired(&self) -> Result<Evidence, Failure> {
+        let (fired, never) = self.fired_and_never_fired();
+        let total = (fired.len() + never.len()) as u64;
+        let check = self
+            .check(
+                "obs.alerts_fired",
+                "every alerting rule was fired in testing".into(),
+                "alerts/fired",
+            )
+            .with_threshold(Threshold::at_least(Ratio::ONE))
+            .with_combine(Combine::Proportion {
+                events: fired.len() as u64,
+                trials: total,
+            })
+            .with_scenario(format!(
+                "rules loaded on this pair: {}",
+                self.alert_rules()
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        if total == 0 {
+            return Err(check.nothing_measured("no alerting rule is loaded"));
+        }
+        let mut summary = format!("alerts fired in testing: {} of {total}", fired.len());
+        if !never.is_empty() {
+            summary.push_str(&format!("; never fired: {}", never.join(", ")));
+        }
+        check.judge(
+            Observation::new(Quantity::ratio(fired.len() as f64 / total as f64))
+                .with_summary(summary),
+        )
     }
 }
 
@@ -373,6 +437,9 @@ impl<'p> AlertExpectation<'p> {
             return Err(self.unknown_rule(check));
         };
         let arrived = self.wait_for(induced, "firing").await;
+        // The notification can beat the next poll of Prometheus's alerts: let the poller
+        // see the state that caused it.
+        tokio::time::sleep(self.pair.poll_interval * 2).await;
         let timeline = self.timeline(induced, None, rule);
         let Some(at) = arrived else {
             let why = self.why_not_fired(rule, &timeline).await;
@@ -431,6 +498,7 @@ impl<'p> AlertExpectation<'p> {
             )));
         }
         let arrived = self.wait_for(cleared, "resolved").await;
+        tokio::time::sleep(self.pair.poll_interval * 2).await;
         let timeline = self.timeline(cleared, None, rule);
         let Some(at) = arrived else {
             let inactive = timeline
@@ -569,6 +637,6 @@ fn steps_text(t: &AlertTimeline) -> String {
         parts.join(", "),
         Quantity::duration(t.scrape_interval),
         Quantity::duration(t.evaluation_interval),
-        Quantity::duration(t.rule_for)
+        if t.rule_for.is_zero() { "0s".to_owned() } else { Quantity::duration(t.rule_for).to_string() }
     )
 }

@@ -15,6 +15,9 @@
 //! | `obs.metric_exists` | [`assert_metric_exists`] | some target exports the metric |
 //! | `obs.metrics_lint` | [`assert_metrics_lint`] | naming, types, buckets, cardinality |
 //! | `obs.query` | [`assert_query`] | a PromQL value against a threshold |
+//! | `obs.health_accurate` | [`HealthEndpoints::assert_accurate`] | ready follows a dependency down and up, live stays good |
+//! | `obs.logs` | [`assert_logs`] | structured lines, error lines as expected, no secret |
+//! | `obs.traces` | [`OtlpReceiver::assert_traces`] | spans arrive, parent and child linked |
 //!
 //! ```no_run
 //! # async fn demo() -> readiness_core::Result<()> {
@@ -43,12 +46,23 @@
 mod alerts;
 mod config;
 mod exporter;
+mod health;
 mod http;
+mod logs;
 mod pair;
 mod promql;
 mod rules;
 mod scrape;
+mod traces;
 mod webhook;
+
+/// The recorder of the crate's unit tests: never the user's evidence directory.
+#[cfg(test)]
+pub(crate) fn self_test_recorder() -> readiness_core::Recorder {
+    readiness_core::Recorder::new(
+        readiness_core::settings::target_dir().join("readiness-self-test"),
+    )
+}
 
 pub use readiness_core as core;
 
@@ -58,10 +72,13 @@ pub use config::{
     try_assert_rules_lint, try_assert_rules_load,
 };
 pub use exporter::{Counter, Exporter, Gauge, Histogram};
+pub use health::HealthEndpoints;
+pub use logs::{DEFAULT_SECRET_PATTERNS, LogLines, LogRules, assert_logs, try_assert_logs};
 pub use pair::{Pair, PairBuilder, Target, TargetHealth};
 pub use rules::{AlertRule, RuleFile, parse_duration};
 pub use scrape::{
     MetricsLint, assert_metric_exists, assert_metrics_lint, assert_query, assert_targets_up,
     try_assert_metric_exists, try_assert_metrics_lint, try_assert_query, try_assert_targets_up,
 };
+pub use traces::{OtlpReceiver, ReceivedSpan, Traces};
 pub use webhook::{Notification, NotifiedAlert, Webhook};

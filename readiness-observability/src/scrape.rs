@@ -216,6 +216,7 @@ pub async fn try_assert_query(
 pub struct MetricsLint {
     max_series_per_metric: usize,
     max_values_per_label: usize,
+    recorder: Option<readiness_core::Recorder>,
 }
 
 impl Default for MetricsLint {
@@ -223,6 +224,7 @@ impl Default for MetricsLint {
         MetricsLint {
             max_series_per_metric: 500,
             max_values_per_label: 100,
+            recorder: None,
         }
     }
 }
@@ -237,6 +239,12 @@ impl MetricsLint {
     /// paths or users grows without bound.
     pub fn max_values_per_label(mut self, n: usize) -> Self {
         self.max_values_per_label = n;
+        self
+    }
+
+    /// Records the check with `recorder`.
+    pub fn with_recorder(mut self, recorder: readiness_core::Recorder) -> Self {
+        self.recorder = Some(recorder);
         self
     }
 
@@ -348,30 +356,26 @@ impl MetricsLint {
 }
 
 /// Panics unless [`try_assert_metrics_lint`] passes.
-pub async fn assert_metrics_lint(url: &str, lint: &MetricsLint, pair: Option<&Pair>) -> Evidence {
-    try_assert_metrics_lint(url, lint, pair).await.or_panic()
+pub async fn assert_metrics_lint(url: &str, lint: &MetricsLint) -> Evidence {
+    try_assert_metrics_lint(url, lint).await.or_panic()
 }
 
 /// `obs.metrics_lint`: the exposition text at `url` (a loopback `/metrics`) follows
 /// Prometheus's conventions: lower snake_case names, `# HELP` and `# TYPE` for each
 /// family, counters ending in `_total`, histograms with `_bucket` (up to `+Inf`), `_sum`
 /// and `_count`, base units, and the cardinality limits. An `error` when the endpoint
-/// gives no metric. Recorded with the pair's recorder when one is given.
-pub async fn try_assert_metrics_lint(
-    url: &str,
-    lint: &MetricsLint,
-    pair: Option<&Pair>,
-) -> Result<Evidence, Failure> {
+/// gives no metric.
+pub async fn try_assert_metrics_lint(url: &str, lint: &MetricsLint) -> Result<Evidence, Failure> {
     let title = format!("metrics at {url} follow the naming and type conventions");
-    let mut check = match pair {
-        Some(p) => p.check("obs.metrics_lint", title, &format!("metrics/{url}")),
-        None => readiness_core::Check::new(
-            "obs.metrics_lint",
-            title,
-            readiness_core::Category::OBSERVABILITY,
-        )
-        .with_subject(format!("metrics/{url}")),
-    };
+    let mut check = readiness_core::Check::new(
+        "obs.metrics_lint",
+        title,
+        readiness_core::Category::OBSERVABILITY,
+    )
+    .with_subject(format!("metrics/{url}"));
+    if let Some(r) = &lint.recorder {
+        check = check.with_recorder(r.clone());
+    }
     check = check
         .with_threshold(Threshold::at_most(Count(0)))
         .with_combine(Combine::VerdictOnly)
