@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::attachment::{LatencyHistogram, RecoveryTimeline, Timeline, WriteHistory};
+use crate::attachment::{
+    AlertState, AlertTimeline, LatencyHistogram, RecoveryTimeline, Timeline, WriteHistory,
+};
 use crate::evidence::{Combine, Evidence, Verdict};
 use crate::quantity::Quantity;
 
@@ -130,6 +132,21 @@ impl Evidence {
                         r.settle
                     ));
                 }
+            }
+        }
+        if let (Some(t), Quantity::Duration(secs)) = (self.attachment::<AlertTimeline>(), observed)
+            && self.bound == crate::evidence::Bound::Exact
+        {
+            let notified = [AlertState::Notified, AlertState::ResolvedNotified]
+                .into_iter()
+                .filter_map(|s| t.first(s))
+                .collect::<Vec<_>>();
+            if !notified.iter().any(|ms| (ms / 1e3 - secs).abs() <= 1e-3) {
+                return Err(format!(
+                    "observed {observed} to the notification of {}, but its timeline has \
+                     notifications at {:?} ms",
+                    t.alert, notified
+                ));
             }
         }
         if let Some(h) = self.attachment::<WriteHistory>() {

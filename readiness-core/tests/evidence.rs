@@ -403,3 +403,38 @@ fn a_record_is_judged_again_from_its_own_numbers() {
             .contains("its timeline 10 of 100")
     );
 }
+
+#[test]
+fn an_alert_latency_is_the_notification_its_timeline_shows() {
+    use readiness_core::{AlertEvent, AlertState, AlertTimeline};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let timeline = AlertTimeline::new(
+        "ErrorsHigh",
+        ("error ratio 50%".to_owned(), time::OffsetDateTime::now_utc()),
+        Duration::ZERO,
+        (
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+        ),
+        Some("pager".to_owned()),
+        vec![
+            AlertEvent::new(0.0, AlertState::Induced),
+            AlertEvent::new(1_100.0, AlertState::Firing),
+            AlertEvent::new(900.0, AlertState::Notified).with_receiver("chat"),
+            AlertEvent::new(1_350.0, AlertState::Notified).with_receiver("pager"),
+        ],
+    );
+    assert_eq!(timeline.first(AlertState::Notified), Some(1_350.0));
+    let honest = Check::new("obs.alert_fires", "fires within 15s", Category::OBSERVABILITY)
+        .with_threshold(Threshold::at_most(Duration::from_secs(15)))
+        .with_attachment(timeline)
+        .with_recorder(Recorder::new(dir.path()))
+        .judge(Duration::from_millis(1_350))
+        .expect("1.35 s is within 15 s");
+    assert_eq!(honest.verify(), Ok(()));
+    let mut edited = honest.clone();
+    edited.observed = Some(Quantity::millis(900.0));
+    let why = edited.verify().expect_err("900 ms was the chat notification");
+    assert!(why.contains("but its timeline has notifications at [1350.0] ms"), "{why}");
+}

@@ -352,8 +352,100 @@ pub fn charts_of(a: &Attachment) -> Vec<Chart> {
                 markers,
             )]
         }
+        Attachment::Alert(t) => {
+            use readiness_core::AlertState;
+            // One lane per state: 0 inactive, 1 pending, 2 firing, 3 notified.
+            let lanes = [
+                (AlertState::Inactive, "inactive", 0.0),
+                (AlertState::Pending, "pending", 1.0),
+                (AlertState::Firing, "firing", 2.0),
+                (AlertState::Notified, "notified", 3.0),
+                (AlertState::ResolvedNotified, "resolved", 3.0),
+            ];
+            let series_list = lanes
+                .iter()
+                .map(|(state, name, lane)| {
+                    let points = t
+                        .events
+                        .iter()
+                        .filter(|e| e.state == *state)
+                        .map(|e| (e.at_ms, *lane))
+                        .collect::<Vec<_>>();
+                    (name, points)
+                })
+                .filter(|(_, points)| !points.is_empty())
+                .map(|(name, points)| series(name, points))
+                .collect();
+            let markers = t
+                .events
+                .iter()
+                .filter_map(|e| match e.state {
+                    AlertState::Induced => Some(x_marker(e.at_ms, format!("cause: {}", t.induced))),
+                    AlertState::Cleared => Some(x_marker(e.at_ms, "cleared".into())),
+                    AlertState::Notified | AlertState::ResolvedNotified => Some(x_marker(
+                        e.at_ms,
+                        e.receiver.clone().unwrap_or_else(|| "webhook".into()),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            vec![chart(
+                &format!("alert {}", t.alert),
+                kind,
+                ("ms from the cause", "0 inactive 1 pending 2 firing 3 notified"),
+                series_list,
+                markers,
+            )]
+        }
         _ => Vec::new(),
     }
+}
+
+/// The alerts section: each alert a test fired, and the roll-ups of fired rules.
+fn alerts_section(s: &Scorecard) -> String {
+    use readiness_core::{AlertState, AlertTimeline, AttachmentKind as _};
+    let records = s.categories.iter().flat_map(|c| c.criteria.iter());
+    let mut rows = String::new();
+    let mut rollups = Vec::new();
+    for r in records {
+        if r.id == "obs.alerts_fired" {
+            rollups.push(format!(
+                "<li><span class=\"{}\">{}</span> {}</li>",
+                r.verdict,
+                r.verdict,
+                esc(r.summary.as_deref().unwrap_or(""))
+            ));
+        }
+        if r.id != "obs.alert_fires" {
+            continue;
+        }
+        for t in r.attachments.iter().filter_map(AlertTimeline::of) {
+            let notified = t.first(AlertState::Notified);
+            let _ = write!(
+                rows,
+                "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td class=num>{}</td></tr>",
+                esc(&t.alert),
+                r.verdict,
+                r.verdict,
+                esc(t.expected_receiver.as_deref().unwrap_or("any")),
+                notified.map_or("not notified".into(), |ms| format!("{:.2} s", ms / 1e3))
+            );
+        }
+    }
+    if rows.is_empty() && rollups.is_empty() {
+        return String::new();
+    }
+    let mut o = String::from("<h2 id=\"alerts\">Alerts fired in testing</h2>");
+    if !rollups.is_empty() {
+        let _ = write!(o, "<ul>{}</ul>", rollups.join(""));
+    }
+    if !rows.is_empty() {
+        let _ = write!(
+            o,
+            "<table><tr><th>Alert</th><th>Verdict</th><th>Receiver</th><th>Cause → notification</th></tr>{rows}</table>"
+        );
+    }
+    o
 }
 
 const STYLE: &str = r#"
@@ -522,6 +614,7 @@ pub fn page(s: &Scorecard) -> String {
             o.push_str("</details>");
         }
     }
+    o.push_str(&alerts_section(s));
     if let Some(cap) = &s.capacity {
         let _ = write!(
             o,

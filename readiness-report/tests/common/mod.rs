@@ -441,6 +441,7 @@ fn drills(dir: &Path) {
         Some(2005.0),
         writes,
     );
+    alerts(dir);
     let lost = history.counts().lost;
     record(
         dir,
@@ -454,6 +455,55 @@ fn drills(dir: &Path) {
             .with_recorder(self_test())
             .with_attachment(history)
             .judge(Quantity::count(lost)),
+        ),
+    );
+}
+
+/// An alert fired and notified, as readiness-observability records it, and its roll-up.
+fn alerts(dir: &Path) {
+    use readiness_core::{AlertEvent, AlertState, AlertTimeline, Combine, Ratio};
+    let timeline = AlertTimeline::new(
+        "ErrorsHigh",
+        ("error ratio set to 50%".to_owned(), time::OffsetDateTime::now_utc()),
+        Duration::ZERO,
+        (
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+        ),
+        Some("pager".to_owned()),
+        vec![
+            AlertEvent::new(0.0, AlertState::Induced),
+            AlertEvent::new(1_050.0, AlertState::Firing),
+            AlertEvent::new(1_380.0, AlertState::Notified).with_receiver("pager"),
+        ],
+    );
+    record(
+        dir,
+        &keep(
+            Check::new("obs.alert_fires", "ErrorsHigh fires within 15s", Category::OBSERVABILITY)
+                .with_threshold(Threshold::at_most(Duration::from_secs(15)))
+                .with_recorder(self_test())
+                .with_attachment(timeline)
+                .judge(Duration::from_millis(1_380)),
+        ),
+    );
+    record(
+        dir,
+        &keep(
+            Check::new(
+                "obs.alerts_fired",
+                "every alerting rule was fired in testing",
+                Category::OBSERVABILITY,
+            )
+            .with_threshold(Threshold::at_least(Ratio::ONE))
+            .with_combine(Combine::Proportion {
+                events: 2,
+                trials: 3,
+            })
+            .with_summary("alerts fired in testing: 2 of 3; never fired: QueueSlow")
+            .with_recorder(self_test())
+            .judge(Quantity::ratio(2.0 / 3.0)),
         ),
     );
 }
