@@ -47,6 +47,15 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         "pass  dr.no_ack_write_lost   no acknowledged write of orders lost",
         "pass  dr.rpo",
         "pass  dr.zero_downtime       no failed request of search_across_switch across the switch",
+        "pass  obs.targets_up         every scrape target is up",
+        "pass  obs.alert_silent       no alert pending or firing over 5s",
+        "pass  obs.alert_fires        ReferenceHighErrorRate fires within 30s",
+        "pass  obs.alert_resolves     ReferenceServiceDown resolves within 40s",
+        "pass  obs.alerts_fired       every alerting rule was fired in testing",
+        "pass  obs.health_accurate    readiness follows postgres within 8s",
+        "pass  obs.logs",
+        "pass  obs.traces             reference-service sends linked traces",
+        "observability        15   10.0    12     0      0        0",
         "readiness scorecard: GO  score 10.0/10",
         "verdict: go",
     ] {
@@ -66,7 +75,7 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         assert!(report.join(f).is_file(), "{f}");
     }
     let records = records(dir.path());
-    assert_eq!(records.len(), 12, "one record per check");
+    assert_eq!(records.len(), 24, "one record per check");
     assert!(
         records.iter().all(|r| r["verdict"] == "pass"),
         "{records:?}"
@@ -76,7 +85,7 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
     )
     .expect("scorecard json");
     assert_eq!(card["verdict"], "go");
-    assert_eq!(card["records"], 12);
+    assert_eq!(card["records"], 24);
 }
 
 #[test]

@@ -410,7 +410,10 @@ fn an_alert_latency_is_the_notification_its_timeline_shows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let timeline = AlertTimeline::new(
         "ErrorsHigh",
-        ("error ratio 50%".to_owned(), time::OffsetDateTime::now_utc()),
+        (
+            "error ratio 50%".to_owned(),
+            time::OffsetDateTime::now_utc(),
+        ),
         Duration::ZERO,
         (
             Duration::from_secs(1),
@@ -426,15 +429,24 @@ fn an_alert_latency_is_the_notification_its_timeline_shows() {
         ],
     );
     assert_eq!(timeline.first(AlertState::Notified), Some(1_350.0));
-    let honest = Check::new("obs.alert_fires", "fires within 15s", Category::OBSERVABILITY)
-        .with_threshold(Threshold::at_most(Duration::from_secs(15)))
-        .with_attachment(timeline)
-        .with_recorder(Recorder::new(dir.path()))
-        .judge(Duration::from_millis(1_350))
-        .expect("1.35 s is within 15 s");
+    let honest = Check::new(
+        "obs.alert_fires",
+        "fires within 15s",
+        Category::OBSERVABILITY,
+    )
+    .with_threshold(Threshold::at_most(Duration::from_secs(15)))
+    .with_attachment(timeline)
+    .with_recorder(Recorder::new(dir.path()))
+    .judge(Duration::from_millis(1_350))
+    .expect("1.35 s is within 15 s");
     assert_eq!(honest.verify(), Ok(()));
     let mut edited = honest.clone();
     edited.observed = Some(Quantity::millis(900.0));
-    let why = edited.verify().expect_err("900 ms was the chat notification");
-    assert!(why.contains("but its timeline has notifications at [1350.0] ms"), "{why}");
+    let why = edited
+        .verify()
+        .expect_err("900 ms was the chat notification");
+    assert!(
+        why.contains("but its timeline has notifications at [1350.0] ms"),
+        "{why}"
+    );
 }

@@ -387,7 +387,7 @@ impl<'p> AlertExpectation<'p> {
             format!("; rule `{}` for {:?} in {}", r.expr, r.for_, r.file)
         });
         self.pair
-            .check(id, title, &format!("alert/{}", self.name))
+            .check(id, title, &format!("alert/{}/{id}", self.name))
             .with_threshold(Threshold::at_most(self.within))
             .with_combine(Combine::VerdictOnly)
             .with_scenario(format!(
@@ -637,6 +637,10 @@ fn steps_text(t: &AlertTimeline) -> String {
         parts.join(", "),
         Quantity::duration(t.scrape_interval),
         Quantity::duration(t.evaluation_interval),
-        if t.rule_for.is_zero() { "0s".to_owned() } else { Quantity::duration(t.rule_for).to_string() }
+        if t.rule_for.is_zero() {
+            "0s".to_owned()
+        } else {
+            Quantity::duration(t.rule_for).to_string()
+        }
     )
 }

@@ -1,7 +1,7 @@
 //! The in-process HTTP endpoints (exporter, webhook receiver, OTLP receiver): hyper's
 //! HTTP/1 server on a loopback port, closed when dropped.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -70,9 +70,18 @@ impl Server {
         what: &str,
         handler: impl Fn(Call) -> Answer + Send + Sync + 'static,
     ) -> Result<Server> {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Server::start_on(what, IpAddr::from([127, 0, 0, 1]), handler).await
+    }
+
+    /// Binds a free port of `ip` (an address of this host) and answers with `handler`.
+    pub(crate) async fn start_on(
+        what: &str,
+        ip: IpAddr,
+        handler: impl Fn(Call) -> Answer + Send + Sync + 'static,
+    ) -> Result<Server> {
+        let listener = TcpListener::bind((ip, 0))
             .await
-            .map_err(|e| Error::Other(format!("{what}: cannot bind a loopback port: {e}")))?;
+            .map_err(|e| Error::Other(format!("{what}: cannot bind a port of {ip}: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Other(format!("{what}: {e}")))?;

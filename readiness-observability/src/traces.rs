@@ -2,6 +2,7 @@
 //! `obs.traces`: spans arrive for the requests made, with parent and child linked.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message as _;
 use readiness_core::{
-    Category, Check, CheckResultExt, Combine, Count, Evidence, Failure, Observation, Quantity,
-    Recorder, Result, Threshold,
+    Category, Check, CheckResultExt, Combine, Count, Error, Evidence, Failure, Observation,
+    Quantity, Recorder, Result, Threshold,
 };
 
 use crate::http::{Answer, Server};
@@ -89,9 +90,39 @@ fn spans_of(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
 impl OtlpReceiver {
     /// Listens on a free loopback port.
     pub async fn start() -> Result<OtlpReceiver> {
+        OtlpReceiver::start_on(IpAddr::from([127, 0, 0, 1])).await
+    }
+
+    /// Listens on the gateway address of the Docker network `network` (a network the test
+    /// made), so that a service in a container on it exports to
+    /// `http://<gateway>:<port>` ([`OtlpReceiver::endpoint`]). Only a private (RFC 1918)
+    /// gateway is accepted.
+    pub async fn start_for_network(network: &str) -> Result<OtlpReceiver> {
+        let docker = readiness_core::containers::docker().await?;
+        let inspect = docker
+            .inspect_network(network, None)
+            .await
+            .map_err(|e| Error::Other(format!("docker network {network}: {e}")))?;
+        let gateway = inspect
+            .ipam
+            .and_then(|i| i.config)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.gateway)
+            .filter_map(|g| g.parse::<std::net::Ipv4Addr>().ok())
+            .find(std::net::Ipv4Addr::is_private)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "docker network {network} has no private IPv4 gateway to listen on"
+                ))
+            })?;
+        OtlpReceiver::start_on(IpAddr::V4(gateway)).await
+    }
+
+    async fn start_on(ip: IpAddr) -> Result<OtlpReceiver> {
         let received = Arc::new(Mutex::new(Received::default()));
         let into = received.clone();
-        let server = Server::start("OTLP receiver", move |call| {
+        let server = Server::start_on("OTLP receiver", ip, move |call| {
             if call.method != Method::POST || !call.path.starts_with("/v1/traces") {
                 return Answer::text(StatusCode::NOT_FOUND, "POST OTLP traces to /v1/traces");
             }

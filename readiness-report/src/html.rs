@@ -392,7 +392,10 @@ pub fn charts_of(a: &Attachment) -> Vec<Chart> {
             vec![chart(
                 &format!("alert {}", t.alert),
                 kind,
-                ("ms from the cause", "0 inactive 1 pending 2 firing 3 notified"),
+                (
+                    "ms from the cause",
+                    "0 inactive 1 pending 2 firing 3 notified",
+                ),
                 series_list,
                 markers,
             )]

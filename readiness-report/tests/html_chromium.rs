@@ -65,9 +65,14 @@ async fn html_report_draws_every_chart_without_errors_in_headless_chromium() {
     let charts = html.matches("class=\"chart\"").count();
     assert!(charts >= 10, "{charts} charts");
     // The alerts section: each alert fired, and the roll-up of fired rules.
-    assert!(html.contains("<h2 id=\"alerts\">Alerts fired in testing</h2>"), "alerts section");
+    assert!(
+        html.contains("<h2 id=\"alerts\">Alerts fired in testing</h2>"),
+        "alerts section"
+    );
     assert!(html.contains("alerts fired in testing: 2 of 3; never fired: QueueSlow"));
-    assert!(html.contains("<td>ErrorsHigh</td><td class=\"pass\">pass</td><td>pager</td><td class=num>1.38 s</td>"));
+    assert!(html.contains(
+        "<td>ErrorsHigh</td><td class=\"pass\">pass</td><td>pager</td><td class=num>1.38 s</td>"
+    ));
 
     let url = format!("file://{}", html_path.display());
     let profile = tmp.path().join("profile");

@@ -252,6 +252,11 @@ impl Stack {
         Ok(stack)
     }
 
+    /// Container mode: the Docker network of the stack (made for it).
+    pub fn network(&self) -> Option<&str> {
+        self.instance.as_ref().map(|(network, _)| network.as_str())
+    }
+
     /// Container mode: another instance of the service on the same network, database and
     /// cache, with the same variables and defects (the green of a blue/green switch).
     /// Returns it once it listens, with its base URL on loopback.

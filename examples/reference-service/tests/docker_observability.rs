@@ -27,7 +27,9 @@ fn recorder() -> Recorder {
 }
 
 fn monitoring(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("monitoring").join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("monitoring")
+        .join(file)
 }
 
 /// GETs `url` every `every` in the background until dropped (at most 3 minutes).
@@ -68,7 +70,10 @@ fn traffic(urls: Vec<String>, every: Duration) -> Traffic {
 
 async fn pair_for(s: &Stack) -> Pair {
     Pair::builder()
-        .scrape(Target::new("reference-service", s.url.trim_start_matches("http://")))
+        .scrape(Target::new(
+            "reference-service",
+            s.url.trim_start_matches("http://"),
+        ))
         .rule_file(RuleFile::read(monitoring("alerts.yml")).unwrap())
         .alertmanager_config(std::fs::read_to_string(monitoring("alertmanager.yml")).unwrap())
         .with_recorder(recorder())
@@ -86,7 +91,10 @@ async fn docker_every_alert_fires_routes_and_resolves_and_none_under_normal_load
     let mut s = stack(StackOptions::new().with_env("BREAKER_OPEN_MS", "1000")).await;
     let id = create(&s, "alerts").await;
     let load = traffic(
-        vec![format!("{}/orders/{id}", s.url), format!("{}/orders?limit=5", s.url)],
+        vec![
+            format!("{}/orders/{id}", s.url),
+            format!("{}/orders?limit=5", s.url),
+        ],
         Duration::from_millis(100),
     );
     let mut pair = pair_for(&s).await;
@@ -102,12 +110,18 @@ async fn docker_every_alert_fires_routes_and_resolves_and_none_under_normal_load
     tokio::time::sleep(Duration::from_secs(2)).await;
     r(try_assert_rules_lint(&pair).await);
     r(pair.try_assert_silent(Duration::from_secs(8)).await);
-    assert!(load.sent.load(Ordering::Relaxed) > 100, "a normal load ran during the silence");
+    assert!(
+        load.sent.load(Ordering::Relaxed) > 100,
+        "a normal load ran during the silence"
+    );
 
     let faults = Faults::new().await.unwrap();
     let redis = s.redis.as_ref().unwrap();
     let paused = faults.pause(redis).await.unwrap();
-    let alert = pair.alert("ReferenceCacheDegraded").within(Duration::from_secs(20)).routed_to("chat");
+    let alert = pair
+        .alert("ReferenceCacheDegraded")
+        .within(Duration::from_secs(20))
+        .routed_to("chat");
     r(alert.try_assert_fires(&induced(&paused)).await);
     let back = faults.unpause(redis).await.unwrap();
     r(alert.try_assert_resolves(&induced(&back)).await);
@@ -120,11 +134,17 @@ async fn docker_every_alert_fires_routes_and_resolves_and_none_under_normal_load
         .with_label("severity", "critical");
     r(alert.try_assert_fires(&induced(&paused)).await);
     let back = faults.unpause(&s.postgres).await.unwrap();
-    r(alert.within(Duration::from_secs(40)).try_assert_resolves(&induced(&back)).await);
+    r(alert
+        .within(Duration::from_secs(40))
+        .try_assert_resolves(&induced(&back))
+        .await);
 
     let stopped = Induced::now("SIGSTOP reference-service");
     s.signal("STOP").await.unwrap();
-    let alert = pair.alert("ReferenceServiceDown").within(Duration::from_secs(20)).routed_to("pager");
+    let alert = pair
+        .alert("ReferenceServiceDown")
+        .within(Duration::from_secs(20))
+        .routed_to("pager");
     let fired = alert.try_assert_fires(&stopped).await;
     let resumed = Induced::now("SIGCONT reference-service");
     s.signal("CONT").await.unwrap();
@@ -132,14 +152,20 @@ async fn docker_every_alert_fires_routes_and_resolves_and_none_under_normal_load
     r(alert.try_assert_resolves(&resumed).await);
 
     let all = r(pair.try_assert_all_alerts_fired());
-    assert_eq!(all.summary.as_deref(), Some("alerts fired in testing: 3 of 3"));
+    assert_eq!(
+        all.summary.as_deref(),
+        Some("alerts fired in testing: 3 of 3")
+    );
     s.wait_until_ready(Duration::from_secs(10)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_defect_missing_metric_fails_the_error_rate_alert_naming_the_absent_series() {
     let s = stack(StackOptions::new().with_defect("missing_metric")).await;
-    let _load = traffic(vec![format!("{}/orders?limit=5", s.url)], Duration::from_millis(100));
+    let _load = traffic(
+        vec![format!("{}/orders?limit=5", s.url)],
+        Duration::from_millis(100),
+    );
     let pair = pair_for(&s).await;
     let faults = Faults::new().await.unwrap();
     let paused = faults.pause(&s.postgres).await.unwrap();
@@ -154,11 +180,17 @@ async fn docker_defect_missing_metric_fails_the_error_rate_alert_naming_the_abse
     assert_eq!(failure.verdict(), Verdict::Fail);
     let m = failure.to_string();
     assert!(
-        m.contains("it was never pending") && m.contains("selects series http_requests_total, absent from every scraped target"),
+        m.contains("it was never pending")
+            && m.contains("selects series http_requests_total, absent from every scraped target"),
         "{m}"
     );
-    let lint = try_assert_rules_lint(&pair).await.expect_err("the lint sees it too");
-    assert!(lint.to_string().contains("absent-selector: ReferenceHighErrorRate: selects http_requests_total"));
+    let lint = try_assert_rules_lint(&pair)
+        .await
+        .expect_err("the lint sees it too");
+    assert!(
+        lint.to_string()
+            .contains("absent-selector: ReferenceHighErrorRate: selects http_requests_total")
+    );
 }
 
 async fn health_of(s: &Stack) -> Result<readiness_core::Evidence, readiness_core::Failure> {
@@ -178,13 +210,22 @@ async fn health_of(s: &Stack) -> Result<readiness_core::Evidence, readiness_core
 async fn docker_health_follows_postgres_and_always_ready_is_caught() {
     let healthy = stack(StackOptions::new()).await;
     let e = health_of(&healthy).await.unwrap_or_else(|f| panic!("{f}"));
-    assert!(e.summary.as_deref().unwrap().contains("live stayed good"), "{:?}", e.summary);
+    assert!(
+        e.summary.as_deref().unwrap().contains("live stayed good"),
+        "{:?}",
+        e.summary
+    );
 
     let lying = stack(StackOptions::new().with_defect("always_ready")).await;
-    let f = health_of(&lying).await.expect_err("always_ready never says unready");
+    let f = health_of(&lying)
+        .await
+        .expect_err("always_ready never says unready");
     assert_eq!(f.verdict(), Verdict::Fail);
     let m = f.to_string();
-    assert!(m.contains("ready still answered good 8s after postgres was stopped (last: 200"), "{m}");
+    assert!(
+        m.contains("ready still answered good 8s after postgres was stopped (last: 200"),
+        "{m}"
+    );
 
     let mut gone = stack(StackOptions::new()).await;
     gone.signal("KILL").await.unwrap();
@@ -208,15 +249,22 @@ async fn docker_logs_are_structured_and_errors_appear_only_when_induced() {
     faults.pause(&s.postgres).await.unwrap();
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        let r = client().get(format!("{}/orders?limit=5", s.url)).send().await;
+        let r = client()
+            .get(format!("{}/orders?limit=5", s.url))
+            .send()
+            .await;
         statuses.push(r.map(|r| r.status().as_u16()).unwrap_or(0));
     }
     faults.unpause(&s.postgres).await.unwrap();
     assert!(statuses.contains(&503), "{statuses:?}");
     let after = LogLines::new("reference-service", &s.log_text()).after(normal.lines().len());
     try_assert_logs(&after, &rules.clone().expect_errors()).unwrap_or_else(|f| panic!("{f}"));
-    let f = try_assert_logs(&after, &rules.expect_no_errors()).expect_err("error lines after the outage");
-    assert!(f.to_string().contains("error line(s) under a normal load"), "{f}");
+    let f = try_assert_logs(&after, &rules.expect_no_errors())
+        .expect_err("error lines after the outage");
+    assert!(
+        f.to_string().contains("error line(s) under a normal load"),
+        "{f}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,12 +278,20 @@ async fn docker_traces_link_the_request_span_to_its_database_span() {
     .await;
     let requests = 5;
     for _ in 0..requests {
-        let r = client().get(format!("{}/orders?limit=5", s.url)).send().await.unwrap();
+        let r = client()
+            .get(format!("{}/orders?limit=5", s.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
     let e = receiver
         .try_assert_traces(&Traces::of("reference-service", requests).with_recorder(recorder()))
         .await
         .unwrap_or_else(|f| panic!("{f}"));
-    assert!(e.summary.as_deref().unwrap().contains("request → db.query"), "{:?}", e.summary);
+    assert!(
+        e.summary.as_deref().unwrap().contains("request → db.query"),
+        "{:?}",
+        e.summary
+    );
 }

@@ -1,7 +1,9 @@
 //! The main job: a readiness run of the reference service. It starts PostgreSQL, Redis and
 //! the service in containers, checks real criteria against them (dependency start time,
-//! readiness probe, latency and errors under load, refused unauthenticated writes, recovery
-//! from a killed database and acknowledged writes across a killed service), then
+//! readiness probe, latency and errors under load, refused unauthenticated writes, its
+//! monitoring on a real Prometheus and Alertmanager (alerts fired, routed and resolved,
+//! health, logs, traces), recovery from a killed database and acknowledged writes across a
+//! killed service), then
 //! prints the scorecard of this run and writes the report (Markdown, HTML, JSON, JUnit).
 //!
 //! Exit code: 0 go, 1 no-go, 2 the report could not be made.
@@ -212,12 +214,168 @@ async fn service_checks(defect: &str) {
     .await;
     show(auth);
 
+    if let Err(e) = observability_checks(&stack).await {
+        println!("  error observability: {e}");
+    }
     if let Err(e) = switch_drill(&stack).await {
         println!("  error switch drill: {e}");
     }
     // Recovery, last: these drills kill things.
     if let Err(e) = recovery_drills(&stack).await {
         println!("  error recovery drills: {e}");
+    }
+}
+
+/// The service's monitoring on a real Prometheus and Alertmanager with its own rule file
+/// and Alertmanager config (`reference-service/monitoring/`), under a normal load: targets
+/// up, no alert under the load, each alert fired by its cause (Redis, PostgreSQL, the
+/// service itself paused), routed and resolved, all rules fired, structured logs, health
+/// that follows PostgreSQL, and linked traces from an instance that exports them.
+async fn observability_checks(stack: &Stack) -> readiness::Result<()> {
+    use readiness::observability::{
+        HealthEndpoints, LogLines, LogRules, OtlpReceiver, Pair, RuleFile, Target, Traces,
+        try_assert_logs, try_assert_targets_up,
+    };
+    let Service::Container(service) = &stack.service else {
+        return Err(Error::Other("the service is not a container".into()));
+    };
+    let monitoring = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/reference-service/monitoring"
+    ));
+    // A normal load for the whole section: reads through the cache and from PostgreSQL.
+    let mut background = Vec::new();
+    for (name, path) in [
+        ("cached_reads", "/orders/1"),
+        ("db_reads", "/orders?limit=5"),
+    ] {
+        let load = Load::new(name, Model::constant_rate(10.0, Duration::from_secs(150))?);
+        let get = http::get(format!("{}{path}", stack.url)).with_timeout(Duration::from_secs(3));
+        background.push(AbortOnDrop(tokio::spawn(
+            async move { load.run(get).await },
+        )));
+    }
+    let pair = Pair::builder()
+        .scrape(Target::new(
+            "reference-service",
+            stack.url.trim_start_matches("http://"),
+        ))
+        .rule_file(RuleFile::read(monitoring.join("alerts.yml"))?)
+        .alertmanager_config(std::fs::read_to_string(
+            monitoring.join("alertmanager.yml"),
+        )?)
+        .start()
+        .await?;
+    println!(
+        "  (Prometheus and Alertmanager ready in {})",
+        Quantity::duration(pair.start_time())
+    );
+    show(try_assert_targets_up(&pair).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    show(pair.try_assert_silent(Duration::from_secs(5)).await);
+    show(try_assert_logs(
+        &LogLines::of_container(service).await?,
+        &LogRules::new().expect_no_errors(),
+    ));
+
+    let faults = Faults::new().await?;
+    let redis = stack
+        .redis
+        .as_ref()
+        .ok_or_else(|| Error::Other("the stack has no Redis".into()))?;
+    alert_drill(&pair, &faults, ("ReferenceCacheDegraded", "chat"), redis).await?;
+    alert_drill(
+        &pair,
+        &faults,
+        ("ReferenceHighErrorRate", "pager"),
+        &stack.postgres,
+    )
+    .await?;
+    alert_drill(
+        &pair,
+        &faults,
+        ("ReferenceServiceDown", "pager"),
+        &**service,
+    )
+    .await?;
+    show(pair.try_assert_all_alerts_fired());
+
+    show(
+        HealthEndpoints::new(&stack.url)
+            .try_assert_accurate(
+                "postgres",
+                async { faults.pause(&stack.postgres).await.map(|_| ()) },
+                async { faults.unpause(&stack.postgres).await.map(|_| ()) },
+                Duration::from_secs(8),
+            )
+            .await,
+    );
+    drop(background);
+
+    // Traces: an instance that exports to a receiver on the stack's network gateway.
+    let network = stack
+        .network()
+        .ok_or_else(|| Error::Other("the stack has no network".into()))?;
+    let receiver = OtlpReceiver::start_for_network(network).await?;
+    let (_traced, traced_url) = stack
+        .start_another_service_with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ])
+        .await?;
+    let client = reqwest::Client::new();
+    let mut requests = 0;
+    for _ in 0..5 {
+        let answered = client
+            .get(format!("{traced_url}/orders?limit=5"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        requests += u64::from(answered);
+    }
+    show(
+        receiver
+            .try_assert_traces(&Traces::of("reference-service", requests))
+            .await,
+    );
+    Ok(())
+}
+
+/// Pauses `target` until `alert` fires (judged within 30 s, routed to `receiver`), then
+/// unpauses it and judges the resolution (within 40 s).
+async fn alert_drill(
+    pair: &readiness::observability::Pair,
+    faults: &Faults,
+    (alert, receiver): (&str, &str),
+    target: &impl readiness::dr::fault::FaultTarget,
+) -> readiness::Result<()> {
+    use readiness::observability::Induced;
+    let induced = |f: &readiness::dr::fault::Fault| Induced::at(f.at, f.wall, f.what.clone());
+    let expect = pair
+        .alert(alert)
+        .within(Duration::from_secs(30))
+        .routed_to(receiver);
+    let paused = faults.pause(target).await?;
+    let fired = expect.try_assert_fires(&induced(&paused)).await;
+    let back = faults.unpause(target).await?;
+    let was_fired = fired.is_ok();
+    show(fired);
+    if was_fired {
+        let resolved = expect
+            .within(Duration::from_secs(40))
+            .try_assert_resolves(&induced(&back))
+            .await;
+        show(resolved);
+    }
+    Ok(())
+}
+
+/// A background task stopped when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -464,7 +464,10 @@ fn alerts(dir: &Path) {
     use readiness_core::{AlertEvent, AlertState, AlertTimeline, Combine, Ratio};
     let timeline = AlertTimeline::new(
         "ErrorsHigh",
-        ("error ratio set to 50%".to_owned(), time::OffsetDateTime::now_utc()),
+        (
+            "error ratio set to 50%".to_owned(),
+            time::OffsetDateTime::now_utc(),
+        ),
         Duration::ZERO,
         (
             Duration::from_secs(1),
@@ -481,11 +484,15 @@ fn alerts(dir: &Path) {
     record(
         dir,
         &keep(
-            Check::new("obs.alert_fires", "ErrorsHigh fires within 15s", Category::OBSERVABILITY)
-                .with_threshold(Threshold::at_most(Duration::from_secs(15)))
-                .with_recorder(self_test())
-                .with_attachment(timeline)
-                .judge(Duration::from_millis(1_380)),
+            Check::new(
+                "obs.alert_fires",
+                "ErrorsHigh fires within 15s",
+                Category::OBSERVABILITY,
+            )
+            .with_threshold(Threshold::at_most(Duration::from_secs(15)))
+            .with_recorder(self_test())
+            .with_attachment(timeline)
+            .judge(Duration::from_millis(1_380)),
         ),
     );
     record(
