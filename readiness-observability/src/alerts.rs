@@ -331,15 +331,20 @@ impl<'p> AlertExpectation<'p> {
         // The state the alert was in at the cause, then every change after it.
         let changes = self.pair.changes();
         let mine: Vec<&Change> = changes.iter().filter(|c| c.alert == self.name).collect();
-        if let Some(before) = mine.iter().rev().find(|c| c.at < zero) {
-            if before.state != "inactive" {
-                events.push(state_event(zero, before));
-            }
+        if let Some(before) = mine.iter().rev().find(|c| c.at < zero)
+            && before.state != "inactive"
+        {
+            events.push(state_event(
+                induced,
+                before,
+                rule.for_,
+                self.pair.evaluation_interval,
+            ));
         }
         events.extend(
             mine.iter()
                 .filter(|c| c.at >= zero)
-                .map(|c| state_event(zero, c)),
+                .map(|c| state_event(induced, c, rule.for_, self.pair.evaluation_interval)),
         );
         for n in self
             .pair
@@ -610,13 +615,32 @@ impl<'p> AlertExpectation<'p> {
     }
 }
 
-fn state_event(zero: Instant, c: &Change) -> AlertEvent {
-    let state = match c.state.as_str() {
-        "pending" => AlertState::Pending,
-        "firing" => AlertState::Firing,
-        _ => AlertState::Inactive,
+/// A state change on the timeline. Pending and firing are placed by Prometheus's own
+/// `activeAt` (the evaluation at which the condition began to hold; firing at the first
+/// evaluation `for` later), not by when the harness polled them; inactive is polled.
+fn state_event(zero: &Induced, c: &Change, rule_for: Duration, evaluation: Duration) -> AlertEvent {
+    let polled = ms(zero.at, c.at);
+    let from_active = |extra: Duration| {
+        c.active_at.map(|a| {
+            let at = a + extra;
+            (at - zero.wall).as_seconds_f64() * 1e3
+        })
     };
-    AlertEvent::new(ms(zero, c.at), state).with_labels(c.labels.clone())
+    let (state, at_ms) = match c.state.as_str() {
+        "pending" => (
+            AlertState::Pending,
+            from_active(Duration::ZERO).unwrap_or(polled),
+        ),
+        "firing" => {
+            let evaluations = rule_for.as_nanos().div_ceil(evaluation.as_nanos().max(1));
+            let held = evaluation.saturating_mul(u32::try_from(evaluations).unwrap_or(u32::MAX));
+            let exact = from_active(held).unwrap_or(polled);
+            // Never after the poll that saw it.
+            (AlertState::Firing, exact.min(polled))
+        }
+        _ => (AlertState::Inactive, polled),
+    };
+    AlertEvent::new(at_ms, state).with_labels(c.labels.clone())
 }
 
 fn steps_text(t: &AlertTimeline) -> String {

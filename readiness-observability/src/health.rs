@@ -253,10 +253,10 @@ impl HealthEndpoints {
             if ok == want {
                 return Some(at);
             }
-            if let Ok((false, l)) = live.once().await {
-                if live_bad.len() < 5 {
-                    live_bad.push(format!("+{:.1} s: {l}", at.as_secs_f64()));
-                }
+            if let Ok((false, l)) = live.once().await
+                && live_bad.len() < 5
+            {
+                live_bad.push(format!("+{:.1} s: {l}", at.as_secs_f64()));
             }
             tokio::time::sleep(self.interval).await;
         }

@@ -358,6 +358,8 @@ pub(crate) struct Change {
     pub(crate) labels: BTreeMap<String, String>,
     /// `pending`, `firing` or `inactive`.
     pub(crate) state: String,
+    /// Prometheus's `activeAt`: the evaluation at which the condition began to hold.
+    pub(crate) active_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Default)]
@@ -377,6 +379,8 @@ fn lock(h: &Mutex<History>) -> MutexGuard<'_, History> {
 struct ApiAlert {
     labels: BTreeMap<String, String>,
     state: String,
+    #[serde(rename = "activeAt", default)]
+    active_at: Option<String>,
 }
 
 async fn poll_alerts(
@@ -405,7 +409,10 @@ async fn poll_alerts(
         };
         let mut seen = BTreeMap::new();
         for a in alerts {
-            seen.insert(a.labels, a.state);
+            let active_at = a.active_at.as_deref().and_then(|t| {
+                OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            });
+            seen.insert(a.labels, (a.state, active_at));
         }
         let gone: Vec<_> = h
             .current
@@ -421,9 +428,10 @@ async fn poll_alerts(
                 alert,
                 labels,
                 state: "inactive".into(),
+                active_at: None,
             });
         }
-        for (labels, state) in seen {
+        for (labels, (state, active_at)) in seen {
             if h.current.get(&labels) != Some(&state) {
                 h.current.insert(labels.clone(), state.clone());
                 let alert = labels.get("alertname").cloned().unwrap_or_default();
@@ -432,6 +440,7 @@ async fn poll_alerts(
                     alert,
                     labels,
                     state,
+                    active_at,
                 });
             }
         }

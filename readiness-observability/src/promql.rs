@@ -163,10 +163,11 @@ pub(crate) fn metric_names(expr: &str) -> Vec<String> {
     let toks = tokens(expr);
     let mut names: Vec<String> = Vec::new();
     for i in 0..toks.len() {
-        if let Token::Ident(name) = &toks[i] {
-            if is_metric(&toks, i) && !names.contains(name) {
-                names.push(name.clone());
-            }
+        if let Token::Ident(name) = &toks[i]
+            && is_metric(&toks, i)
+            && !names.contains(name)
+        {
+            names.push(name.clone());
         }
     }
     names
@@ -178,10 +179,11 @@ pub(crate) fn counter_function_uses(expr: &str) -> Vec<(String, String)> {
     let toks = tokens(expr);
     let mut uses = Vec::new();
     for w in toks.windows(3) {
-        if let [Token::Ident(f), Token::Open, Token::Ident(m)] = w {
-            if COUNTER_FUNCTIONS.contains(&f.as_str()) && !KEYWORDS.contains(&m.as_str()) {
-                uses.push((f.clone(), m.clone()));
-            }
+        if let [Token::Ident(f), Token::Open, Token::Ident(m)] = w
+            && COUNTER_FUNCTIONS.contains(&f.as_str())
+            && !KEYWORDS.contains(&m.as_str())
+        {
+            uses.push((f.clone(), m.clone()));
         }
     }
     uses

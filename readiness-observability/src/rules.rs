@@ -173,7 +173,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 /// A duration as Prometheus writes one (`1s`, `1m30s`, `250ms`).
 pub(crate) fn prometheus_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
     } else {
         format!("{}s", ms / 1000)

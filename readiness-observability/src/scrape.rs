@@ -179,7 +179,7 @@ pub async fn try_assert_query(
             format!("`{expr}` {threshold}"),
             &format!("query/{expr}"),
         )
-        .with_threshold(threshold.clone())
+        .with_threshold(threshold)
         .with_combine(Combine::VerdictOnly)
         .with_scenario(format!("instant query `{expr}` against Prometheus"));
     let samples = match pair.query(expr).await {
@@ -457,10 +457,10 @@ fn family_of<'a>(sample: &str, families: &'a BTreeMap<String, Meta>) -> Option<&
         return Some(name);
     }
     for suffix in ["_bucket", "_sum", "_count", "_total", "_created", "_info"] {
-        if let Some(stem) = sample.strip_suffix(suffix) {
-            if let Some((name, _)) = families.get_key_value(stem) {
-                return Some(name);
-            }
+        if let Some(stem) = sample.strip_suffix(suffix)
+            && let Some((name, _)) = families.get_key_value(stem)
+        {
+            return Some(name);
         }
     }
     None
@@ -483,10 +483,10 @@ fn parse(text: &str) -> Exposition {
             let name_end = line.find(['{', ' ']).unwrap_or(line.len());
             let name = line[..name_end].to_owned();
             let mut labels = BTreeMap::new();
-            if line[name_end..].starts_with('{') {
-                if let Some(close) = line.rfind('}') {
-                    labels = parse_labels(&line[name_end + 1..close]);
-                }
+            if line[name_end..].starts_with('{')
+                && let Some(close) = line.rfind('}')
+            {
+                labels = parse_labels(&line[name_end + 1..close]);
             }
             e.samples.push(Sample { name, labels });
         }

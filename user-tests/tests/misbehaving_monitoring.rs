@@ -1,0 +1,146 @@
+//! A team's monitoring checks, written as a user of `readiness` writes them, against
+//! targets that misbehave: a metrics endpoint that serves garbage, one that hangs, an
+//! alert on a series nobody exports, a blip shorter than an alert's `for`, and logs that
+//! leak a token. Each must fail (or be an error) with a message that says why.
+
+use std::time::Duration;
+
+use readiness::Verdict;
+use readiness::observability::{
+    Exporter, Induced, LogLines, LogRules, Pair, RuleFile, Target, try_assert_logs,
+    try_assert_targets_up,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn recorder(dir: &tempfile::TempDir) -> readiness::Recorder {
+    readiness::Recorder::new(dir.path())
+}
+
+/// A loopback "metrics endpoint" that answers every request with `answer` (or, with
+/// `None`, reads the request and never answers).
+async fn endpoint(answer: Option<&'static str>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf).await;
+            match answer {
+                Some(a) => {
+                    let _ = s.write_all(a.as_bytes()).await;
+                }
+                None => held.push(s),
+            }
+        }
+    });
+    addr
+}
+
+const RULES: &str = r#"groups:
+  - name: team
+    rules:
+      - alert: QueueBacklog
+        expr: queue_depth > 100
+        for: 3s
+        labels: {severity: warning}
+        annotations: {runbook_url: "https://runbooks.example.invalid/queue"}
+      - alert: PaymentsFailing
+        expr: rate(payments_failed_total[30s]) > 0
+        labels: {severity: critical}
+        annotations: {runbook_url: "https://runbooks.example.invalid/payments"}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_that_serve_garbage_or_hang_are_named_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let garbage = endpoint(Some(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 21\r\nconnection: close\r\n\r\nthis is { not metrics",
+    ))
+    .await;
+    let hanging = endpoint(None).await;
+    let pair = Pair::builder()
+        .scrape(Target::new("garbage", &garbage))
+        .scrape(Target::new("hanging", &hanging))
+        .with_recorder(recorder(&dir))
+        .start()
+        .await
+        .expect("pair");
+    let failure = try_assert_targets_up(&pair).await.expect_err("both are down");
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    let m = failure.to_string();
+    assert!(m.contains("2 of 2 target(s) down"), "{m}");
+    assert!(m.contains(&format!("job garbage at http://{garbage}/metrics is down")), "{m}");
+    assert!(m.contains(&format!("job hanging at http://{hanging}/metrics is down")), "{m}");
+    assert!(m.contains("deadline"), "the hanging one timed out: {m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_on_an_absent_series_and_a_blip_shorter_than_for_never_fire() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let exporter = Exporter::start().await.expect("exporter");
+    let queue = exporter.gauge("queue_depth", "Jobs waiting").expect("gauge");
+    queue.set(&[], 0.0);
+    let pair = Pair::builder()
+        .scrape(Target::new("worker", exporter.target()))
+        .rule_file(RuleFile::new("team.yml", RULES))
+        .alertmanager_config("route: {receiver: chat, group_wait: 0s, group_interval: 1s}\nreceivers: [{name: chat}]\n")
+        .with_recorder(recorder(&dir))
+        .start()
+        .await
+        .expect("pair");
+
+    // Nobody exports payments_failed_total: the alert cannot fire, and the test says why.
+    let f = pair
+        .alert("PaymentsFailing")
+        .within(Duration::from_secs(4))
+        .try_assert_fires(&Induced::now("a payment failure, supposedly"))
+        .await
+        .expect_err("absent series");
+    assert!(
+        f.to_string().contains("selects series payments_failed_total, absent from every scraped target"),
+        "{f}"
+    );
+
+    // A 1 s blip under a 3 s `for`: pending, then dropped.
+    let blip = Induced::now("queue depth 500 for 1 s");
+    queue.set(&[], 500.0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    queue.set(&[], 0.0);
+    let f = pair
+        .alert("QueueBacklog")
+        .within(Duration::from_secs(7))
+        .try_assert_fires(&blip)
+        .await
+        .expect_err("the blip never fires");
+    assert!(f.to_string().contains("before its for: 3s had passed; it never fired"), "{f}");
+
+    // And the real thing fires, to chat.
+    let backlog = Induced::now("queue depth 500");
+    queue.set(&[], 500.0);
+    let fired = pair
+        .alert("QueueBacklog")
+        .within(Duration::from_secs(15))
+        .routed_to("chat")
+        .try_assert_fires(&backlog)
+        .await;
+    assert!(fired.is_ok(), "{:?}", fired.err().map(|f| f.to_string()));
+    let roll = pair.try_assert_all_alerts_fired().expect_err("PaymentsFailing never fired");
+    assert!(roll.to_string().contains("alerts fired in testing: 1 of 2; never fired: PaymentsFailing"), "{roll}");
+}
+
+#[test]
+fn logs_that_leak_a_token_fail_without_printing_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = r#"{"level":"INFO","message":"starting"}
+{"level":"INFO","message":"calling upstream","authorization":"Bearer eyJhbGciOiJIUzI1NiJ9.leak"}"#;
+    let f = try_assert_logs(
+        &LogLines::new("payments", text),
+        &LogRules::new().with_recorder(recorder(&dir)),
+    )
+    .expect_err("a token in the logs");
+    let m = f.to_string();
+    assert!(m.contains("line 2 holds a secret (bearer token)"), "{m}");
+    assert!(!m.contains("eyJhbGciOiJIUzI1NiJ9"), "{m}");
+}
