@@ -81,6 +81,20 @@ async fn an_alert_fires_routes_to_the_pager_and_resolves() -> TestResult {
         "Alertmanager holds ErrorsHigh as active: {held:?}"
     );
 
+    // Claimed cleared while the cause stays: the alert does not resolve, and says so.
+    let not_cleared = pair
+        .alert("ErrorsHigh")
+        .within(Duration::from_secs(3))
+        .try_assert_resolves(&Induced::now("nothing cleared"))
+        .await
+        .expect_err("the cause is still there");
+    assert_eq!(not_cleared.verdict(), Verdict::Fail);
+    let m = message(&not_cleared);
+    assert!(
+        m.contains("ErrorsHigh not resolved within 3s: still firing in Prometheus"),
+        "{m}"
+    );
+
     let cleared = Induced::now("error ratio back to 0");
     ratio.set(&[], 0.0);
     let resolved = pair
@@ -204,15 +218,21 @@ async fn silence_holds_on_a_healthy_window_and_breaks_on_a_false_positive() -> T
     let m = message(&noisy);
     assert!(m.contains("not silent: ErrorsHigh"), "{m}");
 
-    exporter.fail_scrapes(503);
-    let blind = Pair::builder()
-        .with_recorder(recorder())
-        .start()
-        .await?
+    let rollup = pair
+        .try_assert_all_alerts_fired()
+        .expect_err("QueueSlow never fired");
+    assert!(message(&rollup).contains("alerts fired in testing: 1 of 2; never fired: QueueSlow"));
+
+    let empty = Pair::builder().with_recorder(recorder()).start().await?;
+    let blind = empty
         .try_assert_silent(Duration::from_secs(1))
         .await
         .expect_err("no rule: silence proves nothing");
     assert_eq!(blind.verdict(), Verdict::Error);
     assert!(message(&blind).contains("no alerting rule is loaded"));
+    let none = empty
+        .try_assert_all_alerts_fired()
+        .expect_err("no rule to fire");
+    assert_eq!(none.verdict(), Verdict::Error);
     Ok(())
 }
