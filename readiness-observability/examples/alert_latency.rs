@@ -8,7 +8,7 @@
 //! ```
 #![expect(clippy::print_stdout, reason = "a benchmark prints its table")]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use readiness_core::{AlertState, AlertTimeline, AttachmentKind as _, Recorder};
 use readiness_observability::{Exporter, Induced, Pair, RuleFile, Target};
@@ -39,14 +39,11 @@ async fn main() -> readiness_core::Result<()> {
     let recorder = Recorder::new(readiness_core::settings::target_dir().join("readiness-bench"));
     let mut starts = Vec::new();
     for _ in 0..3 {
-        let t = Instant::now();
         let pair = Pair::builder()
             .with_recorder(recorder.clone())
             .start()
             .await?;
         starts.push(pair.start_time().as_secs_f64());
-        drop(pair);
-        let _ = t;
     }
     let exporter = Exporter::start().await?;
     let now = exporter.gauge("cause_now", "bench")?;

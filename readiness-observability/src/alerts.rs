@@ -317,17 +317,9 @@ impl<'p> AlertExpectation<'p> {
         }
     }
 
-    fn timeline(
-        &self,
-        induced: &Induced,
-        cleared: Option<&Induced>,
-        rule: &AlertRule,
-    ) -> AlertTimeline {
+    fn timeline(&self, induced: &Induced, rule: &AlertRule) -> AlertTimeline {
         let zero = induced.at;
         let mut events = vec![AlertEvent::new(0.0, AlertState::Induced)];
-        if let Some(c) = cleared {
-            events.push(AlertEvent::new(ms(zero, c.at), AlertState::Cleared));
-        }
         // The state the alert was in at the cause, then every change after it.
         let changes = self.pair.changes();
         let mine: Vec<&Change> = changes.iter().filter(|c| c.alert == self.name).collect();
@@ -445,7 +437,7 @@ impl<'p> AlertExpectation<'p> {
         // The notification can beat the next poll of Prometheus's alerts: let the poller
         // see the state that caused it.
         tokio::time::sleep(self.pair.poll_interval * 2).await;
-        let timeline = self.timeline(induced, None, rule);
+        let timeline = self.timeline(induced, rule);
         let Some(at) = arrived else {
             let why = self.why_not_fired(rule, &timeline).await;
             return check.judge(
@@ -504,7 +496,7 @@ impl<'p> AlertExpectation<'p> {
         }
         let arrived = self.wait_for(cleared, "resolved").await;
         tokio::time::sleep(self.pair.poll_interval * 2).await;
-        let timeline = self.timeline(cleared, None, rule);
+        let timeline = self.timeline(cleared, rule);
         let Some(at) = arrived else {
             let inactive = timeline
                 .events

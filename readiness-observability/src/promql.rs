@@ -2,23 +2,9 @@
 //! the metrics it applies `rate()` to. (Prometheus 2.42 has no parse endpoint; promtool
 //! checks syntax, this only reads names out of an expression that promtool accepted.)
 
+/// Keywords besides those that open a label list ([`LABEL_LISTS`]).
 const KEYWORDS: &[&str] = &[
-    "and",
-    "or",
-    "unless",
-    "bool",
-    "offset",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "atan2",
-    "inf",
-    "nan",
-    "start",
-    "end",
+    "and", "or", "unless", "bool", "offset", "atan2", "inf", "nan", "start", "end",
 ];
 const AGGREGATIONS: &[&str] = &[
     "sum",
@@ -44,6 +30,9 @@ const LABEL_LISTS: &[&str] = &[
     "group_left",
     "group_right",
 ];
+fn is_keyword(word: &str) -> bool {
+    KEYWORDS.contains(&word) || LABEL_LISTS.contains(&word)
+}
 const COUNTER_FUNCTIONS: &[&str] = &["rate", "irate", "increase", "resets"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +122,7 @@ fn is_metric(toks: &[Token], i: usize) -> bool {
     if next == Some(&Token::Open) {
         return false; // a function call or an aggregation
     }
-    if KEYWORDS.contains(&name.as_str()) {
+    if is_keyword(name) {
         return false;
     }
     if AGGREGATIONS.contains(&name.as_str())
@@ -181,7 +170,7 @@ pub(crate) fn counter_function_uses(expr: &str) -> Vec<(String, String)> {
     for w in toks.windows(3) {
         if let [Token::Ident(f), Token::Open, Token::Ident(m)] = w
             && COUNTER_FUNCTIONS.contains(&f.as_str())
-            && !KEYWORDS.contains(&m.as_str())
+            && !is_keyword(m)
         {
             uses.push((f.clone(), m.clone()));
         }
