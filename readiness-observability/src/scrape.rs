@@ -412,8 +412,16 @@ pub async fn try_assert_metrics_lint(url: &str, lint: &MetricsLint) -> Result<Ev
     check.judge(Observation::new(Quantity::count(problems.len() as u64)).with_summary(summary))
 }
 
+/// One scrape, as Prometheus would make it: bounded (10 s), never following a redirect.
 async fn fetch(url: &str) -> readiness_core::Result<String> {
-    let response = reqwest::get(url)
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Other(format!("http client: {e}")))?;
+    let response = client
+        .get(url)
+        .send()
         .await
         .map_err(|e| Error::Other(format!("GET {url}: {e}")))?;
     let status = response.status();

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use readiness::Verdict;
 use readiness::observability::{
-    Exporter, Induced, LogLines, LogRules, Pair, RuleFile, Target, try_assert_logs,
-    try_assert_targets_up,
+    Exporter, Induced, LogLines, LogRules, MetricsLint, Pair, RuleFile, Target, try_assert_logs,
+    try_assert_metrics_lint, try_assert_targets_up,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -74,6 +74,15 @@ async fn targets_that_serve_garbage_or_hang_are_named_with_the_reason() {
     assert!(m.contains(&format!("job garbage at http://{garbage}/metrics is down")), "{m}");
     assert!(m.contains(&format!("job hanging at http://{hanging}/metrics is down")), "{m}");
     assert!(m.contains("deadline"), "the hanging one timed out: {m}");
+
+    // The lint of the same endpoints: garbage has no metric, the stall is bounded; both
+    // are errors, never a pass.
+    let lint = MetricsLint::default().with_recorder(recorder(&dir));
+    for addr in [&garbage, &hanging] {
+        let url = format!("http://{addr}/metrics");
+        let f = try_assert_metrics_lint(&url, &lint).await.expect_err("nothing to lint");
+        assert_eq!(f.verdict(), Verdict::Error, "{f}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
