@@ -61,7 +61,9 @@ reference_binary() {
   log "cargo build -p reference-service --profile $profile"
   (cd "$here/.." && cargo build -q -p reference-service --bin reference-service --profile "$profile") >&2
   dir=$profile; [[ $profile == dev ]] && dir=debug
-  echo "$here/../${CARGO_TARGET_DIR:-target}/$dir/reference-service"
+  local target=${CARGO_TARGET_DIR:-target}
+  [[ $target == /* ]] || target=$here/../$target   # an absolute CARGO_TARGET_DIR stays as it is
+  echo "$target/$dir/reference-service"
 }
 reference_bin= reference_sum=
 todo=()

@@ -12,6 +12,7 @@
 //! | [`core`] (and the root) | `readiness-core`: evidence, thresholds, checks | always |
 //! | `probe` | readiness-core's probes (HTTP, TCP) | `probes` |
 //! | `containers` | readiness-core's container catalogue | `containers` |
+//! | `security` | readiness-core's security criteria (rate limit, auth, CORS, malformed input, ports, secrets, vulnerabilities) | `security` |
 //! | `load` | `readiness-load`: the load engine and latency assertions | `load` |
 //! | `dr` | `readiness-dr`: faults, recovery, RTO/RPO | `dr` |
 //! | `observability` | `readiness-observability`: metrics and alerts | `observability` |

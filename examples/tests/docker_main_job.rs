@@ -42,7 +42,13 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         "pass  deps.postgres_ready",
         "pass  svc.ready",
         "pass  load.p95               p95 latency of search_orders under 150ms",
-        "pass  sec.auth_required",
+        "pass  sec.rate_limit         rate limit of 1000/min per client holds",
+        "pass  sec.auth_required      write routes refuse missing, invalid and under-scoped credentials",
+        "pass  sec.cors               CORS allows only the allowed origins",
+        "pass  sec.malformed_input    POST /orders answers malformed input with 4xx",
+        "pass  sec.exposed_ports      only 8080/tcp exposed",
+        "pass  sec.no_secrets         no secret in logs or responses",
+        "security             15   10.0     6     0      0        0",
         "pass  dr.rto                 orders service recovers from kill SIGKILL",
         "pass  dr.no_ack_write_lost   no acknowledged write of orders lost",
         "pass  dr.rpo",
@@ -75,7 +81,7 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         assert!(report.join(f).is_file(), "{f}");
     }
     let records = records(dir.path());
-    assert_eq!(records.len(), 24, "one record per check");
+    assert_eq!(records.len(), 29, "one record per check");
     assert!(
         records.iter().all(|r| r["verdict"] == "pass"),
         "{records:?}"
@@ -85,7 +91,7 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
     )
     .expect("scorecard json");
     assert_eq!(card["verdict"], "go");
-    assert_eq!(card["records"], 24);
+    assert_eq!(card["records"], 29);
 }
 
 #[test]
@@ -195,4 +201,18 @@ fn docker_postgres_and_redis_transactions_run_under_load() {
             .iter()
             .all(|r| r["attachments"].as_array().is_some_and(|a| !a.is_empty()))
     );
+}
+
+#[test]
+fn docker_main_job_with_a_write_route_without_auth_is_no_go() {
+    let (out, text, _dir) = main_job(&[("READINESS_RUN_DEFECT", "no_auth")]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for needle in [
+        "fail  sec.auth_required      write routes refuse missing, invalid and under-scoped credentials",
+        "POST /orders with no credentials: expected 401, got 201",
+        "must-pass criterion sec.auth_required (write routes refuse missing, invalid and under-scoped credentials) failed",
+        "verdict: no-go",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
 }

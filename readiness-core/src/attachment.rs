@@ -14,6 +14,10 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::histogram;
+pub use crate::security_evidence::{
+    LimitedRequest, RateLimitTimeline, SecurityItem, SecurityReport, Severity,
+    VulnerabilityFinding, VulnerabilityFindings,
+};
 
 /// An attachment type: its serde form is the `data` of `{"kind": KIND, "data": ..}`.
 pub trait AttachmentKind: Serialize + for<'de> Deserialize<'de> + Into<Attachment> {
@@ -770,6 +774,12 @@ pub enum Attachment {
     WriteHistory(WriteHistory),
     /// An alert's states and notifications.
     Alert(AlertTimeline),
+    /// The probes of a security check and what each saw.
+    Security(SecurityReport),
+    /// A rate-limit drive, request by request.
+    RateLimit(RateLimitTimeline),
+    /// A vulnerability scanner's findings and the limits.
+    Vulnerabilities(VulnerabilityFindings),
     /// A kind this version does not know, kept as it was read.
     Other {
         /// Its kind string.
@@ -793,6 +803,9 @@ impl Attachment {
             Attachment::Recovery(_) => RecoveryTimeline::KIND,
             Attachment::WriteHistory(_) => WriteHistory::KIND,
             Attachment::Alert(_) => AlertTimeline::KIND,
+            Attachment::Security(_) => SecurityReport::KIND,
+            Attachment::RateLimit(_) => RateLimitTimeline::KIND,
+            Attachment::Vulnerabilities(_) => VulnerabilityFindings::KIND,
             Attachment::Other { kind, .. } => kind,
         }
     }
@@ -828,6 +841,9 @@ kinds!(
     Recovery(RecoveryTimeline) = "recovery/v1",
     WriteHistory(WriteHistory) = "write_history/v1",
     Alert(AlertTimeline) = "alert_timeline/v1",
+    Security(SecurityReport) = "security_report/v1",
+    RateLimit(RateLimitTimeline) = "rate_limit/v1",
+    Vulnerabilities(VulnerabilityFindings) = "vulnerabilities/v1",
 );
 
 #[derive(Serialize)]
@@ -856,6 +872,9 @@ impl Serialize for Attachment {
             Attachment::Recovery(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::WriteHistory(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::Alert(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::Security(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::RateLimit(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::Vulnerabilities(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::Other { data, .. } => WireOut { kind, data }.serialize(s),
         }
     }
@@ -881,6 +900,9 @@ impl<'de> Deserialize<'de> for Attachment {
             RecoveryTimeline::KIND => Attachment::Recovery(typed(data)?),
             WriteHistory::KIND => Attachment::WriteHistory(typed(data)?),
             AlertTimeline::KIND => Attachment::Alert(typed(data)?),
+            SecurityReport::KIND => Attachment::Security(typed(data)?),
+            RateLimitTimeline::KIND => Attachment::RateLimit(typed(data)?),
+            VulnerabilityFindings::KIND => Attachment::Vulnerabilities(typed(data)?),
             _ => Attachment::Other { kind, data },
         })
     }
@@ -930,6 +952,36 @@ mod tests {
             .into(),
             DriftSeries::new(vec![(0.5, 1.0)], vec![(0.0, 1e6)]).into(),
             ScalingLevels::new(vec![(2, 10.0)], vec![1.0]).into(),
+            SecurityReport::new(vec![SecurityItem::new(
+                "POST /orders",
+                "no credentials",
+                "401",
+                "201",
+                false,
+            )])
+            .into(),
+            RateLimitTimeline {
+                limit: 60,
+                window_ms: 60_000,
+                burst: 60,
+                tolerance: 0.1,
+                clients: vec!["a".into()],
+                sustained_ms: (0, 1000),
+                sustained_accepted: 1,
+                requests: vec![LimitedRequest::from((5, 0, 429, Some(1)))],
+            }
+            .into(),
+            VulnerabilityFindings::new(
+                vec!["trivy".into()],
+                BTreeMap::from([(Severity::Critical, 0)]),
+                vec![VulnerabilityFinding::new(
+                    "CVE-1",
+                    ("openssl", "3.0.2"),
+                    Severity::High,
+                    "trivy",
+                )],
+            )
+            .into(),
             Attachment::Other {
                 kind: "team/v1".into(),
                 data: serde_json::json!({"x": 1}),

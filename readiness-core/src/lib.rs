@@ -101,15 +101,19 @@ pub mod histogram;
 pub mod probe;
 mod quantity;
 mod recorder;
+#[cfg(feature = "security")]
+pub mod security;
+mod security_evidence;
 pub mod settings;
 pub mod stats;
 mod verify;
 
 pub use attachment::{
     AlertEvent, AlertState, AlertTimeline, AttachmentKind, DriftSeries, DrillEvent,
-    EncodedHistogram, LatencyHistogram, ProbeReport, RecoveryTimeline, Sample, ScalingLevels,
-    SpikeRecovery, StressStep, StressSteps, Timeline, TimelineSecond, WriteCounts, WriteHistory,
-    WriteOutcome, WriteRecord,
+    EncodedHistogram, LatencyHistogram, LimitedRequest, ProbeReport, RateLimitTimeline,
+    RecoveryTimeline, Sample, ScalingLevels, SecurityItem, SecurityReport, Severity, SpikeRecovery,
+    StressStep, StressSteps, Timeline, TimelineSecond, VulnerabilityFinding, VulnerabilityFindings,
+    WriteCounts, WriteHistory, WriteOutcome, WriteRecord,
 };
 pub use check::{
     Check, CheckResultExt, Failure, Observation, current_test_name, git_commit, run_id,

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use crate::attachment::{
-    AlertState, AlertTimeline, LatencyHistogram, RecoveryTimeline, Timeline, WriteHistory,
+    AlertState, AlertTimeline, LatencyHistogram, RateLimitTimeline, RecoveryTimeline,
+    SecurityReport, Timeline, VulnerabilityFindings, WriteHistory,
 };
 use crate::evidence::{Combine, Evidence, Verdict};
 use crate::quantity::Quantity;
@@ -106,7 +107,52 @@ impl Evidence {
             }
             Combine::VerdictOnly => {}
         }
-        self.verify_drill(observed)
+        self.verify_drill(observed)?;
+        self.verify_security(observed)
+    }
+
+    /// A security record's count must be that of its failed probes (or of its findings
+    /// beyond the limits); a rate limit's sustained count must be that of its requests, and
+    /// a count over the allowance must show as a failed probe.
+    fn verify_security(&self, observed: Quantity) -> std::result::Result<(), String> {
+        let Quantity::Count(n) = observed else {
+            return Ok(());
+        };
+        if let Some(r) = self.attachment::<SecurityReport>()
+            && r.failed() != n
+        {
+            return Err(format!(
+                "observed {observed} failed, but its report has {} failed of {} probes",
+                r.failed(),
+                r.items.len()
+            ));
+        }
+        if let Some(v) = self.attachment::<VulnerabilityFindings>()
+            && v.excess() != n
+        {
+            return Err(format!(
+                "observed {observed} beyond the limits, but its {} findings give {}",
+                v.findings.len(),
+                v.excess()
+            ));
+        }
+        if let Some(t) = self.attachment::<RateLimitTimeline>() {
+            let derived = t.derive_sustained_accepted();
+            if derived != t.sustained_accepted {
+                return Err(format!(
+                    "{} requests accepted in the sustained phase, but its requests show {derived}",
+                    t.sustained_accepted
+                ));
+            }
+            if derived as f64 > t.sustained_allowed() && n == 0 {
+                return Err(format!(
+                    "{derived} requests accepted in the sustained phase where {:.1} are \
+                     allowed, yet no probe failed",
+                    t.sustained_allowed()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A recovery time must be the one its timeline shows; a count of lost writes and a

@@ -80,20 +80,9 @@ pub struct LogRules {
     recorder: Option<Recorder>,
 }
 
-/// The secret patterns every [`LogRules`] starts with.
-pub const DEFAULT_SECRET_PATTERNS: &[(&str, &str)] = &[
-    ("bearer token", r"(?i)\bbearer\s+[a-z0-9._~+/=-]{8,}"),
-    (
-        "password or key assignment",
-        r#"(?i)\b(password|passwd|pwd|secret|api[_-]?key|access[_-]?token|client[_-]?secret)\b["']?\s*[:=]\s*["']?[^\s"',}]{4,}"#,
-    ),
-    (
-        "credentials in a URL",
-        r"(?i)\b[a-z][a-z0-9+.-]*://[^:/\s@]+:[^@/\s]+@",
-    ),
-    ("AWS access key id", r"\bAKIA[0-9A-Z]{16}\b"),
-    ("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-];
+/// The secret patterns every [`LogRules`] starts with: readiness-core's, the same list the
+/// `sec.no_secrets` criterion scans with.
+pub use readiness_core::security::DEFAULT_SECRET_PATTERNS;
 
 impl Default for LogRules {
     fn default() -> Self {

@@ -67,12 +67,20 @@ async fn targets_that_serve_garbage_or_hang_are_named_with_the_reason() {
         .start()
         .await
         .expect("pair");
-    let failure = try_assert_targets_up(&pair).await.expect_err("both are down");
+    let failure = try_assert_targets_up(&pair)
+        .await
+        .expect_err("both are down");
     assert_eq!(failure.verdict(), Verdict::Fail);
     let m = failure.to_string();
     assert!(m.contains("2 of 2 target(s) down"), "{m}");
-    assert!(m.contains(&format!("job garbage at http://{garbage}/metrics is down")), "{m}");
-    assert!(m.contains(&format!("job hanging at http://{hanging}/metrics is down")), "{m}");
+    assert!(
+        m.contains(&format!("job garbage at http://{garbage}/metrics is down")),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!("job hanging at http://{hanging}/metrics is down")),
+        "{m}"
+    );
     assert!(m.contains("deadline"), "the hanging one timed out: {m}");
 
     // The lint of the same endpoints: garbage has no metric, the stall is bounded; both
@@ -80,7 +88,9 @@ async fn targets_that_serve_garbage_or_hang_are_named_with_the_reason() {
     let lint = MetricsLint::default().with_recorder(recorder(&dir));
     for addr in [&garbage, &hanging] {
         let url = format!("http://{addr}/metrics");
-        let f = try_assert_metrics_lint(&url, &lint).await.expect_err("nothing to lint");
+        let f = try_assert_metrics_lint(&url, &lint)
+            .await
+            .expect_err("nothing to lint");
         assert_eq!(f.verdict(), Verdict::Error, "{f}");
     }
 }
@@ -89,7 +99,9 @@ async fn targets_that_serve_garbage_or_hang_are_named_with_the_reason() {
 async fn an_alert_on_an_absent_series_and_a_blip_shorter_than_for_never_fire() {
     let dir = tempfile::tempdir().expect("tmp");
     let exporter = Exporter::start().await.expect("exporter");
-    let queue = exporter.gauge("queue_depth", "Jobs waiting").expect("gauge");
+    let queue = exporter
+        .gauge("queue_depth", "Jobs waiting")
+        .expect("gauge");
     queue.set(&[], 0.0);
     let pair = Pair::builder()
         .scrape(Target::new("worker", exporter.target()))
@@ -108,7 +120,8 @@ async fn an_alert_on_an_absent_series_and_a_blip_shorter_than_for_never_fire() {
         .await
         .expect_err("absent series");
     assert!(
-        f.to_string().contains("selects series payments_failed_total, absent from every scraped target"),
+        f.to_string()
+            .contains("selects series payments_failed_total, absent from every scraped target"),
         "{f}"
     );
 
@@ -123,7 +136,11 @@ async fn an_alert_on_an_absent_series_and_a_blip_shorter_than_for_never_fire() {
         .try_assert_fires(&blip)
         .await
         .expect_err("the blip never fires");
-    assert!(f.to_string().contains("before its for: 3s had passed; it never fired"), "{f}");
+    assert!(
+        f.to_string()
+            .contains("before its for: 3s had passed; it never fired"),
+        "{f}"
+    );
 
     // And the real thing fires, to chat.
     let backlog = Induced::now("queue depth 500");
@@ -135,8 +152,14 @@ async fn an_alert_on_an_absent_series_and_a_blip_shorter_than_for_never_fire() {
         .try_assert_fires(&backlog)
         .await;
     assert!(fired.is_ok(), "{:?}", fired.err().map(|f| f.to_string()));
-    let roll = pair.try_assert_all_alerts_fired().expect_err("PaymentsFailing never fired");
-    assert!(roll.to_string().contains("alerts fired in testing: 1 of 2; never fired: PaymentsFailing"), "{roll}");
+    let roll = pair
+        .try_assert_all_alerts_fired()
+        .expect_err("PaymentsFailing never fired");
+    assert!(
+        roll.to_string()
+            .contains("alerts fired in testing: 1 of 2; never fired: PaymentsFailing"),
+        "{roll}"
+    );
 }
 
 #[test]

@@ -222,7 +222,11 @@ async fn a_refused_port_has_nothing_to_measure_for_latency() {
     let report = load(&format!("http://127.0.0.1:{port}/"), &dir).await;
     let p95 = try_assert_p95_under(&report, Duration::from_secs(1)).expect_err("nothing");
     assert_eq!(p95.verdict(), Verdict::Error, "{p95}");
-    assert!(p95.to_string().contains("no iteration succeeded: 50 connect"), "{p95}");
+    assert!(
+        p95.to_string()
+            .contains("no iteration succeeded: 50 connect"),
+        "{p95}"
+    );
     assert!(p95.to_string().contains("is the target listening"), "{p95}");
 }
 
@@ -236,7 +240,8 @@ async fn a_target_off_loopback_is_refused_before_any_traffic() {
     .await
     .expect_err("refused");
     assert!(
-        e.to_string().contains("`http::get(url).allow_non_loopback()`"),
+        e.to_string()
+            .contains("`http::get(url).allow_non_loopback()`"),
         "the opt-in named exists: {e}"
     );
 }
@@ -262,7 +267,10 @@ async fn a_service_that_never_gets_ready_fails_readiness_with_the_time_waited() 
         .await;
     let failure = check.expect_err("never ready");
     assert_eq!(failure.verdict(), Verdict::Fail, "{failure}");
-    assert!(failure.to_string().contains("observed: at least 1."), "{failure}");
+    assert!(
+        failure.to_string().contains("observed: at least 1."),
+        "{failure}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -295,7 +303,9 @@ async fn the_report_of_a_misbehaving_run_is_no_go_and_judges_records_again() {
     let card = readiness::report::make(&options).expect("scorecard");
     assert_eq!(card.verdict, readiness::report::Decision::NoGo);
     assert!(
-        card.findings.iter().any(|f| f.kind == "inconsistent_record"),
+        card.findings
+            .iter()
+            .any(|f| f.kind == "inconsistent_record"),
         "{:?}",
         card.findings
     );

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, MatchedPath, Path, Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -71,19 +72,25 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi_json))
         .route("/orders", post(create_order).get(list_orders))
         .route("/orders/search", get(search_orders))
         .route("/orders/{id}", get(get_order));
     if config.debug_endpoints {
         app = app.route("/debug/sleep", get(debug_sleep));
     }
-    let origins: Vec<HeaderValue> = config
-        .cors_allowed_origins
-        .iter()
-        .filter_map(|o| o.parse().ok())
-        .collect();
+    let allowed = if config.defects.has("cors_allow_all") {
+        AllowOrigin::any()
+    } else {
+        let origins: Vec<HeaderValue> = config
+            .cors_allowed_origins
+            .iter()
+            .filter_map(|o| o.parse().ok())
+            .collect();
+        AllowOrigin::list(origins)
+    };
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        .allow_origin(allowed)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
     app.layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
@@ -216,7 +223,7 @@ async fn rate_limit(State(state): State<AppState>, request: Request, next: Next)
         return next.run(request).await;
     };
     let path = request.uri().path();
-    if path.starts_with("/health/") || path == "/metrics" {
+    if path.starts_with("/health/") || path == "/metrics" || path == "/openapi.json" {
         return next.run(request).await;
     }
     let key = match bearer(request.headers()) {
@@ -336,13 +343,192 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The OpenAPI 3.0.3 description of the API, served at `GET /openapi.json`.
+pub fn openapi() -> serde_json::Value {
+    let error = json!({
+        "type": "object",
+        "properties": { "error": { "type": "string" } },
+        "required": ["error"]
+    });
+    let answer = |what: &str| json!({ "description": what, "content": { "application/json": { "schema": error.clone() } } });
+    let order = json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "integer", "format": "int64" },
+            "customer": { "type": "string" },
+            "item": { "type": "string" },
+            "quantity": { "type": "integer", "format": "int32" },
+            "amount_cents": { "type": "integer", "format": "int64" }
+        },
+        "required": ["id", "customer", "item", "quantity", "amount_cents"]
+    });
+    let orders = json!({
+        "type": "object",
+        "properties": { "orders": { "type": "array", "items": { "$ref": "#/components/schemas/Order" } } }
+    });
+    let text = |what: &str| json!({ "description": what, "content": { "application/json": {} } });
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "reference-service",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "A small orders service for the readiness harness to judge."
+        },
+        "paths": {
+            "/orders": {
+                "post": {
+                    "operationId": "createOrder",
+                    "summary": "Create an order (write token).",
+                    "security": [{ "bearer": [] }],
+                    "requestBody": {
+                        "required": true,
+                        "content": { "application/json": {
+                            "schema": { "$ref": "#/components/schemas/NewOrder" },
+                            "example": { "customer": "alice", "item": "widget", "quantity": 1, "amount_cents": 100 }
+                        } }
+                    },
+                    "responses": {
+                        "201": { "description": "created", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Order" } } } },
+                        "401": answer("no bearer token, or an unknown one"),
+                        "403": answer("a read-only token"),
+                        "422": answer("the body is JSON but not a valid order"),
+                        "429": answer("rate limit exceeded (see Retry-After)")
+                    }
+                },
+                "get": {
+                    "operationId": "listOrders",
+                    "summary": "A page of orders, keyset pagination.",
+                    "parameters": [
+                        { "name": "after", "in": "query", "schema": { "type": "integer", "format": "int64" } },
+                        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500, "default": 50 } }
+                    ],
+                    "responses": {
+                        "200": { "description": "a page", "content": { "application/json": { "schema": {
+                            "type": "object",
+                            "properties": {
+                                "orders": { "type": "array", "items": { "$ref": "#/components/schemas/Order" } },
+                                "next_after": { "type": "integer", "format": "int64", "nullable": true }
+                            }
+                        } } } },
+                        "400": answer("limit out of range"),
+                        "429": answer("rate limit exceeded (see Retry-After)")
+                    }
+                }
+            },
+            "/orders/{id}": {
+                "get": {
+                    "operationId": "getOrder",
+                    "summary": "One order, read through the cache (x-cache: hit, miss or bypass).",
+                    "parameters": [
+                        { "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } }
+                    ],
+                    "responses": {
+                        "200": { "description": "the order", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Order" } } } },
+                        "404": answer("no such order"),
+                        "429": answer("rate limit exceeded (see Retry-After)")
+                    }
+                }
+            },
+            "/orders/search": {
+                "get": {
+                    "operationId": "searchOrders",
+                    "summary": "Orders of one customer.",
+                    "parameters": [
+                        { "name": "customer", "in": "query", "required": true, "schema": { "type": "string" } },
+                        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500, "default": 50 } }
+                    ],
+                    "responses": {
+                        "200": { "description": "the orders", "content": { "application/json": { "schema": orders } } },
+                        "400": answer("customer is missing"),
+                        "429": answer("rate limit exceeded (see Retry-After)")
+                    }
+                }
+            },
+            "/health/live": { "get": { "operationId": "live", "summary": "Liveness.", "responses": { "200": text("live") } } },
+            "/health/ready": { "get": {
+                "operationId": "ready",
+                "summary": "Readiness: PostgreSQL answers (Redis down is degraded, still 200).",
+                "responses": { "200": text("ready or degraded"), "503": text("unready") }
+            } },
+            "/metrics": { "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (OpenMetrics text).",
+                "responses": { "200": { "description": "the metrics", "content": { "application/openmetrics-text": {} } } }
+            } }
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "NewOrder": {
+                    "type": "object",
+                    "properties": {
+                        "customer": { "type": "string", "minLength": 1, "maxLength": 200 },
+                        "item": { "type": "string", "minLength": 1, "maxLength": 200 },
+                        "quantity": { "type": "integer", "format": "int32", "minimum": 1, "maximum": 10000 },
+                        "amount_cents": { "type": "integer", "format": "int64", "minimum": 0, "default": 0 }
+                    },
+                    "required": ["customer", "item", "quantity"]
+                },
+                "Order": order
+            }
+        }
+    })
+}
+
+async fn openapi_json() -> Json<serde_json::Value> {
+    Json(openapi())
+}
+
+/// The `debug_port` defect's router: `GET /debug/config`, the service's settings without
+/// secrets, on a port nobody asked for.
+pub fn debug_router(config: &Config) -> Router {
+    let body = json!({
+        "defects": config.defects.to_string(),
+        "bind": config.bind.to_string(),
+        "rate_limit_per_minute": config.rate_limit_per_minute,
+        "body_limit_bytes": config.body_limit_bytes,
+        "db_pool_size": config.db_pool_size,
+        "cache": config.redis_url.is_some(),
+    });
+    Router::new().route("/debug/config", get(move || async move { Json(body) }))
+}
+
+/// The `panic_on_crafted_body` defect: a careless look at `customer` before the typed
+/// parse, which panics when the body is JSON but `customer` is missing or not a string.
+/// Returns the request with its body buffered, for the typed parse.
+async fn inspect_customer_carelessly(request: Request) -> Result<Request, ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = Bytes::from_request(Request::new(body), &())
+        .await
+        .map_err(|e| ApiError(e.status(), e.body_text()))?;
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+        let customer = value["customer"]
+            .as_str()
+            .expect("customer is a string (defect panic_on_crafted_body)");
+        tracing::debug!(customer_len = customer.len(), "order for a customer");
+    }
+    Ok(Request::from_parts(parts, bytes.into()))
+}
+
+/// `POST /orders`: auth first (401/403), then the body as axum's `Json` reads it (415 for
+/// another content type, 400 for bad JSON, 422 for JSON that is not an order; the body
+/// limit layer answers 413), then the order's own rules (422).
 async fn create_order(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<NewOrder>, axum::extract::rejection::JsonRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    require_write(&state, &headers)?;
-    let Json(new) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    if !state.config.defects.has("no_auth") {
+        require_write(&state, &headers)?;
+    }
+    let request = if state.config.defects.has("panic_on_crafted_body") {
+        inspect_customer_carelessly(request).await?
+    } else {
+        request
+    };
+    let Json(new) = Json::<NewOrder>::from_request(request, &state)
+        .await
+        .map_err(|e| ApiError(e.status(), e.body_text()))?;
     if new.customer.trim().is_empty() || new.customer.len() > 200 {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -465,4 +651,347 @@ async fn debug_sleep(Query(s): Query<Sleep>) -> Json<serde_json::Value> {
     let ms = s.ms.min(30_000);
     tokio::time::sleep(Duration::from_millis(ms)).await;
     Json(json!({ "slept_ms": ms }))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The router without a database: the pool connects lazily, and every request here is
+    //! answered before an order would be written.
+
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use crate::breaker::Breaker;
+
+    fn app(defects: &str) -> Router {
+        app_with(&[("REFERENCE_DEFECT", defects)])
+    }
+
+    fn app_with(env: &[(&str, &str)]) -> Router {
+        let config = Config::from_lookup(|key| {
+            let set = env
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (*v).to_owned());
+            set.or_else(|| match key {
+                // Nothing listens there: a request that reaches the database gets a 503.
+                "DATABASE_URL" => Some("postgres://u:p@127.0.0.1:9/db".into()),
+                "CORS_ALLOWED_ORIGINS" => Some("https://shop.example".into()),
+                _ => None,
+            })
+        })
+        .expect("test configuration");
+        let store = Store {
+            pool: crate::db::pool(&config).expect("a lazy pool"),
+            query_timeout: config.db_query_timeout,
+        };
+        let metrics = Arc::new(Metrics::new(false));
+        let breaker = Breaker::new(5, Duration::from_secs(2), 2);
+        let cache = Cache::new(
+            None,
+            breaker,
+            Duration::from_millis(100),
+            60,
+            metrics.clone(),
+        )
+        .expect("no cache");
+        router(AppState::new(Arc::new(config), store, cache, metrics, None))
+    }
+
+    fn post(token: Option<&str>, content_type: Option<&str>, body: impl Into<Body>) -> Request {
+        let mut request = Request::builder().method(Method::POST).uri("/orders");
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if let Some(c) = content_type {
+            request = request.header(header::CONTENT_TYPE, c);
+        }
+        request.body(body.into()).expect("a request")
+    }
+
+    fn json_post(body: &str) -> Request {
+        post(
+            Some("write-token"),
+            Some("application/json"),
+            body.to_owned(),
+        )
+    }
+
+    async fn status(app: &Router, request: Request) -> u16 {
+        app.clone()
+            .oneshot(request)
+            .await
+            .expect("infallible")
+            .status()
+            .as_u16()
+    }
+
+    #[test]
+    fn openapi_describes_the_write_route_and_its_bearer_auth() {
+        let text = serde_json::to_string(&openapi()).expect("serialises");
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.0.3");
+        let post = &doc["paths"]["/orders"]["post"];
+        assert_eq!(post["security"], json!([{ "bearer": [] }]));
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"],
+            json!({ "type": "http", "scheme": "bearer" })
+        );
+        let content = &post["requestBody"]["content"]["application/json"];
+        assert_eq!(content["example"]["customer"], "alice");
+        assert_eq!(
+            content["schema"]["$ref"], "#/components/schemas/NewOrder",
+            "{content}"
+        );
+        for status in ["201", "401", "403", "422", "429"] {
+            assert!(post["responses"][status].is_object(), "no {status} answer");
+        }
+        for path in [
+            "/orders/{id}",
+            "/orders/search",
+            "/health/live",
+            "/health/ready",
+            "/metrics",
+        ] {
+            assert!(doc["paths"][path]["get"].is_object(), "no GET {path}");
+        }
+        let example: NewOrder =
+            serde_json::from_value(content["example"].clone()).expect("the example is an order");
+        assert_eq!((example.quantity, example.amount_cents), (1, 100));
+    }
+
+    #[tokio::test]
+    async fn openapi_is_served_and_not_rate_limited() {
+        let app = app_with(&[("RATE_LIMIT_PER_MINUTE", "1")]);
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).expect("a request");
+        for _ in 0..3 {
+            let response = app
+                .clone()
+                .oneshot(get("/openapi.json"))
+                .await
+                .expect("infallible");
+            assert_eq!(response.status(), StatusCode::OK);
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .expect("a body");
+            let doc: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+            assert_eq!(doc, openapi());
+        }
+        // The API itself is limited: the second search in the minute is refused.
+        assert_eq!(status(&app, get("/orders/search")).await, 400);
+        assert_eq!(status(&app, get("/orders/search")).await, 429);
+    }
+
+    #[tokio::test]
+    async fn writes_need_a_write_token_unless_no_auth() {
+        let healthy = app("");
+        let invalid = "{}";
+        assert_eq!(
+            status(&healthy, post(None, Some("application/json"), invalid)).await,
+            401
+        );
+        assert_eq!(
+            status(
+                &healthy,
+                post(Some("nope"), Some("application/json"), invalid)
+            )
+            .await,
+            401
+        );
+        assert_eq!(
+            status(
+                &healthy,
+                post(Some("read-token"), Some("application/json"), invalid)
+            )
+            .await,
+            403
+        );
+        // With the defect the request goes past auth to the body's validation.
+        let defective = app("no_auth");
+        for token in [None, Some("nope"), Some("read-token")] {
+            assert_eq!(
+                status(&defective, post(token, Some("application/json"), invalid)).await,
+                422,
+                "token {token:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_bodies_get_4xx_from_the_healthy_service() {
+        let app = app("");
+        let deep = "[".repeat(10_000);
+        let cases: Vec<(&str, Request, u16)> = vec![
+            (
+                "customer a number",
+                json_post(r#"{"customer":1,"item":"w","quantity":1}"#),
+                422,
+            ),
+            (
+                "customer null",
+                json_post(r#"{"customer":null,"item":"w","quantity":1}"#),
+                422,
+            ),
+            (
+                "no customer",
+                json_post(r#"{"item":"w","quantity":1}"#),
+                422,
+            ),
+            ("an array", json_post("[1,2]"), 422),
+            (
+                "empty customer",
+                json_post(r#"{"customer":"","item":"w","quantity":1}"#),
+                422,
+            ),
+            (
+                "quantity 0",
+                json_post(r#"{"customer":"a","item":"w","quantity":0}"#),
+                422,
+            ),
+            ("not JSON", json_post("customer=alice"), 400),
+            ("empty body", json_post(""), 400),
+            ("deep nesting", json_post(&deep), 422),
+            (
+                "not UTF-8",
+                post(
+                    Some("write-token"),
+                    Some("application/json"),
+                    vec![0xff, 0xfe, b'{'],
+                ),
+                400,
+            ),
+            (
+                "no content type",
+                post(Some("write-token"), None, "{}"),
+                415,
+            ),
+            (
+                "text/plain",
+                post(Some("write-token"), Some("text/plain"), "{}"),
+                415,
+            ),
+            ("too large", json_post(&" ".repeat(20 * 1024)), 413),
+        ];
+        for (what, request, expected) in cases {
+            assert_eq!(status(&app, request).await, expected, "{what}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_that_are_not_utf8_inside_a_string_are_a_400() {
+        let app = app("");
+        let body: Vec<u8> = [
+            br#"{"customer":"alice","item":"widget","quantity":"ab"#.as_slice(),
+            &[0xc0, 0xfe, 0xf5],
+            b"\"}",
+        ]
+        .concat();
+        let request = post(Some("write-token"), Some("application/json"), body);
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await;
+        assert_eq!(status, 400, "{bytes:?}");
+    }
+
+    #[tokio::test]
+    async fn extra_fields_are_refused_by_the_healthy_service() {
+        let app = app("");
+        let body = r#"{"customer":"a","item":"w","quantity":1,"extra":[1,{"x":null}]}"#;
+        assert_eq!(status(&app, json_post(body)).await, 422);
+    }
+
+    #[tokio::test]
+    async fn panic_on_crafted_body_panics_only_on_json_without_a_string_customer() {
+        let app = app("panic_on_crafted_body");
+        for body in [
+            r#"{"customer":1,"item":"w","quantity":1}"#,
+            r#"{"customer":null}"#,
+            r#"{"item":"w"}"#,
+            "[1]",
+        ] {
+            let request = json_post(body);
+            let outcome = tokio::spawn(app.clone().oneshot(request)).await;
+            assert!(
+                outcome.as_ref().is_err_and(|e| e.is_panic()),
+                "{body}: {outcome:?}"
+            );
+        }
+        // Not JSON, unauthorised, the wrong type elsewhere: the usual answers.
+        assert_eq!(status(&app, json_post("customer=1")).await, 400);
+        assert_eq!(status(&app, json_post(&"[".repeat(10_000))).await, 422);
+        assert_eq!(
+            status(&app, post(None, Some("application/json"), "{}")).await,
+            401
+        );
+        assert_eq!(
+            status(&app, json_post(r#"{"customer":"a","item":2,"quantity":1}"#)).await,
+            422
+        );
+        assert_eq!(
+            status(&app, post(Some("write-token"), Some("text/plain"), "x")).await,
+            415
+        );
+    }
+
+    #[tokio::test]
+    async fn cors_allows_listed_origins_or_any_with_the_defect() {
+        let preflight = |origin: &str| {
+            Request::builder()
+                .method(Method::OPTIONS)
+                .uri("/orders")
+                .header(header::ORIGIN, origin)
+                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                .body(Body::empty())
+                .expect("a request")
+        };
+        let allowed = |app: Router, origin: &'static str| async move {
+            app.oneshot(preflight(origin))
+                .await
+                .expect("infallible")
+                .headers()
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .map(|v| v.to_str().unwrap_or("").to_owned())
+        };
+        let healthy = app("");
+        assert_eq!(
+            allowed(healthy.clone(), "https://shop.example")
+                .await
+                .as_deref(),
+            Some("https://shop.example")
+        );
+        assert_eq!(allowed(healthy, "https://evil.example").await, None);
+        assert_eq!(
+            allowed(app("cors_allow_all"), "https://evil.example")
+                .await
+                .as_deref(),
+            Some("*")
+        );
+    }
+
+    #[tokio::test]
+    async fn debug_config_has_no_secrets() {
+        let config = Config::from_lookup(|key| match key {
+            "DATABASE_URL" => Some("postgres://u:secret-pw@127.0.0.1:9/db".into()),
+            "WRITE_TOKENS" => Some("secret-write".into()),
+            "REFERENCE_DEFECT" => Some("debug_port".into()),
+            _ => None,
+        })
+        .expect("test configuration");
+        let response = debug_router(&config)
+            .oneshot(
+                Request::get("/debug/config")
+                    .body(Body::empty())
+                    .expect("a request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("a body");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("debug_port"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
 }

@@ -18,8 +18,10 @@ pub struct Order {
     pub amount_cents: i64,
 }
 
-/// A new order, as posted.
+/// A new order, as posted. A field it does not know is an error (422), not ignored: a
+/// client that misspells `amount_cents` learns it at once.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewOrder {
     pub customer: String,
     pub item: String,

@@ -9,15 +9,23 @@
 //! | `unacked_write_loss` | answers `201` before the order is written; writes land a second later, so a crash loses them | `dr.rpo` (no acknowledged write lost) |
 //! | `always_ready` | `/health/ready` says ready even when PostgreSQL is down | `obs.health_accurate`, `dr.rto` via readiness |
 //! | `missing_metric` | never exports `http_requests_total`, so an error-rate alert can never fire | `obs.alert_fires` |
-//! | `no_rate_limit` | no rate limiting | `security.rate_limit` |
+//! | `no_rate_limit` | no rate limiting | `sec.rate_limit` |
 //! | `crash_on_slow_dependency` | one short attempt to reach PostgreSQL at start, then exit 1 (a crash loop) | `dr.rto` of a dependency restart, start-order checks |
 //! | `no_graceful_drain` | exits at once on SIGTERM, dropping in-flight requests | `dr.zero_downtime` |
+//! | `no_auth` | `POST /orders` skips its auth check: no token, an unknown token or a read-only token creates the order (`201`) | `sec.auth_required` |
+//! | `cors_allow_all` | CORS allows any origin (`Access-Control-Allow-Origin: *`) | `sec.cors` |
+//! | `panic_on_crafted_body` | `POST /orders` (once authorised) panics on a JSON body whose `customer` is missing or not a string; the connection drops without an answer | `sec.malformed_input` |
+//! | `logs_token` | logs the write and read tokens in clear at start (`"auth configured"`) | `sec.no_secrets` |
+//! | `debug_port` | also listens on port [`DEBUG_PORT`] (6060) of the `BIND_ADDR` address, serving `GET /debug/config` | `sec.exposed_ports` |
 
 use std::collections::BTreeSet;
 use std::fmt;
 
+/// The port the `debug_port` defect listens on, on the address of `BIND_ADDR`.
+pub const DEBUG_PORT: u16 = 6060;
+
 /// The known defects, in the order of the table above.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 13] = [
     "slow_search",
     "leak",
     "unacked_write_loss",
@@ -26,6 +34,11 @@ pub const ALL: [&str; 8] = [
     "no_rate_limit",
     "crash_on_slow_dependency",
     "no_graceful_drain",
+    "no_auth",
+    "cors_allow_all",
+    "panic_on_crafted_body",
+    "logs_token",
+    "debug_port",
 ];
 
 /// The defects switched on.
@@ -55,5 +68,32 @@ impl fmt::Display for Defects {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v: Vec<&str> = self.0.iter().copied().collect();
         f.write_str(&v.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_knows_every_defect() {
+        let all = Defects::parse(&ALL.join(",")).expect("every listed defect parses");
+        for name in ALL {
+            assert!(all.has(name), "{name} is not on after parsing");
+        }
+        let some =
+            Defects::parse(" no_auth, cors_allow_all ,panic_on_crafted_body,logs_token,debug_port")
+                .expect("the security defects parse");
+        assert_eq!(
+            some.to_string(),
+            "cors_allow_all,debug_port,logs_token,no_auth,panic_on_crafted_body"
+        );
+        assert!(!some.has("leak"));
+        assert_eq!(Defects::parse("").expect("empty"), Defects::default());
+        let err = Defects::parse("no_auth,no_such").expect_err("unknown name");
+        assert!(
+            err.contains("unknown defect \"no_such\"") && err.contains("debug_port"),
+            "{err}"
+        );
     }
 }

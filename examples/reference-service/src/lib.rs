@@ -26,6 +26,10 @@
 //! | `GET /orders/search?customer=` | by customer (the indexed column) |
 //! | `GET /health/live`, `GET /health/ready` | liveness; readiness (PostgreSQL answers; Redis down = `degraded`) |
 //! | `GET /metrics` | Prometheus text |
+//! | `GET /openapi.json` | the OpenAPI 3.0.3 description of these routes ([`app::openapi`]) |
+//!
+//! `/health/*`, `/metrics` and `/openapi.json` are not rate limited. Token values are never
+//! logged (only how many there are), unless the `logs_token` defect is on.
 //!
 //! Logs are JSON lines on stdout with the request id; traces go to an OTLP/HTTP collector
 //! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set ([`telemetry`]).
@@ -68,6 +72,7 @@ pub enum ServiceError {
 pub async fn run(config: Config) -> Result<(), ServiceError> {
     let config = Arc::new(config);
     tracing::info!(defects = %config.defects, bind = %config.bind, "starting");
+    log_auth(&config);
     let pool = db::pool(&config).map_err(ServiceError::Startup)?;
     let store = Store {
         pool,
@@ -110,6 +115,11 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     let local = listener
         .local_addr()
         .map_err(|e| ServiceError::Serve(e.to_string()))?;
+    let debug = if config.defects.has("debug_port") {
+        serve_debug_port(&config).await
+    } else {
+        None
+    };
     tracing::info!(addr = %local, "listening");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
@@ -141,7 +151,54 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     if let Some(writer) = writer {
         let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     }
+    if let Some(debug) = debug {
+        debug.abort();
+    }
     Ok(())
+}
+
+/// Says how auth is configured: how many tokens, never their values; with the
+/// `logs_token` defect, the values themselves, as a careless service does.
+fn log_auth(config: &Config) {
+    if config.defects.has("logs_token") {
+        let joined = |tokens: &std::collections::HashSet<String>| {
+            let mut v: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            v.sort_unstable();
+            v.join(",")
+        };
+        tracing::info!(
+            write_tokens = %joined(&config.write_tokens),
+            read_tokens = %joined(&config.read_tokens),
+            "auth configured"
+        );
+    } else {
+        tracing::info!(
+            write_tokens = config.write_tokens.len(),
+            read_tokens = config.read_tokens.len(),
+            "auth configured"
+        );
+    }
+}
+
+/// The `debug_port` defect: a second listener on [`defects::DEBUG_PORT`] of the
+/// `BIND_ADDR` address serving [`app::debug_router`]; the task ends with the process. A
+/// port already taken is logged, not fatal.
+async fn serve_debug_port(config: &Config) -> Option<tokio::task::JoinHandle<()>> {
+    let addr = std::net::SocketAddr::new(config.bind.ip(), defects::DEBUG_PORT);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(addr = %addr, error = %e, "cannot listen on the debug port (defect debug_port)");
+            return None;
+        }
+    };
+    tracing::warn!(addr = %addr, "debug endpoints listening (defect debug_port)");
+    let app = app::debug_router(config);
+    Some(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "debug listener failed");
+        }
+    }))
 }
 
 /// Waits for PostgreSQL with backoff until the startup timeout; with the

@@ -26,6 +26,7 @@ pub struct StackOptions {
     defects: Vec<String>,
     env: Vec<(String, String)>,
     redis: bool,
+    published_ports: Vec<u16>,
 }
 
 impl StackOptions {
@@ -49,6 +50,16 @@ impl StackOptions {
     /// No Redis (the service runs without a cache).
     pub fn without_redis(mut self) -> Self {
         self.redis = false;
+        self
+    }
+    /// Container mode: the service's container also exposes and publishes `port` (TCP),
+    /// besides [`SERVICE_PORT`], e.g. [`crate::defects::DEBUG_PORT`]; also for
+    /// [`Stack::start_another_service_with`]. A process listens on the host itself, so
+    /// this changes nothing there.
+    pub fn with_published_port(mut self, port: u16) -> Self {
+        if !self.published_ports.contains(&port) {
+            self.published_ports.push(port);
+        }
         self
     }
 }
@@ -80,18 +91,31 @@ pub struct Stack {
     /// From the first container start to the service answering ready.
     pub started_in: Duration,
     log: Option<tempfile_path::LogFile>,
-    /// Container mode: the network and the service's variables, for another instance.
-    instance: Option<(String, Vec<(String, String)>)>,
+    /// Container mode: what another instance of the service needs.
+    instance: Option<Instance>,
 }
 
-/// The service's container request on `network` with `env`.
+/// Container mode: the network, the service's variables and its extra published ports.
+#[derive(Debug)]
+struct Instance {
+    network: String,
+    env: Vec<(String, String)>,
+    published_ports: Vec<u16>,
+}
+
+/// The service's container request on `network` with `env`, publishing [`SERVICE_PORT`]
+/// and `published_ports`.
 fn service_request(
     network: &str,
     env: &[(String, String)],
+    published_ports: &[u16],
 ) -> Result<readiness_core::testcontainers::ContainerRequest<GenericImage>> {
-    let image = GenericImage::new("readiness-local/reference-service", "latest")
-        .with_exposed_port(SERVICE_PORT.tcp())
-        .with_wait_for(WaitFor::message_on_stdout("\"message\":\"listening\""));
+    let mut image = GenericImage::new("readiness-local/reference-service", "latest")
+        .with_exposed_port(SERVICE_PORT.tcp());
+    for port in published_ports {
+        image = image.with_exposed_port(port.tcp());
+    }
+    let image = image.with_wait_for(WaitFor::message_on_stdout("\"message\":\"listening\""));
     let mut request = containers::catalogue(image, "reference")?.with_network(network);
     for (k, v) in env {
         request = request.with_env_var(k, v);
@@ -230,7 +254,7 @@ impl Stack {
             ));
         }
         env.extend(opts.env.iter().cloned());
-        let request = service_request(&network, &env)?;
+        let request = service_request(&network, &env, &opts.published_ports)?;
         let service = containers::start(request).await?;
         let port = service
             .get_host_port_ipv4(SERVICE_PORT)
@@ -245,7 +269,11 @@ impl Stack {
             redis,
             started_in: Duration::ZERO,
             log: None,
-            instance: Some((network, env)),
+            instance: Some(Instance {
+                network,
+                env,
+                published_ports: opts.published_ports.clone(),
+            }),
         };
         stack.wait_until_ready(Duration::from_secs(60)).await?;
         stack.started_in = started.elapsed();
@@ -254,7 +282,16 @@ impl Stack {
 
     /// Container mode: the Docker network of the stack (made for it).
     pub fn network(&self) -> Option<&str> {
-        self.instance.as_ref().map(|(network, _)| network.as_str())
+        self.instance.as_ref().map(|i| i.network.as_str())
+    }
+
+    /// Container mode: the service's container (e.g. for the host port of a port published
+    /// with [`StackOptions::with_published_port`]); `None` for a process.
+    pub fn service_container(&self) -> Option<&ContainerAsync<GenericImage>> {
+        match &self.service {
+            Service::Container(c) => Some(c.as_ref()),
+            Service::Process(_) => None,
+        }
     }
 
     /// Container mode: another instance of the service on the same network, database and
@@ -270,17 +307,18 @@ impl Stack {
         &self,
         overrides: &[(&str, &str)],
     ) -> Result<(ContainerAsync<GenericImage>, String)> {
-        let Some((network, env)) = &self.instance else {
+        let Some(instance) = &self.instance else {
             return Err(Error::Other(
                 "another instance needs the stack in containers (Stack::start_containers)".into(),
             ));
         };
-        let mut env = env.clone();
+        let mut env = instance.env.clone();
         for (key, value) in overrides {
             env.retain(|(k, _)| k != key);
             env.push(((*key).to_owned(), (*value).to_owned()));
         }
-        let service = containers::start(service_request(network, &env)?).await?;
+        let request = service_request(&instance.network, &env, &instance.published_ports)?;
+        let service = containers::start(request).await?;
         let port = service
             .get_host_port_ipv4(SERVICE_PORT)
             .await

@@ -34,8 +34,8 @@ use readiness::dr::switch::{switch, try_assert_zero_downtime_switch};
 use readiness::load::{Load, Model, http, try_assert_error_rate_under, try_assert_p95_under};
 use readiness::report::{Decision, Format, Options, Run, make, write_outputs};
 use readiness::{
-    Category, Check, Count, Error, Evidence, Failure, Observation, Probe, Quantity, Ratio,
-    Threshold, containers,
+    Category, Check, Error, Evidence, Failure, Observation, Probe, Quantity, Ratio, Threshold,
+    containers,
 };
 use reference_service::stack::{SERVICE_PORT, Service, Stack, StackOptions};
 
@@ -184,35 +184,9 @@ async fn service_checks(defect: &str) {
         }
     }
 
-    // Writes without a token must all be refused; a write that gets no answer at all is
-    // not a refusal, it is a check that could not run.
-    let target = format!("POST {}/orders without authorization", stack.url);
-    let auth = Check::new(
-        "sec.auth_required",
-        "writes without a token are refused (20 tries)",
-        Category::SECURITY,
-    )
-    .with_threshold(Threshold::at_most(Count(0)))
-    .with_target(&target)
-    .run(async {
-        let mut accepted = 0u64;
-        for _ in 0..20 {
-            let answer = client
-                .post(format!("{}/orders", stack.url))
-                .json(&serde_json::json!({ "customer": "x", "item": "y", "quantity": 1 }))
-                .send()
-                .await
-                .map_err(|e| Error::TargetRefused {
-                    target: target.clone(),
-                    reason: e.to_string(),
-                })?;
-            accepted += u64::from(answer.status().is_success());
-        }
-        Ok(Observation::new(Quantity::count(accepted))
-            .with_summary(format!("{accepted} of 20 accepted")))
-    })
-    .await;
-    show(auth);
+    if let Err(e) = security_checks(&stack).await {
+        println!("  error security: {e}");
+    }
 
     if let Err(e) = observability_checks(&stack).await {
         println!("  error observability: {e}");
@@ -224,6 +198,79 @@ async fn service_checks(defect: &str) {
     if let Err(e) = recovery_drills(&stack).await {
         println!("  error recovery drills: {e}");
     }
+}
+
+/// The seeds' security ticks as checks, on an instance with the service's stated limits
+/// (1000 requests per minute per client, CORS for `https://app.example` only): the rate
+/// limit holds, every write route of its OpenAPI document refuses missing, invalid and
+/// read-only tokens, CORS stays shut to other origins, generated bad bodies get 4xx and
+/// leave it ready, only port 8080 is exposed, and no token appears in its logs or answers.
+/// With `READINESS_RUN_SCAN_REPORTS` (Trivy or cargo-audit JSON files, comma-separated),
+/// their findings are judged too: none at high or above.
+async fn security_checks(stack: &Stack) -> readiness::Result<()> {
+    use readiness::security::{
+        self, Auth, Cors, ExposedPorts, Malformed, RateLimit, Route, SecretScan, Text,
+        VulnerabilityLimits,
+    };
+    let (secured, url) = stack
+        .start_another_service_with(&[
+            ("RATE_LIMIT_PER_MINUTE", "1000"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example"),
+        ])
+        .await?;
+    let search = Route::get(format!("{url}/orders/search?customer=c1"));
+    show(security::try_assert_rate_limit_holds(&search, &RateLimit::per_minute(1000)).await);
+
+    let writes = security::openapi_write_routes(&format!("{url}/openapi.json"), &url).await?;
+    let auth = Auth::bearer().with_read_only("read-token");
+    show(security::try_assert_auth_required(&writes, &auth).await);
+
+    let orders = Route::post(format!("{url}/orders"));
+    let cors = Cors::allowing(["https://app.example"]);
+    show(security::try_assert_cors_restrictive(&orders, &cors).await);
+
+    let example = serde_json::json!({ "customer": "c9", "item": "widget", "quantity": 1 });
+    let order = orders
+        .clone()
+        .with_bearer("write-token")
+        .with_json(&example);
+    let malformed = Malformed::new(format!("{url}/health/ready")).with_cases(48);
+    show(security::try_assert_rejects_malformed_input(&order, &malformed).await);
+
+    if let Some(service) = stack.service_container() {
+        show(
+            security::try_assert_exposed_ports(service, &ExposedPorts::only([SERVICE_PORT])).await,
+        );
+    }
+
+    // Everything both instances logged, and what they answer to anyone.
+    let mut texts = Vec::new();
+    for path in [
+        "/health/ready",
+        "/metrics",
+        "/openapi.json",
+        "/orders?limit=5",
+    ] {
+        texts.push(Text::fetch(&Route::get(format!("{url}{path}"))).await?);
+    }
+    texts.push(Text::fetch(&orders).await?);
+    texts.push(Text::container_logs("secured instance", &secured).await?);
+    if let Some(service) = stack.service_container() {
+        texts.push(Text::container_logs("service", service).await?);
+    }
+    let scan = SecretScan::defaults()
+        .with_secret("write-token")
+        .with_secret("read-token");
+    show(scan.try_assert_no_secrets(&texts));
+
+    if let Ok(list) = std::env::var("READINESS_RUN_SCAN_REPORTS") {
+        let reports: Vec<&str> = list.split(',').filter(|p| !p.is_empty()).collect();
+        show(security::try_assert_no_vulnerabilities(
+            &reports,
+            &VulnerabilityLimits::default(),
+        ));
+    }
+    Ok(())
 }
 
 /// The service's monitoring on a real Prometheus and Alertmanager with its own rule file

@@ -1,0 +1,379 @@
+//! Security criteria with evidence: each probes the running service (or reads what CI
+//! produced) and records what it saw, request by request, in a [`SecurityReport`].
+//!
+//! | criterion | check | passes when |
+//! |---|---|---|
+//! | `sec.rate_limit` | [`try_assert_rate_limit_holds`] | a client driven at a multiple of its limit gets no more than the limit (plus a tolerance) once its burst is spent; refusals are 429 with `Retry-After`; another client keeps its own budget; the limit lets the client in again after `Retry-After` |
+//! | `sec.auth_required` | [`try_assert_auth_required`] | every write route answers 401 without credentials and with bad ones, and 403 without the right scope |
+//! | `sec.cors` | [`try_assert_cors_restrictive`] | a preflight (and a request) from an origin not on the allow-list gets no `Access-Control-Allow-Origin`; an allowed origin gets its own |
+//! | `sec.malformed_input` | [`try_assert_rejects_malformed_input`] | generated bad bodies (wrong types, missing and extra fields, huge, deeply nested, invalid UTF-8, wrong content type) are all answered 4xx in time, and the service is ready afterwards; a failure is shrunk to a minimal body |
+//! | `sec.exposed_ports` | [`try_assert_exposed_ports`] (feature `containers`) | a container publishes, and listens on, only the declared ports |
+//! | `sec.no_secrets` | [`SecretScan::try_assert_no_secrets`] | no secret pattern (or known secret value) appears in the captured log lines and response bodies |
+//! | `sec.vulnerabilities` | [`try_assert_no_vulnerabilities`] | the findings of Trivy or cargo-audit JSON reports stay within the limits per severity |
+//!
+//! Every check has its `assert_*` form. The observed value is the number of probes that
+//! failed (findings beyond the limits for vulnerabilities), judged against at most 0; a
+//! check with nothing to judge (no answer at all, no route, no text to scan, no report) is
+//! verdict `error`. Like every probe, these aim only at loopback unless a [`Route`] opts in
+//! with [`Route::allow_non_loopback`]; redirects are answers here, never followed.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use readiness_core::security::{self, Auth, RateLimit, Route};
+//!
+//! let base = "http://127.0.0.1:8080";
+//! security::assert_rate_limit_holds(
+//!     &Route::get(format!("{base}/orders/search?customer=a")),
+//!     &RateLimit::per_minute(1000),
+//! )
+//! .await;
+//! let writes = security::openapi_write_routes(&format!("{base}/openapi.json"), base)
+//!     .await
+//!     .expect("the service serves its OpenAPI document");
+//! security::assert_auth_required(&writes, &Auth::bearer().with_read_only("read-token")).await;
+//! # }
+//! ```
+
+mod auth;
+mod cors;
+mod malformed;
+#[cfg(feature = "containers")]
+mod ports;
+mod rate_limit;
+mod secrets;
+mod vulns;
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+pub use crate::security_evidence::{
+    LimitedRequest, RateLimitTimeline, SecurityItem, SecurityReport, Severity,
+    VulnerabilityFinding, VulnerabilityFindings,
+};
+pub use auth::{Auth, assert_auth_required, openapi_write_routes, try_assert_auth_required};
+pub use cors::{Cors, assert_cors_restrictive, try_assert_cors_restrictive};
+pub use malformed::{
+    Malformed, assert_rejects_malformed_input, try_assert_rejects_malformed_input,
+};
+#[cfg(feature = "containers")]
+pub use ports::{ExposedPorts, assert_exposed_ports, try_assert_exposed_ports};
+pub use rate_limit::{RateLimit, assert_rate_limit_holds, try_assert_rate_limit_holds};
+pub use secrets::{DEFAULT_SECRET_PATTERNS, SecretScan, Text};
+pub use vulns::{
+    ScanReport, VulnerabilityLimits, assert_no_vulnerabilities, try_assert_no_vulnerabilities,
+};
+
+use crate::check::{Check, Failure, Observation};
+use crate::error::{Error, Result};
+use crate::evidence::{Category, Evidence};
+use crate::guard::{self, Reach};
+use crate::quantity::{Count, Quantity, Threshold};
+use crate::recorder::Recorder;
+
+/// How much of a response body a probe keeps (and shows).
+const BODY_SHOWN: usize = 160;
+/// How much of a response body is read at most.
+const BODY_READ: usize = 256 * 1024;
+
+/// One request a security check sends: method, URL, headers and body. The URL must be on
+/// loopback unless [`Route::allow_non_loopback`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Route {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<(Vec<u8>, Option<String>)>,
+    timeout: Duration,
+    reach: Reach,
+}
+
+impl Route {
+    /// A request with `method` (`GET`, `POST`, …) to `url`.
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Self {
+        Route {
+            method: method.into().to_ascii_uppercase(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            timeout: Duration::from_secs(5),
+            reach: Reach::Loopback,
+        }
+    }
+    /// `GET url`.
+    pub fn get(url: impl Into<String>) -> Self {
+        Route::new("GET", url)
+    }
+    /// `POST url`.
+    pub fn post(url: impl Into<String>) -> Self {
+        Route::new("POST", url)
+    }
+    /// A header sent with every request of the route.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    /// `Authorization: Bearer <token>`.
+    pub fn with_bearer(self, token: impl AsRef<str>) -> Self {
+        let value = format!("Bearer {}", token.as_ref());
+        self.with_header("authorization", value)
+    }
+    /// A JSON body (`Content-Type: application/json`).
+    pub fn with_json(mut self, body: &serde_json::Value) -> Self {
+        self.body = Some((
+            body.to_string().into_bytes(),
+            Some("application/json".into()),
+        ));
+        self
+    }
+    /// A body of any bytes, with its content type (`None`: no `Content-Type`).
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>, content_type: Option<&str>) -> Self {
+        self.body = Some((body.into(), content_type.map(str::to_owned)));
+        self
+    }
+    /// How long one request may take before it counts as unanswered (default 5 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    /// Lets the checks aim outside loopback.
+    pub fn allow_non_loopback(mut self) -> Self {
+        self.reach = Reach::Anywhere;
+        self
+    }
+
+    /// `POST http://127.0.0.1:8080/orders`.
+    pub fn target(&self) -> String {
+        format!("{} {}", self.method, self.url)
+    }
+    /// `POST /orders`: the method and the path (with its query).
+    pub fn name(&self) -> String {
+        let path = url::Url::parse(&self.url)
+            .map(|u| match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_owned(),
+            })
+            .unwrap_or_else(|_| self.url.clone());
+        format!("{} {path}", self.method)
+    }
+    /// The JSON body, when the route has one that parses.
+    pub(crate) fn json_body(&self) -> Option<serde_json::Value> {
+        let (bytes, _) = self.body.as_ref()?;
+        serde_json::from_slice(bytes).ok()
+    }
+
+    /// Checks the target and builds a client that follows no redirect.
+    pub(crate) fn client(&self) -> Result<reqwest::Client> {
+        guard::check_target(&self.url, self.reach, "Route::allow_non_loopback()")?;
+        reqwest::Method::from_bytes(self.method.as_bytes()).map_err(|_| {
+            Error::InvalidInput(format!(
+                "{:?} is not an HTTP method; use GET, POST, PUT, PATCH or DELETE",
+                self.method
+            ))
+        })?;
+        // A connection per request: one probe's answer (a 413 that closes its connection)
+        // never decides the next probe's.
+        reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Other(format!("failed to build an HTTP client: {e}")))
+    }
+
+    /// Sends the route as it is, changed by `edit` (headers, body, method).
+    pub(crate) async fn send(&self, client: &reqwest::Client, edit: &Edit) -> Answer {
+        let method_name = edit.method.as_deref().unwrap_or(&self.method);
+        let method =
+            reqwest::Method::from_bytes(method_name.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut headers = HeaderMap::new();
+        let insert = |headers: &mut HeaderMap, pairs: &[(String, String)]| {
+            for (k, v) in pairs {
+                if let (Ok(k), Ok(v)) = (
+                    HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(v),
+                ) {
+                    headers.insert(k, v);
+                }
+            }
+        };
+        // The route's headers, less those the probe removes, then the probe's own.
+        insert(&mut headers, &self.headers);
+        for k in &edit.remove_headers {
+            headers.remove(k.as_str());
+        }
+        insert(&mut headers, &edit.headers);
+        let body = edit.body.as_ref().or(self.body.as_ref());
+        if let Some((_, Some(ct))) = body
+            && !headers.contains_key(reqwest::header::CONTENT_TYPE)
+            && let Ok(v) = HeaderValue::from_str(ct)
+        {
+            headers.insert(reqwest::header::CONTENT_TYPE, v);
+        }
+        let mut request = client.request(method, &self.url).headers(headers);
+        if let Some((bytes, _)) = body {
+            request = request.body(bytes.clone());
+        }
+        let outcome = async {
+            let mut response = request.send().await?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                body.extend_from_slice(&chunk);
+                if body.len() >= BODY_READ {
+                    break;
+                }
+            }
+            Ok::<_, reqwest::Error>((status, headers, body))
+        }
+        .await;
+        match outcome {
+            Ok((status, headers, body)) => Answer {
+                status: Some(status),
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+                failure: None,
+            },
+            Err(e) => Answer {
+                status: None,
+                headers: HeaderMap::new(),
+                body: String::new(),
+                failure: Some(describe_reqwest_error(&e, self.timeout)),
+            },
+        }
+    }
+}
+
+/// What a probe changes in a route's request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Edit {
+    pub(crate) method: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) remove_headers: Vec<String>,
+    pub(crate) body: Option<(Vec<u8>, Option<String>)>,
+}
+
+impl Edit {
+    pub(crate) fn header(mut self, k: &str, v: impl Into<String>) -> Self {
+        self.headers.push((k.to_owned(), v.into()));
+        self
+    }
+    pub(crate) fn without(mut self, k: &str) -> Self {
+        self.remove_headers.push(k.to_ascii_lowercase());
+        self
+    }
+}
+
+/// What came back for one request.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    pub(crate) status: Option<u16>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
+    pub(crate) failure: Option<String>,
+}
+
+impl Answer {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// `401 {"error":"missing bearer token"}`, or `no answer: timed out after 5s`.
+    pub(crate) fn describe(&self) -> String {
+        match self.status {
+            Some(s) => {
+                let body = shown(&self.body);
+                if body.is_empty() {
+                    s.to_string()
+                } else {
+                    format!("{s} {body}")
+                }
+            }
+            None => format!(
+                "no answer: {}",
+                self.failure.as_deref().unwrap_or("unknown error")
+            ),
+        }
+    }
+}
+
+/// A body as shown in evidence: one line, at most [`BODY_SHOWN`] characters.
+pub(crate) fn shown(text: &str) -> String {
+    let one_line: String = text
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() > BODY_SHOWN {
+        let cut: String = one_line.chars().take(BODY_SHOWN).collect();
+        format!("{cut}… ({} bytes)", text.len())
+    } else {
+        one_line
+    }
+}
+
+fn describe_reqwest_error(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {timeout:?}");
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+/// The check of a security criterion, recorded where `recorder` says (default: the
+/// evidence directory).
+pub(crate) fn check(id: &str, title: impl Into<String>, recorder: Option<&Recorder>) -> Check {
+    let check =
+        Check::new(id, title, Category::SECURITY).with_threshold(Threshold::at_most(Count(0)));
+    match recorder {
+        Some(r) => check.with_recorder(r.clone()),
+        None => check,
+    }
+}
+
+/// Judges probes: the observed count is the number that failed; the summary names the
+/// first failures (route, request, what came back), or `ok` when none failed.
+pub(crate) fn judge_items(
+    check: Check,
+    items: Vec<SecurityItem>,
+    ok_summary: String,
+) -> std::result::Result<Evidence, Failure> {
+    let report = SecurityReport::new(items);
+    let failed = report.failed();
+    let summary = if failed == 0 {
+        ok_summary
+    } else {
+        let mut lines: Vec<String> = report
+            .items
+            .iter()
+            .filter(|i| !i.ok)
+            .take(5)
+            .map(ToString::to_string)
+            .collect();
+        if failed > 5 {
+            lines.push(format!("… and {} more in the evidence", failed - 5));
+        }
+        format!(
+            "{failed} of {} probes failed:\n    {}",
+            report.items.len(),
+            lines.join("\n    ")
+        )
+    };
+    check.judge(
+        Observation::new(Quantity::count(failed))
+            .with_summary(summary)
+            .with_attachment(report),
+    )
+}
+
+/// A check that could not run, or had nothing to judge.
+pub(crate) fn nothing(check: Check, why: impl Into<String>) -> Failure {
+    check.nothing_measured(why)
+}

@@ -1,0 +1,254 @@
+//! `sec.exposed_ports`: a container publishes and listens on only the declared ports.
+
+use std::collections::BTreeSet;
+
+use testcontainers::{ContainerAsync, Image};
+
+use super::{SecurityItem, check, judge_items, nothing};
+use crate::check::{CheckResultExt, Failure};
+use crate::containers;
+use crate::error::Error;
+use crate::evidence::Evidence;
+use crate::recorder::Recorder;
+
+/// The ports a container may expose (published by Docker, or listening inside on a
+/// non-loopback address).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ExposedPorts {
+    declared: Vec<u16>,
+    recorder: Option<Recorder>,
+}
+
+impl ExposedPorts {
+    /// Only `ports` (TCP).
+    pub fn only(ports: impl IntoIterator<Item = u16>) -> Self {
+        ExposedPorts {
+            declared: ports.into_iter().collect(),
+            recorder: None,
+        }
+    }
+    /// Where the record goes (default: the evidence directory); self-tests give their own.
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+}
+
+/// A TCP socket listening inside the container.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Listener {
+    port: u16,
+    address: String,
+    loopback: bool,
+}
+
+/// The listening sockets of `/proc/net/tcp` and `/proc/net/tcp6` text (state `0A`).
+fn listeners(proc_net_tcp: &str) -> BTreeSet<Listener> {
+    let mut out = BTreeSet::new();
+    for line in proc_net_tcp.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 4 || cols[3] != "0A" {
+            continue;
+        }
+        let Some((ip_hex, port_hex)) = cols[1].split_once(':') else {
+            continue;
+        };
+        let Ok(port) = u16::from_str_radix(port_hex, 16) else {
+            continue;
+        };
+        let (address, loopback) = decode_ip(ip_hex);
+        out.insert(Listener {
+            port,
+            address,
+            loopback,
+        });
+    }
+    out
+}
+
+/// `/proc/net/tcp` addresses: IPv4 as one little-endian word, IPv6 as four.
+fn decode_ip(hex: &str) -> (String, bool) {
+    let words: Vec<u32> = (0..hex.len() / 8)
+        .filter_map(|i| u32::from_str_radix(&hex[i * 8..i * 8 + 8], 16).ok())
+        .collect();
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    match bytes.len() {
+        4 => {
+            let ip = std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]);
+            (ip.to_string(), ip.is_loopback())
+        }
+        16 => {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&bytes);
+            let ip = std::net::Ipv6Addr::from(b);
+            let loopback =
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback());
+            (ip.to_string(), loopback)
+        }
+        _ => (hex.to_owned(), false),
+    }
+}
+
+/// `sec.exposed_ports`: Docker's view (every container port published to the host) and
+/// the container's own (every TCP socket listening on a non-loopback address, read from
+/// `/proc/net/tcp` and `/proc/net/tcp6` with `cat` in the container) must hold only the
+/// declared ports. Loopback listeners are listed but not judged: nothing outside the
+/// container reaches them. No listening socket at all is verdict `error`.
+pub async fn try_assert_exposed_ports<I: Image>(
+    container: &ContainerAsync<I>,
+    ports: &ExposedPorts,
+) -> std::result::Result<Evidence, Failure> {
+    let declared = &ports.declared;
+    let id = container.id().to_owned();
+    let short = &id[..id.len().min(12)];
+    let declared_text = declared
+        .iter()
+        .map(|p| format!("{p}/tcp"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let check = check(
+        "sec.exposed_ports",
+        format!("only {declared_text} exposed"),
+        ports.recorder.as_ref(),
+    )
+    .with_subject(format!("{} sec.exposed_ports", container.image().name()))
+    .with_target(format!("container {short} ({})", container.image().name()))
+    .with_scenario("Docker's published ports and the sockets listening inside the container");
+    let seen = async {
+        let docker = containers::docker().await?;
+        let inspected = docker
+            .inspect_container(&id, None)
+            .await
+            .map_err(|e| Error::Other(format!("failed to inspect container {short}: {e}")))?;
+        let published: Vec<(String, String)> = inspected
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(port, bindings)| {
+                let hosts: Vec<String> = bindings
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|b| {
+                        format!(
+                            "{}:{}",
+                            b.host_ip.unwrap_or_default(),
+                            b.host_port.unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                (!hosts.is_empty()).then(|| (port, hosts.join(", ")))
+            })
+            .collect();
+        let out =
+            containers::exec_output(container, &["cat", "/proc/net/tcp", "/proc/net/tcp6"]).await?;
+        if out.stdout.trim().is_empty() {
+            return Err(Error::Other(format!(
+                "cannot read /proc/net/tcp in container {short} (exit {:?}: {}); the image \
+                 needs `cat`",
+                out.code,
+                out.stderr.trim()
+            )));
+        }
+        Ok((published, listeners(&out.stdout)))
+    }
+    .await;
+    let (mut published, listening) = match seen {
+        Ok(s) => s,
+        Err(e) => return Err(check.error(e)),
+    };
+    if listening.is_empty() {
+        return Err(nothing(
+            check,
+            format!("nothing listens in container {short}; is the service running?"),
+        ));
+    }
+    published.sort();
+    let allowed = |port: u16| declared.contains(&port);
+    let mut items = Vec::new();
+    for (port, hosts) in &published {
+        let number = port
+            .split('/')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(0);
+        items.push(SecurityItem::new(
+            port,
+            "Docker's published ports",
+            format!("declared ({declared_text})"),
+            format!("published on {hosts}"),
+            port.ends_with("/tcp") && allowed(number),
+        ));
+    }
+    for l in &listening {
+        items.push(SecurityItem::new(
+            format!("{}/tcp", l.port),
+            "sockets listening inside the container",
+            format!("declared ({declared_text}), or on loopback only"),
+            format!("listening on {}", l.address),
+            l.loopback || allowed(l.port),
+        ));
+    }
+    let open: BTreeSet<u16> = listening
+        .iter()
+        .filter(|l| !l.loopback)
+        .map(|l| l.port)
+        .collect();
+    let summary = format!(
+        "published: {}; listening outside loopback: {}",
+        if published.is_empty() {
+            "none".to_owned()
+        } else {
+            published
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        open.iter()
+            .map(|p| format!("{p}/tcp"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    judge_items(check, items, summary)
+}
+
+/// [`try_assert_exposed_ports`], panicking with the failure.
+pub async fn assert_exposed_ports<I: Image>(
+    container: &ContainerAsync<I>,
+    ports: &ExposedPorts,
+) -> Evidence {
+    try_assert_exposed_ports(container, ports).await.or_panic()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_tcp_gives_the_listeners_and_their_addresses() {
+        let text = "\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1
+   1: 0100007F:17AC 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1
+   2: 0200A8C0:1F90 0100A8C0:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 3 1
+  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000000000000:17AC 00000000000000000000000000000000:0000 0A 0 0
+   1: 00000000000000000000000001000000:0CEA 00000000000000000000000000000000:0000 0A 0 0
+";
+        let l: Vec<(u16, String, bool)> = listeners(text)
+            .into_iter()
+            .map(|l| (l.port, l.address, l.loopback))
+            .collect();
+        assert_eq!(
+            l,
+            [
+                (3306, "::1".to_owned(), true),
+                (6060, "127.0.0.1".to_owned(), true),
+                (6060, "::".to_owned(), false),
+                (8080, "0.0.0.0".to_owned(), false),
+            ]
+        );
+    }
+}
