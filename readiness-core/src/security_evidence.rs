@@ -309,3 +309,58 @@ impl VulnerabilityFindings {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Category, Check, Count, Observation, Quantity, Recorder, Threshold};
+
+    fn judged(timeline: RateLimitTimeline) -> crate::Evidence {
+        let dir = tempfile::tempdir().ok();
+        let recorder = Recorder::new(
+            dir.as_ref()
+                .map_or_else(std::env::temp_dir, |d| d.path().to_owned()),
+        );
+        let judged = Check::new("sec.rate_limit", "rate limit holds", Category::SECURITY)
+            .with_threshold(Threshold::at_most(Count(0)))
+            .with_recorder(recorder)
+            .judge(Observation::new(Quantity::count(0)).with_attachment(timeline));
+        match judged {
+            Ok(e) => e,
+            Err(f) => f.evidence().clone(),
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_record_is_judged_again_from_its_requests() {
+        // 1 per second allowed; every other request of 30 in 3 s accepted: 15 > 4.3.
+        let requests: Vec<LimitedRequest> = (0..30)
+            .map(|i| LimitedRequest::from((i * 100, 0, if i % 2 == 0 { 200 } else { 429 }, None)))
+            .collect();
+        let timeline = RateLimitTimeline {
+            limit: 60,
+            window_ms: 60_000,
+            burst: 60,
+            tolerance: 0.1,
+            clients: vec!["a".into(), "b".into()],
+            sustained_ms: (0, 3_000),
+            sustained_accepted: 15,
+            requests,
+        };
+        assert!((timeline.sustained_allowed() - 4.3).abs() < 1e-9);
+        let found = judged(timeline.clone()).verify().err().unwrap_or_default();
+        assert!(
+            found.contains("where 4.3 are allowed, yet no probe failed"),
+            "{found}"
+        );
+        let lied = RateLimitTimeline {
+            sustained_accepted: 3,
+            ..timeline
+        };
+        let found = judged(lied).verify().err().unwrap_or_default();
+        assert!(
+            found.contains("3 requests accepted in the sustained phase, but its requests show 15"),
+            "{found}"
+        );
+    }
+}

@@ -191,3 +191,32 @@ fn a_logged_token_is_found_masked_and_a_clean_log_passes() {
     let passed = scan.try_assert_no_secrets(&clean);
     assert!(passed.is_ok(), "{:?}", passed.err().map(|f| f.to_string()));
 }
+
+#[test]
+fn a_security_record_whose_count_disagrees_with_its_probes_or_findings_is_found() {
+    use readiness_core::{Attachment, Quantity, SecurityItem, SecurityReport};
+    let reports = [fixture("trivy-image.json")];
+    let limits = VulnerabilityLimits::default().with_recorder(recorder());
+    let failure = try_assert_no_vulnerabilities(&reports, &limits).err();
+    let Some(failure) = failure else {
+        panic!("the image's findings passed");
+    };
+    let mut tampered = failure.evidence().clone();
+    tampered.observed = Some(Quantity::count(1));
+    let found = tampered.verify().err().unwrap_or_default();
+    assert!(found.contains("its 4 findings give 2"), "{found}");
+
+    // A passing record of probes, one of which failed.
+    let mut probes = tampered.clone();
+    probes.observed = Some(Quantity::count(0));
+    probes.verdict = Verdict::Pass;
+    probes.attachments = vec![Attachment::from(SecurityReport::new(vec![
+        SecurityItem::new("POST /orders", "no credentials", "401", "401", true),
+        SecurityItem::new("POST /orders", "a read-only token", "403", "201", false),
+    ]))];
+    let found = probes.verify().err().unwrap_or_default();
+    assert!(
+        found.contains("its report has 1 failed of 2 probes"),
+        "{found}"
+    );
+}
