@@ -23,6 +23,21 @@ use crate::error::{Error, Result};
 /// The file read for settings that are not in the environment.
 pub const CONFIG_FILE: &str = "readiness.toml";
 
+/// The seed of a random search: the setting `name` (a whole number, the seed a failure
+/// printed), else one from the clock.
+pub fn seed(name: &str) -> Result<u64> {
+    match get(name)? {
+        Some(s) => s.trim().parse().map_err(|_| {
+            Error::InvalidInput(format!(
+                "{name}={s:?} is not a whole number; use the seed a failure printed"
+            ))
+        }),
+        None => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)),
+    }
+}
+
 /// The value of a setting: the environment variable `name`, else the key `name` in the
 /// `[settings]` table of `readiness.toml` at the workspace root.
 ///

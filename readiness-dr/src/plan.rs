@@ -238,16 +238,7 @@ impl PlanRunner {
         if let Some(s) = self.seed {
             return Ok(s);
         }
-        match settings::get("READINESS_FAULT_PLAN_SEED")? {
-            Some(s) => s.trim().parse().map_err(|_| {
-                Error::InvalidInput(format!(
-                    "READINESS_FAULT_PLAN_SEED={s:?} is not a whole number; use the seed a failure printed"
-                ))
-            }),
-            None => Ok(std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)),
-        }
+        settings::seed("READINESS_FAULT_PLAN_SEED")
     }
 
     /// Tries plans of `space`; `case` applies one and checks the invariants (`Err` says

@@ -400,8 +400,126 @@ pub fn charts_of(a: &Attachment) -> Vec<Chart> {
                 markers,
             )]
         }
+        Attachment::RateLimit(t) => {
+            // Accepted and refused requests per 250 ms, by client.
+            const BUCKET_MS: u64 = 250;
+            let per_second = 1e3 / BUCKET_MS as f64;
+            let mut lines = Vec::new();
+            for (c, name) in t.clients.iter().enumerate() {
+                let mut accepted = std::collections::BTreeMap::<u64, f64>::new();
+                let mut refused = std::collections::BTreeMap::<u64, f64>::new();
+                for r in t.requests.iter().filter(|r| usize::from(r.client) == c) {
+                    let bucket = r.at_ms / BUCKET_MS * BUCKET_MS;
+                    let into = if r.accepted() {
+                        &mut accepted
+                    } else {
+                        &mut refused
+                    };
+                    *into.entry(bucket).or_insert(0.0) += per_second;
+                    let other = if r.accepted() {
+                        &mut refused
+                    } else {
+                        &mut accepted
+                    };
+                    other.entry(bucket).or_insert(0.0);
+                }
+                let short = name.rsplit(' ').next().unwrap_or(name);
+                for (what, points) in [("accepted", accepted), ("refused", refused)] {
+                    let points: Vec<(f64, f64)> =
+                        points.into_iter().map(|(k, v)| (k as f64, v)).collect();
+                    if points.iter().any(|p| p.1 > 0.0) {
+                        lines.push(series(&format!("{short} {what}"), points));
+                    }
+                }
+            }
+            let (from, to) = t.sustained_ms;
+            let limit = t.limit as f64 * 1e3 / t.window_ms.max(1) as f64;
+            vec![chart(
+                "rate limit: requests per second by client",
+                kind,
+                ("ms from start", "requests/s"),
+                lines,
+                vec![
+                    x_marker(from as f64, "sustained phase".into()),
+                    x_marker(to as f64, "end".into()),
+                    Marker {
+                        axis: "y",
+                        at: limit,
+                        label: format!("limit {limit:.1}/s"),
+                    },
+                ],
+            )]
+        }
         _ => Vec::new(),
     }
+}
+
+/// The security section: every probe that failed, by criterion, and the findings of the
+/// vulnerability reports over their limits.
+fn security_section(s: &Scorecard) -> String {
+    use readiness_core::{AttachmentKind as _, SecurityReport, VulnerabilityFindings};
+    let records = s.categories.iter().flat_map(|c| c.criteria.iter());
+    let mut rows = String::new();
+    let mut findings = String::new();
+    let mut probes = 0usize;
+    for r in records {
+        for report in r.attachments.iter().filter_map(SecurityReport::of) {
+            probes += report.items.len();
+            for i in report.items.iter().filter(|i| !i.ok) {
+                let _ = write!(
+                    rows,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&r.id),
+                    esc(&i.subject),
+                    esc(&i.probe),
+                    esc(&i.expected),
+                    esc(&i.observed)
+                );
+            }
+        }
+        for v in r.attachments.iter().filter_map(VulnerabilityFindings::of) {
+            let mut sorted: Vec<_> = v.findings.iter().collect();
+            sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
+            for f in sorted {
+                let over = v
+                    .limits
+                    .get(&f.severity)
+                    .is_some_and(|limit| v.counts()[&f.severity] > *limit);
+                let _ = write!(
+                    findings,
+                    "<tr><td class=\"{}\">{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>",
+                    if over { "fail" } else { "pass" },
+                    f.severity,
+                    esc(&f.id),
+                    esc(&f.package),
+                    esc(&f.installed),
+                    esc(f.fixed.as_deref().unwrap_or("no fix")),
+                    esc(&f.source)
+                );
+            }
+        }
+    }
+    if probes == 0 && findings.is_empty() {
+        return String::new();
+    }
+    let mut o = String::from("<h2 id=\"security\">Security probes</h2>");
+    if rows.is_empty() {
+        let _ = write!(o, "<p>{probes} probes, none failed.</p>");
+    } else {
+        let _ = write!(
+            o,
+            "<table><tr><th>Criterion</th><th>Subject</th><th>Probe</th><th>Expected</th>\
+             <th>Got</th></tr>{rows}</table>"
+        );
+    }
+    if !findings.is_empty() {
+        let _ = write!(
+            o,
+            "<table><tr><th>Severity</th><th>Advisory</th><th>Package</th><th>Fixed in</th>\
+             <th>Report</th></tr>{findings}</table>"
+        );
+    }
+    o
 }
 
 /// The alerts section: each alert a test fired, and the roll-ups of fired rules.
@@ -618,6 +736,7 @@ pub fn page(s: &Scorecard) -> String {
         }
     }
     o.push_str(&alerts_section(s));
+    o.push_str(&security_section(s));
     if let Some(cap) = &s.capacity {
         let _ = write!(
             o,

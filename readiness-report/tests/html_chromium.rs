@@ -56,6 +56,7 @@ async fn html_report_draws_every_chart_without_errors_in_headless_chromium() {
         readiness_core::RecoveryTimeline::KIND,
         readiness_core::WriteHistory::KIND,
         readiness_core::AlertTimeline::KIND,
+        readiness_core::RateLimitTimeline::KIND,
     ] {
         assert!(
             html.contains(&format!("data-kind=\"{kind}\"")),
@@ -72,6 +73,18 @@ async fn html_report_draws_every_chart_without_errors_in_headless_chromium() {
     assert!(html.contains("alerts fired in testing: 2 of 3; never fired: QueueSlow"));
     assert!(html.contains(
         "<td>ErrorsHigh</td><td class=\"pass\">pass</td><td>pager</td><td class=num>1.38 s</td>"
+    ));
+
+    // The security section: each failed probe, each finding with its severity.
+    assert!(
+        html.contains("<h2 id=\"security\">Security probes</h2>"),
+        "security section"
+    );
+    assert!(html.contains(
+        "<td>sec.rate_limit</td><td>GET /orders</td><td>a at 3/s</td><td>at most 2 accepted</td><td>4 accepted</td>"
+    ));
+    assert!(html.contains(
+        "<td class=\"fail\">critical</td><td>CVE-2023-38545</td><td>libcurl4 7.88.1-10</td><td>7.88.1-10+deb12u4</td>"
     ));
 
     let url = format!("file://{}", html_path.display());

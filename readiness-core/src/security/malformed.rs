@@ -75,16 +75,7 @@ impl Malformed {
         if let Some(s) = self.seed {
             return Ok(s);
         }
-        match settings::get("READINESS_MALFORMED_SEED")? {
-            Some(s) => s.trim().parse().map_err(|_| {
-                Error::InvalidInput(format!(
-                    "READINESS_MALFORMED_SEED={s:?} is not a whole number; use the seed a failure printed"
-                ))
-            }),
-            None => Ok(std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)),
-        }
+        settings::seed("READINESS_MALFORMED_SEED")
     }
 }
 

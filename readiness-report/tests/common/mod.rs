@@ -442,6 +442,7 @@ fn drills(dir: &Path) {
         writes,
     );
     alerts(dir);
+    security(dir);
     let lost = history.counts().lost;
     record(
         dir,
@@ -511,6 +512,96 @@ fn alerts(dir: &Path) {
             .with_summary("alerts fired in testing: 2 of 3; never fired: QueueSlow")
             .with_recorder(self_test())
             .judge(Quantity::ratio(2.0 / 3.0)),
+        ),
+    );
+}
+
+/// A rate limit that let a client through twice, as readiness-core's security checks
+/// record it, and a vulnerability report.
+fn security(dir: &Path) {
+    use readiness_core::{
+        RateLimitTimeline, SecurityItem, SecurityReport, Severity, VulnerabilityFinding,
+        VulnerabilityFindings,
+    };
+    let requests: Vec<serde_json::Value> = (0..40u64)
+        .map(|i| {
+            let status = if i < 20 || i % 3 == 0 { 200 } else { 429 };
+            serde_json::json!([
+                i * 50,
+                i % 2,
+                status,
+                if status == 429 { Some(1) } else { None }
+            ])
+        })
+        .collect();
+    let timeline: RateLimitTimeline = serde_json::from_value(serde_json::json!({
+        "limit": 60, "window_ms": 60000, "burst": 20, "tolerance": 0.1,
+        "clients": ["authorization: Bearer a", "authorization: Bearer b"],
+        "sustained_ms": [1000, 2000], "sustained_accepted": 3, "requests": requests,
+    }))
+    .expect("a rate-limit timeline");
+    let report = SecurityReport::new(vec![
+        SecurityItem::new(
+            "GET /orders",
+            "a at 3/s",
+            "at most 2 accepted",
+            "4 accepted",
+            false,
+        ),
+        SecurityItem::new(
+            "GET /orders",
+            "every refusal",
+            "429 with Retry-After",
+            "all",
+            true,
+        ),
+    ]);
+    record(
+        dir,
+        &keep(
+            Check::new(
+                "sec.rate_limit",
+                "rate limit of 60/min holds",
+                Category::SECURITY,
+            )
+            .with_threshold(Threshold::at_most(Count(0)))
+            .with_recorder(self_test())
+            .with_attachment(timeline)
+            .with_attachment(report)
+            .judge(Quantity::count(1)),
+        ),
+    );
+    let findings = VulnerabilityFindings::new(
+        vec!["trivy: image.json".into()],
+        std::collections::BTreeMap::from([(Severity::Critical, 0), (Severity::High, 0)]),
+        vec![
+            VulnerabilityFinding::new(
+                "CVE-2023-38545",
+                ("libcurl4", "7.88.1-10"),
+                Severity::Critical,
+                "trivy: image.json",
+            )
+            .with_fixed("7.88.1-10+deb12u4"),
+            VulnerabilityFinding::new(
+                "CVE-2011-3374",
+                ("apt", "2.6.1"),
+                Severity::Low,
+                "trivy: image.json",
+            ),
+        ],
+    );
+    record(
+        dir,
+        &keep(
+            Check::new(
+                "sec.vulnerabilities",
+                "no high or critical finding",
+                Category::SECURITY,
+            )
+            .with_threshold(Threshold::at_most(Count(0)))
+            .with_recorder(self_test())
+            .with_attachment(findings)
+            .judge(Quantity::count(1)),
         ),
     );
 }
