@@ -228,7 +228,27 @@ async fn a_limiter_that_holds_passes_and_each_broken_one_fails_for_its_own_reaso
 
     let leaky = limiter(40.0, true, &[("retry-after", "1")], "429 Too Many Requests").await;
     let text = failed(try_assert_rate_limit_holds(&route(&leaky), &limit(&dir)).await);
-    has(&text, &["at 60.0/s (3× the limit)", "accepted (20.00/s +10%), got"]);
+    has(
+        &text,
+        &["at 60.0/s (3× the limit)", "accepted (20.00/s +10%), got"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_slower_than_its_limit_has_nothing_to_judge() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let slow = server(Arc::new(|_: &Request| {
+        std::thread::sleep(Duration::from_millis(100));
+        answer("200 OK", &[], "{}")
+    }))
+    .await;
+    let limit = RateLimit::per_second(1000).with_recorder(recorder(&dir));
+    let error = try_assert_rate_limit_holds(&Route::get(format!("{slow}/orders")), &limit)
+        .await
+        .err();
+    let text = error.as_ref().map(ToString::to_string).unwrap_or_default();
+    assert_eq!(error.map(|f| f.verdict()), Some(Verdict::Error), "{text}");
+    has(&text, &["not faster than its limit of 1000.0/s"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

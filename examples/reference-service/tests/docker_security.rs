@@ -95,7 +95,9 @@ async fn docker_rate_limit_holds_and_no_rate_limit_fails() {
             .await,
     );
     contains_all(&text, &["refused"]);
-    let bad = RateLimit::per_minute(1000).with_clients_by_bearer(["only-one"]);
+    let bad = RateLimit::per_minute(1000)
+        .with_clients_by_bearer(["only-one"])
+        .with_recorder(recorder());
     let text = errored(security::try_assert_rate_limit_holds(&search(&stack.url), &bad).await);
     contains_all(&text, &["at least two"]);
 }

@@ -18,6 +18,8 @@ use crate::security_evidence::{LimitedRequest, RateLimitTimeline};
 const BURST_WAVE: usize = 16;
 /// Most requests one drive sends (a burst larger than this cannot be spent here).
 const MAX_REQUESTS: u64 = 20_000;
+/// Longest the burst may take to spend.
+const BURST_PHASE_MAX: Duration = Duration::from_secs(60);
 /// Most requests of the sustained phase in flight at once.
 const MAX_IN_FLIGHT: usize = 256;
 
@@ -249,11 +251,19 @@ pub async fn try_assert_rate_limit_holds(
     let a = &limit.clients[0];
     let b = &limit.clients[1];
 
-    // Phase 1: spend A's burst.
-    let cap = (limit.burst() as f64 * (1.0 + limit.tolerance)).ceil() as u64 + BURST_WAVE as u64;
+    // Phase 1: spend A's burst. The budget refills while it is spent, so what may pass
+    // before the first refusal grows with the time taken.
+    let burst_allowed = |elapsed: Duration| {
+        (limit.burst() as f64 + limit.rate() * elapsed.as_secs_f64()) * (1.0 + limit.tolerance)
+    };
     let mut first_refusal = None;
     let mut accepted_before = 0u64;
-    while first_refusal.is_none() && (drive.requests.len() as u64) < cap {
+    while first_refusal.is_none()
+        && (drive.requests.len() as f64)
+            < burst_allowed(drive.started.elapsed()) + BURST_WAVE as f64
+        && (drive.requests.len() as u64) < MAX_REQUESTS
+        && drive.started.elapsed() < BURST_PHASE_MAX
+    {
         let wave = futures_join(route, &client, a, BURST_WAVE).await;
         for (sent, answer) in wave {
             let refused = answer.status == Some(429);
@@ -272,6 +282,13 @@ pub async fn try_assert_rate_limit_holds(
                 reason: why,
             }));
         }
+        // A route that answers no faster than its limit never spends its budget.
+        let elapsed = drive.started.elapsed();
+        if elapsed > Duration::from_secs(2)
+            && drive.requests.len() as f64 / elapsed.as_secs_f64() <= limit.rate()
+        {
+            break;
+        }
     }
     let ok_2xx = drive
         .answers
@@ -288,13 +305,29 @@ pub async fn try_assert_rate_limit_holds(
         ));
     }
     let mut items = Vec::new();
+    let spent_in = first_refusal.map_or_else(
+        || drive.started.elapsed(),
+        |at| at.duration_since(drive.started),
+    );
+    let burst_limit = burst_allowed(spent_in).floor();
     let burst_expected = format!(
-        "429 after at most {:.0} requests (burst {} +{:.0}%)",
-        (limit.burst() as f64 * (1.0 + limit.tolerance)).ceil(),
+        "429 after at most {burst_limit:.0} requests (burst {} and {:.1}s of refill, +{:.0}%)",
         limit.burst(),
+        spent_in.as_secs_f64(),
         limit.tolerance * 100.0
     );
     let Some(phase_two) = first_refusal else {
+        let achieved = drive.requests.len() as f64 / spent_in.as_secs_f64().max(1e-3);
+        if achieved <= limit.rate() {
+            return Err(nothing(
+                check,
+                format!(
+                    "{name} answered {achieved:.1} requests/s at most, not faster than its \
+                     limit of {:.1}/s: the limit cannot be reached from here",
+                    limit.rate()
+                ),
+            ));
+        }
         items.push(SecurityItem::new(
             &name,
             format!("{} as fast as {BURST_WAVE} at a time", a.1),
@@ -319,7 +352,7 @@ pub async fn try_assert_rate_limit_holds(
             "first 429 after {accepted_before} answered requests in {:.1}s",
             phase_two.duration_since(drive.started).as_secs_f64()
         ),
-        (accepted_before as f64) <= (limit.burst() as f64 * (1.0 + limit.tolerance)).ceil(),
+        accepted_before as f64 <= burst_limit,
     ));
 
     // Phase 2: A at the multiple of the limit; B asks for a few while A is limited.
