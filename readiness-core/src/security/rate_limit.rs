@@ -192,9 +192,7 @@ struct Drive {
 
 impl Drive {
     fn record(&mut self, sent: Instant, client: u16, answer: Answer) {
-        let retry_after_s = answer
-            .header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let retry_after_s = answer.header("retry-after").and_then(retry_after_secs);
         self.requests.push(LimitedRequest {
             at_ms: sent.duration_since(self.started).as_millis() as u64,
             client,
@@ -624,9 +622,43 @@ pub(crate) fn tally<'a>(answers: impl Iterator<Item = &'a Answer>) -> String {
         .join(", ")
 }
 
-/// RFC 9110: delay-seconds or an HTTP date.
-fn valid_retry_after(v: &str) -> bool {
+/// RFC 9110's `Retry-After`: delay-seconds, or an HTTP date (seconds from now, rounded
+/// up; a date in the past is 0).
+fn retry_after_secs(v: &str) -> Option<u64> {
     let v = v.trim();
-    v.parse::<u64>().is_ok()
-        || time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).is_ok()
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(s);
+    }
+    let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let wait = (at - time::OffsetDateTime::now_utc()).as_seconds_f64();
+    Some(wait.max(0.0).ceil() as u64)
+}
+
+fn valid_retry_after(v: &str) -> bool {
+    retry_after_secs(v).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        assert_eq!(retry_after_secs(" 3 "), Some(3));
+        let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
+        let date = soon
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_default();
+        let imf = date.replace("+0000", "GMT");
+        for text in [date, imf] {
+            let secs = retry_after_secs(&text);
+            assert!(
+                secs.is_some_and(|s| (4..=6).contains(&s)),
+                "{text}: {secs:?}"
+            );
+        }
+        assert_eq!(retry_after_secs("Sun, 06 Nov 1994 08:49:37 GMT"), Some(0));
+        assert_eq!(retry_after_secs("soon"), None);
+        assert_eq!(retry_after_secs("-1"), None);
+    }
 }
