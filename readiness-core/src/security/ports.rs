@@ -12,20 +12,40 @@ use crate::evidence::Evidence;
 use crate::recorder::Recorder;
 
 /// The ports a container may expose (published by Docker, or listening inside on a
-/// non-loopback address).
+/// non-loopback address): TCP ports, and UDP ports only when declared.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ExposedPorts {
     declared: Vec<u16>,
+    udp: Vec<u16>,
     recorder: Option<Recorder>,
 }
 
 impl ExposedPorts {
-    /// Only `ports` (TCP).
+    /// Only the TCP `ports` (and no UDP port).
     pub fn only(ports: impl IntoIterator<Item = u16>) -> Self {
         ExposedPorts {
             declared: ports.into_iter().collect(),
+            udp: Vec::new(),
             recorder: None,
+        }
+    }
+    /// UDP ports the container may also expose.
+    pub fn with_udp(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
+        self.udp.extend(ports);
+        self
+    }
+    /// `8080/tcp, 53/udp`.
+    fn describe(&self) -> String {
+        let tcp = self.declared.iter().map(|p| format!("{p}/tcp"));
+        let udp = self.udp.iter().map(|p| format!("{p}/udp"));
+        tcp.chain(udp).collect::<Vec<_>>().join(", ")
+    }
+    fn allows(&self, port: u16, protocol: &str) -> bool {
+        match protocol {
+            "tcp" => self.declared.contains(&port),
+            "udp" => self.udp.contains(&port),
+            _ => false,
         }
     }
     /// Where the record goes (default: the evidence directory); self-tests give their own.
@@ -35,20 +55,23 @@ impl ExposedPorts {
     }
 }
 
-/// A TCP socket listening inside the container.
+/// A socket listening inside the container: TCP in state LISTEN, UDP bound.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Listener {
+    protocol: &'static str,
     port: u16,
     address: String,
     loopback: bool,
 }
 
-/// The listening sockets of `/proc/net/tcp` and `/proc/net/tcp6` text (state `0A`).
-fn listeners(proc_net_tcp: &str) -> BTreeSet<Listener> {
+/// The listening sockets of `/proc/net/{tcp,tcp6}` text (state `0A`, LISTEN) or of
+/// `/proc/net/{udp,udp6}` text (state `07`, a bound socket), as `protocol` says.
+fn listeners(text: &str, protocol: &'static str) -> BTreeSet<Listener> {
+    let state = if protocol == "udp" { "07" } else { "0A" };
     let mut out = BTreeSet::new();
-    for line in proc_net_tcp.lines() {
+    for line in text.lines() {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.len() < 4 || cols[3] != "0A" {
+        if cols.len() < 4 || cols[3] != state {
             continue;
         }
         let Some((ip_hex, port_hex)) = cols[1].split_once(':') else {
@@ -59,6 +82,7 @@ fn listeners(proc_net_tcp: &str) -> BTreeSet<Listener> {
         };
         let (address, loopback) = decode_ip(ip_hex);
         out.insert(Listener {
+            protocol,
             port,
             address,
             loopback,
@@ -91,22 +115,17 @@ fn decode_ip(hex: &str) -> (String, bool) {
 }
 
 /// `sec.exposed_ports`: Docker's view (every container port published to the host) and
-/// the container's own (every TCP socket listening on a non-loopback address, read from
-/// `/proc/net/tcp` and `/proc/net/tcp6` with `cat` in the container) must hold only the
-/// declared ports. Loopback listeners are listed but not judged: nothing outside the
+/// the container's own (every TCP socket listening and every UDP socket bound on a
+/// non-loopback address, read from `/proc/net/{tcp,tcp6,udp,udp6}` with `cat` in the
+/// container) must hold only the declared ports. Loopback listeners are listed but not judged: nothing outside the
 /// container reaches them. No listening socket at all is verdict `error`.
 pub async fn try_assert_exposed_ports<I: Image>(
     container: &ContainerAsync<I>,
     ports: &ExposedPorts,
 ) -> std::result::Result<Evidence, Failure> {
-    let declared = &ports.declared;
     let id = container.id().to_owned();
     let short = &id[..id.len().min(12)];
-    let declared_text = declared
-        .iter()
-        .map(|p| format!("{p}/tcp"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let declared_text = ports.describe();
     let check = check(
         "sec.exposed_ports",
         format!("only {declared_text} exposed"),
@@ -141,17 +160,24 @@ pub async fn try_assert_exposed_ports<I: Image>(
                 (!hosts.is_empty()).then(|| (port, hosts.join(", ")))
             })
             .collect();
-        let out =
-            containers::exec_output(container, &["cat", "/proc/net/tcp", "/proc/net/tcp6"]).await?;
-        if out.stdout.trim().is_empty() {
-            return Err(Error::Other(format!(
-                "cannot read /proc/net/tcp in container {short} (exit {:?}: {}); the image \
-                 needs `cat`",
-                out.code,
-                out.stderr.trim()
-            )));
+        let mut listening = BTreeSet::new();
+        for protocol in ["tcp", "udp"] {
+            let (v4, v6) = (
+                format!("/proc/net/{protocol}"),
+                format!("/proc/net/{protocol}6"),
+            );
+            let out = containers::exec_output(container, &["cat", &v4, &v6]).await?;
+            if out.stdout.trim().is_empty() {
+                return Err(Error::Other(format!(
+                    "cannot read {v4} in container {short} (exit {:?}: {}); the image needs \
+                     `cat`",
+                    out.code,
+                    out.stderr.trim()
+                )));
+            }
+            listening.extend(listeners(&out.stdout, protocol));
         }
-        Ok((published, listeners(&out.stdout)))
+        Ok((published, listening))
     }
     .await;
     let (mut published, listening) = match seen {
@@ -165,35 +191,31 @@ pub async fn try_assert_exposed_ports<I: Image>(
         ));
     }
     published.sort();
-    let allowed = |port: u16| declared.contains(&port);
     let mut items = Vec::new();
     for (port, hosts) in &published {
-        let number = port
-            .split('/')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok())
-            .unwrap_or(0);
+        let (number, protocol) = port.split_once('/').unwrap_or((port, "tcp"));
+        let number = number.parse::<u16>().unwrap_or(0);
         items.push(SecurityItem::new(
             port,
             "Docker's published ports",
             format!("declared ({declared_text})"),
             format!("published on {hosts}"),
-            port.ends_with("/tcp") && allowed(number),
+            ports.allows(number, protocol),
         ));
     }
     for l in &listening {
         items.push(SecurityItem::new(
-            format!("{}/tcp", l.port),
+            format!("{}/{}", l.port, l.protocol),
             "sockets listening inside the container",
             format!("declared ({declared_text}), or on loopback only"),
             format!("listening on {}", l.address),
-            l.loopback || allowed(l.port),
+            l.loopback || ports.allows(l.port, l.protocol),
         ));
     }
-    let open: BTreeSet<u16> = listening
+    let open: BTreeSet<String> = listening
         .iter()
         .filter(|l| !l.loopback)
-        .map(|l| l.port)
+        .map(|l| format!("{}/{}", l.port, l.protocol))
         .collect();
     let summary = format!(
         "published: {}; listening outside loopback: {}",
@@ -206,10 +228,7 @@ pub async fn try_assert_exposed_ports<I: Image>(
                 .collect::<Vec<_>>()
                 .join(", ")
         },
-        open.iter()
-            .map(|p| format!("{p}/tcp"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        open.into_iter().collect::<Vec<_>>().join(", ")
     );
     judge_items(check, items, summary)
 }
@@ -237,7 +256,7 @@ mod tests {
    0: 00000000000000000000000000000000:17AC 00000000000000000000000000000000:0000 0A 0 0
    1: 00000000000000000000000001000000:0CEA 00000000000000000000000000000000:0000 0A 0 0
 ";
-        let l: Vec<(u16, String, bool)> = listeners(text)
+        let l: Vec<(u16, String, bool)> = listeners(text, "tcp")
             .into_iter()
             .map(|l| (l.port, l.address, l.loopback))
             .collect();
@@ -250,5 +269,19 @@ mod tests {
                 (8080, "0.0.0.0".to_owned(), false),
             ]
         );
+        // UDP: a bound socket (07) is a listener; a connected one (01) is a client.
+        let udp = "\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  120: 00000000:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0 0
+  121: 0200A8C0:A1B2 0100A8C0:0035 01 00000000:00000000 00:00000000 00000000     0        0 2 2 0 0
+";
+        let u: Vec<(&str, u16, bool)> = listeners(udp, "udp")
+            .into_iter()
+            .map(|l| (l.protocol, l.port, l.loopback))
+            .collect();
+        assert_eq!(u, [("udp", 53, false)]);
+        let ports = ExposedPorts::only([8080]).with_udp([53]);
+        assert_eq!(ports.describe(), "8080/tcp, 53/udp");
+        assert!(ports.allows(53, "udp") && !ports.allows(53, "tcp") && !ports.allows(8080, "udp"));
     }
 }
