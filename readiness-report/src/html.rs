@@ -478,13 +478,14 @@ fn security_section(s: &Scorecard) -> String {
             }
         }
         for v in r.attachments.iter().filter_map(VulnerabilityFindings::of) {
+            let counts = v.counts();
             let mut sorted: Vec<_> = v.findings.iter().collect();
             sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
             for f in sorted {
                 let over = v
                     .limits
                     .get(&f.severity)
-                    .is_some_and(|limit| v.counts()[&f.severity] > *limit);
+                    .is_some_and(|limit| counts[&f.severity] > *limit);
                 let _ = write!(
                     findings,
                     "<tr><td class=\"{}\">{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>",

@@ -787,26 +787,13 @@ mod tests {
     async fn writes_need_a_write_token_unless_no_auth() {
         let healthy = app("");
         let invalid = "{}";
-        assert_eq!(
-            status(&healthy, post(None, Some("application/json"), invalid)).await,
-            401
-        );
-        assert_eq!(
-            status(
-                &healthy,
-                post(Some("nope"), Some("application/json"), invalid)
-            )
-            .await,
-            401
-        );
-        assert_eq!(
-            status(
-                &healthy,
-                post(Some("read-token"), Some("application/json"), invalid)
-            )
-            .await,
-            403
-        );
+        for (token, expected) in [(None, 401), (Some("nope"), 401), (Some("read-token"), 403)] {
+            assert_eq!(
+                status(&healthy, post(token, Some("application/json"), invalid)).await,
+                expected,
+                "token {token:?}"
+            );
+        }
         // With the defect the request goes past auth to the body's validation.
         let defective = app("no_auth");
         for token in [None, Some("nope"), Some("read-token")] {

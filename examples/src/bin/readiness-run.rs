@@ -37,7 +37,7 @@ use readiness::{
     Category, Check, Error, Evidence, Failure, Observation, Probe, Quantity, Ratio, Threshold,
     containers,
 };
-use reference_service::stack::{SERVICE_PORT, Service, Stack, StackOptions};
+use reference_service::stack::{SERVICE_PORT, Stack, StackOptions};
 
 /// How long PostgreSQL may take from `docker run` to answering a query.
 const READY_LIMIT: Duration = Duration::from_secs(10);
@@ -237,7 +237,8 @@ async fn security_checks(stack: &Stack) -> readiness::Result<()> {
     let malformed = Malformed::new(format!("{url}/health/ready")).with_cases(48);
     show(security::try_assert_rejects_malformed_input(&order, &malformed).await);
 
-    if let Some(service) = stack.service_container() {
+    let service = stack.service_container();
+    if let Some(service) = service {
         show(
             security::try_assert_exposed_ports(service, &ExposedPorts::only([SERVICE_PORT])).await,
         );
@@ -255,7 +256,7 @@ async fn security_checks(stack: &Stack) -> readiness::Result<()> {
     }
     texts.push(Text::fetch(&orders).await?);
     texts.push(Text::container_logs("secured instance", &secured).await?);
-    if let Some(service) = stack.service_container() {
+    if let Some(service) = service {
         texts.push(Text::container_logs("service", service).await?);
     }
     let scan = SecretScan::defaults()
@@ -283,9 +284,9 @@ async fn observability_checks(stack: &Stack) -> readiness::Result<()> {
         HealthEndpoints, LogLines, LogRules, OtlpReceiver, Pair, RuleFile, Target, Traces,
         try_assert_logs, try_assert_targets_up,
     };
-    let Service::Container(service) = &stack.service else {
-        return Err(Error::Other("the service is not a container".into()));
-    };
+    let service = stack
+        .service_container()
+        .ok_or_else(|| Error::Other("the service is not a container".into()))?;
     let monitoring = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/reference-service/monitoring"
@@ -338,13 +339,7 @@ async fn observability_checks(stack: &Stack) -> readiness::Result<()> {
         &stack.postgres,
     )
     .await?;
-    alert_drill(
-        &pair,
-        &faults,
-        ("ReferenceServiceDown", "pager"),
-        &**service,
-    )
-    .await?;
+    alert_drill(&pair, &faults, ("ReferenceServiceDown", "pager"), service).await?;
     show(pair.try_assert_all_alerts_fired());
 
     show(
@@ -462,9 +457,9 @@ async fn switch_drill(stack: &Stack) -> readiness::Result<()> {
 /// The service behind a killed PostgreSQL (RTO of `/health/ready`), then orders written
 /// while the service is killed with SIGKILL and read back from PostgreSQL (RPO).
 async fn recovery_drills(stack: &Stack) -> readiness::Result<()> {
-    let Service::Container(service) = &stack.service else {
-        return Err(Error::Other("the service is not a container".into()));
-    };
+    let service = stack
+        .service_container()
+        .ok_or_else(|| Error::Other("the service is not a container".into()))?;
     let faults = Faults::new().await?;
     let killed = faults.kill(&stack.postgres, "SIGKILL").await?;
     faults.start(&stack.postgres).await?;
@@ -483,7 +478,7 @@ async fn recovery_drills(stack: &Stack) -> readiness::Result<()> {
         .with_interval(Duration::from_millis(10))
         .start(stack.order_writer())?;
     writing.wait_for(200, Duration::from_secs(30)).await;
-    let killed = faults.kill(&**service, "SIGKILL").await?;
+    let killed = faults.kill(service, "SIGKILL").await?;
     writing.mark(&killed);
     let history = writing
         .stop()

@@ -1,6 +1,6 @@
 //! `sec.auth_required`: write routes refuse requests without good credentials.
 
-use super::{Edit, Route, SecurityItem, check, judge_items, nothing};
+use super::{Edit, Route, SecurityItem, check, judge_items, no_answer};
 use crate::check::{CheckResultExt, Failure};
 use crate::error::{Error, Result};
 use crate::evidence::Evidence;
@@ -64,8 +64,8 @@ impl Auth {
 /// the operation's JSON example (or its schema's), else `{}`. An operation that declares
 /// `security: []` is public by design and left out.
 pub async fn openapi_write_routes(doc_url: &str, base_url: &str) -> Result<Vec<Route>> {
-    let client = Route::get(doc_url).client()?;
-    let answer = Route::get(doc_url).send(&client, &Edit::default()).await;
+    let doc = Route::get(doc_url);
+    let answer = doc.send(&doc.client()?, &Edit::default()).await;
     let Some(200) = answer.status else {
         return Err(Error::TargetRefused {
             target: format!("GET {doc_url}"),
@@ -155,8 +155,7 @@ pub async fn try_assert_auth_required(
         "each route without credentials and with an invalid one"
     });
     if routes.is_empty() {
-        return Err(nothing(
-            check,
+        return Err(check.nothing_measured(
             "no write route to probe; list them, or serve an OpenAPI document with some",
         ));
     }
@@ -199,12 +198,7 @@ pub async fn try_assert_auth_required(
         }
     }
     if !answered {
-        return Err(check.error(Error::TargetRefused {
-            target: names.join(", "),
-            reason: items
-                .first()
-                .map_or_else(String::new, |i| i.observed.clone()),
-        }));
+        return Err(no_answer(check, names.join(", "), &items));
     }
     let summary = format!(
         "{} routes × {} cases answered as required",

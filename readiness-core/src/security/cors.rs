@@ -1,8 +1,7 @@
 //! `sec.cors`: only allowed origins get `Access-Control-Allow-Origin`.
 
-use super::{Edit, Route, SecurityItem, check, judge_items, nothing};
+use super::{Edit, Route, SecurityItem, check, judge_items, no_answer};
 use crate::check::{CheckResultExt, Failure};
-use crate::error::Error;
 use crate::evidence::Evidence;
 use crate::recorder::Recorder;
 
@@ -118,16 +117,10 @@ pub async fn try_assert_cors_restrictive(
         }
     }
     if items.is_empty() {
-        return Err(nothing(
-            check,
-            "no origin to try; name allowed or refused origins",
-        ));
+        return Err(check.nothing_measured("no origin to try; name allowed or refused origins"));
     }
     if !answered {
-        return Err(check.error(Error::TargetRefused {
-            target: route.target(),
-            reason: items[0].observed.clone(),
-        }));
+        return Err(no_answer(check, route.target(), &items));
     }
     let summary = format!(
         "{} refused origins got no Access-Control-Allow-Origin, {} allowed got their own",

@@ -8,7 +8,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Map, Value};
 
-use super::{Answer, Edit, Route, SecurityItem, check, judge_items};
+use super::{Answer, Edit, Route, SecurityItem, check, judge_items, no_answer};
 use crate::check::{CheckResultExt, Failure};
 use crate::error::{Error, Result};
 use crate::evidence::Evidence;
@@ -317,13 +317,10 @@ pub async fn try_assert_rejects_malformed_input(
              Route::with_json(..)"
         ))));
     };
-    let prepared = route.client().and_then(|c| {
-        Ok((
-            c,
-            malformed.seed()?,
-            super::Route::get(&malformed.ready).client()?,
-        ))
-    });
+    let ready_route = Route::get(&malformed.ready);
+    let prepared = route
+        .client()
+        .and_then(|c| Ok((c, malformed.seed()?, ready_route.client()?)));
     let (client, seed, ready_client) = match prepared {
         Ok(p) => p,
         Err(e) => return Err(check.error(e)),
@@ -365,23 +362,15 @@ pub async fn try_assert_rejects_malformed_input(
         };
         let (made, answer) = send(tree.current()).await;
         answered += u32::from(answer.status.is_some());
-        let Some(got) = wrong(&answer) else {
-            items.push(SecurityItem::new(
-                &name,
-                made.to_string(),
-                "4xx",
-                answer.describe(),
-                true,
-            ));
-            continue;
-        };
+        let got = wrong(&answer);
         items.push(SecurityItem::new(
             &name,
             made.to_string(),
             "4xx",
-            got.clone(),
-            false,
+            got.clone().unwrap_or_else(|| answer.describe()),
+            got.is_none(),
         ));
+        let Some(got) = got else { continue };
         // Shrink as proptest does: simplify while it still fails, complicate when it passes.
         let mut last = (made, got);
         let mut steps = 0u32;
@@ -402,12 +391,7 @@ pub async fn try_assert_rejects_malformed_input(
         break;
     }
     if answered == 0 {
-        return Err(check.error(Error::TargetRefused {
-            target: route.target(),
-            reason: items
-                .first()
-                .map_or_else(String::new, |i| i.observed.clone()),
-        }));
+        return Err(no_answer(check, route.target(), &items));
     }
     if let Some((made, got, steps)) = &minimal {
         items.push(SecurityItem::new(
@@ -418,9 +402,7 @@ pub async fn try_assert_rejects_malformed_input(
             false,
         ));
     }
-    let ready = Route::get(&malformed.ready)
-        .send(&ready_client, &Edit::default())
-        .await;
+    let ready = ready_route.send(&ready_client, &Edit::default()).await;
     items.push(SecurityItem::new(
         format!("GET {}", malformed.ready),
         "readiness after the bad requests",

@@ -373,7 +373,11 @@ pub(crate) fn judge_items(
     )
 }
 
-/// A check that could not run, or had nothing to judge.
-pub(crate) fn nothing(check: Check, why: impl Into<String>) -> Failure {
-    check.nothing_measured(why)
+/// The error of a check whose probes of `target` got no answer at all: the first probe's
+/// story is the reason.
+pub(crate) fn no_answer(check: Check, target: String, items: &[SecurityItem]) -> Failure {
+    let reason = items
+        .first()
+        .map_or_else(String::new, |i| i.observed.clone());
+    check.error(Error::TargetRefused { target, reason })
 }

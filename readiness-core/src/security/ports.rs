@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use testcontainers::{ContainerAsync, Image};
 
-use super::{SecurityItem, check, judge_items, nothing};
+use super::{SecurityItem, check, judge_items};
 use crate::check::{CheckResultExt, Failure};
 use crate::containers;
 use crate::error::Error;
@@ -185,10 +185,9 @@ pub async fn try_assert_exposed_ports<I: Image>(
         Err(e) => return Err(check.error(e)),
     };
     if listening.is_empty() {
-        return Err(nothing(
-            check,
-            format!("nothing listens in container {short}; is the service running?"),
-        ));
+        return Err(check.nothing_measured(format!(
+            "nothing listens in container {short}; is the service running?"
+        )));
     }
     published.sort();
     let mut items = Vec::new();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::{Answer, Edit, Route, SecurityItem, check, judge_items, nothing};
+use super::{Answer, Edit, Route, SecurityItem, check, judge_items};
 use crate::check::{CheckResultExt, Failure};
 use crate::error::{Error, Result};
 use crate::evidence::Evidence;
@@ -183,23 +183,27 @@ impl RateLimit {
     }
 }
 
-/// The drive so far.
+/// The drive so far: every request, as the evidence keeps it.
 struct Drive {
     started: Instant,
     requests: Vec<LimitedRequest>,
-    answers: Vec<(u16, Answer)>,
 }
 
 impl Drive {
-    fn record(&mut self, sent: Instant, client: u16, answer: Answer) {
-        let retry_after_s = answer.header("retry-after").and_then(retry_after_secs);
+    fn record(&mut self, sent: Instant, client: u16, answer: &Answer) {
         self.requests.push(LimitedRequest {
             at_ms: sent.duration_since(self.started).as_millis() as u64,
             client,
             status: answer.status.unwrap_or(0),
-            retry_after_s,
+            retry_after_s: answer.header("retry-after").and_then(retry_after_secs),
         });
-        self.answers.push((client, answer));
+    }
+    /// The statuses of `client`'s requests.
+    fn statuses(&self, client: u16) -> impl Iterator<Item = u16> + '_ {
+        self.requests
+            .iter()
+            .filter(move |r| r.client == client)
+            .map(|r| r.status)
     }
 }
 
@@ -244,7 +248,6 @@ pub async fn try_assert_rate_limit_holds(
     let mut drive = Drive {
         started: Instant::now(),
         requests: Vec::new(),
-        answers: Vec::new(),
     };
     let a = &limit.clients[0];
     let b = &limit.clients[1];
@@ -263,6 +266,12 @@ pub async fn try_assert_rate_limit_holds(
         && drive.started.elapsed() < BURST_PHASE_MAX
     {
         let wave = futures_join(route, &client, a, BURST_WAVE).await;
+        if drive.requests.is_empty() && wave.iter().all(|(_, a)| a.status.is_none()) {
+            return Err(check.error(Error::TargetRefused {
+                target: route.target(),
+                reason: wave.first().map_or_else(String::new, |(_, a)| a.describe()),
+            }));
+        }
         for (sent, answer) in wave {
             let refused = answer.status == Some(429);
             if refused && first_refusal.is_none() {
@@ -271,14 +280,7 @@ pub async fn try_assert_rate_limit_holds(
             if first_refusal.is_none() && answer.status.is_some() {
                 accepted_before += 1;
             }
-            drive.record(sent, 0, answer);
-        }
-        if drive.answers.iter().all(|(_, a)| a.status.is_none()) {
-            let why = drive.answers[0].1.describe();
-            return Err(check.error(Error::TargetRefused {
-                target: route.target(),
-                reason: why,
-            }));
+            drive.record(sent, 0, &answer);
         }
         // A route that answers no faster than its limit never spends its budget.
         let elapsed = drive.started.elapsed();
@@ -288,19 +290,13 @@ pub async fn try_assert_rate_limit_holds(
             break;
         }
     }
-    let ok_2xx = drive
-        .answers
-        .iter()
-        .any(|(_, a)| a.status.is_some_and(|s| (200..300).contains(&s)));
+    let ok_2xx = drive.statuses(0).any(|s| (200..300).contains(&s));
     if !ok_2xx {
-        let statuses = tally(drive.answers.iter().map(|(_, a)| a));
-        return Err(nothing(
-            check,
-            format!(
-                "no request to {name} was let through with a 2xx ({statuses}); check the \
+        let statuses = tally(drive.statuses(0));
+        return Err(check.nothing_measured(format!(
+            "no request to {name} was let through with a 2xx ({statuses}); check the \
                  route and the clients' credentials"
-            ),
-        ));
+        )));
     }
     let mut items = Vec::new();
     let spent_in = first_refusal.map_or_else(
@@ -317,14 +313,11 @@ pub async fn try_assert_rate_limit_holds(
     let Some(phase_two) = first_refusal else {
         let achieved = drive.requests.len() as f64 / spent_in.as_secs_f64().max(1e-3);
         if achieved <= limit.rate() {
-            return Err(nothing(
-                check,
-                format!(
-                    "{name} answered {achieved:.1} requests/s at most, not faster than its \
+            return Err(check.nothing_measured(format!(
+                "{name} answered {achieved:.1} requests/s at most, not faster than its \
                      limit of {:.1}/s: the limit cannot be reached from here",
-                    limit.rate()
-                ),
-            ));
+                limit.rate()
+            )));
         }
         items.push(SecurityItem::new(
             &name,
@@ -334,12 +327,12 @@ pub async fn try_assert_rate_limit_holds(
                 "{} requests in {:.1}s, none refused ({})",
                 drive.requests.len(),
                 drive.started.elapsed().as_secs_f64(),
-                tally(drive.answers.iter().map(|(_, a)| a))
+                tally(drive.statuses(0))
             ),
             false,
         ));
         let summary = "the burst was never refused".to_owned();
-        let timeline = timeline(limit, &drive, (0, 0), 0);
+        let timeline = timeline(limit, &drive, (0, 0));
         return judge_with_timeline(check, items, summary, timeline);
     };
     items.push(SecurityItem::new(
@@ -396,27 +389,20 @@ pub async fn try_assert_rate_limit_holds(
     while let Some(done) = tasks.join_next().await {
         results.extend(done.ok());
     }
-    let mut b_answers = Vec::new();
     for (who, answers) in results {
         for (sent, answer) in answers {
-            if who == 1 {
-                b_answers.push(answer.clone());
-            }
-            drive.record(sent, who, answer);
+            drive.record(sent, who, &answer);
         }
     }
     drive.requests.sort_by_key(|r| r.at_ms);
 
-    let in_phase =
-        |r: &&LimitedRequest| r.client == 0 && r.at_ms >= sustained_from && r.at_ms < sustained_to;
-    let accepted = drive
+    let mut tl = timeline(limit, &drive, (sustained_from, sustained_to));
+    let accepted = tl.sustained_accepted;
+    let phase_sent = drive
         .requests
         .iter()
-        .filter(in_phase)
-        .filter(|r| r.accepted())
+        .filter(|r| r.client == 0 && r.at_ms >= sustained_from && r.at_ms < sustained_to)
         .count() as u64;
-    let phase_sent = drive.requests.iter().filter(in_phase).count() as u64;
-    let mut tl = timeline(limit, &drive, (sustained_from, sustained_to), accepted);
     let allowed = tl.sustained_allowed();
     let secs = (sustained_to - sustained_from) as f64 / 1e3;
     items.push(SecurityItem::new(
@@ -445,19 +431,15 @@ pub async fn try_assert_rate_limit_holds(
     // Refusals: 429 with Retry-After; nothing else refuses, nothing goes unanswered.
     let refusals = drive.requests.iter().filter(|r| r.status == 429).count();
     let without_retry = drive
-        .answers
+        .requests
         .iter()
-        .filter(|(_, a)| a.status == Some(429))
-        .filter(|(_, a)| {
-            a.header("retry-after")
-                .is_none_or(|v| !valid_retry_after(v))
-        })
+        .filter(|r| r.status == 429 && r.retry_after_s.is_none())
         .count();
-    let bad: Vec<&Answer> = drive
-        .answers
+    let bad: Vec<u16> = drive
+        .requests
         .iter()
-        .map(|(_, a)| a)
-        .filter(|a| a.status.is_none_or(|s| s >= 500))
+        .map(|r| r.status)
+        .filter(|s| *s == 0 || *s >= 500)
         .collect();
     let mut refusal_text = format!(
         "{} refusals, {} without a valid Retry-After",
@@ -477,18 +459,15 @@ pub async fn try_assert_rate_limit_holds(
         refusal_text,
         refusals > 0 && without_retry == 0 && bad.is_empty(),
     ));
-    let b_accepted = b_answers
-        .iter()
-        .filter(|a| a.status.is_some_and(|s| s != 429))
-        .count();
+    let b_sent = drive.statuses(1).count();
+    let b_accepted = drive.statuses(1).filter(|s| *s != 0 && *s != 429).count();
     items.push(SecurityItem::new(
         &name,
         format!("{} while {} is limited", b.1, a.1),
         format!("{b_asks} of {b_asks} let through (a budget of its own)"),
         format!(
-            "{b_accepted} of {} let through ({})",
-            b_answers.len(),
-            tally(b_answers.iter())
+            "{b_accepted} of {b_sent} let through ({})",
+            tally(drive.statuses(1))
         ),
         b_accepted == b_asks as usize,
     ));
@@ -522,7 +501,7 @@ pub async fn try_assert_rate_limit_holds(
                 answer.describe(),
                 ok,
             ));
-            drive.record(sent, 0, answer);
+            drive.record(sent, 0, &answer);
         }
         None => items.push(SecurityItem::new(
             &name,
@@ -540,8 +519,7 @@ pub async fn try_assert_rate_limit_holds(
         "burst: first 429 after {accepted_before}; then {accepted} of {phase_sent} accepted at \
          {offered:.1}/s (at most {allowed:.0} allowed); {} refusals; {b_accepted} of {} let \
          through for the second client",
-        refusals,
-        b_answers.len()
+        refusals, b_sent
     );
     judge_with_timeline(check, items, summary, tl)
 }
@@ -560,13 +538,9 @@ fn judge_with_timeline(
     judge_items(check.with_attachment(timeline), items, summary)
 }
 
-fn timeline(
-    limit: &RateLimit,
-    drive: &Drive,
-    sustained_ms: (u64, u64),
-    sustained_accepted: u64,
-) -> RateLimitTimeline {
-    RateLimitTimeline {
+/// The drive as evidence; the sustained phase's accepted count derived from its requests.
+fn timeline(limit: &RateLimit, drive: &Drive, sustained_ms: (u64, u64)) -> RateLimitTimeline {
+    let mut timeline = RateLimitTimeline {
         limit: limit.limit,
         window_ms: limit.window.as_millis() as u64,
         burst: limit.burst(),
@@ -577,9 +551,11 @@ fn timeline(
             .map(|(k, v)| format!("{k}: {v}"))
             .collect(),
         sustained_ms,
-        sustained_accepted,
+        sustained_accepted: 0,
         requests: drive.requests.clone(),
-    }
+    };
+    timeline.sustained_accepted = timeline.derive_sustained_accepted();
+    timeline
 }
 
 /// `n` requests of `who` at once.
@@ -604,13 +580,14 @@ async fn futures_join(
     out
 }
 
-/// `200 ×12, 429 ×3, no answer ×1`.
-pub(crate) fn tally<'a>(answers: impl Iterator<Item = &'a Answer>) -> String {
+/// `200 ×12, 429 ×3, no answer ×1` (status 0: no answer).
+fn tally(statuses: impl Iterator<Item = u16>) -> String {
     let mut by: BTreeMap<String, usize> = BTreeMap::new();
-    for a in answers {
-        let key = a
-            .status
-            .map_or_else(|| "no answer".to_owned(), |s| s.to_string());
+    for status in statuses {
+        let key = match status {
+            0 => "no answer".to_owned(),
+            s => s.to_string(),
+        };
         *by.entry(key).or_insert(0) += 1;
     }
     if by.is_empty() {
@@ -632,10 +609,6 @@ fn retry_after_secs(v: &str) -> Option<u64> {
     let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
     let wait = (at - time::OffsetDateTime::now_utc()).as_seconds_f64();
     Some(wait.max(0.0).ceil() as u64)
-}
-
-fn valid_retry_after(v: &str) -> bool {
-    retry_after_secs(v).is_some()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use regex::Regex;
 
-use super::{Edit, Route, SecurityItem, check, judge_items, nothing};
+use super::{Edit, Route, SecurityItem, check, judge_items};
 use crate::check::{CheckResultExt, Failure};
 use crate::error::{Error, Result};
 use crate::evidence::Evidence;
@@ -174,8 +174,7 @@ impl SecretScan {
         }
         let lines: usize = texts.iter().map(|t| t.lines.len()).sum();
         if lines == 0 {
-            return Err(nothing(
-                check,
+            return Err(check.nothing_measured(
                 "no log line or response body to scan; capture the run's logs and responses",
             ));
         }

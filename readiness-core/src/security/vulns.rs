@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use super::{check, nothing};
+use super::check;
 use crate::check::{CheckResultExt, Failure, Observation};
 use crate::error::{Error, Result};
 use crate::evidence::Evidence;
@@ -310,8 +310,7 @@ pub fn try_assert_no_vulnerabilities(
     .with_target(names.join(", "))
     .with_scenario("scanner reports produced by CI");
     if reports.is_empty() {
-        return Err(nothing(
-            check,
+        return Err(check.nothing_measured(
             "no scanner report given; run Trivy or cargo-audit with JSON output and pass the file",
         ));
     }
