@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::histogram;
+use crate::quantity::{Rate, Ratio};
 pub use crate::security_evidence::{
     LimitedRequest, RateLimitTimeline, SecurityItem, SecurityReport, Severity,
     VulnerabilityFinding, VulnerabilityFindings,
@@ -91,8 +92,13 @@ pub struct TimelineSecond {
     /// Iterations that failed, by class (`timeout`, `5xx`, `not started`, `unfinished`, ..).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub errors: BTreeMap<String, u64>,
-    /// The latency of this second's iterations (µs).
+    /// The latency a latency criterion judges (µs): the iterations that got the expected
+    /// answer, and those whose latency is a lower bound of it (timed out, unfinished).
     pub histogram: EncodedHistogram,
+    /// The latency of the other failures that finished (µs): fast errors, which latency
+    /// criteria do not judge. Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_histogram: Option<EncodedHistogram>,
 }
 
 impl TimelineSecond {
@@ -108,6 +114,7 @@ impl TimelineSecond {
             ok,
             errors,
             histogram,
+            failed_histogram: None,
         }
     }
     /// Failed iterations of the second.
@@ -116,8 +123,13 @@ impl TimelineSecond {
     }
 }
 
-/// One second added up over shards: successes, errors by class, latency.
-type Counts = (u64, BTreeMap<String, u64>, Histogram<u64>);
+/// One second added up over shards: successes, errors by class, judged and failed latency.
+type Counts = (
+    u64,
+    BTreeMap<String, u64>,
+    Histogram<u64>,
+    Option<Histogram<u64>>,
+);
 
 /// A run second by second: successes, errors by class and latency; iterations that could
 /// not start or never finished are errors of their intended second.
@@ -134,6 +146,11 @@ pub struct Timeline {
     /// How many shards were merged into it (absent: one process).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<usize>,
+}
+
+fn add(into: &mut Histogram<u64>, h: &Histogram<u64>) -> Result<()> {
+    into.add(h)
+        .map_err(|e| Error::InvalidInput(format!("cannot add latency histograms: {e}")))
 }
 
 impl Timeline {
@@ -153,30 +170,48 @@ impl Timeline {
             (f + failed, a + failed + s.ok)
         })
     }
+    /// The judged latency of the whole run: every second's histogram added.
+    pub fn judged_latency(&self) -> Result<Histogram<u64>> {
+        let mut total = histogram::new_latency();
+        for s in &self.seconds {
+            add(&mut total, &s.histogram.decode()?)?;
+        }
+        Ok(total)
+    }
     /// Adds another timeline (a shard of the same load) second by second.
     pub fn absorb(&mut self, other: &Timeline) -> Result<()> {
         let mut by_second: BTreeMap<u64, Counts> = BTreeMap::new();
         for s in self.seconds.iter().chain(&other.seconds) {
             let h = s.histogram.decode()?;
+            let failed = s
+                .failed_histogram
+                .as_ref()
+                .map(|f| f.decode())
+                .transpose()?;
             match by_second.get_mut(&s.second) {
-                Some((ok, errors, mine)) => {
+                Some((ok, errors, mine, my_failed)) => {
                     *ok += s.ok;
                     for (k, v) in &s.errors {
                         *errors.entry(k.clone()).or_insert(0) += v;
                     }
-                    mine.add(&h).map_err(|e| {
-                        Error::InvalidInput(format!("cannot add latency histograms: {e}"))
-                    })?;
+                    add(mine, &h)?;
+                    match (my_failed.as_mut(), failed) {
+                        (Some(m), Some(f)) => add(m, &f)?,
+                        (None, Some(f)) => *my_failed = Some(f),
+                        (_, None) => {}
+                    }
                 }
                 None => {
-                    by_second.insert(s.second, (s.ok, s.errors.clone(), h));
+                    by_second.insert(s.second, (s.ok, s.errors.clone(), h, failed));
                 }
             }
         }
         self.seconds = by_second
             .into_iter()
-            .map(|(second, (ok, errors, h))| {
-                TimelineSecond::new(second, ok, errors, EncodedHistogram::encode(&h))
+            .map(|(second, (ok, errors, h, failed))| {
+                let mut s = TimelineSecond::new(second, ok, errors, EncodedHistogram::encode(&h));
+                s.failed_histogram = failed.map(|f| EncodedHistogram::encode(&f));
+                s
             })
             .collect();
         self.lag_p99_us = self.lag_p99_us.max(other.lag_p99_us);
@@ -184,18 +219,71 @@ impl Timeline {
     }
 }
 
+/// Durations kept in microseconds on disk (`*_us` fields).
+mod micros {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_micros() as u64)
+    }
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_micros)
+    }
+
+    pub(super) mod option {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub(in super::super) fn serialize<S: Serializer>(
+            d: &Option<Duration>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => s.serialize_some(&(d.as_micros() as u64)),
+                None => s.serialize_none(),
+            }
+        }
+        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            Option::<u64>::deserialize(d).map(|v| v.map(Duration::from_micros))
+        }
+    }
+}
+
+/// Durations kept in seconds on disk (`*_s` fields).
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
 /// One step of a stress run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StressStep {
-    /// The arrival rate asked for (per second).
-    pub rate: f64,
-    /// Successful iterations per second achieved.
-    pub achieved: f64,
-    /// p95 of the step (µs); absent when nothing finished.
-    pub p95_us: Option<u64>,
+    /// The arrival rate offered.
+    pub rate: Rate,
+    /// Successful iterations that completed inside the step, per second of it (answers
+    /// that came in the drain after the step do not count: a queue that grows is not a
+    /// rate the target sustained).
+    pub achieved: Rate,
+    /// p95 of the step; absent when nothing was timed.
+    #[serde(rename = "p95_us", with = "micros::option", default)]
+    pub p95: Option<Duration>,
     /// Failed share of the step's iterations; absent when none was due.
-    pub error_rate: Option<f64>,
+    pub error_rate: Option<Ratio>,
     /// Iterations due in the step.
     pub iterations: u64,
     /// Whether the step met the break criterion.
@@ -203,54 +291,103 @@ pub struct StressStep {
 }
 
 impl StressStep {
-    /// A step.
+    /// A step; whether it broke is for [`StressSteps::judge_step`] to say.
     pub fn new(
-        rate: f64,
-        achieved: f64,
-        p95_us: Option<u64>,
-        error_rate: Option<f64>,
+        rate: Rate,
+        achieved: Rate,
+        p95: Option<Duration>,
+        error_rate: Option<Ratio>,
         iterations: u64,
-        broke: bool,
     ) -> Self {
         StressStep {
             rate,
             achieved,
-            p95_us,
+            p95,
             error_rate,
             iterations,
-            broke,
+            broke: false,
         }
     }
 }
 
-/// The steps of a stress run and the ceiling found.
+/// The steps of a stress run, the break criterion and the ceiling found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StressSteps {
     /// The steps, in order (the last one broke, unless the maximum rate came first).
     pub steps: Vec<StressStep>,
     /// A step breaks when its error rate is over this share...
-    pub max_error_rate: f64,
-    /// ...or its p95 is over this (µs).
-    pub max_p95_us: u64,
-    /// Achieved rate of the last step that held; absent when the first step broke.
-    pub ceiling: Option<f64>,
+    pub max_error_rate: Ratio,
+    /// ...or its p95 is over this...
+    #[serde(rename = "max_p95_us", with = "micros")]
+    pub max_p95: Duration,
+    /// ...or it achieved less than this share of the rate it was offered.
+    #[serde(default = "StressSteps::default_min_held")]
+    pub min_held: Ratio,
+    /// Achieved rate of the highest step that held; absent when the first step broke.
+    pub ceiling: Option<Rate>,
 }
 
 impl StressSteps {
-    /// The steps of a run.
+    fn default_min_held() -> Ratio {
+        Ratio::ZERO
+    }
+
+    /// Steps judged against a break criterion: each step's `broke` and the ceiling are
+    /// derived here, the way [`crate::Evidence::verify`] derives them again.
     pub fn new(
         steps: Vec<StressStep>,
-        max_error_rate: f64,
+        max_error_rate: Ratio,
         max_p95: Duration,
-        ceiling: Option<f64>,
+        min_held: Ratio,
     ) -> Self {
-        StressSteps {
+        let mut s = StressSteps {
             steps,
             max_error_rate,
-            max_p95_us: max_p95.as_micros() as u64,
-            ceiling,
+            max_p95,
+            min_held,
+            ceiling: None,
+        };
+        for i in 0..s.steps.len() {
+            s.steps[i].broke = s.judge_step(&s.steps[i]).is_some();
         }
+        s.ceiling = s.derive_ceiling();
+        s
+    }
+
+    /// Why `step` breaks the criterion, or `None` when it held: errors over the limit,
+    /// p95 over the limit, or less achieved than `min_held` of the offered rate. A step
+    /// where nothing was due or timed held nothing.
+    pub fn judge_step(&self, step: &StressStep) -> Option<String> {
+        let Some(errors) = step.error_rate else {
+            return Some("no iteration was due".into());
+        };
+        let Some(p95) = step.p95 else {
+            return Some("nothing was timed".into());
+        };
+        if errors > self.max_error_rate {
+            return Some(format!("errors over {}", self.max_error_rate));
+        }
+        if p95 > self.max_p95 {
+            return Some(format!(
+                "p95 over {}",
+                crate::Quantity::duration(self.max_p95)
+            ));
+        }
+        let held = step.rate.value() * self.min_held.value();
+        if step.achieved.value() < held {
+            return Some(format!("achieved under {} of it", self.min_held));
+        }
+        None
+    }
+
+    /// The ceiling: the achieved rate of the highest step before the first that broke.
+    pub fn derive_ceiling(&self) -> Option<Rate> {
+        self.steps
+            .iter()
+            .take_while(|s| !s.broke)
+            .last()
+            .map(|s| s.achieved)
     }
 }
 
@@ -258,34 +395,95 @@ impl StressSteps {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SpikeRecovery {
-    /// p95 of each second (µs); absent for a second where nothing finished.
-    pub p95_us_per_second: Vec<Option<u64>>,
-    /// Upper edge of the baseline band (µs).
-    pub band_us: u64,
-    /// When the spike started (s from the start of the run).
-    pub spike_start_s: f64,
+    /// p95 of each second; absent for a second where nothing was timed.
+    #[serde(rename = "p95_us_per_second", with = "micros_vec")]
+    pub p95_per_second: Vec<Option<Duration>>,
+    /// Upper edge of the baseline band.
+    #[serde(rename = "band_us", with = "micros")]
+    pub band: Duration,
+    /// When the spike started, from the start of the run.
+    #[serde(rename = "spike_start_s", with = "seconds")]
+    pub spike_start: Duration,
     /// When it ended.
-    pub spike_end_s: f64,
-    /// Seconds from the end of the spike until p95 stayed in the band; absent: not by the
-    /// end of the run.
-    pub recovery_s: Option<f64>,
+    #[serde(rename = "spike_end_s", with = "seconds")]
+    pub spike_end: Duration,
+    /// From the end of the spike until p95 stayed in the band; absent: not by the end of
+    /// the run.
+    #[serde(rename = "recovery_s", with = "seconds_option", default)]
+    pub recovery: Option<Duration>,
 }
 
 impl SpikeRecovery {
-    /// The record of a spike.
+    /// The record of a spike; the recovery is derived ([`SpikeRecovery::derive_recovery`]).
     pub fn new(
-        p95_us_per_second: Vec<Option<u64>>,
+        p95_per_second: Vec<Option<Duration>>,
         band: Duration,
-        spike: (Duration, Duration),
-        recovery: Option<Duration>,
+        (spike_start, spike_end): (Duration, Duration),
     ) -> Self {
-        SpikeRecovery {
-            p95_us_per_second,
-            band_us: band.as_micros() as u64,
-            spike_start_s: spike.0.as_secs_f64(),
-            spike_end_s: spike.1.as_secs_f64(),
-            recovery_s: recovery.map(|d| d.as_secs_f64()),
+        let mut s = SpikeRecovery {
+            p95_per_second,
+            band,
+            spike_start,
+            spike_end,
+            recovery: None,
+        };
+        s.recovery = s.derive_recovery();
+        s
+    }
+
+    /// Whole seconds from the end of the spike until every later second's p95 is in the
+    /// band; `None` when that never happens by the end of the run.
+    pub fn derive_recovery(&self) -> Option<Duration> {
+        let end = self.spike_end.as_secs() as usize;
+        let p95 = &self.p95_per_second;
+        (end..p95.len())
+            .find(|&s| p95[s..].iter().all(|v| v.is_some_and(|v| v <= self.band)))
+            .map(|s| Duration::from_secs((s - end) as u64))
+    }
+}
+
+/// `Vec<Option<Duration>>` kept as microseconds.
+mod micros_vec {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        v: &[Option<Duration>],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let us: Vec<Option<u64>> = v.iter().map(|d| d.map(|d| d.as_micros() as u64)).collect();
+        us.serialize(s)
+    }
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Option<Duration>>, D::Error> {
+        let us = Vec::<Option<u64>>::deserialize(d)?;
+        Ok(us
+            .into_iter()
+            .map(|v| v.map(Duration::from_micros))
+            .collect())
+    }
+}
+
+/// `Option<Duration>` kept as seconds.
+mod seconds_option {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
         }
+    }
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<f64>::deserialize(d)?
+            .map(|secs| Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -931,23 +1129,21 @@ mod tests {
             .into(),
             StressSteps::new(
                 vec![StressStep::new(
-                    100.0,
-                    99.0,
-                    Some(800),
-                    Some(0.0),
+                    Rate::per_second(100.0)?,
+                    Rate::per_second(99.0)?,
+                    Some(Duration::from_micros(800)),
+                    Some(Ratio::ZERO),
                     100,
-                    false,
                 )],
-                0.01,
+                Ratio::percent(1.0)?,
                 Duration::from_secs(1),
-                Some(99.0),
+                Ratio::percent(90.0)?,
             )
             .into(),
             SpikeRecovery::new(
-                vec![Some(10), None],
+                vec![Some(Duration::from_micros(10)), None],
                 Duration::from_millis(5),
                 (Duration::from_secs(2), Duration::from_secs(3)),
-                None,
             )
             .into(),
             DriftSeries::new(vec![(0.5, 1.0)], vec![(0.0, 1e6)]).into(),

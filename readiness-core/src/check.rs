@@ -393,13 +393,36 @@ fn lower(t: &Threshold) -> f64 {
     }
 }
 
-/// `or_panic` on the result of a `try_assert_*`: what every `assert_*` calls.
+/// What the result of a `try_assert_*` offers: `or_panic` (what every `assert_*` calls),
+/// and the record whichever way it went, so a test reads a verdict without a `match`.
+///
+/// ```
+/// use readiness_core::{Category, Check, CheckResultExt, Quantity, Threshold, Verdict};
+/// use std::time::Duration;
+///
+/// let result = Check::new("load.p95", "p95 under 500ms", Category::PERFORMANCE)
+///     .with_threshold(Threshold::at_most(Duration::from_millis(500)))
+///     .with_recorder(readiness_core::Recorder::new(std::env::temp_dir().join("readiness-doc")))
+///     .judge(Quantity::millis(812.0));
+/// assert_eq!(result.verdict(), Verdict::Fail);
+/// assert_eq!(result.observed(), Some(Quantity::millis(812.0)));
+/// ```
 pub trait CheckResultExt {
     /// The evidence of a passed check, or [`Failure::panic`] at the caller's line. (A
     /// closure such as `unwrap_or_else(|f| f.panic())` would report the closure's line
     /// instead: closures cannot be `#[track_caller]`.)
     #[track_caller]
     fn or_panic(self) -> Evidence;
+    /// The recorded evidence, passed or not.
+    fn evidence(&self) -> &Evidence;
+    /// The verdict: pass, fail or error.
+    fn verdict(&self) -> Verdict {
+        self.evidence().verdict
+    }
+    /// The value observed (absent when the check could not run).
+    fn observed(&self) -> Option<Quantity> {
+        self.evidence().observed
+    }
 }
 
 impl CheckResultExt for Result<Evidence, Failure> {
@@ -408,6 +431,12 @@ impl CheckResultExt for Result<Evidence, Failure> {
         match self {
             Ok(evidence) => evidence,
             Err(failure) => failure.panic(),
+        }
+    }
+    fn evidence(&self) -> &Evidence {
+        match self {
+            Ok(evidence) => evidence,
+            Err(failure) => failure.evidence(),
         }
     }
 }

@@ -27,6 +27,13 @@ pub fn micros(d: std::time::Duration) -> u64 {
     (d.as_micros() as u64).clamp(1, HIGHEST_US)
 }
 
+/// The value at percentile `p` of a latency histogram (µs) as a duration; `None` when it is
+/// empty (a percentile of nothing is not 0 ms). What every latency criterion judges, and
+/// what [`crate::Evidence::verify`] derives again.
+pub fn percentile(h: &Histogram<u64>, p: crate::Percentile) -> Option<std::time::Duration> {
+    (!h.is_empty()).then(|| std::time::Duration::from_micros(h.value_at_quantile(p.quantile())))
+}
+
 /// `h` in HDR's V2 format, base64.
 pub fn encode(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(to_v2(h))

@@ -299,6 +299,14 @@ impl Ratio {
     /// 100%.
     pub const ONE: Ratio = Ratio(1.0);
 
+    /// A ratio known when the code is written (a default); `None` outside `0 ..= 1`.
+    pub const fn new_const(r: f64) -> Option<Self> {
+        if r >= 0.0 && r <= 1.0 {
+            Some(Ratio(r))
+        } else {
+            None
+        }
+    }
     /// A ratio; errors outside `0 ..= 1` or when not finite.
     pub fn new(r: f64) -> Result<Self> {
         Quantity::Ratio(r).validate().map(|_| Ratio(r))
@@ -344,6 +352,9 @@ impl fmt::Display for Ratio {
 pub struct Rate(f64);
 
 impl Rate {
+    /// No events.
+    pub const ZERO: Rate = Rate(0.0);
+
     /// Events per second; errors when negative or not finite.
     pub fn per_second(r: f64) -> Result<Self> {
         Quantity::Rate(r).validate().map(|_| Rate(r))

@@ -35,11 +35,11 @@ use crate::recovery::{Health, RecoveryReport};
 /// recorder.
 pub(crate) fn load_check(report: &Report, id: &str, title: String, scenario: String) -> Check {
     let mut check = Check::new(id, title, Category::RECOVERY)
-        .with_subject(format!("{}/{id}", report.name))
+        .with_subject(format!("{}/{id}", report.name()))
         .with_scenario(scenario)
         .with_combine(Combine::VerdictOnly)
         .with_summary(report.summary());
-    if let Some(r) = &report.recorder {
+    if let Some(r) = report.recorder() {
         check = check.with_recorder(r.clone());
     }
     check
@@ -56,7 +56,7 @@ pub(crate) fn and_p99(
     let check = check.with_threshold(Threshold::at_most(limit));
     let p99 = match report.percentile(Percentile::P99) {
         Some(v) => check.judge(v),
-        None => Err(check.nothing_measured(format!("no request of {} succeeded", report.name))),
+        None => Err(check.nothing_measured(format!("no request of {} succeeded", report.name()))),
     };
     match (first, p99) {
         (Ok(e), Ok(_)) => Ok(e),
@@ -74,12 +74,12 @@ pub fn try_assert_degrades_gracefully(
     max_errors: Ratio,
     p99: Duration,
 ) -> Result<Evidence, Failure> {
-    let scenario = format!("{} while {fault}", report.name);
+    let scenario = format!("{} while {fault}", report.name());
     let (failed, attempts) = (report.failed(), report.attempts());
     let check = load_check(
         report,
         "dr.degrades_gracefully",
-        format!("{} keeps answering while {fault}", report.name),
+        format!("{} keeps answering while {fault}", report.name()),
         scenario.clone(),
     )
     .with_threshold(Threshold::at_most(max_errors))
@@ -92,7 +92,7 @@ pub fn try_assert_degrades_gracefully(
          open a circuit breaker, serve a degraded answer",
     );
     let errors = if attempts == 0 {
-        Err(check.nothing_measured(format!("no request of {} was due", report.name)))
+        Err(check.nothing_measured(format!("no request of {} was due", report.name())))
     } else {
         check.judge(
             Observation::new(Quantity::ratio(failed as f64 / attempts as f64)).with_summary(
@@ -108,7 +108,7 @@ pub fn try_assert_degrades_gracefully(
         "dr.degraded_p99",
         format!(
             "p99 latency of {} under {} while {fault}",
-            report.name,
+            report.name(),
             Quantity::duration(p99)
         ),
         scenario,

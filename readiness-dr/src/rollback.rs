@@ -212,11 +212,11 @@ impl Rollout {
 /// Requests of `report` that failed in the whole seconds from `from` to `to` (by intended
 /// start; a second counts when it overlaps the span).
 fn failed_between(report: &Report, from: &Fault, to: &Fault) -> u64 {
-    let second = |f: &Fault| ((f.wall - report.started_at).as_seconds_f64().max(0.0)) as usize;
+    let second = |f: &Fault| ((f.wall - report.started_at()).as_seconds_f64().max(0.0)) as usize;
     let (a, b) = (second(from), second(to));
     report
-        .metrics
-        .seconds
+        .metrics()
+        .seconds()
         .iter()
         .enumerate()
         .filter(|(i, _)| (a..=b).contains(i))
@@ -238,7 +238,7 @@ pub fn try_assert_rollback_within(
     let scenario = format!(
         "{} through the proxy; {}; analysis every {:?} with {} requests, triggers: errors above {}, \
          p95 above {}; failure limit {}, {} successes to promote",
-        report.name,
+        report.name(),
         rollout.switched.what,
         p.interval,
         p.sample,
@@ -279,7 +279,7 @@ pub fn try_assert_rollback_within(
                 "first breach ({}) to rollback {}; {failed} requests of {} failed in between",
                 described(breach),
                 Quantity::duration(took),
-                report.name
+                report.name()
             )))
         }
         _ => check.judge(

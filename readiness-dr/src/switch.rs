@@ -59,7 +59,7 @@ where
 fn scenario(report: &Report, switched: &Switched) -> String {
     format!(
         "{} across a switch {} -> {}{}; {}",
-        report.name,
+        report.name(),
         switched.from,
         switched.to,
         match switched.drained_in {
@@ -87,7 +87,7 @@ pub fn try_assert_zero_downtime_switch(
     let zero = load_check(
         report,
         "dr.zero_downtime",
-        format!("no failed request of {} across the switch", report.name),
+        format!("no failed request of {} across the switch", report.name()),
         scenario(report, switched),
     )
     .with_threshold(Threshold::at_most(Count(0)))
@@ -107,7 +107,7 @@ pub fn try_assert_zero_downtime_switch(
         "dr.switch_p99",
         format!(
             "p99 latency of {} across the switch under {}",
-            report.name,
+            report.name(),
             Quantity::duration(p99)
         ),
         scenario(report, switched),

@@ -212,15 +212,24 @@ async fn a_silent_service_neither_degrades_gracefully_nor_answers_fast() {
 #[tokio::test]
 async fn a_load_with_no_request_judges_nothing_under_a_fault() {
     let (up, task) = silent_upstream().await;
-    let mut report = Load::new(
+    // The transaction of a mix whose weight is zero: no request of it was ever due.
+    let get = |up: &str| {
+        readiness_load::http::get(format!("http://{up}/")).with_timeout(Duration::from_millis(50))
+    };
+    let mix = readiness_load::Mix::new()
+        .with("busy", 1, get(&up))
+        .with("empty", 0, get(&up));
+    let report = Load::new(
         "empty",
         Model::constant_rate(20.0, Duration::from_millis(100)).unwrap(),
     )
     .with_recorder(recorder())
-    .run(readiness_load::http::get(format!("http://{up}/")).with_timeout(Duration::from_millis(50)))
+    .run_mix(mix)
     .await
+    .unwrap()
+    .transaction("empty")
     .unwrap();
-    report.metrics = readiness_load::metrics::Metrics::default();
+    assert_eq!(report.attempts(), 0);
     let f = try_assert_degrades_gracefully(
         &report,
         "nothing",

@@ -103,8 +103,8 @@ fi
 
 if [[ $soak_only == 0 ]]; then
 echo
-echo "| fixed rate (readiness-raw, $connections connections, ${duration}s, median of $runs) | achieved / target | scheduling lag p99 | generator CPU |"
-echo "|---|---|---|---|"
+echo "| fixed rate (readiness-raw, $connections connections, ${duration}s, median of $runs) | achieved / target | failed (not started) | scheduling lag p99 | generator CPU |"
+echo "|---|---|---|---|---|"
 for rate in 2000 20000; do
   for fine in "" --fine-timer; do
     : >"$work/rows"
@@ -112,7 +112,7 @@ for rate in 2000 20000; do
       /usr/bin/time -f '%U %S %M' -o "$work/time" taskset -c 1 "$http_load" --url "$url" --connections "$connections" \
         --duration "${duration}s" --rate "$rate" $fine --json >"$work/out"
       read -r user sys _ <"$work/time"
-      python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["requests"], d["lag_p99_ms"], sys.argv[2], sys.argv[3])' \
+      python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["requests"], d["lag_p99_ms"], sys.argv[2], sys.argv[3], d["errors"], d["not_started"])' \
         "$work/out" "$user" "$sys" >>"$work/rows"
     done
     python3 - "$work/rows" "$rate" "$duration" "${fine:-tokio timer}" <<'PY'
@@ -123,7 +123,9 @@ reqs = statistics.median(r[0] for r in rows)
 lag = statistics.median(r[1] for r in rows)
 cpu = statistics.median((r[2] + r[3]) / dur * 100 for r in rows)
 lags = ", ".join(f"{r[1]:.3f}" for r in rows)
-print(f"| {int(rate)}/s, {sys.argv[4]} | {reqs / want * 100:.3f}% ({int(reqs)} of {want}) | {lag:.3f} ms ({lags}) | {cpu:.0f}% |")
+errors = statistics.median(r[4] for r in rows)
+not_started = statistics.median(r[5] for r in rows)
+print(f"| {int(rate)}/s, {sys.argv[4]} | {reqs / want * 100:.3f}% ({int(reqs)} of {want}) | {int(errors)} ({int(not_started)}) | {lag:.3f} ms ({lags}) | {cpu:.0f}% |")
 PY
   done
 done

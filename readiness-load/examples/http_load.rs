@@ -142,10 +142,10 @@ async fn run(args: &Args) -> readiness_core::Result<()> {
             )));
         }
     };
-    let total = report.metrics.total();
+    let total = report.metrics().total();
     let latency = total.latency();
     let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1e3;
-    let rps = (total.ok + total.error_count()) as f64 / args.duration.as_secs_f64();
+    let rps = (total.ok() + total.error_count()) as f64 / args.duration.as_secs_f64();
     if args.json {
         let out = serde_json::json!({
             "requests": report.attempts(),
@@ -156,18 +156,18 @@ async fn run(args: &Args) -> readiness_core::Result<()> {
             "p99_ms": ms(0.99),
             "p999_ms": ms(0.999),
             "max_ms": latency.max() as f64 / 1e3,
-            "lag_p99_ms": report.metrics.lag.value_at_quantile(0.99) as f64 / 1e3,
+            "lag_p99_ms": report.metrics().lag().value_at_quantile(0.99) as f64 / 1e3,
             "not_started": report.not_started(),
             "engine": args.engine,
-            "model": report.scenario,
+            "model": report.scenario(),
         });
         println!("{out}");
     } else {
-        println!("{}", report.scenario);
+        println!("{}", report.scenario());
         println!("  {}", report.summary());
         println!(
             "  {rps:.0} req/s, scheduling lag p99 {:.3}ms",
-            report.metrics.lag.value_at_quantile(0.99) as f64 / 1e3
+            report.metrics().lag().value_at_quantile(0.99) as f64 / 1e3
         );
     }
     Ok(())

@@ -122,7 +122,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn new(lanes: usize, parts: usize) -> Self {
+    fn new(lanes: usize, parts: usize, deadline: Duration) -> Self {
         let stripes = std::thread::available_parallelism()
             .map(|n| n.get() * 2)
             .unwrap_or(4)
@@ -134,8 +134,10 @@ impl Shared {
             stripes: (0..stripes)
                 .map(|_| {
                     Mutex::new(Tally {
-                        total: Metrics::default(),
-                        by_name: (0..per_name).map(|_| Metrics::default()).collect(),
+                        total: Metrics::with_deadline(deadline),
+                        by_name: (0..per_name)
+                            .map(|_| Metrics::with_deadline(deadline))
+                            .collect(),
                     })
                 })
                 .collect(),
@@ -184,7 +186,7 @@ impl Shared {
     fn second(&self, s: usize) -> Second {
         let mut merged = Second::default();
         for stripe in &self.stripes {
-            if let Some(x) = lock(stripe).total.seconds.get(s) {
+            if let Some(x) = lock(stripe).total.seconds().get(s) {
                 merged.absorb(x);
             }
         }
@@ -229,7 +231,7 @@ pub(crate) async fn execute<W: Worker>(plan: &Plan, worker: Arc<W>) -> Result<Ex
             share as usize
         }
     };
-    let shared = Arc::new(Shared::new(lanes, plan.parts));
+    let shared = Arc::new(Shared::new(lanes, plan.parts, plan.model.duration()));
     let watcher = watch(plan, &shared);
     let mut tasks = JoinSet::new();
     let lag = match &plan.model {

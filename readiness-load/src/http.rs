@@ -7,7 +7,7 @@ use std::time::Duration;
 use readiness_core::guard::{self, Reach};
 use readiness_core::{Error, Result};
 
-use crate::metrics::{ErrorClass, Outcome};
+use crate::metrics::{BodyFailure, ErrorClass, Outcome};
 use crate::transaction::Transaction;
 
 const OPT_IN: &str = "http::get(url).allow_non_loopback()";
@@ -117,12 +117,17 @@ impl Transaction for HttpGet {
     }
 }
 
+/// The answer's class: a status is an answer only once its body arrived whole; a body cut
+/// short, reset or still arriving at the timeout is a failure of its own
+/// ([`ErrorClass::Body`]), whatever the status said.
 async fn classify(result: reqwest::Result<reqwest::Response>) -> Outcome {
     match result {
         Ok(resp) => {
             let status = resp.status();
-            // Read the body so the connection can be reused.
-            let _ = resp.bytes().await;
+            // The whole body is read: a success needs it, and the connection is reused.
+            if let Err(e) = resp.bytes().await {
+                return Err(ErrorClass::Body(body_failure(&e)));
+            }
             if status.is_server_error() {
                 Err(ErrorClass::Status5xx)
             } else if status.is_client_error() {
@@ -136,4 +141,22 @@ async fn classify(result: reqwest::Result<reqwest::Response>) -> Outcome {
         Err(e) if e.is_connect() => Err(ErrorClass::Connect),
         Err(e) => Err(ErrorClass::User(e.to_string())),
     }
+}
+
+/// How reading a body failed: past the timeout, reset, or cut short.
+fn body_failure(e: &reqwest::Error) -> BodyFailure {
+    if e.is_timeout() {
+        return BodyFailure::Timeout;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    for _ in 0..16 {
+        let Some(s) = source else { break };
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionReset
+        {
+            return BodyFailure::Reset;
+        }
+        source = s.source();
+    }
+    BodyFailure::CutShort
 }

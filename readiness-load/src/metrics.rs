@@ -1,7 +1,15 @@
 //! What a run measured: HDR histograms of latency per second (mergeable), totals merged from
 //! them, errors by class, scheduling lag, iterations that could not start on time and
 //! iterations still running when the run ended.
+//!
+//! Two latency histograms per second: the iterations that got the expected answer, with
+//! those whose latency is only a lower bound of it (timed out, unfinished, a body past the
+//! timeout: [`ErrorClass::bounds_latency`]); and the failures that finished (a fast 500, a
+//! refused connection, a body cut short). Latency criteria judge the first: a slow service
+//! never looks fast because some of its answers are fast errors, which are the error
+//! rate's business.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -31,6 +39,9 @@ pub enum ErrorClass {
     Unfinished,
     /// A redirect the loopback guard refused, or too many redirects.
     Redirect,
+    /// The status line and headers came, the body did not come whole: a success status
+    /// with a failed body is a failure, never an answer.
+    Body(BodyFailure),
     /// The transaction said so (a failed check, a wrong body...).
     User(String),
 }
@@ -45,8 +56,45 @@ impl fmt::Display for ErrorClass {
             ErrorClass::NotStarted => f.write_str("not started"),
             ErrorClass::Unfinished => f.write_str("unfinished"),
             ErrorClass::Redirect => f.write_str("redirect refused"),
+            ErrorClass::Body(b) => write!(f, "body {b}"),
             ErrorClass::User(s) => write!(f, "user: {s}"),
         }
+    }
+}
+
+impl ErrorClass {
+    /// Whether the iteration's latency is a lower bound of the time to its answer (it timed
+    /// out, was still running when the run ended, or its body was still arriving at the
+    /// timeout): such iterations are judged with the successes, since the answer they wait
+    /// for is slower still. Other failures (a fast 500, a refused connection) are not.
+    pub fn bounds_latency(&self) -> bool {
+        matches!(
+            self,
+            ErrorClass::Timeout | ErrorClass::Unfinished | ErrorClass::Body(BodyFailure::Timeout)
+        )
+    }
+}
+
+/// How a response body failed after its status line and headers arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum BodyFailure {
+    /// The connection closed before the body was whole (fewer bytes than `content-length`,
+    /// a chunked body without its last chunk).
+    CutShort,
+    /// The connection was reset while the body arrived.
+    Reset,
+    /// The request's timeout passed while the body arrived.
+    Timeout,
+}
+
+impl fmt::Display for BodyFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BodyFailure::CutShort => "cut short",
+            BodyFailure::Reset => "reset",
+            BodyFailure::Timeout => "timeout",
+        })
     }
 }
 
@@ -58,20 +106,21 @@ pub type BoxedIteration = std::pin::Pin<Box<dyn std::future::Future<Output = Out
 
 /// One second of a run (by intended start time).
 ///
-/// A second's latency histogram is live while the second can still get records; once the
-/// run is two seconds past it, it is packed into HDR's V2 encoding (about 1 KB instead of
-/// 16 KB or more), so memory stays flat over a long run. [`Second::latency`] unpacks on
-/// demand.
+/// A second's latency histograms are live while the second can still get records; once
+/// the run is two seconds past it, they are packed into HDR's V2 encoding (about 1 KB
+/// instead of 16 KB or more), so memory stays flat over a long run. [`Second::latency`]
+/// unpacks on demand.
 #[derive(Debug, Clone)]
 pub struct Second {
-    latency: Latency,
-    /// Successful iterations.
-    pub ok: u64,
-    /// Failed iterations by class.
-    pub errors: BTreeMap<ErrorClass, u64>,
+    /// Expected answers, and the failures whose latency bounds the answer's.
+    judged: Latency,
+    /// The other failures that finished (none yet: `None`).
+    failed: Option<Latency>,
+    ok: u64,
+    errors: BTreeMap<ErrorClass, u64>,
 }
 
-/// A second's latency histogram, live or packed.
+/// A latency histogram, live or packed.
 #[derive(Debug, Clone)]
 enum Latency {
     Live(Box<Histogram<u64>>),
@@ -79,10 +128,52 @@ enum Latency {
     Packed(Box<[u8]>),
 }
 
+impl Latency {
+    fn new() -> Self {
+        Latency::Live(Box::new(histogram()))
+    }
+
+    fn get(&self) -> Cow<'_, Histogram<u64>> {
+        match self {
+            Latency::Live(h) => Cow::Borrowed(h),
+            Latency::Packed(bytes) => Cow::Owned(unpack(bytes)),
+        }
+    }
+
+    /// The live histogram, unpacked first when needed.
+    fn live(&mut self) -> &mut Histogram<u64> {
+        if let Latency::Packed(bytes) = self {
+            *self = Latency::Live(Box::new(unpack(bytes)));
+        }
+        match self {
+            Latency::Live(h) => h,
+            Latency::Packed(_) => unreachable!("unpacked just above"),
+        }
+    }
+
+    /// Packs the histogram (a no-op when packed already).
+    fn pack(&mut self) {
+        if let Latency::Live(h) = self {
+            let buf = readiness_core::histogram::to_v2(h);
+            if !buf.is_empty() {
+                *self = Latency::Packed(buf.into_boxed_slice());
+            }
+        }
+    }
+
+    fn v2(&self) -> Cow<'_, [u8]> {
+        match self {
+            Latency::Live(h) => Cow::Owned(readiness_core::histogram::to_v2(h)),
+            Latency::Packed(bytes) => Cow::Borrowed(bytes),
+        }
+    }
+}
+
 impl Default for Second {
     fn default() -> Self {
         Second {
-            latency: Latency::Live(Box::new(histogram())),
+            judged: Latency::new(),
+            failed: None,
             ok: 0,
             errors: BTreeMap::new(),
         }
@@ -90,59 +181,87 @@ impl Default for Second {
 }
 
 impl Second {
+    /// Iterations that got the expected answer.
+    pub fn ok(&self) -> u64 {
+        self.ok
+    }
+    /// Failed iterations by class.
+    pub fn errors(&self) -> &BTreeMap<ErrorClass, u64> {
+        &self.errors
+    }
     /// Failed iterations.
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
+    /// Iterations due in this second: succeeded, failed, not started, unfinished.
+    pub fn attempts(&self) -> u64 {
+        self.ok + self.error_count()
+    }
 
-    /// Latency of every finished iteration of this second, successful or not (µs).
-    pub fn latency(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
-        match &self.latency {
-            Latency::Live(h) => std::borrow::Cow::Borrowed(h),
-            Latency::Packed(bytes) => std::borrow::Cow::Owned(unpack(bytes)),
+    /// The latency a latency criterion judges (µs): every iteration that got the expected
+    /// answer, and every one whose latency is a lower bound of it
+    /// ([`ErrorClass::bounds_latency`]: timed out, unfinished, body past the timeout).
+    pub fn latency(&self) -> Cow<'_, Histogram<u64>> {
+        self.judged.get()
+    }
+
+    /// The latency of the other failures that finished (µs): fast errors, not judged.
+    pub fn failed_latency(&self) -> Cow<'_, Histogram<u64>> {
+        match &self.failed {
+            Some(l) => l.get(),
+            None => Cow::Owned(histogram()),
         }
     }
 
-    /// The live histogram, unpacked first when needed.
-    fn live(&mut self) -> &mut Histogram<u64> {
-        if let Latency::Packed(bytes) = &self.latency {
-            self.latency = Latency::Live(Box::new(unpack(bytes)));
+    /// The latency of every iteration timed, failures included (µs).
+    pub fn all_latency(&self) -> Histogram<u64> {
+        let mut all = self.judged.get().into_owned();
+        if let Some(failed) = &self.failed {
+            let _ = all.add(&*failed.get());
         }
-        match &mut self.latency {
-            Latency::Live(h) => h,
-            Latency::Packed(_) => unreachable!("unpacked just above"),
-        }
+        all
     }
 
-    /// Records one latency.
-    pub fn record_latency(&mut self, latency: Duration) {
-        let _ = self.live().record(us(latency));
+    /// Records one finished (or unfinished) iteration.
+    fn record(&mut self, latency: Duration, outcome: &Outcome) {
+        let into = match outcome {
+            Ok(()) => {
+                self.ok += 1;
+                &mut self.judged
+            }
+            Err(class) => {
+                *self.errors.entry(class.clone()).or_insert(0) += 1;
+                if class.bounds_latency() {
+                    &mut self.judged
+                } else {
+                    self.failed.get_or_insert_with(Latency::new)
+                }
+            }
+        };
+        let _ = into.live().record(us(latency));
     }
 
     /// Adds another second's counts and latencies to this one.
     pub fn absorb(&mut self, other: &Second) {
-        let _ = self.live().add(&*other.latency());
+        let _ = self.judged.live().add(&*other.judged.get());
+        if let Some(theirs) = &other.failed {
+            let _ = self
+                .failed
+                .get_or_insert_with(Latency::new)
+                .live()
+                .add(&*theirs.get());
+        }
         self.ok += other.ok;
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_insert(0) += v;
         }
     }
 
-    /// Packs the histogram (a no-op when packed already).
+    /// Packs the histograms (a no-op when packed already).
     fn pack(&mut self) {
-        if let Latency::Live(h) = &self.latency {
-            let buf = readiness_core::histogram::to_v2(h);
-            if !buf.is_empty() {
-                self.latency = Latency::Packed(buf.into_boxed_slice());
-            }
-        }
-    }
-
-    /// The histogram in HDR's V2 format (what evidence keeps).
-    pub fn v2_latency(&self) -> std::borrow::Cow<'_, [u8]> {
-        match &self.latency {
-            Latency::Live(h) => std::borrow::Cow::Owned(readiness_core::histogram::to_v2(h)),
-            Latency::Packed(bytes) => std::borrow::Cow::Borrowed(bytes),
+        self.judged.pack();
+        if let Some(f) = &mut self.failed {
+            f.pack();
         }
     }
 }
@@ -156,10 +275,12 @@ fn unpack(bytes: &[u8]) -> Histogram<u64> {
 /// ([`ErrorClass::Unfinished`]) are errors of the second they were meant to start in.
 #[derive(Debug, Clone)]
 pub struct Metrics {
-    /// Per second of the run.
-    pub seconds: Vec<Second>,
-    /// Scheduling lag of the open model: actual minus intended start (µs).
-    pub lag: Histogram<u64>,
+    seconds: Vec<Second>,
+    lag: Histogram<u64>,
+    /// The end of the model's duration, from the start of the run.
+    deadline: Option<Duration>,
+    /// Successes that completed by the deadline.
+    ok_by_deadline: u64,
 }
 
 impl Default for Metrics {
@@ -167,11 +288,32 @@ impl Default for Metrics {
         Metrics {
             seconds: Vec::new(),
             lag: histogram(),
+            deadline: None,
+            ok_by_deadline: 0,
         }
     }
 }
 
 impl Metrics {
+    /// Metrics of a run whose model lasts `duration`: successes that complete by then are
+    /// counted apart ([`Metrics::succeeded_in_time`]).
+    pub fn with_deadline(duration: Duration) -> Self {
+        Metrics {
+            deadline: Some(duration),
+            ..Metrics::default()
+        }
+    }
+
+    /// Every second of the run, by intended start.
+    pub fn seconds(&self) -> &[Second] {
+        &self.seconds
+    }
+
+    /// Scheduling lag of the open model: actual minus intended start (µs).
+    pub fn lag(&self) -> &Histogram<u64> {
+        &self.lag
+    }
+
     fn second(&mut self, at: Duration) -> &mut Second {
         let i = at.as_secs() as usize;
         if self.seconds.len() <= i {
@@ -192,13 +334,11 @@ impl Metrics {
     }
 
     /// Records one finished iteration that was meant to start at `at`.
-    pub fn record(&mut self, at: Duration, latency: Duration, outcome: &Result<(), ErrorClass>) {
-        let s = self.second(at);
-        s.record_latency(latency);
-        match outcome {
-            Ok(()) => s.ok += 1,
-            Err(class) => *s.errors.entry(class.clone()).or_insert(0) += 1,
+    pub fn record(&mut self, at: Duration, latency: Duration, outcome: &Outcome) {
+        if outcome.is_ok() && self.deadline.is_some_and(|d| at + latency <= d) {
+            self.ok_by_deadline += 1;
         }
+        self.second(at).record(latency, outcome);
     }
 
     /// Records an iteration of second `at` that could not start (an error, no latency).
@@ -225,6 +365,16 @@ impl Metrics {
     /// Successful iterations over all seconds (no histogram is merged).
     pub fn ok_count(&self) -> u64 {
         self.seconds.iter().map(|s| s.ok).sum()
+    }
+
+    /// Successful iterations that completed by the end of the model's duration (all of
+    /// them when the metrics have no deadline): answers that came in the drain are not
+    /// throughput the target sustained.
+    pub fn succeeded_in_time(&self) -> u64 {
+        match self.deadline {
+            Some(_) => self.ok_by_deadline,
+            None => self.ok_count(),
+        }
     }
 
     /// Failed iterations over all seconds, every class (no histogram is merged).
@@ -259,18 +409,20 @@ impl Metrics {
             }
         }
         let _ = self.lag.add(&other.lag);
+        self.deadline = self.deadline.or(other.deadline);
+        self.ok_by_deadline += other.ok_by_deadline;
     }
 }
 
 /// The latency at percentile `p` of a histogram (µs) as a duration; `None` when it is
 /// empty (a percentile of nothing is not 0 ms).
 pub fn percentile(h: &Histogram<u64>, p: Percentile) -> Option<Duration> {
-    (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(p.quantile())))
+    readiness_core::histogram::percentile(h, p)
 }
 
-/// Evidence for a run of `name`: the merged latency histogram and the per-second timeline
-/// with each second's histogram (so a report can merge shards and derive every number
-/// again).
+/// Evidence for a run of `name`: the latency histogram a percentile is judged on and the
+/// per-second timeline with each second's histograms, judged and failed (so a report can
+/// merge shards and derive every number again).
 pub fn attachments(name: &str, m: &Metrics) -> (LatencyHistogram, Timeline) {
     let total = m.total();
     let seconds = m
@@ -278,17 +430,22 @@ pub fn attachments(name: &str, m: &Metrics) -> (LatencyHistogram, Timeline) {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            TimelineSecond::new(
+            let mut second = TimelineSecond::new(
                 i as u64,
                 s.ok,
                 s.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-                EncodedHistogram::from_v2(&s.v2_latency()),
-            )
+                EncodedHistogram::from_v2(&s.judged.v2()),
+            );
+            second.failed_histogram = s
+                .failed
+                .as_ref()
+                .map(|f| EncodedHistogram::from_v2(&f.v2()));
+            second
         })
         .collect();
     let mut timeline = Timeline::new(name, seconds);
     timeline.lag_p99_us = (!m.lag.is_empty()).then(|| m.lag.value_at_quantile(0.99));
-    let histogram = EncodedHistogram::from_v2(&total.v2_latency());
+    let histogram = EncodedHistogram::from_v2(&total.judged.v2());
     (LatencyHistogram::new(name, histogram), timeline)
 }
 
@@ -311,13 +468,13 @@ mod tests {
         let packed = m
             .seconds
             .iter()
-            .filter(|s| matches!(s.latency, Latency::Packed(_)))
+            .filter(|s| matches!(s.judged, Latency::Packed(_)))
             .count();
         assert_eq!(packed, 98, "all but the last two seconds are packed");
         let packed_bytes: usize = m
             .seconds
             .iter()
-            .map(|s| match &s.latency {
+            .map(|s| match &s.judged {
                 Latency::Packed(b) => b.len(),
                 Latency::Live(_) => 0,
             })
@@ -341,6 +498,49 @@ mod tests {
         for q in [0.5, 0.95, 0.99, 1.0] {
             assert_eq!(total.value_at_quantile(q), one.value_at_quantile(q));
         }
+    }
+
+    #[test]
+    fn fast_failures_are_kept_apart_and_bounds_are_judged() {
+        let mut m = Metrics::with_deadline(Duration::from_secs(1));
+        let at = Duration::ZERO;
+        for _ in 0..7 {
+            m.record(at, Duration::from_millis(401), &Ok(()));
+        }
+        for _ in 0..3 {
+            m.record(at, Duration::from_millis(2), &Err(ErrorClass::Status5xx));
+        }
+        m.record(
+            at,
+            Duration::from_millis(3),
+            &Err(ErrorClass::Body(BodyFailure::CutShort)),
+        );
+        m.record(at, Duration::from_secs(1), &Err(ErrorClass::Timeout));
+        m.record_unfinished(at, Duration::from_secs(2));
+        let t = m.total();
+        assert_eq!(
+            t.latency().len(),
+            9,
+            "7 answers, a timeout, an unfinished one"
+        );
+        assert_eq!(
+            t.failed_latency().len(),
+            4,
+            "three fast 500s and a cut body"
+        );
+        assert_eq!(t.all_latency().len(), 13);
+        assert!(
+            percentile(&t.latency(), Percentile::P50).expect("timed") >= Duration::from_millis(400)
+        );
+        assert_eq!(m.ok_count(), 7);
+        assert_eq!(m.succeeded_in_time(), 7);
+        m.record(
+            Duration::from_millis(900),
+            Duration::from_millis(200),
+            &Ok(()),
+        );
+        assert_eq!(m.succeeded_in_time(), 7, "completed after the deadline");
+        assert_eq!(m.ok_count(), 8);
     }
 
     proptest! {
@@ -371,7 +571,7 @@ mod tests {
                 prop_assert_eq!(a.value_at_quantile(q), b.value_at_quantile(q));
             }
             // Through the evidence encoding too.
-            let round = readiness_core::histogram::from_v2(&tb.v2_latency()).expect("decodes");
+            let round = readiness_core::histogram::from_v2(&tb.judged.v2()).expect("decodes");
             prop_assert_eq!(round.value_at_quantile(0.99), a.value_at_quantile(0.99));
         }
     }

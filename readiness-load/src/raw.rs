@@ -17,7 +17,7 @@ use readiness_core::guard::{self, Reach};
 use readiness_core::{Error, Result};
 
 use crate::executor::Worker;
-use crate::metrics::{ErrorClass, Outcome};
+use crate::metrics::{BodyFailure, ErrorClass, Outcome};
 
 /// A `GET` target of the lean HTTP/1.1 path, run by [`crate::Load::run_raw`]. Checked
 /// (loopback guard, URL, name resolved once) when the load starts. Redirects are not
@@ -130,6 +130,18 @@ pub(crate) struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The head of the current answer arrived; its body is being read.
+    in_body: bool,
+}
+
+/// Why a read gave no bytes.
+enum ReadFailure {
+    /// The peer closed the connection.
+    Closed,
+    /// The peer reset it.
+    Reset,
+    /// Any other error.
+    Other,
 }
 
 impl Conn {
@@ -139,22 +151,22 @@ impl Conn {
             buf: vec![0; 4096],
             start: 0,
             end: 0,
+            in_body: false,
         }
     }
 
     async fn send(&mut self, target: &Armed) -> Outcome {
-        match tokio::time::timeout(target.timeout, self.exchange(target)).await {
-            Ok(r) => {
-                if r.is_err() {
-                    self.stream = None;
-                }
-                r
-            }
-            Err(_) => {
-                self.stream = None;
-                Err(ErrorClass::Timeout)
-            }
+        self.in_body = false;
+        let outcome = match tokio::time::timeout(target.timeout, self.exchange(target)).await {
+            Ok(r) => r,
+            // A body still arriving at the timeout is a body that failed.
+            Err(_) if self.in_body => Err(ErrorClass::Body(BodyFailure::Timeout)),
+            Err(_) => Err(ErrorClass::Timeout),
+        };
+        if outcome.is_err() {
+            self.stream = None;
         }
+        outcome
     }
 
     async fn exchange(&mut self, target: &Armed) -> Outcome {
@@ -193,31 +205,61 @@ impl Conn {
                             ));
                         }
                     }
-                    let total = head + length.unwrap_or(0);
-                    while self.end - self.start < total {
-                        self.read_more(total).await?;
+                    // 1xx, 204 and 304 have no body; otherwise without a length the body
+                    // lasts until the server closes the connection.
+                    let bodiless = matches!(status, 100..=199 | 204 | 304);
+                    let length = if bodiless { Some(0) } else { length };
+                    self.in_body = true;
+                    match length {
+                        Some(length) => {
+                            let total = head + length;
+                            while self.end - self.start < total {
+                                self.read_more(total).await.map_err(body_failure)?;
+                            }
+                            self.start += total;
+                            if self.start == self.end {
+                                (self.start, self.end) = (0, 0);
+                            }
+                            if close {
+                                self.stream = None;
+                            }
+                        }
+                        None => {
+                            self.read_to_close().await?;
+                            self.stream = None;
+                        }
                     }
-                    self.start += total;
-                    if self.start == self.end {
-                        (self.start, self.end) = (0, 0);
-                    }
-                    if close || length.is_none() {
-                        self.stream = None;
-                    }
+                    self.in_body = false;
                     return match status {
                         500..=599 => Err(ErrorClass::Status5xx),
                         400..=499 => Err(ErrorClass::Status4xx),
                         _ => Ok(()),
                     };
                 }
-                Ok(httparse::Status::Partial) => self.read_more(self.end - self.start + 1).await?,
+                Ok(httparse::Status::Partial) => self
+                    .read_more(self.end - self.start + 1)
+                    .await
+                    .map_err(|_| ErrorClass::Connect)?,
                 Err(e) => return Err(ErrorClass::User(format!("bad HTTP response: {e}"))),
             }
         }
     }
 
+    /// Reads a body that lasts until the server closes the connection (bounded by the
+    /// request's timeout); a reset is a failed body.
+    async fn read_to_close(&mut self) -> std::result::Result<(), ErrorClass> {
+        loop {
+            (self.start, self.end) = (0, 0);
+            match self.read_more(1).await {
+                Ok(()) => {}
+                Err(ReadFailure::Closed) => return Ok(()),
+                Err(e) => return Err(body_failure(e)),
+            }
+        }
+    }
+
     /// Reads at least one more byte, making room for a message of `need` bytes first.
-    async fn read_more(&mut self, need: usize) -> std::result::Result<(), ErrorClass> {
+    async fn read_more(&mut self, need: usize) -> std::result::Result<(), ReadFailure> {
         if self.buf.len() - self.start < need || self.end == self.buf.len() {
             // Move the unparsed bytes to the front; grow only for a message larger than
             // the buffer.
@@ -228,13 +270,23 @@ impl Conn {
                     .resize(need.max(self.end + 1).next_power_of_two(), 0);
             }
         }
-        let stream = self.stream.as_mut().ok_or(ErrorClass::Connect)?;
+        let stream = self.stream.as_mut().ok_or(ReadFailure::Other)?;
         match stream.read(&mut self.buf[self.end..]).await {
-            Ok(0) | Err(_) => Err(ErrorClass::Connect),
+            Ok(0) => Err(ReadFailure::Closed),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Err(ReadFailure::Reset),
+            Err(_) => Err(ReadFailure::Other),
             Ok(n) => {
                 self.end += n;
                 Ok(())
             }
         }
     }
+}
+
+/// A body that stopped coming: reset, or cut short.
+fn body_failure(e: ReadFailure) -> ErrorClass {
+    ErrorClass::Body(match e {
+        ReadFailure::Reset => BodyFailure::Reset,
+        ReadFailure::Closed | ReadFailure::Other => BodyFailure::CutShort,
+    })
 }

@@ -82,8 +82,8 @@ where
     let memory = sampler.await.unwrap_or_default();
     let report = report?;
     let latency = report
-        .metrics
-        .seconds
+        .metrics()
+        .seconds()
         .iter()
         .enumerate()
         .filter_map(|(i, s)| {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use readiness_core::{
     Category, Check, CheckResultExt, Error, Evidence, Failure, Observation, Percentile, Quantity,
-    Rate, Recorder, Result, SpikeRecovery, StressStep, StressSteps, Threshold,
+    Rate, Ratio, Recorder, Result, SpikeRecovery, StressStep, StressSteps, Threshold,
 };
 
 use crate::load::Load;
@@ -15,22 +15,49 @@ use crate::report::Report;
 use crate::schedule::{Model, RateStage};
 use crate::transaction::Transaction;
 
-/// When a stress step counts as broken: errors over `max_error_rate` or p95 over `max_p95`
-/// (the seeds' "stop when errors > 1% or p95 > 1000 ms").
+/// When a stress step counts as broken: errors over `max_error_rate`, p95 over `max_p95`
+/// (the seeds' "stop when errors > 1% or p95 > 1000 ms"), or less achieved than
+/// `min_held` of the offered rate (a queue that grows: the target no longer keeps up,
+/// however long it lets requests wait).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakCriterion {
-    /// 0.01 = 1%.
-    pub max_error_rate: f64,
-    /// The p95 limit.
+    /// The highest error rate a step may have.
+    pub max_error_rate: Ratio,
+    /// The highest p95 a step may have.
     pub max_p95: Duration,
+    /// The least share of the offered rate a step must complete inside it.
+    pub min_held: Ratio,
+}
+
+impl BreakCriterion {
+    /// Breaks at errors over `max_error_rate` or p95 over `max_p95`, or below 90% of the
+    /// offered rate completed inside the step.
+    pub fn new(max_error_rate: Ratio, max_p95: Duration) -> Self {
+        BreakCriterion {
+            max_error_rate,
+            max_p95,
+            min_held: Self::HELD,
+        }
+    }
+    /// The least share of the offered rate a step must complete inside it (default 90%).
+    pub fn with_min_held(mut self, share: Ratio) -> Self {
+        self.min_held = share;
+        self
+    }
+
+    const HELD: Ratio = match Ratio::new_const(0.9) {
+        Some(r) => r,
+        None => Ratio::ONE,
+    };
 }
 
 impl Default for BreakCriterion {
+    /// Errors > 1%, p95 > 1 s, or under 90% of the offered rate achieved.
     fn default() -> Self {
-        BreakCriterion {
-            max_error_rate: 0.01,
-            max_p95: Duration::from_secs(1),
-        }
+        BreakCriterion::new(
+            Ratio::new_const(0.01).unwrap_or(Ratio::ZERO),
+            Duration::from_secs(1),
+        )
     }
 }
 
@@ -48,27 +75,48 @@ pub struct Stress {
     recorder: Option<Recorder>,
 }
 
-/// What a stress run found.
+/// What a stress run found: the steps judged against the break criterion (the same
+/// [`StressSteps`] the evidence keeps) and the ceiling.
 #[derive(Debug, Clone)]
 pub struct StressReport {
+    name: String,
+    steps: StressSteps,
+    target: Option<String>,
+    scenario: String,
+    recorder: Option<Recorder>,
+}
+
+impl StressReport {
     /// The transaction.
-    pub name: String,
+    pub fn name(&self) -> &str {
+        &self.name
+    }
     /// The steps run, in order (the last one broke, unless `max` was reached first).
-    pub steps: Vec<StressStep>,
-    /// The criterion.
-    pub criterion: BreakCriterion,
-    /// Achieved throughput of the last step that held; `None` when the first step broke.
-    pub ceiling: Option<f64>,
+    pub fn steps(&self) -> &[StressStep] {
+        &self.steps.steps
+    }
+    /// The steps with the criterion they were judged by.
+    pub fn judged(&self) -> &StressSteps {
+        &self.steps
+    }
+    /// The achieved rate of the highest step that held (what completed inside it, per
+    /// second); `None` when the first step broke.
+    pub fn ceiling(&self) -> Option<Rate> {
+        self.steps.ceiling
+    }
     /// What was targeted.
-    pub target: Option<String>,
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
+    }
     /// "steps of +40/s from 200/s, 2s each, break at errors > 1% or p95 > 1s".
-    pub scenario: String,
-    /// Where assertions on this report record their evidence.
-    pub recorder: Option<Recorder>,
+    pub fn scenario(&self) -> &str {
+        &self.scenario
+    }
 }
 
 impl Stress {
-    /// Steps from `start` by `step` up to `max`, `step_duration` each.
+    /// Steps from `start` by `step` up to `max`, `step_duration` each (whole seconds: the
+    /// achieved rate is what completed inside them).
     pub fn new(
         name: impl Into<String>,
         start: Rate,
@@ -98,7 +146,8 @@ impl Stress {
             recorder: None,
         })
     }
-    /// The break criterion (default: errors > 1% or p95 > 1s).
+    /// The break criterion (default: errors > 1%, p95 > 1s, or under 90% of the offered
+    /// rate achieved).
     pub fn with_break(mut self, criterion: BreakCriterion) -> Self {
         self.criterion = criterion;
         self
@@ -114,83 +163,83 @@ impl Stress {
         self
     }
 
-    /// Runs the steps until one breaks or `max` is reached.
+    /// Runs the steps until one breaks or `max` is reached. Each step is a load of its
+    /// own: its achieved rate counts the successes that completed inside the step, and
+    /// the drain after it lets the backlog clear before the next.
     pub async fn run(&self, transaction: impl Transaction) -> Result<StressReport> {
         transaction.check()?;
         let target = self.target.clone().or_else(|| transaction.target());
         let transaction = Arc::new(transaction);
-        let mut steps = Vec::new();
+        let c = self.criterion;
+        let mut judged = StressSteps::new(Vec::new(), c.max_error_rate, c.max_p95, c.min_held);
         let mut rate = self.start;
         let max_steps = ((self.max - self.start) / self.step).floor() as usize + 1;
         for _ in 0..max_steps.min(1000) {
             let model = Model::constant_rate(rate, self.step_duration)?;
             let t = transaction.clone();
             let report = Load::new(&self.name, model)
-                .with_drain(self.criterion.max_p95 * 2)
+                .with_drain(c.max_p95 * 2)
                 .run(move |i| {
                     let t = t.clone();
                     async move { t.call(i).await }
                 })
                 .await?;
-            let p95 = report.percentile(Percentile::P95);
-            let error_rate = report.error_rate().map(|r| r.value());
-            // A step where nothing was timed, or nothing was due, held nothing.
-            let broke = error_rate.is_none_or(|e| e > self.criterion.max_error_rate)
-                || p95.is_none_or(|p| p > self.criterion.max_p95);
-            steps.push(StressStep::new(
-                rate,
-                report.throughput().map_or(0.0, |r| r.value()),
-                p95.map(|p| p.as_micros() as u64),
-                error_rate,
+            let mut step = StressStep::new(
+                Rate::per_second(rate)?,
+                report.throughput().unwrap_or(Rate::ZERO),
+                report.percentile(Percentile::P95),
+                report.error_rate(),
                 report.attempts(),
-                broke,
-            ));
+            );
+            step.broke = judged.judge_step(&step).is_some();
+            let broke = step.broke;
+            judged.steps.push(step);
             if broke {
                 break;
             }
             rate += self.step;
         }
-        let ceiling = steps
-            .iter()
-            .take_while(|s| !s.broke)
-            .last()
-            .map(|s| s.achieved);
+        judged.ceiling = judged.derive_ceiling();
         Ok(StressReport {
             name: self.name.clone(),
             scenario: format!(
-                "steps of +{}/s from {}/s to at most {}/s, {} each; a step breaks at errors > {} or p95 > {}",
+                "steps of +{}/s from {}/s to at most {}/s, {} each; a step breaks at errors > {}, p95 > {} or under {} of the offered rate completed inside it",
                 self.step,
                 self.start,
                 self.max,
                 Quantity::duration(self.step_duration),
-                Quantity::ratio(self.criterion.max_error_rate),
-                Quantity::duration(self.criterion.max_p95)
+                c.max_error_rate,
+                Quantity::duration(c.max_p95),
+                c.min_held
             ),
-            steps,
-            criterion: self.criterion,
-            ceiling,
+            steps: judged,
             target,
             recorder: self.recorder.clone(),
         })
     }
 }
 
-fn step_text(s: &StressStep) -> String {
-    let p95 = s.p95_us.map_or_else(
-        || "-".into(),
-        |us| Quantity::duration(Duration::from_micros(us)).to_string(),
-    );
-    let errors = s
-        .error_rate
-        .map_or_else(|| "-".into(), |r| Quantity::ratio(r).to_string());
-    format!("{}/s: p95 {p95}, errors {errors}", s.rate)
+fn step_text(steps: &StressSteps, s: &StressStep) -> String {
+    let p95 = s
+        .p95
+        .map_or_else(|| "-".into(), |d| Quantity::duration(d).to_string());
+    let errors = s.error_rate.map_or_else(|| "-".into(), |r| r.to_string());
+    let why = steps
+        .judge_step(s)
+        .map(|w| format!("; {w}"))
+        .unwrap_or_default();
+    format!(
+        "{}: achieved {}, p95 {p95}, errors {errors}{why}",
+        s.rate, s.achieved
+    )
 }
 
 /// `load.capacity`: the stress ceiling is at least `min`. The ceiling is the achieved rate
-/// of the last step that held. When no step broke, the capacity is at least that; when
-/// the first step broke, at most the first rate: a bound decides only what it can, the
-/// rest is verdict `error` (start lower, or go higher).
+/// (completed inside the step) of the highest step that held. When no step broke, the
+/// capacity is at least that; when the first step broke, at most the first rate: a bound
+/// decides only what it can, the rest is verdict `error` (start lower, or go higher).
 pub fn try_assert_capacity_at_least(report: &StressReport, min: Rate) -> Result<Evidence, Failure> {
+    let steps = &report.steps;
     let mut check = Check::new(
         "load.capacity",
         format!("capacity of {} at least {min}", report.name),
@@ -199,35 +248,29 @@ pub fn try_assert_capacity_at_least(report: &StressReport, min: Rate) -> Result<
     .with_subject(format!("{}/load.capacity", report.name))
     .with_threshold(Threshold::at_least(min))
     .with_scenario(&report.scenario)
-    .with_attachment(StressSteps::new(
-        report.steps.clone(),
-        report.criterion.max_error_rate,
-        report.criterion.max_p95,
-        report.ceiling,
-    ));
+    .with_attachment(steps.clone());
     if let Some(t) = &report.target {
         check = check.with_target(t);
     }
     if let Some(r) = &report.recorder {
         check = check.with_recorder(r.clone());
     }
-    let broke = report.steps.iter().find(|s| s.broke);
-    let observed = match (report.ceiling, broke, report.steps.first()) {
+    let broke = steps.steps.iter().find(|s| s.broke);
+    let observed = match (steps.ceiling, broke, steps.steps.first()) {
         (_, _, None) => return Err(check.nothing_measured("no stress step ran")),
-        (Some(c), Some(b), _) => Observation::new(Quantity::per_second(c)).with_summary(format!(
-            "ceiling {} (last step that held); broke at {}",
-            Quantity::per_second(c.round()),
-            step_text(b)
+        (Some(c), Some(b), _) => Observation::new(c).with_summary(format!(
+            "ceiling {} (achieved by the highest step that held); broke at {}",
+            Quantity::per_second(c.value().round()),
+            step_text(steps, b)
         )),
-        (Some(c), None, _) => Observation::at_least(Quantity::per_second(c)).with_summary(format!(
+        (Some(c), None, _) => Observation::at_least(c).with_summary(format!(
             "no step broke up to the maximum rate: the capacity is at least {}",
-            Quantity::per_second(c.round())
+            Quantity::per_second(c.value().round())
         )),
-        (None, _, Some(first)) => Observation::at_most(Quantity::per_second(first.rate))
-            .with_summary(format!(
-                "the first step already broke ({}): the capacity is below it",
-                step_text(first)
-            )),
+        (None, _, Some(first)) => Observation::at_most(first.rate).with_summary(format!(
+            "the first step already broke ({}): the capacity is below it",
+            step_text(steps, first)
+        )),
     };
     check
         .with_hint("a stress that never broke or broke at once says only a bound: widen the steps")
@@ -245,7 +288,7 @@ pub fn assert_capacity_at_least(report: &StressReport, min: Rate) -> Evidence {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Spike {
     /// Baseline rate.
-    pub baseline: f64,
+    pub baseline: Rate,
     /// The spike's multiple of the baseline (5.0 for "a 5x spike").
     pub factor: f64,
     /// Baseline time before the spike.
@@ -256,28 +299,47 @@ pub struct Spike {
     pub after: Duration,
 }
 
-/// What a spike run measured.
+/// What a spike run measured: the run, and p95 per second against the baseline band (the
+/// same [`SpikeRecovery`] the evidence keeps).
 #[derive(Debug, Clone)]
 pub struct SpikeReport {
+    report: Report,
+    spike: Spike,
+    recovery: Option<SpikeRecovery>,
+}
+
+impl SpikeReport {
     /// The whole run.
-    pub report: Report,
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
     /// The spike.
-    pub spike: Spike,
+    pub fn spike(&self) -> &Spike {
+        &self.spike
+    }
+    /// p95 per second, the band and the recovery; `None` when nothing was timed before the
+    /// spike (there is no band to come back to).
+    pub fn recovery(&self) -> Option<&SpikeRecovery> {
+        self.recovery.as_ref()
+    }
     /// Upper edge of the baseline band (p95 of the seconds before the spike x 1.5, at
     /// least + 5 ms); `None` when nothing was timed before the spike.
-    pub band: Option<Duration>,
+    pub fn band(&self) -> Option<Duration> {
+        self.recovery.as_ref().map(|r| r.band)
+    }
     /// Whole seconds from the end of the spike until every later second's p95 is in the
     /// band; `None` if it was not back by the end of the run.
-    pub recovery: Option<Duration>,
-    /// p95 of each second; `None` for a second where nothing was timed.
-    pub p95_per_second: Vec<Option<Duration>>,
+    pub fn recovery_time(&self) -> Option<Duration> {
+        self.recovery.as_ref().and_then(|r| r.recovery)
+    }
 }
 
 impl Spike {
     /// The model: baseline, a step up to the spike, a step back down, baseline.
     pub fn model(&self) -> Result<Model> {
         let edge = Duration::from_millis(1);
-        let peak = self.baseline * self.factor;
+        let baseline = self.baseline.value();
+        let peak = baseline * self.factor;
         if !(self.factor.is_finite() && self.factor >= 1.0) {
             return Err(Error::InvalidInput(format!(
                 "a spike factor must be 1 or more, got {}",
@@ -295,29 +357,15 @@ impl Spike {
                 )));
             }
         }
+        let stage = |duration, target| RateStage { duration, target };
         Model::ramping_rate(
-            self.baseline,
+            baseline,
             &[
-                RateStage {
-                    duration: self.before - edge,
-                    target: self.baseline,
-                },
-                RateStage {
-                    duration: edge,
-                    target: peak,
-                },
-                RateStage {
-                    duration: self.spike - edge,
-                    target: peak,
-                },
-                RateStage {
-                    duration: edge,
-                    target: self.baseline,
-                },
-                RateStage {
-                    duration: self.after - edge,
-                    target: self.baseline,
-                },
+                stage(self.before - edge, baseline),
+                stage(edge, peak),
+                stage(self.spike - edge, peak),
+                stage(edge, baseline),
+                stage(self.after - edge, baseline),
             ],
         )
     }
@@ -334,7 +382,7 @@ impl Spike {
     pub async fn run(&self, load: &Load, transaction: impl Transaction) -> Result<SpikeReport> {
         let load = load.clone().with_model(self.model()?);
         let report = load.run(transaction).await?;
-        let seconds = &report.metrics.seconds;
+        let seconds = report.metrics().seconds();
         let p95: Vec<Option<Duration>> = seconds
             .iter()
             .map(|s| percentile(&s.latency(), Percentile::P95))
@@ -347,16 +395,12 @@ impl Spike {
         }
         let band = percentile(&base, Percentile::P95)
             .map(|p| p.mul_f64(1.5).max(p + Duration::from_millis(5)));
-        let spike_end = (self.before + self.spike).as_secs() as usize;
-        let recovered = band.and_then(|band| {
-            (spike_end..p95.len()).find(|&s| p95[s..].iter().all(|v| v.is_some_and(|v| v <= band)))
-        });
+        let recovery =
+            band.map(|band| SpikeRecovery::new(p95, band, (self.before, self.before + self.spike)));
         Ok(SpikeReport {
             report,
             spike: *self,
-            band,
-            recovery: recovered.map(|s| Duration::from_secs((s - spike_end) as u64)),
-            p95_per_second: p95,
+            recovery,
         })
     }
 }
@@ -372,7 +416,7 @@ pub fn try_assert_spike_recovers_within(
     let ms = |d: &Option<Duration>| {
         d.map_or_else(|| "-".into(), |d| format!("{:.0}ms", d.as_secs_f64() * 1e3))
     };
-    let check = crate::assertions::check_of(
+    let mut check = crate::assertions::check_of(
         &report.report,
         "load.spike_recovery",
         format!(
@@ -385,38 +429,30 @@ pub fn try_assert_spike_recovers_within(
     )
     .with_threshold(Threshold::at_most(limit))
     .with_scenario(format!(
-        "{}/s for {}, {}/s for {}, {}/s for {}",
+        "{} for {}, {} for {}, {} for {}",
         s.baseline,
         Quantity::duration(s.before),
-        s.baseline * s.factor,
+        Quantity::per_second(s.baseline.value() * s.factor),
         Quantity::duration(s.spike),
         s.baseline,
         Quantity::duration(s.after)
-    ))
-    .with_summary(format!(
-        "baseline band p95 <= {}; p95 per second: {}",
-        ms(&report.band),
-        report
-            .p95_per_second
-            .iter()
-            .map(ms)
-            .collect::<Vec<_>>()
-            .join(" ")
-    ))
-    .with_attachment(SpikeRecovery::new(
-        report
-            .p95_per_second
-            .iter()
-            .map(|d| d.map(|d| d.as_micros() as u64))
-            .collect(),
-        report.band.unwrap_or_default(),
-        (s.before, s.before + s.spike),
-        report.recovery,
     ));
-    if report.band.is_none() {
+    let Some(recovery) = &report.recovery else {
         return Err(check.nothing_measured("no iteration was timed before the spike"));
-    }
-    match report.recovery {
+    };
+    check = check
+        .with_summary(format!(
+            "baseline band p95 <= {}; p95 per second: {}",
+            ms(&Some(recovery.band)),
+            recovery
+                .p95_per_second
+                .iter()
+                .map(ms)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
+        .with_attachment(recovery.clone());
+    match recovery.recovery {
         Some(d) => check.judge(d),
         None => check.judge(Observation::at_least(s.after)),
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use readiness_core::{Percentile, Quantity};
+use readiness_core::{Percentile, Quantity, Ratio};
 
 use crate::metrics::{Second, percentile};
 
@@ -11,72 +11,59 @@ use crate::metrics::{Second, percentile};
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum AbortRule {
-    /// Stop when the error rate of the last `window` seconds is over `max_ratio`
-    /// (with at least `min_requests` finished in the window).
+    /// Stop when the error rate of the last `window` (whole seconds) is over `max`, with
+    /// at least `min_requests` due in the window.
     ErrorRateOver {
-        /// The ratio, 0.01 = 1%.
-        max_ratio: f64,
-        /// Seconds judged together.
-        window: u32,
+        /// The highest error rate.
+        max: Ratio,
+        /// How much of the run is judged together (whole seconds, at least one).
+        window: Duration,
         /// Fewer requests than this in the window never abort.
         min_requests: u64,
     },
-    /// Stop when the percentile `q` of the last `window` seconds is over `limit`.
+    /// Stop when percentile `q` of the last `window` is over `limit` (the latency judged
+    /// as the percentile criteria judge it).
     PercentileOver {
-        /// The percentile (95.0 = p95).
+        /// The percentile.
         q: Percentile,
         /// The limit.
         limit: Duration,
-        /// Seconds judged together.
-        window: u32,
+        /// How much of the run is judged together (whole seconds, at least one).
+        window: Duration,
     },
 }
 
 impl AbortRule {
     /// Why the run should stop, judged on the completed `seconds` (none: keep going).
     pub fn breached(&self, seconds: &[Second]) -> Option<String> {
-        let last = |w: u32| {
-            let w = (w as usize).max(1);
+        let last = |w: Duration| {
+            let w = (w.as_secs() as usize).max(1);
             let from = seconds.len().saturating_sub(w);
             let mut t = Second::default();
             for s in &seconds[from..] {
                 t.absorb(s);
             }
-            (seconds.len(), t)
+            (from, seconds.len(), t)
         };
         match *self {
             AbortRule::ErrorRateOver {
-                max_ratio,
+                max,
                 window,
                 min_requests,
             } => {
-                let (n, t) = last(window);
-                let all = t.ok + t.error_count();
-                let rate = if all == 0 {
-                    0.0
-                } else {
-                    t.error_count() as f64 / all as f64
-                };
-                (all >= min_requests.max(1) && rate > max_ratio).then(|| {
-                    format!(
-                        "error rate {} over {} in seconds {}..{}",
-                        Quantity::ratio(rate),
-                        Quantity::ratio(max_ratio),
-                        n.saturating_sub(window as usize),
-                        n
-                    )
-                })
+                let (from, n, t) = last(window);
+                let rate = Ratio::of(t.error_count(), t.attempts())?;
+                (t.attempts() >= min_requests.max(1) && rate > max)
+                    .then(|| format!("error rate {rate} over {max} in seconds {from}..{n}"))
             }
             AbortRule::PercentileOver { q, limit, window } => {
-                let (n, t) = last(window);
+                let (from, n, t) = last(window);
                 let observed = percentile(&t.latency(), q)?;
                 (observed > limit).then(|| {
                     format!(
-                        "{q} {} over {} in seconds {}..{}",
+                        "{q} {} over {} in seconds {from}..{n}",
                         Quantity::duration(observed),
                         Quantity::duration(limit),
-                        n.saturating_sub(window as usize),
-                        n
                     )
                 })
             }
@@ -97,7 +84,7 @@ pub(crate) fn progress(name: &str, seconds: &[Second]) {
 /// "get_order 12s  200/s  p95 41ms  errors 0%" for the last finished second.
 pub(crate) fn progress_line(name: &str, seconds: &[Second]) -> Option<String> {
     let last = seconds.last()?;
-    let all = last.ok + last.error_count();
+    let all = last.attempts();
     let errors = if all == 0 {
         0.0
     } else {
@@ -133,7 +120,7 @@ mod tests {
             );
         }
         assert_eq!(
-            progress_line("get_order", &m.seconds).as_deref(),
+            progress_line("get_order", m.seconds()).as_deref(),
             Some("get_order 12s  200/s  p95 40ms  errors 1%")
         );
         assert_eq!(progress_line("get_order", &[]), None);

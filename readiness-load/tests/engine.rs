@@ -46,9 +46,9 @@ async fn percentiles_match_the_configured_latency_distribution() {
         "p95 {}",
         p(&report, 95.0)
     );
-    assert_eq!(report.metrics.lag.len(), 400, "a lag sample per start");
+    assert_eq!(report.metrics().lag().len(), 400, "a lag sample per start");
     assert_eq!(
-        report.metrics.lag.max(),
+        report.metrics().lag().max(),
         1,
         "on the paused clock every start is on time"
     );
@@ -131,7 +131,7 @@ async fn a_stalled_target_cannot_grow_in_flight_work_and_the_run_stays_bounded()
         .await
         .expect("run");
     // The last arrival is due at 0.99 s; the drain ends 200 ms later.
-    assert_eq!(report.elapsed, Duration::from_millis(1190), "bounded run");
+    assert_eq!(report.elapsed(), Duration::from_millis(1190), "bounded run");
     assert_eq!(report.not_started(), 95);
     assert_eq!(report.unfinished(), 5);
     assert_eq!(report.error_rate(), Some(Ratio::ONE));
@@ -205,10 +205,15 @@ async fn a_few_hanging_iterations_keep_every_completed_one() {
     );
     // Each hanging one sits in the second it was meant to start in.
     let per_second: Vec<u64> = report
-        .metrics
-        .seconds
+        .metrics()
+        .seconds()
         .iter()
-        .map(|s| s.errors.get(&ErrorClass::Unfinished).copied().unwrap_or(0))
+        .map(|s| {
+            s.errors()
+                .get(&ErrorClass::Unfinished)
+                .copied()
+                .unwrap_or(0)
+        })
         .collect();
     assert_eq!(per_second, vec![6]);
     // 2% hang: p95 is the healthy 2 ms (Tokio's timer fires on whole milliseconds, so a
@@ -297,7 +302,7 @@ async fn ramping_virtual_users_follow_the_stages_second_by_second() {
         })
         .await
         .expect("run");
-    let per_second: Vec<u64> = report.metrics.seconds.iter().map(|s| s.ok).collect();
+    let per_second: Vec<u64> = report.metrics().seconds().iter().map(|s| s.ok()).collect();
     assert_eq!(per_second.len(), 3, "{per_second:?}");
     // About 2.5, 7.5 and 10 users at 100 iterations per user-second.
     assert!(
@@ -333,7 +338,18 @@ async fn p95_passes_and_its_evidence_rederives_the_number() {
     let hist = evidence
         .attachment::<readiness_core::LatencyHistogram>()
         .expect("histogram attached");
-    assert_eq!(hist.histogram.decode().expect("decodes").len(), 100);
+    // 98 answers judged; the two fast 500s are kept apart in the timeline, not judged.
+    assert_eq!(hist.histogram.decode().expect("decodes").len(), 98);
+    let timeline = evidence
+        .attachment::<readiness_core::Timeline>()
+        .expect("timeline attached");
+    let failed: u64 = timeline
+        .seconds
+        .iter()
+        .filter_map(|s| s.failed_histogram.as_ref())
+        .map(|h| h.decode().expect("decodes").len())
+        .sum();
+    assert_eq!(failed, 2);
     assert_eq!(evidence.verify(), Ok(()));
 }
 
@@ -399,8 +415,19 @@ async fn a_mix_of_named_transactions_has_metrics_per_name() {
 
 #[tokio::test(start_paused = true)]
 async fn with_nothing_due_every_criterion_is_an_error() {
-    let mut report = quick_report().await;
-    report.metrics = metrics::Metrics::default();
+    // A transaction of a mix whose weight is zero: it was never due.
+    let model = Model::constant_rate(100.0, Duration::from_secs(1)).expect("model");
+    let mix = readiness_load::Mix::new()
+        .with("busy", 1, |_| async { Ok(()) })
+        .with("never", 0, |_| async { Ok(()) });
+    let report = Load::new("quick", model)
+        .with_recorder(common::recorder())
+        .run_mix(mix)
+        .await
+        .expect("run")
+        .transaction("never")
+        .expect("a transaction of the mix");
+    assert_eq!(report.attempts(), 0);
     let second = Duration::from_secs(1);
     let results = [
         readiness_load::try_assert_p95_under(&report, second),
@@ -444,12 +471,12 @@ async fn a_transaction_that_panics_is_a_failed_iteration_saying_so() {
         0,
         "a panic is not an iteration still running"
     );
-    let total = report.metrics.total();
+    let total = report.metrics().total();
     assert!(
-        total.errors.keys().any(|k| k
+        total.errors().keys().any(|k| k
             .to_string()
             .starts_with("user: the transaction panicked: odd iteration")),
         "{:?}",
-        total.errors
+        total.errors()
     );
 }

@@ -119,11 +119,47 @@ async fn nothing_to_judge() {
         .expect_err("nothing succeeded");
     insta::assert_snapshot!("p95_silent_target", redacted(p95));
 
-    let mut nothing = silent.clone();
-    nothing.metrics = readiness_load::metrics::Metrics::default();
+    let nothing = nothing_due().await;
     let errors = readiness_load::try_assert_error_rate_under(&nothing, percent(1.0))
         .expect_err("nothing due");
     insta::assert_snapshot!("error_rate_nothing_due", redacted(errors));
+}
+
+/// `users` virtual users for 1 s behind a lock that lets two through at a time: eight do
+/// no more than two.
+async fn gated(users: usize) -> Report {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(2));
+    Load::new(
+        "orders",
+        Model::closed(users, Duration::from_secs(1)).expect("model"),
+    )
+    .with_recorder(common::recorder())
+    .run(move |_| {
+        let gate = gate.clone();
+        async move {
+            let _permit = gate.acquire().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(())
+        }
+    })
+    .await
+    .expect("run")
+}
+
+/// A run in which no iteration was ever due: its only user arrives as the run ends.
+async fn nothing_due() -> Report {
+    let model = Model::ramping_users(
+        0,
+        &[(Duration::from_secs(1), 0), (Duration::from_millis(1), 1)],
+    )
+    .expect("model");
+    let report = Load::new("orders", model)
+        .with_recorder(common::recorder())
+        .run(|_| async { Ok(()) })
+        .await
+        .expect("run");
+    assert_eq!(report.attempts(), 0, "nothing was due");
+    report
 }
 
 /// A FIFO server of `capacity` requests per second.
@@ -154,10 +190,10 @@ async fn capacity_and_spike() {
         Duration::from_secs(1),
     )
     .expect("stress")
-    .with_break(BreakCriterion {
-        max_error_rate: 0.01,
-        max_p95: Duration::from_millis(100),
-    })
+    .with_break(BreakCriterion::new(
+        readiness_core::Ratio::percent(1.0).expect("1%"),
+        Duration::from_millis(100),
+    ))
     .with_target("in-process queue of 250/s")
     .with_recorder(common::recorder());
     let steps = stress.run(queue(250.0)).await.expect("stress");
@@ -170,7 +206,7 @@ async fn capacity_and_spike() {
     insta::assert_snapshot!("capacity_undecided", redacted(capacity));
 
     let spike = Spike {
-        baseline: 100.0,
+        baseline: readiness_core::Rate::per_second(100.0).expect("a rate"),
         factor: 5.0,
         before: Duration::from_secs(2),
         spike: Duration::from_secs(1),
@@ -218,24 +254,19 @@ async fn drift_and_scaling() {
         .expect_err("two samples");
     insta::assert_snapshot!("soak_memory_too_few_samples", redacted(memory));
 
-    let two = run(
-        "orders",
-        Model::closed(2, Duration::from_secs(1)).expect("model"),
-    )
-    .await;
     let eight = run(
         "orders",
         Model::closed(8, Duration::from_secs(1)).expect("model"),
     )
     .await;
-    let mut flat = eight.clone();
-    flat.metrics = two.metrics.clone();
+    // Behind a lock that lets two through at a time, eight users do no more than two.
+    let two = gated(2).await;
+    let flat = gated(8).await;
     let scaling =
         readiness_load::try_assert_scales_linearly(&[(2, &two), (8, &flat)], percent(20.0))
             .expect_err("flat");
     insta::assert_snapshot!("linear_scaling", redacted(scaling));
-    let mut none = two.clone();
-    none.metrics = readiness_load::metrics::Metrics::default();
+    let none = nothing_due().await;
     let scaling =
         readiness_load::try_assert_scales_linearly(&[(2, &none), (8, &eight)], percent(20.0))
             .expect_err("nothing to scale from");

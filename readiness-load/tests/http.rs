@@ -110,12 +110,12 @@ async fn a_refused_target_gives_classified_errors_a_failing_verdict_and_a_hint()
     .run(http::get(&url).with_timeout(Duration::from_secs(1)))
     .await
     .expect("run");
-    let total = report.metrics.total();
+    let total = report.metrics().total();
     assert_eq!(
-        total.errors.get(&ErrorClass::Connect),
+        total.errors().get(&ErrorClass::Connect),
         Some(&50),
         "{:?}",
-        total.errors
+        total.errors()
     );
     let failure =
         readiness_load::try_assert_error_rate_under(&report, Ratio::percent(1.0).expect("1%"))

@@ -100,7 +100,7 @@ async fn open_model_runs_every_scheduled_request_across_connections() {
     let report = run(&url, 10, model, Duration::from_secs(2), Timer::Tokio).await;
     assert_eq!(report.attempts(), 500);
     assert_eq!(report.failed(), 0, "{}", report.summary());
-    assert_eq!(report.metrics.lag.len(), 500, "a lag sample per start");
+    assert_eq!(report.metrics().lag().len(), 500, "a lag sample per start");
     let opened = accepted.load(Ordering::Relaxed);
     assert!(
         (1..=10).contains(&opened),
@@ -114,7 +114,11 @@ async fn statuses_and_refusals_are_classified() {
     let model = Model::constant_rate(100.0, Duration::from_millis(500)).expect("model");
     let report = run(&url, 2, model.clone(), Duration::from_secs(1), Timer::Tokio).await;
     assert_eq!(
-        report.metrics.total().errors.get(&ErrorClass::Status5xx),
+        report
+            .metrics()
+            .total()
+            .errors()
+            .get(&ErrorClass::Status5xx),
         Some(&50)
     );
 
@@ -126,7 +130,7 @@ async fn statuses_and_refusals_are_classified() {
     let url = format!("http://127.0.0.1:{port}/");
     let report = run(&url, 2, model, Duration::from_secs(1), Timer::Tokio).await;
     assert_eq!(
-        report.metrics.total().errors.get(&ErrorClass::Connect),
+        report.metrics().total().errors().get(&ErrorClass::Connect),
         Some(&50)
     );
 }
@@ -183,14 +187,34 @@ async fn percentiles_match_an_http_server_with_a_known_delay_distribution() {
     );
 }
 
+/// What holds on a loaded machine too: every scheduled arrival is accounted for (started,
+/// or counted as not started when all ten connections were busy), none starts early, and
+/// nothing fails for another reason. How many start on time is a figure of the machine,
+/// measured by the benchmark (`readiness-load/bench/peers.sh --rates-only`: errors and
+/// scheduling lag of the fine timer against nginx), never asserted here.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_fine_timer_runs_every_scheduled_request_on_time_order() {
+async fn the_fine_timer_accounts_for_every_scheduled_request_and_starts_none_early() {
     let (url, _) = server("200 OK").await;
     let model = Model::constant_rate(500.0, Duration::from_secs(1)).expect("model");
     let report = run(&url, 10, model.clone(), Duration::from_secs(2), Timer::Fine).await;
     assert_eq!(report.attempts(), 500);
-    assert_eq!(report.failed(), 0);
-    assert_eq!(report.metrics.lag.len(), 500, "a lag sample per start");
+    let total = report.metrics().total();
+    let not_started = total
+        .errors()
+        .get(&ErrorClass::NotStarted)
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(
+        report.failed(),
+        not_started,
+        "only busy connections may fail an arrival: {:?}",
+        total.errors()
+    );
+    assert_eq!(
+        report.metrics().lag().len(),
+        500,
+        "a lag sample per arrival"
+    );
     // The engine's own open model on the fine timer: every arrival, none early.
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let start = std::time::Instant::now();
@@ -205,6 +229,7 @@ async fn the_fine_timer_runs_every_scheduled_request_on_time_order() {
         .expect("run");
     assert_eq!(report.attempts(), 500);
     let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len() as u64 + report.not_started(), 500);
     for (i, at) in seen.iter() {
         // Arrival i is due at i / 500 s from the run's start (which is after `start`).
         assert!(
@@ -234,10 +259,14 @@ async fn a_target_that_never_answers_times_out_each_request_after_the_timeout() 
     let url = format!("http://127.0.0.1:{port}/");
     let report = run(&url, 2, model, Duration::from_millis(300), Timer::Tokio).await;
     server.abort();
-    let total = report.metrics.total();
-    let timeouts = total.errors.get(&ErrorClass::Timeout).copied().unwrap_or(0);
-    assert!(timeouts > 0, "{:?}", total.errors);
-    assert_eq!(total.ok, 0);
+    let total = report.metrics().total();
+    let timeouts = total
+        .errors()
+        .get(&ErrorClass::Timeout)
+        .copied()
+        .unwrap_or(0);
+    assert!(timeouts > 0, "{:?}", total.errors());
+    assert_eq!(total.ok(), 0);
     assert!(
         total.latency().min() >= 300_000,
         "a timeout is never declared early: min {}µs",

@@ -45,19 +45,23 @@ async fn stress_finds_the_ceiling_of_a_server_within_ten_percent() {
     )
     .expect("stress")
     .with_recorder(common::recorder())
-    .with_break(BreakCriterion {
-        max_error_rate: 0.01,
-        max_p95: Duration::from_millis(100),
-    });
+    .with_break(BreakCriterion::new(
+        readiness_core::Ratio::percent(1.0).expect("1%"),
+        Duration::from_millis(100),
+    ));
     let report = stress.run(queue_server(capacity)).await.expect("run");
-    let ceiling = report.ceiling.expect("a step held");
+    let ceiling = report.ceiling().expect("a step held").value();
     assert!(
         (ceiling - capacity).abs() <= capacity * 0.1,
         "ceiling {ceiling}/s, capacity {capacity}/s: {:?}",
-        report.steps
+        report.steps()
     );
-    let broke = report.steps.last().expect("steps");
-    assert!(broke.broke && broke.rate > capacity, "{:?}", report.steps);
+    let broke = report.steps().last().expect("steps");
+    assert!(
+        broke.broke && broke.rate.value() > capacity,
+        "{:?}",
+        report.steps()
+    );
 
     let ok = readiness_load::try_assert_capacity_at_least(&report, rate(300.0))
         .expect("360+/s >= 300/s");
@@ -65,7 +69,7 @@ async fn stress_finds_the_ceiling_of_a_server_within_ten_percent() {
     let steps = ok
         .attachment::<readiness_core::StressSteps>()
         .expect("steps attached");
-    assert_eq!(steps.ceiling, report.ceiling);
+    assert_eq!(steps.ceiling, report.ceiling());
     let f = readiness_load::try_assert_capacity_at_least(&report, rate(600.0))
         .expect_err("below 600/s");
     let msg = f.to_string();
@@ -75,7 +79,10 @@ async fn stress_finds_the_ceiling_of_a_server_within_ten_percent() {
         ),
         "{msg}"
     );
-    assert!(msg.contains("(last step that held); broke at "), "{msg}");
+    assert!(
+        msg.contains("(achieved by the highest step that held); broke at "),
+        "{msg}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -88,21 +95,21 @@ async fn a_stress_that_never_breaks_or_breaks_at_once_decides_only_what_its_boun
         Duration::from_secs(1),
     )
     .expect("stress")
-    .with_break(BreakCriterion {
-        max_error_rate: 0.01,
-        max_p95: Duration::from_millis(100),
-    })
+    .with_break(BreakCriterion::new(
+        readiness_core::Ratio::percent(1.0).expect("1%"),
+        Duration::from_millis(100),
+    ))
     .with_recorder(common::recorder());
     // Capacity 1000/s: no step breaks; the capacity is at least ~200/s.
     let held = stress.run(queue_server(1000.0)).await.expect("run");
-    assert!(held.steps.iter().all(|s| !s.broke));
+    assert!(held.steps().iter().all(|s| !s.broke));
     assert!(readiness_load::try_assert_capacity_at_least(&held, rate(150.0)).is_ok());
     let f = readiness_load::try_assert_capacity_at_least(&held, rate(500.0))
         .expect_err("never tested up to 500/s");
     assert_eq!(f.verdict(), Verdict::Error, "{f}");
     // Capacity 50/s: the first step breaks; below 100/s, so 150/s is missed, 20/s unknown.
     let broke = stress.run(queue_server(50.0)).await.expect("run");
-    assert_eq!(broke.ceiling, None);
+    assert_eq!(broke.ceiling(), None);
     let f = readiness_load::try_assert_capacity_at_least(&broke, rate(150.0))
         .expect_err("below the first step");
     assert_eq!(f.verdict(), Verdict::Fail, "{f}");
@@ -118,7 +125,7 @@ async fn spike_recovery_matches_the_servers_known_recovery_within_one_step() {
     // (500 - 300) x 1 s = 200 requests drains at 300 - 100 = 200/s, so the server is back
     // to baseline latency 1.0 s after the spike.
     let spike = Spike {
-        baseline: 100.0,
+        baseline: readiness_core::Rate::per_second(100.0).expect("a rate"),
         factor: 5.0,
         before: Duration::from_secs(2),
         spike: Duration::from_secs(1),
@@ -130,11 +137,11 @@ async fn spike_recovery_matches_the_servers_known_recovery_within_one_step() {
         .with_recorder(common::recorder());
     let report = spike.run(&load, queue_server(300.0)).await.expect("run");
     let known = 1.0;
-    let measured = report.recovery.expect("recovered").as_secs_f64();
+    let measured = report.recovery_time().expect("recovered").as_secs_f64();
     assert!(
         (measured - known).abs() <= 1.0,
-        "measured {measured}s, known {known}s: p95/s {:?}",
-        report.p95_per_second
+        "measured {measured}s, known {known}s: {:?}",
+        report.recovery()
     );
     assert!(
         readiness_load::try_assert_spike_recovers_within(&report, Duration::from_secs(3)).is_ok()
@@ -170,7 +177,7 @@ fn bad_stress_and_spike_input_is_refused() {
     .unwrap_or_default();
     assert!(e.contains("at least 1s"), "{e}");
     let spike = Spike {
-        baseline: 10.0,
+        baseline: readiness_core::Rate::per_second(10.0).expect("a rate"),
         factor: 0.5,
         before: Duration::from_secs(1),
         spike: Duration::from_secs(1),

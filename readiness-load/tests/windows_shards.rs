@@ -68,8 +68,8 @@ async fn abort_on_breach_stops_a_run_that_has_already_lost() {
     let model = Model::constant_rate(100.0, Duration::from_secs(10)).expect("model");
     let report = Load::new("failing", model)
         .with_abort_on(AbortRule::ErrorRateOver {
-            max_ratio: 0.1,
-            window: 1,
+            max: readiness_core::Ratio::percent(10.0).expect("10%"),
+            window: Duration::from_secs(1),
             min_requests: 10,
         })
         .run(|_| async { Err(ErrorClass::Status5xx) })
@@ -77,7 +77,7 @@ async fn abort_on_breach_stops_a_run_that_has_already_lost() {
         .expect("run");
     // Judged at the end of the first second (Tokio's timer wakes on whole milliseconds,
     // so an arrival or two of the next second may already have started).
-    let why = report.aborted.clone().expect("aborted");
+    let why = report.aborted().expect("aborted");
     assert!(
         why.starts_with("error rate 100% over 10% in seconds 0..1"),
         "{why}"
@@ -88,9 +88,9 @@ async fn abort_on_breach_stops_a_run_that_has_already_lost() {
         report.attempts()
     );
     assert!(
-        report.elapsed < Duration::from_millis(1100),
+        report.elapsed() < Duration::from_millis(1100),
         "{:?}",
-        report.elapsed
+        report.elapsed()
     );
 
     // The same rule does not stop a healthy run.
@@ -99,12 +99,12 @@ async fn abort_on_breach_stops_a_run_that_has_already_lost() {
         .with_abort_on(AbortRule::PercentileOver {
             q: Percentile::P95,
             limit: Duration::from_millis(500),
-            window: 1,
+            window: Duration::from_secs(1),
         })
         .run(|_| async { Ok(()) })
         .await
         .expect("run");
-    assert_eq!(healthy.aborted, None);
+    assert_eq!(healthy.aborted(), None);
     assert_eq!(healthy.attempts(), 200);
 }
 
@@ -156,11 +156,11 @@ async fn three_shards_together_run_the_load_and_give_the_same_verdict_as_one_pro
             .await
             .expect("run");
         assert!(
-            part.scenario.ends_with(&format!("shard {index}/3")),
+            part.scenario().ends_with(&format!("shard {index}/3")),
             "{}",
-            part.scenario
+            part.scenario()
         );
-        merged.merge(&part.metrics);
+        merged.merge(part.metrics());
         iterations.extend(seen.lock().expect("lock").iter().copied());
     }
     iterations.sort_unstable();
@@ -169,8 +169,8 @@ async fn three_shards_together_run_the_load_and_give_the_same_verdict_as_one_pro
         (0..300).collect::<Vec<u64>>(),
         "every arrival once, across shards"
     );
-    let (a, b) = (whole.metrics.total(), merged.total());
-    assert_eq!(a.ok, b.ok);
+    let (a, b) = (whole.metrics().total(), merged.total());
+    assert_eq!(a.ok(), b.ok());
     let (a, b) = (a.latency(), b.latency());
     let p = |h: &hdrhistogram::Histogram<u64>, q| h.value_at_quantile(q) as f64 / 1000.0;
     for q in [0.5, 0.95] {

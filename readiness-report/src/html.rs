@@ -175,15 +175,19 @@ pub fn charts_of(a: &Attachment) -> Vec<Chart> {
             ]
         }
         Attachment::StressSteps(st) => {
-            let achieved = st.steps.iter().map(|s| (s.rate, s.achieved)).collect();
+            let achieved = st
+                .steps
+                .iter()
+                .map(|s| (s.rate.value(), s.achieved.value()))
+                .collect();
             let p95 = st
                 .steps
                 .iter()
-                .filter_map(|s| Some((s.rate, s.p95_us? as f64 / 1e3)))
+                .filter_map(|s| Some((s.rate.value(), s.p95?.as_secs_f64() * 1e3)))
                 .collect();
             let markers: Vec<Marker> = st
                 .ceiling
-                .map(|c| x_marker(c, format!("ceiling {c:.0}/s")))
+                .map(|c| x_marker(c.value(), format!("ceiling {:.0}/s", c.value())))
                 .into_iter()
                 .collect();
             vec![
@@ -205,24 +209,23 @@ pub fn charts_of(a: &Attachment) -> Vec<Chart> {
         }
         Attachment::SpikeRecovery(sp) => {
             let points = sp
-                .p95_us_per_second
+                .p95_per_second
                 .iter()
                 .enumerate()
-                .filter_map(|(i, v)| Some((i as f64, (*v)? as f64 / 1e3)))
+                .filter_map(|(i, v)| Some((i as f64, (*v)?.as_secs_f64() * 1e3)))
                 .collect();
+            let (start, end) = (sp.spike_start.as_secs_f64(), sp.spike_end.as_secs_f64());
             let mut markers = vec![
-                x_marker(sp.spike_start_s, "spike".into()),
-                x_marker(sp.spike_end_s, "spike ends".into()),
+                x_marker(start, "spike".into()),
+                x_marker(end, "spike ends".into()),
             ];
-            if let Some(r) = sp.recovery_s {
-                markers.push(x_marker(
-                    sp.spike_end_s + r,
-                    format!("recovered after {r:.0}s"),
-                ));
+            if let Some(r) = sp.recovery {
+                let r = r.as_secs_f64();
+                markers.push(x_marker(end + r, format!("recovered after {r:.0}s")));
             }
             markers.push(Marker {
                 axis: "y",
-                at: sp.band_us as f64 / 1e3,
+                at: sp.band.as_secs_f64() * 1e3,
                 label: "baseline band".into(),
             });
             vec![chart(

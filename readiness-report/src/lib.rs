@@ -267,7 +267,8 @@ fn capacity_plan(
             let from_steps = m
                 .evidence
                 .attachment::<readiness_core::StressSteps>()
-                .and_then(|s| s.ceiling);
+                .and_then(|s| s.ceiling)
+                .map(|c| c.value());
             let ceiling = from_steps.or_else(|| m.evidence.observed.map(|o| o.value()))?;
             (ceiling > 0.0).then(|| {
                 let source = format!(

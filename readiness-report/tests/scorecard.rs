@@ -178,7 +178,7 @@ async fn shards_merge_into_the_verdict_of_one_process() {
             .run(tx.clone())
             .await
             .expect("shard");
-        histograms.push(part.metrics.total().latency().into_owned());
+        histograms.push(part.metrics().total().latency().into_owned());
         let e = common::keep(readiness_load::try_assert_p95_under(&part, limit));
         assert_eq!(e.context.shard.as_deref(), Some(format!("{i}/3").as_str()));
         // Each shard in its own sub-folder, as CI artifacts are downloaded.

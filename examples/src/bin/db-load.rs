@@ -85,7 +85,7 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
 
     let mut ok = true;
     for report in [&pg_report, &redis_report] {
-        println!("{}: {}", report.name, report.summary());
+        println!("{}: {}", report.name(), report.summary());
         for result in [
             try_assert_p95_under(report, Duration::from_millis(250)),
             try_assert_error_rate_under(report, readiness::Ratio::ZERO),

@@ -278,10 +278,10 @@ pub async fn rich(dir: &Path) {
     )
     .expect("stress")
     .with_recorder(self_test())
-    .with_break(BreakCriterion {
-        max_error_rate: 0.01,
-        max_p95: Duration::from_millis(100),
-    });
+    .with_break(BreakCriterion::new(
+        readiness_core::Ratio::percent(1.0).expect("1%"),
+        Duration::from_millis(100),
+    ));
     let steps = stress.run(queue_server(300.0)).await.expect("stress");
     record(
         dir,
@@ -292,7 +292,7 @@ pub async fn rich(dir: &Path) {
     );
 
     let spike = Spike {
-        baseline: 50.0,
+        baseline: readiness_core::Rate::per_second(50.0).expect("a rate"),
         factor: 4.0,
         before: Duration::from_secs(2),
         spike: Duration::from_secs(1),
