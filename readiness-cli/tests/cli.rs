@@ -195,7 +195,11 @@ fn bad_input_exits_2_with_a_clear_error_and_overwrites_nothing() {
     for (schema, name) in [("3.0", "future"), ("1.0", "past")] {
         let dir = tmp.path().join(name);
         std::fs::create_dir_all(&dir).expect("dir");
-        let line = first.replacen("\"schema\":\"2.0\"", &format!("\"schema\":\"{schema}\""), 1);
+        let line = first.replacen(
+            &format!("\"schema\":\"{}\"", readiness_core::SCHEMA_VERSION),
+            &format!("\"schema\":\"{schema}\""),
+            1,
+        );
         std::fs::write(dir.join("evidence-2.jsonl"), format!("{line}\n")).expect("write");
         let (code, err) = report_exit(&dir, &[], &out);
         assert_eq!(code, Some(2), "{err}");

@@ -343,7 +343,11 @@ impl Check {
         let mut context = self.context;
         context.finished_at = Some(OffsetDateTime::now_utc());
         context.test = context.test.or_else(current_test_name);
-        context.run_id = context.run_id.or_else(|| Some(run_id().to_owned()));
+        if context.run_id.is_none() {
+            let run = crate::run::current();
+            context.run_id = Some(run.id.clone());
+            context.run_source = Some(run.source);
+        }
         context.git_commit = context
             .git_commit
             .or_else(|| git_commit().map(str::to_owned));
@@ -554,21 +558,10 @@ fn display_relative(p: &std::path::Path) -> String {
     p.strip_prefix(&root).unwrap_or(p).display().to_string()
 }
 
-/// The id of this harness run: `READINESS_RUN_ID`, else `NEXTEST_RUN_ID`, else one made
-/// for this process.
+/// The id of this harness run: everything one invocation produced (`READINESS_RUN_ID`, a
+/// CI workflow run, one `cargo nextest run`, one `cargo test`; see [`crate::run`]).
 pub fn run_id() -> &'static str {
-    static RUN: OnceLock<String> = OnceLock::new();
-    RUN.get_or_init(|| {
-        settings::get("READINESS_RUN_ID")
-            .ok()
-            .flatten()
-            .or_else(|| std::env::var("NEXTEST_RUN_ID").ok())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| {
-                let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
-                format!("p{}-{:x}", std::process::id(), nanos)
-            })
-    })
+    &crate::run::current().id
 }
 
 /// The commit under test: `READINESS_GIT_COMMIT`, `GITHUB_SHA`, else `git rev-parse HEAD`

@@ -11,7 +11,7 @@ use crate::attachment::AttachmentKind;
 use crate::quantity::{Percentile, Quantity, Threshold};
 
 /// Schema version of [`Evidence`] records, `major.minor`. Readers refuse an unknown major.
-pub const SCHEMA_VERSION: &str = "2.0";
+pub const SCHEMA_VERSION: &str = "2.1";
 
 /// The schema major version this crate reads and writes.
 pub const SCHEMA_MAJOR: u32 = 2;
@@ -120,9 +120,14 @@ pub struct Context {
     /// Git commit of the code under test, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_commit: Option<String>,
-    /// The harness run (also the `org.readiness.run` container label).
+    /// The harness run (also the `org.readiness.run` container label): everything one
+    /// invocation produced ([`crate::run`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// Where the run id came from, so the report knows how far it reaches (absent in
+    /// records of schema 2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_source: Option<crate::run::RunSource>,
     /// `i/n` when the load was split into shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,

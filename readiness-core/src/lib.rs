@@ -102,12 +102,14 @@ pub mod histogram;
 pub mod probe;
 mod quantity;
 mod recorder;
+pub mod run;
 #[cfg(feature = "security")]
 pub mod security;
 mod security_evidence;
 pub mod settings;
 pub mod stats;
 mod verify;
+pub use verify::{LimitKind, required_limit};
 
 pub use attachment::{
     AlertEvent, AlertState, AlertTimeline, AttachmentKind, DriftSeries, DrillEvent,

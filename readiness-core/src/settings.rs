@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `READINESS_DIR` | where evidence is written | `<target dir>/readiness` |
 //! | `READINESS_IMAGE_<NAME>` | image (`name:tag`) for a catalogue service, e.g. `READINESS_IMAGE_POSTGRES` | the official image |
-//! | `READINESS_RUN_ID` | the run id in evidence and container labels | `NEXTEST_RUN_ID`, else one per process |
+//! | `READINESS_RUN_ID` | the run id in evidence and container labels: everything with one id is judged as one run | the CI workflow run, else `NEXTEST_RUN_ID`, else the `cargo test` invocation, else one per process ([`crate::run`]) |
 //! | `READINESS_GIT_COMMIT` | the commit recorded in evidence | `GITHUB_SHA`, else `git rev-parse HEAD` |
 //! | `READINESS_STARTUP_TIMEOUT_SECS` | how long a container may take to become ready | `60` |
 //! | `READINESS_SHARD` | run shard `i/n` of every load (readiness-load) | unset |

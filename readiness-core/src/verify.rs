@@ -6,10 +6,87 @@ use std::time::Duration;
 
 use crate::attachment::{
     AlertState, AlertTimeline, LatencyHistogram, RateLimitTimeline, RecoveryTimeline,
-    SecurityReport, Timeline, VulnerabilityFindings, WriteHistory,
+    SecurityReport, SpikeRecovery, StressSteps, Timeline, VulnerabilityFindings, WriteHistory,
 };
 use crate::evidence::{Combine, Evidence, Verdict};
-use crate::quantity::Quantity;
+use crate::quantity::{Quantity, Threshold};
+
+/// Which kind of limit a criterion of the harness is judged against: latencies, error
+/// rates, recovery times and failed probes have a maximum; throughput, capacity and
+/// coverage a minimum. A record of one of these ids with the other kind of limit was not
+/// judged the way its id says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// `at most`.
+    Maximum,
+    /// `at least`.
+    Minimum,
+}
+
+impl LimitKind {
+    /// The kind of `threshold` (`None` for a range).
+    pub fn of(self, threshold: &Threshold) -> Option<LimitKind> {
+        match threshold {
+            Threshold::AtMost { .. } => Some(LimitKind::Maximum),
+            Threshold::AtLeast { .. } => Some(LimitKind::Minimum),
+            Threshold::Within { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LimitKind::Maximum => "a maximum (at most)",
+            LimitKind::Minimum => "a minimum (at least)",
+        })
+    }
+}
+
+/// The kind of limit the harness's criterion `id` is judged against; `None` for an id the
+/// harness does not define (a team's own check may use either).
+pub fn required_limit(id: &str) -> Option<LimitKind> {
+    const MINIMUM: &[&str] = &[
+        "load.throughput",
+        "load.capacity",
+        "load.linear_scaling",
+        "obs.alerts_fired",
+        "obs.traces",
+        "obs.metric_exists",
+    ];
+    const MAXIMUM: &[&str] = &[
+        "load.error_rate",
+        "load.error_rate_window",
+        "load.spike_recovery",
+        "load.soak_memory",
+        "load.soak_latency",
+        "obs.alert_fires",
+        "obs.alert_resolves",
+        "obs.alert_silent",
+        "obs.health_accurate",
+        "obs.targets_up",
+        "obs.metrics_lint",
+        "obs.rules_load",
+        "obs.rules_lint",
+        "obs.alert_routes",
+        "obs.logs",
+        "deps.postgres_ready",
+        "svc.ready",
+    ];
+    // load.p95, load.p99.9, load.p50_window: a latency percentile.
+    let percentile = id.strip_prefix("load.p").is_some_and(|rest| {
+        let q = rest.strip_suffix("_window").unwrap_or(rest);
+        !q.is_empty() && q.chars().all(|c| c.is_ascii_digit() || c == '.')
+    });
+    if MINIMUM.contains(&id) {
+        Some(LimitKind::Minimum)
+    } else if percentile || MAXIMUM.contains(&id) || id.starts_with("dr.") || id.starts_with("sec.")
+    {
+        Some(LimitKind::Maximum)
+    } else {
+        None
+    }
+}
 
 impl Evidence {
     /// Judges the record again: a `pass` or `fail` needs a valid threshold and a valid
@@ -31,6 +108,14 @@ impl Evidence {
         threshold
             .validate()
             .map_err(|e| format!("its threshold \"{threshold}\" is not valid: {e}"))?;
+        if let Some(required) = required_limit(&self.criterion.id)
+            && required.of(&threshold) != Some(required)
+        {
+            return Err(format!(
+                "{} is judged against {required}, but its threshold is \"{threshold}\"",
+                self.criterion.id
+            ));
+        }
         let observed = self
             .observed
             .ok_or_else(|| format!("verdict {verdict} without an observed value"))?;
@@ -70,6 +155,26 @@ impl Evidence {
                         derived.value() * 1e6
                     ));
                 }
+                // The timeline is the same run second by second: it must add up to it.
+                if let Some(t) = self.attachment::<Timeline>() {
+                    let seconds = t.judged_latency().map_err(|e| e.to_string())?;
+                    let from_seconds = crate::histogram::percentile(&seconds, percentile);
+                    if seconds.len() != h.len()
+                        || from_seconds != crate::histogram::percentile(&h, percentile)
+                    {
+                        return Err(format!(
+                            "its histogram has {} samples with {percentile} {}, but its \
+                             timeline's seconds add up to {} samples with {percentile} {}",
+                            h.len(),
+                            derived,
+                            seconds.len(),
+                            from_seconds.map_or_else(
+                                || "none".to_owned(),
+                                |d| Quantity::duration(d).to_string()
+                            )
+                        ));
+                    }
+                }
             }
             Combine::Proportion { events, trials } => {
                 if trials == 0 || events > trials {
@@ -104,11 +209,76 @@ impl Evidence {
                         Quantity::per_second(derived)
                     ));
                 }
+                if let Some(t) = self.attachment::<Timeline>() {
+                    let succeeded: u64 = t.seconds.iter().map(|s| s.ok).sum();
+                    if events > succeeded {
+                        return Err(format!(
+                            "its count says {events} succeeded, its timeline {succeeded}"
+                        ));
+                    }
+                }
             }
             Combine::VerdictOnly => {}
         }
+        self.verify_load(observed)?;
         self.verify_drill(observed)?;
         self.verify_security(observed)
+    }
+
+    /// A stress ceiling must be the one its steps give under its break criterion, and each
+    /// step's `broke` what the criterion says of it; a spike's recovery what its p95 per
+    /// second gives.
+    fn verify_load(&self, observed: Quantity) -> std::result::Result<(), String> {
+        if let Some(s) = self.attachment::<StressSteps>() {
+            if let Some((i, step)) = s
+                .steps
+                .iter()
+                .enumerate()
+                .find(|(_, st)| st.broke != s.judge_step(st).is_some())
+            {
+                return Err(format!(
+                    "stress step {} ({}) says broke = {}, but its numbers say {}",
+                    i + 1,
+                    step.rate,
+                    step.broke,
+                    s.judge_step(step).unwrap_or_else(|| "it held".into())
+                ));
+            }
+            let ceiling = s.derive_ceiling();
+            if ceiling != s.ceiling {
+                return Err(format!(
+                    "its stress ceiling is {:?}, but its steps give {ceiling:?}",
+                    s.ceiling.map(|c| c.value())
+                ));
+            }
+            if let Some(c) = ceiling
+                && self.bound != crate::evidence::Bound::AtMost
+                && (c.value() - observed.value()).abs() > 1e-9 * c.value().max(1.0)
+            {
+                return Err(format!(
+                    "observed capacity {observed}, but its steps give a ceiling of {c}"
+                ));
+            }
+        }
+        if let Some(s) = self.attachment::<SpikeRecovery>() {
+            let derived = s.derive_recovery();
+            if derived != s.recovery {
+                return Err(format!(
+                    "its spike recovery is {:?}, but its p95 per second gives {derived:?}",
+                    s.recovery
+                ));
+            }
+            if let Some(d) = derived
+                && self.bound == crate::evidence::Bound::Exact
+                && (d.as_secs_f64() - observed.value()).abs() > 1e-6
+            {
+                return Err(format!(
+                    "observed recovery {observed}, but its p95 per second gives {}",
+                    Quantity::duration(d)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A security record's count must be that of its failed probes (or of its findings

@@ -27,7 +27,7 @@ use readiness_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::merge::Merged;
+use crate::scorecard::{CriterionResult, Status};
 
 /// Version of the baseline file.
 pub const BASELINE_SCHEMA: &str = "2.0";
@@ -135,36 +135,23 @@ fn higher_is_worse(t: Option<&Threshold>) -> bool {
 
 impl Baseline {
     /// A baseline of these results.
-    pub fn of(merged: &[Merged]) -> Baseline {
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a CriterionResult>) -> Baseline {
+        let criteria: Vec<BaselineCriterion> =
+            results.into_iter().map(BaselineCriterion::of).collect();
         Baseline {
             schema: BASELINE_SCHEMA.into(),
             saved_at: time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
-            git_commits: crate::merge::git_commits(merged),
-            criteria: merged
-                .iter()
-                .map(|m| {
-                    let e = &m.evidence;
-                    BaselineCriterion {
-                        subject: e.subject.clone(),
-                        id: e.criterion.id.clone(),
-                        title: e.criterion.title.clone(),
-                        test: e.context.test.clone().unwrap_or_default(),
-                        verdict: e.verdict,
-                        threshold: e.threshold,
-                        observed: e.observed,
-                        combine: e.combine,
-                        histogram: match e.combine {
-                            Combine::LatencyDistribution { .. } => e
-                                .attachment::<LatencyHistogram>()
-                                .map(|h| h.histogram.clone()),
-                            _ => None,
-                        },
-                    }
-                })
-                .collect(),
+            git_commits: Vec::new(),
+            criteria,
         }
+    }
+
+    /// The baseline of these results, naming the commits they tested.
+    pub fn with_commits(mut self, commits: &[String]) -> Baseline {
+        self.git_commits = commits.to_vec();
+        self
     }
 
     /// Reads a baseline file; a missing file says how to make one (it is never made here).
@@ -209,7 +196,11 @@ impl Baseline {
 
     /// Compares `current` with this baseline; `noise` is the relative band (0.10 = 10%).
     /// Every current criterion gets a line, and every baseline criterion this run lacks.
-    pub fn compare(&self, current: &[Merged], noise: f64) -> Vec<Comparison> {
+    pub fn compare<'a>(
+        &self,
+        current: impl IntoIterator<Item = &'a CriterionResult>,
+        noise: f64,
+    ) -> Vec<Comparison> {
         let index: std::collections::HashMap<(&str, &str), &BaselineCriterion> = self
             .criteria
             .iter()
@@ -217,15 +208,15 @@ impl Baseline {
             .collect();
         let mut seen = std::collections::HashSet::new();
         let mut out: Vec<Comparison> = current
-            .iter()
-            .map(|m| {
-                let e = &m.evidence;
-                let test = e.context.test.as_deref().unwrap_or_default();
-                let then = index.get(&(e.subject.as_str(), test)).copied();
+            .into_iter()
+            .filter(|r| r.verdict != Status::Missing)
+            .map(|r| {
+                let test = r.test.as_deref().unwrap_or_default();
+                let then = index.get(&(r.subject.as_str(), test)).copied();
                 if let Some(t) = then {
                     seen.insert((t.subject.as_str(), t.test.as_str()));
                 }
-                let now = BaselineCriterion::of_merged(m);
+                let now = BaselineCriterion::of(r);
                 match then {
                     None => Comparison {
                         change: Change::New,
@@ -251,9 +242,27 @@ impl Baseline {
 }
 
 impl BaselineCriterion {
-    fn of_merged(m: &Merged) -> BaselineCriterion {
-        let mut b = Baseline::of(std::slice::from_ref(m)).criteria;
-        b.swap_remove(0)
+    fn of(r: &CriterionResult) -> BaselineCriterion {
+        BaselineCriterion {
+            subject: r.subject.to_string(),
+            id: r.id.to_string(),
+            title: r.title.to_string(),
+            test: r.test.as_deref().unwrap_or_default().to_owned(),
+            verdict: match r.verdict {
+                Status::Pass => Verdict::Pass,
+                Status::Fail => Verdict::Fail,
+                Status::Error | Status::Missing => Verdict::Error,
+            },
+            threshold: r.threshold,
+            observed: r.observed,
+            combine: r.combine,
+            histogram: match r.combine {
+                Combine::LatencyDistribution { .. } => r
+                    .attachment::<LatencyHistogram>()
+                    .map(|h| h.histogram.clone()),
+                _ => None,
+            },
+        }
     }
 }
 

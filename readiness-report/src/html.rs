@@ -698,7 +698,8 @@ pub fn page(s: &Scorecard) -> String {
     );
     for c in s.categories.iter().filter(|c| c.assessed) {
         let _ = write!(o, "<h2>{}</h2>", esc(&c.name));
-        for r in &c.criteria {
+        let (list, more) = crate::render::listed(&c.criteria);
+        for r in list {
             let _ = write!(
                 o,
                 "<details open><summary><span class=\"{}\">{}</span> <code>{}</code> {}{} — {}</summary>",
@@ -718,7 +719,7 @@ pub fn page(s: &Scorecard) -> String {
                     .unwrap_or_default(),
                 r.evidence
                     .as_ref()
-                    .map(|e| format!("evidence <code>{}</code>", esc(e)))
+                    .map(|e| format!("evidence <code>{}</code>", esc(&e.to_string())))
                     .unwrap_or_default(),
                 r.summary
                     .as_ref()
@@ -737,6 +738,12 @@ pub fn page(s: &Scorecard) -> String {
                 }
             }
             o.push_str("</details>");
+        }
+        if more > 0 {
+            let _ = write!(
+                o,
+                "<p>… and {more} more passed; scorecard.json and junit.xml list every one.</p>"
+            );
         }
     }
     o.push_str(&alerts_section(s));

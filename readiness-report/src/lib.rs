@@ -1,24 +1,35 @@
 //! # readiness-report
 //!
 //! Turns the evidence of a test run into a readiness scorecard a release can be gated on.
+//! The report is a pipeline, each stage a function with its own output type, and go /
+//! no-go decided in one place:
 //!
-//! - [`read_dir`]: every `*.jsonl` file under an evidence directory (many processes, many
-//!   shards), a truncated last line tolerated and reported, an unknown schema major refused.
-//! - [`merge()`]: one result per criterion and test: a retried test's last attempt counts;
-//!   shards of one load are merged, histograms added before a percentile is judged again.
-//! - [`ReportConfig`]: the `[report]` table of `readiness.toml` (categories and weights,
-//!   must-pass criteria, no-go rules, minimum score, expected criteria, capacity planning,
-//!   the baseline's noise band); sensible defaults without it.
-//! - [`Scorecard`]: per category the criteria, pass/fail/error/missing counts, a score, the
-//!   weighted total, go / no-go with the reasons; every line names its test and evidence
-//!   file and line.
-//! - Outputs from one run: [`render::terminal`], [`render::markdown`], [`html::page`] (one
-//!   self-contained file with a chart for every attachment), [`render::json`] (stable,
-//!   versioned by [`SCORECARD_SCHEMA`]), [`render::junit`].
-//! - [`Baseline`]: a run's verdicts and raw histograms saved; a later run compared on the
-//!   histograms, each change called improved / regressed / within noise from an interval.
-//! - [`capacity::plan`]: months of headroom from the measured ceiling, today's peak and the
-//!   growth rate.
+//! 1. [`read()`]: every `*.jsonl` file under an evidence directory (many processes, many
+//!    shards), two at a time; each record judged again from its own numbers as it is read
+//!    ([`readiness_core::Evidence::verify`]) and kept in a compact form, so a million
+//!    records are never held whole. A record cut short is a criterion that could not be
+//!    judged; an unknown schema major is refused.
+//! 2. [`group()`]: the runs judged. A run is everything one invocation produced (one
+//!    `READINESS_RUN_ID`, one CI workflow run, one `cargo nextest run`, one `cargo test`:
+//!    [`readiness_core::run`]); the default is the latest, with the shards of its loads
+//!    that processes without a shared run id wrote joined to it. Findings say which runs
+//!    were judged, which were not, and why.
+//! 3. [`merge()`]: one result per criterion of a test: copies of a record count once, a
+//!    retried test's last attempt counts, shards of one load are merged (histograms added
+//!    before a percentile is judged again); shards judged against different limits or with
+//!    shards missing are verdict `error`.
+//! 4. [`score()`]: per category the criteria, pass/fail/error/missing counts, a score, the
+//!    weighted total; every weighted category on the card.
+//! 5. [`decide()`]: go / no-go with every reason.
+//! 6. Render: [`render::terminal`], [`render::markdown`], [`html::page`] (one
+//!    self-contained file with a chart for every attachment), [`render::json`] (stable,
+//!    versioned by [`SCORECARD_SCHEMA`]), [`render::junit`]; [`write_outputs`] streams
+//!    them to files.
+//!
+//! Beside it: [`ReportConfig`] (the `[report]` table of `readiness.toml`), [`Baseline`] (a
+//! run's verdicts and raw histograms saved; a later run compared on the histograms, each
+//! change called improved / regressed / within noise from an interval), [`capacity::plan`]
+//! (months of headroom from the measured ceiling).
 //!
 //! The `readiness` binary is the CLI over all of it (`readiness --help`). The report reads
 //! evidence files only; it never links the crates that wrote them.
@@ -39,7 +50,7 @@
 //! use readiness_report::{Options, make};
 //!
 //! # fn demo() -> readiness_core::Result<()> {
-//! let scorecard = make(&Options::new("target/readiness/evidence"))?;
+//! let scorecard = make(&Options::new("target/readiness"))?;
 //! println!("{} {:.1}/10", scorecard.verdict, scorecard.score);
 //! # Ok(()) }
 //! ```
@@ -48,23 +59,30 @@
 pub mod baseline;
 pub mod capacity;
 pub mod config;
+mod finding;
 pub mod html;
 mod merge;
 mod read;
 pub mod render;
+mod runs;
 mod scorecard;
+mod text;
 
 use std::path::{Path, PathBuf};
 
 pub use baseline::{Baseline, Change, Comparison};
 pub use config::{NoGoRule, ReportConfig, Unassessed};
+pub use finding::{Finding, FindingKind};
 pub use merge::{Merged, merge};
-pub use read::{EvidenceSet, Finding, Record, read_dir};
+pub use read::{Entry, Read, ShardOf, read};
 pub use readiness_core as core;
 use readiness_core::{Error, Result};
+pub use runs::{Grouped, RunInfo, group};
 pub use scorecard::{
-    CategoryScore, CriterionResult, Decision, SCORECARD_SCHEMA, Scorecard, Status,
+    CategoryScore, Compared, CriterionResult, Decision, Location, SCORECARD_SCHEMA, Scorecard,
+    Scored, Status, decide, score,
 };
+pub use text::Text;
 
 /// What a baseline does in a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,8 +99,8 @@ pub enum BaselinePolicy {
 /// Which run of an evidence directory is judged.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Run {
-    /// The run of the most recent record (the default: a directory keeps every earlier
-    /// run too).
+    /// The run of the most recent record, with the shards that processes without a shared
+    /// run id wrote for its loads (the default: a directory keeps every earlier run too).
     #[default]
     Latest,
     /// The run with this id (`READINESS_RUN_ID`, the `org.readiness.run` label).
@@ -128,8 +146,9 @@ impl Options {
     }
 }
 
-/// Reads, merges and judges: the scorecard (with capacity plan and baseline comparison
-/// when configured). Writes nothing, except the baseline under [`BaselinePolicy::Save`].
+/// The pipeline: read → group into runs → merge → score → decide (with the capacity plan
+/// and the baseline comparison when configured). Writes nothing, except the baseline
+/// under [`BaselinePolicy::Save`].
 pub fn make(options: &Options) -> Result<Scorecard> {
     let (config, _) = ReportConfig::locate(options.config.as_deref())?;
     // Read the baseline before anything is judged, so a bad one fails the report early.
@@ -139,148 +158,45 @@ pub fn make(options: &Options) -> Result<Scorecard> {
         }
         _ => None,
     };
-    let mut set = read_dir(&options.dir)?;
-    let run = match &options.run {
-        Run::All => None,
-        Run::Id(id) => Some(id.clone()),
-        Run::Latest => set
-            .records
-            .iter()
-            .max_by_key(|r| r.evidence.context.finished_at)
-            .and_then(|r| r.evidence.context.run_id.clone()),
-    };
-    if let Some(run) = &run {
-        let before = set.records.len();
-        set.records
-            .retain(|r| r.evidence.context.run_id.as_deref() == Some(run.as_str()));
-        if set.records.is_empty() {
-            return Err(Error::InvalidInput(format!(
-                "no evidence records of run {run} in {}; the run ids there are written in each \
-                 record's context.run_id (--run all judges every record)",
-                options.dir.display()
-            )));
-        }
-        if set.records.len() < before && options.run == Run::Latest {
-            set.findings.push(Finding {
-                kind: "earlier_runs".into(),
-                message: format!(
-                    "judged the latest run {run} ({} of {before} records); --run all judges \
-                     every run in the directory",
-                    set.records.len()
-                ),
-                file: None,
-                line: None,
-            });
-        }
-    }
-    let inconsistent = verify(&mut set);
-    let (merged, merge_findings) = merge(std::mem::take(&mut set.records));
-    let mut findings = std::mem::take(&mut set.findings);
-    findings.extend(merge_findings);
-    // Everything that needs the merged results is done before the scorecard takes them.
+    let merged = merge(group(read(&options.dir)?, &options.run)?);
+    let commits = merged.git_commits.clone();
+    let scored = score(merged, &config);
     let capacity = config
         .capacity
         .as_ref()
-        .map(|cap| (cap, capacity_plan(&merged, cap)));
-    let comparisons = baseline.map(|b| b.compare(&merged, config.baseline.noise));
+        .and_then(|cap| capacity_plan(scored.criteria(), cap));
+    let compared = baseline.map(|b| Compared {
+        comparisons: b.compare(scored.criteria(), config.baseline.noise),
+        strict: matches!(options.baseline, Some((_, BaselinePolicy::Strict))),
+    });
     if let Some((path, BaselinePolicy::Save)) = &options.baseline {
-        Baseline::of(&merged).save(path)?;
+        Baseline::of(scored.criteria())
+            .with_commits(&commits)
+            .save(path)?;
     }
-    let mut card = scorecard::build(&set, merged, findings, &config);
-    if !inconsistent.is_empty() {
-        card.add_reason(format!(
-            "{} records disagree with their own numbers and count as errors: {}",
-            inconsistent.len(),
-            inconsistent.join(", ")
-        ));
-    }
-    if let Some((cap, plan)) = capacity {
-        card.capacity = plan;
-        if card.capacity.is_none() {
-            card.findings.push(Finding {
-                kind: "capacity_unmeasured".into(),
-                message: format!(
-                    "[report.capacity] is set but no {} evidence with a ceiling was found: run a \
-                     stress test (Stress + assert_capacity_at_least)",
-                    cap.criterion
-                ),
-                file: None,
-                line: None,
-            });
-        }
-    }
-    if let Some(comparisons) = comparisons {
-        if let Some((_, BaselinePolicy::Strict)) = &options.baseline {
-            for c in &comparisons {
-                match c.change {
-                    Change::Regressed => {
-                        card.add_reason(format!("{} of {} regressed: {}", c.id, c.test, c.detail))
-                    }
-                    Change::Missing => card.add_reason(format!(
-                        "{} of {} is in the baseline but was not checked",
-                        c.id, c.test
-                    )),
-                    _ => {}
-                }
-            }
-        }
-        card.baseline = Some(comparisons);
-    }
-    Ok(card)
+    Ok(decide(scored, &config, capacity, compared))
 }
 
-/// Judges every record again from its own numbers ([`readiness_core::Evidence::verify`]):
-/// one that disagrees becomes verdict `error`, with a finding, never a pass. Gives back the
-/// ids of those records.
-fn verify(set: &mut EvidenceSet) -> Vec<String> {
-    let mut ids = Vec::new();
-    for r in &mut set.records {
-        let Err(why) = r.evidence.verify() else {
-            continue;
-        };
-        let e = &mut r.evidence;
-        let message = format!(
-            "{}:{}: the record of {} says {}, but {why}; it counts as an error",
-            r.file, r.line, e.criterion.id, e.verdict
-        );
-        e.error = Some(format!("the record disagrees with its own numbers: {why}"));
-        e.verdict = readiness_core::Verdict::Error;
-        ids.push(e.criterion.id.clone());
-        set.findings.push(Finding {
-            kind: "inconsistent_record".into(),
-            message,
-            file: Some(r.file.clone()),
-            line: Some(r.line),
-        });
-    }
-    ids
-}
-
-fn capacity_plan(
-    merged: &[Merged],
+fn capacity_plan<'a>(
+    results: impl Iterator<Item = &'a CriterionResult>,
     cap: &config::CapacityConfig,
 ) -> Option<capacity::CapacityPlan> {
-    merged
-        .iter()
-        .filter(|m| m.evidence.criterion.id == cap.criterion)
-        .find_map(|m| {
-            let from_steps = m
-                .evidence
+    results
+        .filter(|r| r.id == cap.criterion.as_str())
+        .find_map(|r| {
+            let from_steps = r
                 .attachment::<readiness_core::StressSteps>()
                 .and_then(|s| s.ceiling)
                 .map(|c| c.value());
-            let ceiling = from_steps.or_else(|| m.evidence.observed.map(|o| o.value()))?;
+            let ceiling = from_steps.or_else(|| r.observed.map(|o| o.value()))?;
             (ceiling > 0.0).then(|| {
                 let source = format!(
-                    "{} of {} ({}:{})",
+                    "{} of {} ({})",
                     cap.criterion,
-                    m.evidence
-                        .context
-                        .test
-                        .as_deref()
-                        .unwrap_or("(no test name)"),
-                    m.file,
-                    m.line
+                    r.test.as_deref().unwrap_or("(no test name)"),
+                    r.evidence
+                        .as_ref()
+                        .map_or_else(String::new, |e| e.to_string())
                 );
                 capacity::plan(ceiling, source, cap)
             })
@@ -330,6 +246,16 @@ impl Format {
             Format::Junit => Some("junit.xml"),
         }
     }
+    /// Writes `card` in this format to `w` (the terminal form without colours).
+    pub fn write(self, card: &Scorecard, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match self {
+            Format::Markdown => render::write_markdown(card, w),
+            Format::Json => render::write_json(card, w),
+            Format::Junit => render::write_junit(card, w),
+            Format::Terminal => w.write_all(render::terminal(card, false).as_bytes()),
+            Format::Html => w.write_all(html::page(card).as_bytes()),
+        }
+    }
     /// Renders `card` in this format.
     pub fn render(self, card: &Scorecard, colour: bool) -> String {
         match self {
@@ -343,14 +269,16 @@ impl Format {
 }
 
 /// Writes every file format into `out` (created when missing) and gives back the paths.
-/// Everything is rendered before the first file is written.
+/// Each is written to a temporary file beside its place, straight from the scorecard (a
+/// million criteria are never one string); only when all are written are they renamed
+/// into place, so a failure leaves the old files whole.
 pub fn write_outputs(card: &Scorecard, formats: &[Format], out: &Path) -> Result<Vec<PathBuf>> {
     use rayon::prelude::*;
-    let rendered: Vec<(PathBuf, String)> = formats
-        .par_iter()
-        .filter_map(|f| Some((out.join(f.file_name()?), f.render(card, false))))
+    let files: Vec<(Format, PathBuf)> = formats
+        .iter()
+        .filter_map(|f| Some((*f, out.join(f.file_name()?))))
         .collect();
-    if rendered.is_empty() {
+    if files.is_empty() {
         return Ok(Vec::new());
     }
     std::fs::create_dir_all(out).map_err(|e| {
@@ -359,19 +287,48 @@ pub fn write_outputs(card: &Scorecard, formats: &[Format], out: &Path) -> Result
             out.display()
         ))
     })?;
-    let written: Vec<PathBuf> = rendered
-        .into_par_iter()
-        .map(|(path, text)| write_atomically(&path, text.as_bytes()).map(|()| path))
-        .collect::<Result<_>>()?;
+    let written: Vec<Result<(PathBuf, PathBuf)>> = files
+        .par_iter()
+        .map(|(format, path)| {
+            let tmp = temporary(path);
+            let result = std::fs::File::create(&tmp).and_then(|f| {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                format.write(card, &mut w)?;
+                std::io::Write::flush(&mut w)
+            });
+            match result {
+                Ok(()) => Ok((tmp, path.clone())),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    Err(Error::Other(format!(
+                        "cannot write {}: {e}",
+                        path.display()
+                    )))
+                }
+            }
+        })
+        .collect();
+    if let Some(Err(e)) = written.iter().find(|w| w.is_err()) {
+        let e = Error::Other(e.to_string());
+        for (tmp, _) in written.into_iter().flatten() {
+            let _ = std::fs::remove_file(tmp);
+        }
+        return Err(e);
+    }
+    let mut paths = Vec::new();
+    for (tmp, path) in written.into_iter().flatten() {
+        std::fs::rename(&tmp, &path)
+            .map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))?;
+        paths.push(path);
+    }
     if formats.contains(&Format::Markdown)
         && let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty())
     {
-        use std::io::Write as _;
         let appended = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&summary)
-            .and_then(|mut f| f.write_all(render::markdown(card).as_bytes()));
+            .and_then(|mut f| render::write_markdown(card, &mut f));
         if let Err(e) = appended {
             return Err(Error::Other(format!(
                 "cannot append to GITHUB_STEP_SUMMARY={}: {e}",
@@ -379,15 +336,19 @@ pub fn write_outputs(card: &Scorecard, formats: &[Format], out: &Path) -> Result
             )));
         }
     }
-    Ok(written)
+    Ok(paths)
+}
+
+fn temporary(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
 /// so a reader never sees half a file and a failure leaves the old file whole.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(name);
+    let tmp = temporary(path);
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| {

@@ -1,296 +1,454 @@
-//! From records to one result per criterion: retries keep the last attempt, shards of one
-//! load are merged as each record declares ([`Combine`]): latency histograms added before
-//! the percentile is judged again, proportions by their counts, rates added, anything else
-//! by its worst verdict.
+//! Stage 3, merge: one result per criterion of a test (keyed by subject and test, never
+//! by the title, which may name the limit). Copies of one record count once; a retried
+//! test's last attempt counts; shards of one load are merged as their records declare
+//! ([`Combine`]): latency histograms added before the percentile is judged again,
+//! proportions by their counts, rates added. Shards that were judged against different
+//! limits, split in different ways, or with shards missing are verdict `error`, whatever
+//! their order: a merged result must be of the whole load, judged one way.
+//!
+//! The records are consumed a file at a time: a criterion with one record becomes its
+//! result at once; only the records of retried or sharded criteria wait for the rest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use readiness_core::{
-    Attachment, Bound, Combine, EncodedHistogram, Evidence, LatencyHistogram, Quantity, Timeline,
-    Verdict,
-};
+use readiness_core::{Attachment, Combine, EncodedHistogram, LatencyHistogram, Quantity, Timeline};
 
-use crate::read::{Finding, Record};
+use crate::finding::{Finding, FindingKind};
+use crate::read::{Entry, ShardOf};
+use crate::runs::{Grouped, RunInfo};
+use crate::scorecard::{CriterionResult, Status};
+use crate::text::Text;
 
-/// One criterion of one test, after retries and shards.
-#[derive(Debug, Clone)]
+/// What stage 3 gives: one result per criterion of a test.
+#[derive(Debug)]
 pub struct Merged {
-    /// The record that speaks for the criterion (for shards: a merged copy).
-    pub evidence: Evidence,
-    /// Where it was read (for shards: the first shard's record).
-    pub file: String,
-    /// The line in that file.
-    pub line: usize,
-    /// How many records the test left for this criterion (more than 1: retried or shards).
-    pub attempts: usize,
-    /// Shards merged into this result (0: not sharded).
-    pub shards: usize,
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) files: usize,
+    pub(crate) records: usize,
+    pub(crate) runs: Vec<RunInfo>,
+    pub(crate) results: Vec<CriterionResult>,
+    pub(crate) findings: Vec<Finding>,
+    pub(crate) git_commits: Vec<String>,
 }
 
-/// Groups records by (subject, test) — what was measured, never the title, which may name
-/// the limit: the last attempt of each shard counts, and shards are merged. Findings say
-/// where retries or merges happened.
-pub fn merge(records: Vec<Record>) -> (Vec<Merged>, Vec<Finding>) {
-    fn key(r: &Record) -> (&str, &str) {
-        let e = &r.evidence;
-        (
-            e.subject.as_str(),
-            e.context.test.as_deref().unwrap_or_default(),
-        )
+impl Merged {
+    /// The results, one per criterion of a test.
+    pub fn results(&self) -> &[CriterionResult] {
+        &self.results
     }
-    // Groups numbered in the order of their first record (files by path, lines in order):
-    // one hash lookup per record, no key copied; then the record indices sorted by group
-    // (stable, so each group keeps file order) and walked run by run.
-    let mut group_of: Vec<u32> = Vec::with_capacity(records.len());
-    {
-        let mut index: rustc_hash::FxHashMap<(&str, &str), u32> = rustc_hash::FxHashMap::default();
-        index.reserve(records.len());
-        for r in &records {
-            let next = index.len() as u32;
-            group_of.push(*index.entry(key(r)).or_insert(next));
-        }
+    /// What reading, grouping and merging noticed.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
     }
-    let mut order: Vec<u32> = (0..records.len() as u32).collect();
-    order.sort_by_key(|&i| group_of[i as usize]);
-    let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
-    let mut out = Vec::new();
-    let mut findings = Vec::new();
-    for run in order.chunk_by(|&a, &b| group_of[a as usize] == group_of[b as usize]) {
-        let mut group: Vec<Record> = run
-            .iter()
-            .filter_map(|&i| slots[i as usize].take())
-            .collect();
-        let attempts = group.len();
-        if attempts == 1 {
-            out.extend(group.pop().map(|r| one(r, 1)));
-            continue;
-        }
-        let id = group[0].evidence.criterion.id.clone();
-        let test = group[0].evidence.context.test.clone().unwrap_or_default();
-        // Last attempt per shard: by finish time, then by file order.
-        group.sort_by(|a, b| {
-            let t = |r: &Record| r.evidence.context.finished_at;
-            t(a).cmp(&t(b))
-                .then_with(|| a.file.cmp(&b.file))
-                .then(a.line.cmp(&b.line))
-        });
-        let mut last: BTreeMap<Option<String>, Record> = BTreeMap::new();
-        for r in group {
-            last.insert(r.evidence.context.shard.clone(), r);
-        }
-        let latest: Vec<Record> = last.into_values().collect();
-        let sharded = latest.iter().any(|r| r.evidence.context.shard.is_some());
-        if sharded && latest.len() > 1 {
-            findings.push(Finding {
-                kind: "merged_shards".into(),
-                message: format!(
-                    "{id} of {}: {} shards merged ({})",
-                    display_test(&test),
-                    latest.len(),
-                    latest
-                        .iter()
-                        .filter_map(|r| r.evidence.context.shard.clone())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                file: None,
-                line: None,
-            });
-            let (merged, finding) = merge_shards(latest, attempts);
-            findings.extend(finding);
-            out.push(merged);
-        } else if let Some(r) = latest.into_iter().last() {
-            findings.push(Finding {
-                kind: "retried".into(),
-                message: format!(
-                    "{id} of {}: {attempts} attempts (a retried test); the last one counts: {}",
-                    display_test(&test),
-                    r.evidence.verdict
-                ),
-                file: Some(r.file.clone()),
-                line: Some(r.line),
-            });
-            out.push(one(r, attempts));
-        }
-    }
-    (out, findings)
 }
 
-/// The result of one record (the last of `attempts`), not sharded.
-fn one(r: Record, attempts: usize) -> Merged {
+type Key = (Text, Option<Text>);
+
+fn key(e: &Entry) -> Key {
+    (e.result.subject.clone(), e.result.test.clone())
+}
+
+/// Merges the records of the judged runs into one result per (subject, test).
+pub fn merge(grouped: Grouped) -> Merged {
+    let Grouped {
+        dir,
+        files,
+        chunks,
+        runs,
+        mut findings,
+    } = grouped;
+    let records = chunks.iter().map(Vec::len).sum();
+    let mut counts: HashMap<Key, u32> = HashMap::with_capacity(records);
+    for e in chunks.iter().flatten() {
+        *counts.entry(key(e)).or_insert(0) += 1;
+    }
+    let mut results = Vec::with_capacity(counts.len());
+    let mut commits: BTreeSet<Text> = BTreeSet::new();
+    let mut waiting: HashMap<Key, Vec<Entry>> = HashMap::new();
+    for chunk in chunks {
+        for e in chunk {
+            commits.extend(e.git_commit.clone());
+            let k = key(&e);
+            let n = counts.get(&k).copied().unwrap_or(1);
+            if n == 1 {
+                results.push(one(e, &mut findings));
+                continue;
+            }
+            let group = waiting.entry(k.clone()).or_default();
+            group.push(e);
+            if group.len() as u32 == n
+                && let Some(group) = waiting.remove(&k)
+            {
+                results.push(several(group, &mut findings));
+            }
+        }
+    }
+    // Every group is complete by now (its count was taken from the same records).
+    for (_, group) in waiting.drain() {
+        results.push(several(group, &mut findings));
+    }
     Merged {
-        evidence: r.evidence,
-        file: r.file,
-        line: r.line,
-        attempts,
-        shards: 0,
+        dir,
+        files,
+        records,
+        runs,
+        results,
+        findings,
+        git_commits: commits.into_iter().map(|c| c.to_string()).collect(),
     }
 }
 
-/// The git commits the results name, sorted, each once.
-pub(crate) fn git_commits(merged: &[Merged]) -> Vec<String> {
-    let set: std::collections::BTreeSet<&String> = merged
-        .iter()
-        .filter_map(|m| m.evidence.context.git_commit.as_ref())
+fn display_test(test: &Option<Text>) -> &str {
+    test.as_deref().unwrap_or("(no test name)")
+}
+
+/// The result of a criterion with one record: a shard alone is a set with shards missing.
+fn one(e: Entry, findings: &mut Vec<Finding>) -> CriterionResult {
+    let mut r = e.result;
+    if let Some(s) = e.shard.filter(|s| s.count > 1) {
+        let missing: Vec<ShardOf> = (1..=s.count)
+            .filter(|i| *i != s.index)
+            .map(|index| ShardOf {
+                index,
+                count: s.count,
+            })
+            .collect();
+        shards_missing(&mut r, &[s], &missing, findings);
+    }
+    r
+}
+
+/// Makes `r` an error: shards `missing` of its set were not found.
+fn shards_missing(
+    r: &mut CriterionResult,
+    present: &[ShardOf],
+    missing: &[ShardOf],
+    findings: &mut Vec<Finding>,
+) {
+    let names = |s: &[ShardOf]| {
+        s.iter()
+            .map(ShardOf::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let why = format!(
+        "shards {} of {} were not found (present: {}): the result would be of part of the \
+         load only",
+        names(missing),
+        missing.first().map_or(0, |s| s.count),
+        names(present)
+    );
+    findings.push(Finding::new(
+        FindingKind::ShardsMissing,
+        format!(
+            "{} of {} ({}): {why}",
+            r.id,
+            display_test(&r.test),
+            r.subject
+        ),
+    ));
+    r.verdict = Status::Error;
+    r.error = Some(Text::from(why));
+    r.shards = present.len() as u32;
+}
+
+/// The identity of one attempt: copies of a record share it.
+fn attempt(
+    e: &Entry,
+) -> (
+    Text,
+    Option<u32>,
+    Option<ShardOf>,
+    Option<i64>,
+    Status,
+    Option<u64>,
+) {
+    (
+        e.run.clone(),
+        e.pid,
+        e.shard,
+        e.finished_at,
+        e.result.verdict,
+        e.result.observed.map(|o| o.value().to_bits()),
+    )
+}
+
+fn several(group: Vec<Entry>, findings: &mut Vec<Finding>) -> CriterionResult {
+    // Copies of one record (the same file copied twice) count once.
+    let mut seen = std::collections::HashSet::new();
+    let mut copies: Vec<String> = Vec::new();
+    let mut group: Vec<Entry> = group
+        .into_iter()
+        .filter(|e| {
+            let fresh = seen.insert(attempt(e));
+            if !fresh && let Some(at) = &e.result.evidence {
+                copies.push(at.to_string());
+            }
+            fresh
+        })
         .collect();
-    set.into_iter().cloned().collect()
-}
-
-fn display_test(test: &str) -> &str {
-    if test.is_empty() {
-        "(no test name)"
-    } else {
-        test
-    }
-}
-
-fn severity(v: Verdict) -> u8 {
-    match v {
-        Verdict::Pass => 0,
-        Verdict::Fail => 1,
-        Verdict::Error => 2,
-    }
-}
-
-/// Merges the shards of one criterion as its records declare; a shard that could not be
-/// judged makes the whole an error, and records that disagree on how they combine are
-/// merged by their worst verdict (with a finding).
-fn merge_shards(shards: Vec<Record>, attempts: usize) -> (Merged, Option<Finding>) {
-    let n = shards.len();
-    let first = &shards[0];
-    let (file, line) = (first.file.clone(), first.line);
-    let combine = first.evidence.combine;
-    let agree = shards
-        .iter()
-        .all(|r| same_kind(&r.evidence.combine, &combine));
-    // The worst shard speaks for the criterion unless it is judged again below.
-    let mut evidence = shards
-        .iter()
-        .max_by_key(|r| severity(r.evidence.verdict))
-        .unwrap_or(first)
-        .evidence
-        .clone();
-    evidence.context.shard = Some(format!("{n} shards merged"));
-    let mut finding = None;
-    if !agree {
-        finding = Some(Finding {
-            kind: "merged_by_verdict".into(),
-            message: format!(
-                "{} of {}: the {n} shards declare different ways to combine; the worst \
-                 verdict counts",
-                evidence.subject,
-                display_test(evidence.context.test.as_deref().unwrap_or_default())
+    if !copies.is_empty() {
+        let first = &group[0].result;
+        findings.push(Finding::new(
+            FindingKind::DuplicateRecords,
+            format!(
+                "{} of {}: {} records are copies of records already read ({}); each counts \
+                 once",
+                first.id,
+                display_test(&first.test),
+                copies.len(),
+                copies.join(", ")
             ),
-            file: Some(file.clone()),
-            line: Some(line),
-        });
+        ));
     }
+    // Attempts in order: by finish time, then by file order.
+    group.sort_by(|a, b| {
+        a.finished_at
+            .cmp(&b.finished_at)
+            .then_with(|| a.result.evidence.cmp(&b.result.evidence))
+    });
+    let sharded = group.iter().filter(|e| e.shard.is_some()).count();
+    let attempts = group.len() as u32;
+    if sharded == 0 {
+        let mut last = group.pop().map(|e| e.result).unwrap_or_default();
+        if attempts > 1 {
+            findings.push(Finding::new(
+                FindingKind::Retried,
+                format!(
+                    "{} of {}: {attempts} attempts (a retried test); the last one counts: {}",
+                    last.id,
+                    display_test(&last.test),
+                    last.verdict
+                ),
+            ));
+        }
+        last.attempts = attempts;
+        return last;
+    }
+    let mut first = group[0].result.clone();
+    first.attempts = attempts;
+    let counts: BTreeSet<u32> = group
+        .iter()
+        .filter_map(|e| e.shard.map(|s| s.count))
+        .collect();
+    if sharded < group.len() || counts.len() > 1 {
+        let splits: Vec<String> = group
+            .iter()
+            .map(|e| {
+                e.shard
+                    .map_or_else(|| "unsharded".into(), |s| s.to_string())
+            })
+            .collect();
+        return disagree(
+            first,
+            format!(
+                "its records were split in different ways ({}): they cannot be merged",
+                splits.join(", ")
+            ),
+            findings,
+        );
+    }
+    // The last attempt of each shard.
+    let mut last: BTreeMap<u32, Entry> = BTreeMap::new();
+    for e in group {
+        if let Some(s) = e.shard {
+            last.insert(s.index, e);
+        }
+    }
+    let count = counts.into_iter().next().unwrap_or(1);
+    let present: Vec<ShardOf> = last.values().filter_map(|e| e.shard).collect();
+    let shards: Vec<CriterionResult> = last.into_values().map(|e| e.result).collect();
+    let judged: BTreeSet<String> = shards.iter().map(judged_as).collect();
+    if judged.len() > 1 {
+        let each: Vec<String> = present
+            .iter()
+            .zip(&shards)
+            .map(|(s, r)| format!("{s}: {}", judged_as(r)))
+            .collect();
+        return disagree(
+            first,
+            format!(
+                "its shards were judged in different ways ({}): a merged result could be \
+                 judged against either",
+                each.join("; ")
+            ),
+            findings,
+        );
+    }
+    let missing: Vec<ShardOf> = (1..=count)
+        .filter(|i| !present.iter().any(|s| s.index == *i))
+        .map(|index| ShardOf { index, count })
+        .collect();
+    if !missing.is_empty() {
+        let mut r = first;
+        shards_missing(&mut r, &present, &missing, findings);
+        return r;
+    }
+    if shards.len() > 1 {
+        findings.push(Finding::new(
+            FindingKind::MergedShards,
+            format!(
+                "{} of {}: {} shards merged ({})",
+                first.id,
+                display_test(&first.test),
+                shards.len(),
+                present
+                    .iter()
+                    .map(ShardOf::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    combine_shards(shards, attempts)
+}
+
+/// How a shard was judged: its limit, its percentile, how it combines.
+fn judged_as(r: &CriterionResult) -> String {
+    let limit = r
+        .threshold
+        .map_or_else(|| "no limit".to_owned(), |t| t.to_string());
+    let how = match r.combine {
+        Combine::LatencyDistribution { percentile } => format!("{percentile} of latency"),
+        Combine::Proportion { .. } => "a proportion".to_owned(),
+        Combine::Rate { .. } => "a rate".to_owned(),
+        _ => "its verdict".to_owned(),
+    };
+    let unit = r
+        .threshold
+        .map(|t| t.unit().to_string())
+        .unwrap_or_default();
+    format!(
+        "{limit} ({how}{})",
+        if unit.is_empty() {
+            String::new()
+        } else {
+            format!(", {unit}")
+        }
+    )
+}
+
+fn disagree(mut r: CriterionResult, why: String, findings: &mut Vec<Finding>) -> CriterionResult {
+    findings.push(Finding::new(
+        FindingKind::ShardsDisagree,
+        format!(
+            "{} of {} ({}): {why}",
+            r.id,
+            display_test(&r.test),
+            r.subject
+        ),
+    ));
+    r.verdict = Status::Error;
+    r.error = Some(Text::from(why));
+    r.observed = None;
+    r
+}
+
+/// Every shard present and judged one way: merged as the records declare.
+fn combine_shards(shards: Vec<CriterionResult>, attempts: u32) -> CriterionResult {
+    let n = shards.len();
     let timeline = merged_timeline(&shards);
-    if agree && evidence.verdict != Verdict::Error {
-        let observed = match combine {
+    let worst = shards
+        .iter()
+        .max_by_key(|r| severity(r.verdict))
+        .unwrap_or(&shards[0]);
+    let mut r = worst.clone();
+    r.evidence = shards[0].evidence.clone();
+    r.attempts = attempts;
+    r.shards = n as u32;
+    if r.verdict != Status::Error {
+        let observed = match r.combine {
             Combine::LatencyDistribution { percentile } => merged_histogram(&shards).map(|h| {
-                let transaction = evidence
+                let transaction = r
                     .attachment::<LatencyHistogram>()
                     .map(|l| l.transaction.clone())
                     .unwrap_or_default();
                 let mut attached = LatencyHistogram::new(transaction, EncodedHistogram::encode(&h));
                 attached.merged_from = Some(n);
-                evidence
-                    .attachments
+                r.attachments
                     .retain(|a| !matches!(a, Attachment::LatencyHistogram(_)));
-                evidence.attachments.push(attached.into());
+                r.attachments.push(attached.into());
                 Quantity::duration(std::time::Duration::from_micros(
                     h.value_at_quantile(percentile.quantile()),
                 ))
             }),
             Combine::Proportion { .. } => {
-                let (events, trials) =
-                    shards
-                        .iter()
-                        .fold((0, 0), |(e, t), r| match r.evidence.combine {
-                            Combine::Proportion { events, trials } => (e + events, t + trials),
-                            _ => (e, t),
-                        });
-                evidence.combine = Combine::Proportion { events, trials };
+                let (events, trials) = shards.iter().fold((0, 0), |(e, t), s| match s.combine {
+                    Combine::Proportion { events, trials } => (e + events, t + trials),
+                    _ => (e, t),
+                });
+                r.combine = Combine::Proportion { events, trials };
                 (trials > 0).then(|| Quantity::ratio(events as f64 / trials as f64))
             }
             Combine::Rate { seconds, .. } => {
-                let (events, rate) =
-                    shards
-                        .iter()
-                        .fold((0, 0.0), |(e, r), s| match s.evidence.combine {
-                            Combine::Rate { events, seconds } if seconds > 0.0 => {
-                                (e + events, r + events as f64 / seconds)
-                            }
-                            _ => (e, r),
-                        });
+                let (events, rate) = shards.iter().fold((0, 0.0), |(e, r), s| match s.combine {
+                    Combine::Rate { events, seconds } if seconds > 0.0 => {
+                        (e + events, r + events as f64 / seconds)
+                    }
+                    _ => (e, r),
+                });
                 // Side by side over the same time: the rates add up.
                 let seconds = if rate > 0.0 {
                     events as f64 / rate
                 } else {
                     seconds
                 };
-                evidence.combine = Combine::Rate { events, seconds };
+                r.combine = Combine::Rate { events, seconds };
                 (seconds > 0.0).then(|| Quantity::per_second(events as f64 / seconds))
             }
             _ => None,
         };
         match observed {
-            Some(observed) => judge_again(&mut evidence, observed, n),
-            None if !matches!(combine, Combine::VerdictOnly) => {
-                evidence.verdict = Verdict::Error;
-                evidence.observed = None;
-                evidence.error = Some(format!(
+            Some(observed) => judge_again(&mut r, observed, n),
+            None if !matches!(r.combine, Combine::VerdictOnly) => {
+                r.verdict = Status::Error;
+                r.observed = None;
+                r.error = Some(Text::from(format!(
                     "the {n} shards cannot be merged: a shard lacks the data its record \
                      declares (a latency histogram, or counts)"
-                ));
+                )));
             }
             None => {}
         }
     }
     // The merged timeline, or none: one shard's timeline would not be the whole run's.
-    evidence
-        .attachments
+    r.attachments
         .retain(|a| !matches!(a, Attachment::Timeline(_)));
     if let Some(t) = timeline {
-        evidence.attachments.push(t.into());
+        r.attachments.push(t.into());
     }
-    let merged = Merged {
-        evidence,
-        file,
-        line,
-        attempts,
-        shards: n,
-    };
-    (merged, finding)
+    r
 }
 
-fn same_kind(a: &Combine, b: &Combine) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
+fn severity(v: Status) -> u8 {
+    match v {
+        Status::Pass => 0,
+        Status::Fail => 1,
+        Status::Missing => 2,
+        Status::Error => 3,
+    }
 }
 
-/// The merged observation judged against the record's threshold.
-fn judge_again(evidence: &mut Evidence, observed: Quantity, n: usize) {
-    let Some(threshold) = evidence.threshold else {
+/// The merged observation judged against the shards' common threshold.
+fn judge_again(r: &mut CriterionResult, observed: Quantity, n: usize) {
+    let Some(threshold) = r.threshold else {
         return;
     };
     if let Ok(j) = threshold.judge(observed) {
-        evidence.observed = Some(observed);
-        evidence.bound = Bound::Exact;
-        evidence.margin = j.margin;
-        evidence.verdict = if j.met { Verdict::Pass } else { Verdict::Fail };
-        evidence.summary = Some(format!(
+        r.observed = Some(observed);
+        r.bound = readiness_core::Bound::Exact;
+        r.verdict = if j.met { Status::Pass } else { Status::Fail };
+        r.summary = Some(Text::from(format!(
             "{observed} over {n} shards merged ({})",
             threshold.describe_margin(observed)
-        ));
+        )));
     }
 }
 
-fn merged_histogram(shards: &[Record]) -> Option<hdrhistogram::Histogram<u64>> {
+fn merged_histogram(shards: &[CriterionResult]) -> Option<hdrhistogram::Histogram<u64>> {
     let mut total: Option<hdrhistogram::Histogram<u64>> = None;
     for r in shards {
         let h = r
-            .evidence
             .attachment::<LatencyHistogram>()?
             .histogram
             .decode()
@@ -303,8 +461,8 @@ fn merged_histogram(shards: &[Record]) -> Option<hdrhistogram::Histogram<u64>> {
     total
 }
 
-fn merged_timeline(shards: &[Record]) -> Option<Timeline> {
-    let mut timelines = shards.iter().map(|r| r.evidence.attachment::<Timeline>());
+fn merged_timeline(shards: &[CriterionResult]) -> Option<Timeline> {
+    let mut timelines = shards.iter().map(|r| r.attachment::<Timeline>());
     let mut total = timelines.next()??.clone();
     for t in timelines {
         total.absorb(t?).ok()?;

@@ -1,63 +1,108 @@
-//! Reading an evidence directory: every `*.jsonl` file under it (many processes, many
-//! shards, artifacts of several CI jobs copied into sub-folders), in parallel.
+//! Stage 1, read: every `*.jsonl` file under the evidence directory (many processes, many
+//! shards, artifacts of several CI jobs copied into sub-folders), two files at a time.
+//! Each record is judged again as it is read ([`Evidence::verify`]) and kept only in the
+//! compact form the later stages need: a million records are never held whole.
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use readiness_core::{Error, Evidence, Result, SCHEMA_MAJOR};
-use serde::Serialize;
+use readiness_core::run::RunSource;
+use readiness_core::{Error, Evidence, Result, SCHEMA_MAJOR, Verdict};
 
-/// One evidence record and where it was read.
-#[derive(Debug, Clone)]
-pub struct Record {
-    /// The record.
-    pub evidence: Evidence,
-    /// The file, relative to the evidence directory.
-    pub file: String,
-    /// 1-based line in the file.
-    pub line: usize,
+use crate::finding::{Finding, FindingKind};
+use crate::scorecard::{CriterionResult, Location, Status};
+use crate::text::{Interner, Local, Text};
+
+/// One shard of a split load, `index` of `count` (1-based), as a record names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardOf {
+    /// 1..=count.
+    pub index: u32,
+    /// How many shards.
+    pub count: u32,
 }
 
-/// Something the report noticed that is not an error: it is shown with the scorecard.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    /// What kind of finding (`truncated_line`, `missing_expected`, `unweighted_category`,
-    /// `retried`, `merged_shards`).
-    pub kind: String,
-    /// The finding in words.
-    pub message: String,
-    /// The evidence file it is about, relative to the evidence directory.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// The line in that file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
+impl ShardOf {
+    /// `i/n` with 1 <= i <= n.
+    pub fn parse(text: &str) -> Option<ShardOf> {
+        let (i, n) = text.trim().split_once('/')?;
+        let (index, count) = (i.trim().parse().ok()?, n.trim().parse().ok()?);
+        (index >= 1 && index <= count).then_some(ShardOf { index, count })
+    }
 }
 
-/// Everything read from one evidence directory.
+impl std::fmt::Display for ShardOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// One record as the later stages need it: its result line, and what places it in a run,
+/// a shard set and a retry sequence.
 #[derive(Debug, Clone)]
-pub struct EvidenceSet {
-    /// The directory.
-    pub dir: PathBuf,
-    /// How many `*.jsonl` files were read.
-    pub files: usize,
-    /// Every record, ordered by file name and line.
-    pub records: Vec<Record>,
-    /// Truncated last lines (a test killed mid-write).
-    pub findings: Vec<Finding>,
+pub struct Entry {
+    /// The criterion as the record judged it (judged again on reading).
+    pub result: CriterionResult,
+    /// The run (`context.run_id`; records without one: the file they are in).
+    pub run: Text,
+    /// Where the run id came from (absent in records of schema 2.0).
+    pub run_source: Option<RunSource>,
+    /// The shard, when the load was split.
+    pub shard: Option<ShardOf>,
+    /// When the record was judged (µs since the epoch).
+    pub finished_at: Option<i64>,
+    /// When the measurement started (µs since the epoch).
+    pub started_at: Option<i64>,
+    /// The process that wrote it.
+    pub pid: Option<u32>,
+    /// The git commit it names.
+    pub git_commit: Option<Text>,
+}
+
+/// What stage 1 read.
+#[derive(Debug)]
+pub struct Read {
+    pub(crate) dir: PathBuf,
+    pub(crate) files: usize,
+    /// The entries, file by file (so later stages can free them a file at a time).
+    pub(crate) chunks: Vec<Vec<Entry>>,
+    pub(crate) findings: Vec<Finding>,
+}
+
+impl Read {
+    /// Records read (cut-short ones included).
+    pub fn records(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+    /// `*.jsonl` files read.
+    pub fn files(&self) -> usize {
+        self.files
+    }
+    /// Every entry, file by file.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.chunks.iter().flatten()
+    }
+    /// What the reading noticed (records cut short, records that disagree with their
+    /// numbers).
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
 }
 
 /// Reads every `*.jsonl` file under `dir` (recursively).
 ///
-/// A truncated last line (no newline at the end and not a whole record: the writer was
-/// killed mid-write) is skipped and reported as a finding. Any other line that is not a
-/// record, a record of an unknown schema major version, a missing or empty directory are
-/// errors that say which file and line and what to do.
-pub fn read_dir(dir: &Path) -> Result<EvidenceSet> {
+/// Each record is judged again from its own numbers ([`Evidence::verify`]): one that
+/// disagrees becomes verdict `error` with a finding, never a pass. A last line cut short
+/// (no newline at the end and not a whole record: the writer was killed mid-write) is a
+/// criterion that could not be judged: verdict `error`, named by what can be read of it,
+/// and a no-go finding. Any other line that is not a record, a record of an unknown
+/// schema major version, a missing or empty directory are errors that say which file and
+/// line and what to do.
+pub fn read(dir: &Path) -> Result<Read> {
     if !dir.is_dir() {
         return Err(Error::InvalidInput(format!(
             "evidence directory {} does not exist or is not a directory; run the tests first \
-             (they write to $READINESS_DIR, by default target/readiness/evidence) or pass the \
+             (they write to $READINESS_DIR, by default target/readiness) or pass the \
              directory they wrote",
             dir.display()
         )));
@@ -65,16 +110,19 @@ pub fn read_dir(dir: &Path) -> Result<EvidenceSet> {
     let mut files = Vec::new();
     collect(dir, &mut files)?;
     files.sort();
-    let parsed: Vec<Result<(Vec<Record>, Option<Finding>)>> =
-        files.par_iter().map(|path| read_file(dir, path)).collect();
-    let mut records = Vec::new();
+    let interner = Interner::default();
+    let parsed: Vec<Result<(Vec<Entry>, Vec<Finding>)>> = files
+        .par_iter()
+        .map(|path| read_file(dir, path, &interner))
+        .collect();
+    let mut chunks = Vec::with_capacity(parsed.len());
     let mut findings = Vec::new();
     for p in parsed {
-        let (r, f) = p?;
-        records.extend(r);
+        let (entries, f) = p?;
+        chunks.push(entries);
         findings.extend(f);
     }
-    if records.is_empty() {
+    if chunks.iter().all(Vec::is_empty) {
         return Err(Error::InvalidInput(format!(
             "no evidence records in {} ({} *.jsonl files); run the readiness tests first, or \
              pass the directory they wrote ($READINESS_DIR)",
@@ -82,10 +130,10 @@ pub fn read_dir(dir: &Path) -> Result<EvidenceSet> {
             files.len()
         )));
     }
-    Ok(EvidenceSet {
+    Ok(Read {
         dir: dir.to_path_buf(),
         files: files.len(),
-        records,
+        chunks,
         findings,
     })
 }
@@ -109,7 +157,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn read_file(dir: &Path, path: &Path) -> Result<(Vec<Record>, Option<Finding>)> {
+fn read_file(dir: &Path, path: &Path, interner: &Interner) -> Result<(Vec<Entry>, Vec<Finding>)> {
     let name = path
         .strip_prefix(dir)
         .unwrap_or(path)
@@ -117,6 +165,8 @@ fn read_file(dir: &Path, path: &Path) -> Result<(Vec<Record>, Option<Finding>)> 
         .into_owned();
     let bytes = std::fs::read(path)
         .map_err(|e| Error::Other(format!("cannot read {}: {e}", path.display())))?;
+    let mut texts = Local::new(interner);
+    let file = texts.take(name.clone());
     let ends_whole = bytes.last().is_none_or(|b| *b == b'\n');
     let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
     // split gives an empty piece after the final newline.
@@ -125,30 +175,22 @@ fn read_file(dir: &Path, path: &Path) -> Result<(Vec<Record>, Option<Finding>)> 
     } else {
         lines.len()
     };
-    let mut records = Vec::with_capacity(count);
-    let mut finding = None;
+    let mut entries = Vec::with_capacity(count);
+    let mut findings = Vec::new();
+    let mut cut = None;
     for (i, line) in lines[..count].iter().enumerate() {
         let n = i + 1;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let evidence: Evidence = match serde_json::from_slice(line) {
+        let mut evidence: Evidence = match serde_json::from_slice(line) {
             Ok(e) => e,
             // A newer writer may have changed the shape: say so rather than "damaged".
             Err(_) if schema_of(line).is_some_and(|s| major(&s) != Some(SCHEMA_MAJOR)) => {
                 return Err(schema_error(path, n, &schema_of(line).unwrap_or_default()));
             }
             Err(_) if n == count && !ends_whole => {
-                finding = Some(Finding {
-                    kind: "truncated_line".into(),
-                    message: format!(
-                        "{name}:{n}: the last line is cut off ({} bytes, no newline): the test \
-                         that wrote it was killed mid-write; the record is left out",
-                        line.len()
-                    ),
-                    file: Some(name.clone()),
-                    line: Some(n),
-                });
+                cut = Some((n, *line));
                 continue;
             }
             Err(e) => {
@@ -162,13 +204,139 @@ fn read_file(dir: &Path, path: &Path) -> Result<(Vec<Record>, Option<Finding>)> 
         if evidence.schema_major() != Some(SCHEMA_MAJOR) {
             return Err(schema_error(path, n, &evidence.schema));
         }
-        records.push(Record {
-            evidence,
-            file: name.clone(),
-            line: n,
-        });
+        if let Err(why) = evidence.verify() {
+            findings.push(Finding::at(
+                FindingKind::InconsistentRecord,
+                format!(
+                    "{name}:{n}: the record of {} says {}, but {why}; it counts as an error",
+                    evidence.criterion.id, evidence.verdict
+                ),
+                &name,
+                n,
+            ));
+            evidence.error = Some(format!("the record disagrees with its own numbers: {why}"));
+            evidence.verdict = Verdict::Error;
+        }
+        entries.push(entry(evidence, Location::new(file.clone(), n), &mut texts));
     }
-    Ok((records, finding))
+    if let Some((n, line)) = cut {
+        // The process that was killed wrote the file's other records: the same run.
+        let run = entries.first().map(|e| (e.run.clone(), e.run_source));
+        let e = cut_short(line, Location::new(file.clone(), n), run, &mut texts);
+        findings.push(Finding::at(
+            FindingKind::CutShort,
+            format!(
+                "{name}:{n}: the record of {} is cut off ({} bytes, no newline): the test that \
+                 wrote it was killed mid-write, so its criterion could not be judged",
+                e.result.id,
+                line.len()
+            ),
+            &name,
+            n,
+        ));
+        entries.push(e);
+    }
+    Ok((entries, findings))
+}
+
+fn micros(t: Option<time::OffsetDateTime>) -> Option<i64> {
+    t.map(|t| (t.unix_timestamp_nanos() / 1000) as i64)
+}
+
+/// The compact entry of a record.
+fn entry(e: Evidence, at: Location, texts: &mut Local<'_>) -> Entry {
+    let c = e.context;
+    let run = match c.run_id {
+        Some(r) => texts.take(r),
+        // A record without a run: its file (one process) is its run.
+        None => at.file.clone(),
+    };
+    let result = CriterionResult {
+        id: texts.take(e.criterion.id),
+        title: texts.take(e.criterion.title),
+        category: texts.get(e.criterion.category.as_str()),
+        subject: texts.take(e.subject),
+        verdict: e.verdict.into(),
+        must_pass: false,
+        threshold: e.threshold,
+        observed: e.observed,
+        bound: e.bound,
+        combine: e.combine,
+        summary: e.summary.map(|s| texts.take(s)),
+        error: e.error.map(|s| texts.take(s)),
+        test: c.test.map(|s| texts.take(s)),
+        scenario: c.scenario.map(|s| texts.take(s)),
+        evidence: Some(at),
+        attempts: 1,
+        shards: 0,
+        attachments: e.attachments,
+    };
+    Entry {
+        result,
+        run,
+        run_source: c.run_source,
+        shard: c.shard.as_deref().and_then(ShardOf::parse),
+        finished_at: micros(c.finished_at),
+        started_at: micros(c.started_at),
+        pid: c.pid,
+        git_commit: c.git_commit.map(|s| texts.take(s)),
+    }
+}
+
+/// The entry of a record cut short: verdict `error`, named by what can be read of it.
+fn cut_short(
+    line: &[u8],
+    at: Location,
+    file_run: Option<(Text, Option<RunSource>)>,
+    texts: &mut Local<'_>,
+) -> Entry {
+    let text = String::from_utf8_lossy(line);
+    let field = |key: &str| -> Option<String> {
+        let start = text.find(&format!("\"{key}\":\""))? + key.len() + 4;
+        let rest = &text[start..];
+        let end = rest.find('"')?;
+        Some(rest[..end].to_owned())
+    };
+    let id = field("id").unwrap_or_else(|| "(unreadable record)".to_owned());
+    let (run, run_source) = match (field("run_id"), file_run) {
+        (Some(r), _) => (texts.take(r), None),
+        (None, Some(r)) => r,
+        (None, None) => (at.file.clone(), None),
+    };
+    let result = CriterionResult {
+        title: texts.take(field("title").unwrap_or_else(|| "a record cut short".to_owned())),
+        category: texts.take(field("category").unwrap_or_else(|| "unjudged".to_owned())),
+        subject: texts.take(field("subject").unwrap_or_else(|| format!("{at}"))),
+        id: texts.take(id),
+        verdict: Status::Error,
+        must_pass: false,
+        threshold: None,
+        observed: None,
+        bound: readiness_core::Bound::Exact,
+        combine: readiness_core::Combine::VerdictOnly,
+        summary: None,
+        error: Some(texts.take(format!(
+            "the record was cut short after {} bytes (its test was killed while writing \
+             it): it could not be judged",
+            line.len()
+        ))),
+        test: field("test").map(|t| texts.take(t)),
+        scenario: None,
+        evidence: Some(at),
+        attempts: 1,
+        shards: 0,
+        attachments: Vec::new(),
+    };
+    Entry {
+        result,
+        run,
+        run_source,
+        shard: field("shard").as_deref().and_then(ShardOf::parse),
+        finished_at: None,
+        started_at: None,
+        pid: None,
+        git_commit: None,
+    }
 }
 
 fn schema_of(line: &[u8]) -> Option<String> {

@@ -1,6 +1,14 @@
-//! The scorecard as text: terminal table, Markdown, JSON and JUnit XML.
+//! The scorecard as text: terminal table, Markdown, JSON and JUnit XML. JSON and JUnit
+//! list every criterion and are written straight to a file ([`write_json`],
+//! [`write_junit`]); the terminal, Markdown and HTML, which people read, list every
+//! criterion that did not pass and at most [`PASSED_LISTED`] passed ones per category.
 
 use std::fmt::Write as _;
+use std::io::Write as IoWrite;
+
+/// Passed criteria listed per category in the terminal, Markdown and HTML forms; the rest
+/// are counted ("and 9,900 more passed"). JSON and JUnit list every one.
+pub const PASSED_LISTED: usize = 100;
 
 use crate::scorecard::{CriterionResult, Decision, Scorecard, Status};
 
@@ -53,7 +61,7 @@ impl Paint {
 
 /// One line saying what was observed against what was required.
 pub fn observation(c: &CriterionResult) -> String {
-    match (&c.required, &c.observed, &c.error) {
+    match (c.required(), c.observed_text(), &c.error) {
         (_, _, Some(e)) => format!("could not run: {e}"),
         (Some(r), Some(o), _) => format!("required {r}, observed {o}"),
         (None, Some(o), _) => format!("observed {o}"),
@@ -66,10 +74,10 @@ pub fn observation(c: &CriterionResult) -> String {
 fn source(c: &CriterionResult) -> String {
     let mut parts = Vec::new();
     if let Some(t) = &c.test {
-        parts.push(t.clone());
+        parts.push(t.to_string());
     }
     if let Some(e) = &c.evidence {
-        parts.push(e.clone());
+        parts.push(e.to_string());
     }
     if c.shards > 0 {
         parts.push(format!("{} shards merged", c.shards));
@@ -92,8 +100,11 @@ pub fn terminal(s: &Scorecard, colour: bool) -> String {
     );
     let _ = writeln!(
         o,
-        "evidence: {} ({} files, {} records)\n",
-        s.evidence_dir, s.files, s.records
+        "evidence: {} ({} files, {} records{})\n",
+        s.evidence_dir,
+        s.files,
+        s.records,
+        runs_text(s)
     );
     let _ = writeln!(
         o,
@@ -185,115 +196,162 @@ fn md_escape(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The criteria of a category a person reads: every one that did not pass, and the first
+/// [`PASSED_LISTED`] that passed; with how many passed ones were left out.
+pub fn listed(criteria: &[CriterionResult]) -> (impl Iterator<Item = &CriterionResult>, usize) {
+    let passed = criteria.iter().filter(|c| c.passed()).count();
+    let mut shown = 0usize;
+    let iter = criteria.iter().filter(move |c| {
+        if !c.passed() {
+            return true;
+        }
+        shown += 1;
+        shown <= PASSED_LISTED
+    });
+    (iter, passed.saturating_sub(PASSED_LISTED))
+}
+
 /// The Markdown scorecard (for a PR comment or `$GITHUB_STEP_SUMMARY`).
 pub fn markdown(s: &Scorecard) -> String {
-    let mut o = String::with_capacity(4096 + 160 * s.criteria().count());
+    let mut out = Vec::with_capacity(4096);
+    let _ = write_markdown(s, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the Markdown scorecard to `o`.
+pub fn write_markdown(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
     let icon = match s.verdict {
         Decision::Go => "✅",
         Decision::NoGo => "❌",
     };
-    let _ = writeln!(o, "# Readiness scorecard: {icon} {}\n", s.verdict);
-    let _ = writeln!(
+    writeln!(o, "# Readiness scorecard: {icon} {}\n", s.verdict)?;
+    writeln!(
         o,
-        "**Score {:.1}/10** (go needs {:.1}) from {} records in {} evidence files.\n",
-        s.score, s.min_score, s.records, s.files
-    );
+        "**Score {:.1}/10** (go needs {:.1}) from {} records in {} evidence files{}.\n",
+        s.score,
+        s.min_score,
+        s.records,
+        s.files,
+        runs_text(s)
+    )?;
     if !s.reasons.is_empty() {
-        let _ = writeln!(o, "## Reasons for no-go\n");
+        writeln!(o, "## Reasons for no-go\n")?;
         for r in &s.reasons {
-            let _ = writeln!(o, "- {}", md_escape(r));
+            writeln!(o, "- {}", md_escape(r))?;
         }
-        o.push('\n');
+        writeln!(o)?;
     }
-    let _ = writeln!(o, "## Categories\n");
-    let _ = writeln!(
+    writeln!(o, "## Categories\n")?;
+    writeln!(
         o,
         "| Category | Weight | Score | Pass | Fail | Error | Missing |\n|---|---:|---:|---:|---:|---:|---:|"
-    );
+    )?;
     for c in &s.categories {
         if c.assessed {
-            let _ = writeln!(
+            writeln!(
                 o,
                 "| {} | {} | {:.1} | {} | {} | {} | {} |",
                 c.name, c.weight, c.score, c.passed, c.failed, c.errors, c.missing
-            );
+            )?;
         } else {
-            let _ = writeln!(o, "| {} | {} | not assessed | | | | |", c.name, c.weight);
+            writeln!(o, "| {} | {} | not assessed | | | | |", c.name, c.weight)?;
         }
     }
-    let _ = writeln!(o, "| **Weighted** | | **{:.1}** | | | | |\n", s.score);
+    writeln!(o, "| **Weighted** | | **{:.1}** | | | | |\n", s.score)?;
     for c in s.categories.iter().filter(|c| c.assessed) {
-        let _ = writeln!(o, "## {}\n", c.name);
-        let _ = writeln!(
+        writeln!(o, "## {}\n", c.name)?;
+        writeln!(
             o,
             "| | Criterion | Required | Observed | Evidence |\n|---|---|---|---|---|"
-        );
-        for r in &c.criteria {
+        )?;
+        let (list, more) = listed(&c.criteria);
+        for r in list {
             let must = if r.must_pass { " (must pass)" } else { "" };
-            let observed = match (&r.observed, &r.error) {
+            let observed = match (r.observed_text(), &r.error) {
                 (_, Some(e)) => format!("could not run: {e}"),
-                (Some(o), None) => o.clone(),
+                (Some(o), None) => o,
                 (None, None) => "—".into(),
             };
-            let _ = writeln!(
+            writeln!(
                 o,
                 "| {} | `{}` {}{} | {} | {} | {} |",
                 mark(r.verdict),
                 r.id,
                 md_escape(&r.title),
                 must,
-                md_escape(r.required.as_deref().unwrap_or("—")),
+                md_escape(r.required().as_deref().unwrap_or("—")),
                 md_escape(&observed),
                 md_escape(&source(r))
-            );
+            )?;
         }
-        o.push('\n');
+        if more > 0 {
+            writeln!(
+                o,
+                "| ✅ | … and {more} more passed | | | scorecard.json and junit.xml list every one |"
+            )?;
+        }
+        writeln!(o)?;
     }
     if let Some(cap) = &s.capacity {
-        let _ = writeln!(o, "## Capacity plan\n\n{}\n", md_escape(&cap.advice));
-        let _ = writeln!(
+        writeln!(o, "## Capacity plan\n\n{}\n", md_escape(&cap.advice))?;
+        writeln!(
             o,
             "| In | Peak | Share of the ceiling ({:.0}/s) |\n|---:|---:|---:|",
             cap.ceiling
-        );
+        )?;
         for (when, peak, share) in cap.rows() {
-            let _ = writeln!(o, "| {when} | {peak:.0}/s | {:.0}% |", share * 100.0);
+            writeln!(o, "| {when} | {peak:.0}/s | {:.0}% |", share * 100.0)?;
         }
-        let _ = writeln!(o, "\nCeiling from {}.\n", md_escape(&cap.source));
+        writeln!(o, "\nCeiling from {}.\n", md_escape(&cap.source))?;
     }
     if let Some(b) = &s.baseline {
-        let _ = writeln!(
+        writeln!(
             o,
             "## Compared with the baseline\n\n| Change | Criterion | Test | Detail |\n|---|---|---|---|"
-        );
+        )?;
         for c in b {
-            let _ = writeln!(
+            writeln!(
                 o,
                 "| {} | `{}` | {} | {} |",
                 c.change,
                 c.id,
                 md_escape(&c.test),
                 md_escape(&c.detail)
-            );
+            )?;
         }
-        o.push('\n');
+        writeln!(o)?;
     }
     if !s.findings.is_empty() {
-        let _ = writeln!(o, "## Findings\n");
+        writeln!(o, "## Findings\n")?;
         for f in &s.findings {
-            let _ = writeln!(o, "- {}", md_escape(&f.message));
+            writeln!(o, "- {}", md_escape(&f.message))?;
         }
-        o.push('\n');
+        writeln!(o)?;
     }
-    o
+    Ok(())
+}
+
+/// ", run cargo-4121-99 (one cargo invocation)" for the runs judged.
+fn runs_text(s: &Scorecard) -> String {
+    match s.runs.as_slice() {
+        [] => String::new(),
+        [one] => format!(", run {}", one.id),
+        many => format!(", {} runs", many.len()),
+    }
 }
 
 /// The scorecard as JSON (schema [`crate::SCORECARD_SCHEMA`]), one line (`jq .` shows it
 /// indented).
 pub fn json(s: &Scorecard) -> String {
-    let mut text = serde_json::to_string(s).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    text.push('\n');
-    text
+    let mut out = Vec::new();
+    let _ = write_json(s, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the JSON scorecard to `o`.
+pub fn write_json(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *o, s).map_err(std::io::Error::other)?;
+    writeln!(o)
 }
 
 /// Escapes text for XML (and HTML): the five special characters, and control characters
@@ -318,73 +376,70 @@ pub fn xml_escape(text: &str) -> String {
 /// JUnit XML: one testsuite per category, one testcase per criterion; a failed or
 /// missing criterion is a `<failure>`, one that could not run an `<error>`.
 pub fn junit(s: &Scorecard) -> String {
+    let mut out = Vec::new();
+    let _ = write_junit(s, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the JUnit XML to `o`.
+pub fn write_junit(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
     let count = |v: Status| s.criteria().filter(|c| c.verdict == v).count();
     let unassessed = s.categories.iter().filter(|c| !c.assessed).count();
     let total = s.criteria().count() + unassessed;
-    let mut o = String::with_capacity(4096 + 160 * total);
-    o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
+    writeln!(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+    writeln!(
         o,
         "<testsuites name=\"readiness\" tests=\"{total}\" failures=\"{}\" errors=\"{}\">",
         count(Status::Fail) + count(Status::Missing) + unassessed,
         count(Status::Error)
-    );
+    )?;
     for c in s.categories.iter().filter(|c| !c.assessed) {
         // A weighted category no test assessed: one failing case, so CI shows it.
-        let _ = writeln!(
+        writeln!(
             o,
             "  <testsuite name=\"{0}\" tests=\"1\" failures=\"1\" errors=\"0\" skipped=\"0\">\n    \
              <testcase classname=\"readiness.{0}\" name=\"{0}: not assessed\">\n      \
              <failure message=\"not assessed: no criterion of category {0} has evidence\" \
              type=\"not_assessed\"/>\n    </testcase>\n  </testsuite>",
             xml_escape(&c.name)
-        );
+        )?;
     }
     for c in s.categories.iter().filter(|c| c.assessed) {
-        let _ = writeln!(
+        let category = xml_escape(&c.name);
+        writeln!(
             o,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\">",
-            xml_escape(&c.name),
+            "  <testsuite name=\"{category}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\">",
             c.criteria.len(),
             c.failed + c.missing,
             c.errors
-        );
+        )?;
         for r in &c.criteria {
-            let name = format!("{}: {}", r.id, r.title);
-            let _ = write!(
+            write!(
                 o,
-                "    <testcase classname=\"readiness.{}\" name=\"{}\"",
-                xml_escape(&c.name),
-                xml_escape(&name)
-            );
-            let body = failure_text(r);
+                "    <testcase classname=\"readiness.{category}\" name=\"{}: {}\"",
+                xml_escape(&r.id),
+                xml_escape(&r.title)
+            )?;
             match r.verdict {
-                Status::Pass => {
-                    let _ = writeln!(o, "/>");
-                }
-                Status::Error => {
-                    let _ = writeln!(
-                        o,
-                        ">\n      <error message=\"{}\" type=\"error\">{}</error>\n    </testcase>",
-                        xml_escape(&observation(r)),
-                        xml_escape(&body)
-                    );
-                }
-                Status::Fail | Status::Missing => {
-                    let _ = writeln!(
-                        o,
-                        ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
-                        xml_escape(&observation(r)),
-                        r.verdict,
-                        xml_escape(&body)
-                    );
-                }
+                Status::Pass => writeln!(o, "/>")?,
+                Status::Error => writeln!(
+                    o,
+                    ">\n      <error message=\"{}\" type=\"error\">{}</error>\n    </testcase>",
+                    xml_escape(&observation(r)),
+                    xml_escape(&failure_text(r))
+                )?,
+                Status::Fail | Status::Missing => writeln!(
+                    o,
+                    ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                    xml_escape(&observation(r)),
+                    r.verdict,
+                    xml_escape(&failure_text(r))
+                )?,
             }
         }
-        let _ = writeln!(o, "  </testsuite>");
+        writeln!(o, "  </testsuite>")?;
     }
-    let _ = writeln!(o, "</testsuites>");
-    o
+    writeln!(o, "</testsuites>")
 }
 
 /// The failure block of a criterion, as the harness prints it.
@@ -395,17 +450,20 @@ pub fn failure_text(r: &CriterionResult) -> String {
         Status::Pass | Status::Fail => "readiness criterion failed",
     };
     let mut o = format!("{head}: {} ({})", r.id, r.title);
-    let mut line = |k: &str, v: &Option<String>| {
+    let mut line = |k: &str, v: Option<&str>| {
         if let Some(v) = v {
             let _ = write!(o, "\n  {k:<9} {v}");
         }
     };
-    line("required:", &r.required);
-    line("observed:", &r.observed);
-    line("error:", &r.error);
-    line("summary:", &r.summary);
-    line("scenario:", &r.scenario);
-    line("test:", &r.test);
-    line("evidence:", &r.evidence);
+    line("required:", r.required().as_deref());
+    line("observed:", r.observed_text().as_deref());
+    line("error:", r.error.as_deref());
+    line("summary:", r.summary.as_deref());
+    line("scenario:", r.scenario.as_deref());
+    line("test:", r.test.as_deref());
+    line(
+        "evidence:",
+        r.evidence.as_ref().map(|e| e.to_string()).as_deref(),
+    );
     o
 }

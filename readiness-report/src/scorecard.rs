@@ -1,19 +1,23 @@
-//! The scorecard: per category the criteria and their verdicts, a score, the weighted total
-//! and the go / no-go verdict with its reasons. Every number points back at its evidence.
+//! Stages 4 and 5: score (per category the criteria and their verdicts, a score, the
+//! weighted total) and decide (go / no-go with every reason, in one place). Every line
+//! points back at its evidence.
 
 use std::collections::BTreeMap;
 
-use readiness_core::{Attachment, Verdict};
-use serde::Serialize;
+use readiness_core::{Attachment, AttachmentKind, Bound, Combine, Quantity, Threshold, Verdict};
+use serde::ser::SerializeStruct as _;
+use serde::{Serialize, Serializer};
 
-use crate::baseline::Comparison;
+use crate::baseline::{Change, Comparison};
 use crate::capacity::CapacityPlan;
 use crate::config::{NoGoRule, ReportConfig, Unassessed, matches};
+use crate::finding::{Finding, FindingKind};
 use crate::merge::Merged;
-use crate::read::{EvidenceSet, Finding};
+use crate::runs::RunInfo;
+use crate::text::Text;
 
 /// Version of the scorecard's JSON form; a consumer refuses an unknown major.
-pub const SCORECARD_SCHEMA: &str = "1.1";
+pub const SCORECARD_SCHEMA: &str = "1.2";
 
 /// Go or no-go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,7 +39,7 @@ impl std::fmt::Display for Decision {
 }
 
 /// Where a criterion stands: its evidence's verdict, or no evidence at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Measured and met.
@@ -45,6 +49,7 @@ pub enum Status {
     /// Could not be measured.
     Error,
     /// Expected in the config, but no test left evidence.
+    #[default]
     Missing,
 }
 
@@ -76,47 +81,75 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// One criterion's line on the scorecard.
-#[derive(Debug, Clone, Serialize)]
+/// Where a record was read: its file (relative to the evidence directory) and line.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// The file, relative to the evidence directory.
+    pub file: Text,
+    /// 1-based line.
+    pub line: u32,
+}
+
+impl Location {
+    pub(crate) fn new(file: Text, line: usize) -> Self {
+        Location {
+            file,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+impl Serialize for Location {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One criterion's line on the scorecard: what its evidence (merged over retries and
+/// shards, judged again) says. Texts are shared with every other line that has them.
+#[derive(Debug, Clone, Default)]
 pub struct CriterionResult {
     /// Criterion id (`load.p95`).
-    pub id: String,
+    pub id: Text,
     /// Human title.
-    pub title: String,
+    pub title: Text,
+    /// Category.
+    pub category: Text,
+    /// What was measured (with the test, the key of merges and baselines).
+    pub subject: Text,
     /// `pass`, `fail`, `error`, or `missing` (expected but no evidence).
     pub verdict: Status,
     /// Whether any failure of it is no-go.
     pub must_pass: bool,
-    /// The limit in words ("at most 500ms").
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub required: Option<String>,
-    /// The measured value ("812.4ms").
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub observed: Option<String>,
-    /// observed / limit.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub margin: Option<f64>,
+    /// The limit.
+    pub threshold: Option<Threshold>,
+    /// The measured value (or a bound of it, as `bound` says).
+    pub observed: Option<Quantity>,
+    /// Whether `observed` is the value or a bound of it.
+    pub bound: Bound,
+    /// How it merges across shards and compares with a baseline.
+    pub combine: Combine,
     /// One line of detail.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
+    pub summary: Option<Text>,
     /// Why it could not be measured.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<Text>,
     /// The test that checked it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub test: Option<String>,
+    pub test: Option<Text>,
     /// Scenario.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scenario: Option<String>,
-    /// Evidence file (relative to the evidence directory) and line.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<String>,
+    pub scenario: Option<Text>,
+    /// Where its record was read (for shards: the first shard's).
+    pub evidence: Option<Location>,
     /// Records behind this line (retries and shards).
-    pub attempts: usize,
+    pub attempts: u32,
     /// Shards merged (0: one process).
-    pub shards: usize,
-    /// Raw data, for the HTML charts (not in the JSON form).
-    #[serde(skip)]
+    pub shards: u32,
+    /// Raw data, for the HTML charts and baselines (not in the JSON form).
     pub attachments: Vec<Attachment>,
 }
 
@@ -124,6 +157,65 @@ impl CriterionResult {
     /// Passed.
     pub fn passed(&self) -> bool {
         self.verdict == Status::Pass
+    }
+    /// The limit in words ("at most 500ms").
+    pub fn required(&self) -> Option<String> {
+        self.threshold.map(|t| t.to_string())
+    }
+    /// The measured value in words ("812.4ms", "at least 30s").
+    pub fn observed_text(&self) -> Option<String> {
+        self.observed.map(|o| match self.bound {
+            Bound::Exact => o.to_string(),
+            Bound::AtLeast => format!("at least {o}"),
+            Bound::AtMost => format!("at most {o}"),
+        })
+    }
+    /// observed / limit.
+    pub fn margin(&self) -> Option<f64> {
+        let (t, o) = (self.threshold?, self.observed?);
+        t.judge(o).ok()?.margin
+    }
+    /// The attachment of kind `T`, if the line has one.
+    pub fn attachment<T: AttachmentKind>(&self) -> Option<&T> {
+        self.attachments.iter().find_map(T::of)
+    }
+}
+
+impl Serialize for CriterionResult {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("CriterionResult", 14)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("title", &self.title)?;
+        st.serialize_field("subject", &self.subject)?;
+        st.serialize_field("verdict", &self.verdict)?;
+        st.serialize_field("must_pass", &self.must_pass)?;
+        if let Some(r) = self.required() {
+            st.serialize_field("required", &r)?;
+        }
+        if let Some(o) = self.observed_text() {
+            st.serialize_field("observed", &o)?;
+        }
+        if let Some(m) = self.margin() {
+            st.serialize_field("margin", &m)?;
+        }
+        if let Some(v) = &self.summary {
+            st.serialize_field("summary", v)?;
+        }
+        if let Some(v) = &self.error {
+            st.serialize_field("error", v)?;
+        }
+        if let Some(v) = &self.test {
+            st.serialize_field("test", v)?;
+        }
+        if let Some(v) = &self.scenario {
+            st.serialize_field("scenario", v)?;
+        }
+        if let Some(v) = &self.evidence {
+            st.serialize_field("evidence", v)?;
+        }
+        st.serialize_field("attempts", &self.attempts)?;
+        st.serialize_field("shards", &self.shards)?;
+        st.end()
     }
 }
 
@@ -162,8 +254,10 @@ pub struct Scorecard {
     pub evidence_dir: String,
     /// Evidence files read.
     pub files: usize,
-    /// Records read.
+    /// Records judged.
     pub records: usize,
+    /// The runs judged.
+    pub runs: Vec<RunInfo>,
     /// Git commits named by the evidence.
     pub git_commits: Vec<String>,
     /// Go or no-go.
@@ -176,7 +270,8 @@ pub struct Scorecard {
     pub reasons: Vec<String>,
     /// Per category, in the config's order of weight (heaviest first).
     pub categories: Vec<CategoryScore>,
-    /// Truncated lines, retries, merged shards, missing criteria, unweighted categories.
+    /// Runs judged and not, records cut short, copies, retries, merged shards, missing
+    /// criteria, unweighted categories.
     pub findings: Vec<Finding>,
     /// Capacity planning, when configured and measured.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -187,36 +282,34 @@ pub struct Scorecard {
 }
 
 impl Scorecard {
-    /// Adds a reason for no-go (and so makes the verdict no-go).
-    pub fn add_reason(&mut self, reason: String) {
-        self.reasons.push(reason);
-        self.verdict = Decision::NoGo;
-    }
-
     /// Every criterion, category by category.
     pub fn criteria(&self) -> impl Iterator<Item = &CriterionResult> {
         self.categories.iter().flat_map(|c| c.criteria.iter())
     }
 }
 
-fn result(m: Merged, config: &ReportConfig) -> CriterionResult {
-    let e = m.evidence;
-    CriterionResult {
-        must_pass: config.is_must_pass(&e.criterion.id),
-        id: e.criterion.id,
-        title: e.criterion.title,
-        verdict: e.verdict.into(),
-        required: e.threshold.map(|t| t.to_string()),
-        observed: e.observed.map(|o| o.to_string()),
-        margin: e.margin,
-        summary: e.summary,
-        error: e.error,
-        test: e.context.test,
-        scenario: e.context.scenario,
-        evidence: Some(format!("{}:{}", m.file, m.line)),
-        attempts: m.attempts,
-        shards: m.shards,
-        attachments: e.attachments,
+/// What stage 4 gives: the categories scored, not yet decided.
+#[derive(Debug)]
+pub struct Scored {
+    dir: String,
+    files: usize,
+    records: usize,
+    runs: Vec<RunInfo>,
+    git_commits: Vec<String>,
+    score: f64,
+    weighted: bool,
+    categories: Vec<CategoryScore>,
+    findings: Vec<Finding>,
+}
+
+impl Scored {
+    /// Every criterion, category by category.
+    pub fn criteria(&self) -> impl Iterator<Item = &CriterionResult> {
+        self.categories.iter().flat_map(|c| c.criteria.iter())
+    }
+    /// The weighted score.
+    pub fn score(&self) -> f64 {
+        self.score
     }
 }
 
@@ -224,69 +317,53 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// Builds the scorecard from merged results; `findings` are the reader's and merger's.
-pub(crate) fn build(
-    set: &EvidenceSet,
-    merged: Vec<Merged>,
-    mut findings: Vec<Finding>,
-    config: &ReportConfig,
-) -> Scorecard {
-    let commits = crate::merge::git_commits(&merged);
-    let records = merged.iter().map(|m| m.attempts).sum();
+/// Stage 4: the criteria by category (expected ones without evidence as `missing`),
+/// every weighted category on the card, the scores.
+pub fn score(merged: Merged, config: &ReportConfig) -> Scored {
+    let Merged {
+        dir,
+        files,
+        records,
+        runs,
+        results,
+        mut findings,
+        git_commits,
+    } = merged;
     let missing: Vec<&String> = config
         .expected
         .iter()
-        .filter(|id| !merged.iter().any(|m| matches(id, &m.evidence.criterion.id)))
+        .filter(|id| !results.iter().any(|r| matches(id, &r.id)))
         .collect();
-    use rayon::prelude::*;
-    let results: Vec<(readiness_core::Category, CriterionResult)> = merged
-        .into_par_iter()
-        .map(|mut m| {
-            let category = std::mem::replace(
-                &mut m.evidence.criterion.category,
-                readiness_core::Category::PERFORMANCE,
-            );
-            (category, result(m, config))
-        })
-        .collect();
-    let mut by_category: BTreeMap<String, Vec<CriterionResult>> = BTreeMap::new();
-    for (category, r) in results {
-        match by_category.get_mut(category.as_str()) {
+    let mut by_category: BTreeMap<Text, Vec<CriterionResult>> = BTreeMap::new();
+    for mut r in results {
+        r.must_pass = config.is_must_pass(&r.id);
+        match by_category.get_mut(&r.category) {
             Some(list) => list.push(r),
             None => {
-                by_category.insert(category.as_str().to_owned(), vec![r]);
+                by_category.insert(r.category.clone(), vec![r]);
             }
         }
     }
     for id in missing {
-        findings.push(Finding {
-            kind: "missing_expected".into(),
-            message: format!(
-                "expected criterion {id} has no evidence: the test that checks it did not \
-                     run or did not reach its assertion"
+        findings.push(Finding::new(
+            FindingKind::MissingExpected,
+            format!(
+                "expected criterion {id} has no evidence: the test that checks it did not run \
+                 or did not reach its assertion"
             ),
-            file: None,
-            line: None,
-        });
+        ));
+        let category = Text::from("missing");
         by_category
-            .entry("missing".into())
+            .entry(category.clone())
             .or_default()
             .push(CriterionResult {
-                id: id.clone(),
-                title: "expected in readiness.toml, no evidence".into(),
+                id: Text::from(id.as_str()),
+                title: Text::from("expected in readiness.toml, no evidence"),
+                category,
+                subject: Text::from(id.as_str()),
                 verdict: Status::Missing,
                 must_pass: config.is_must_pass(id),
-                required: None,
-                observed: None,
-                margin: None,
-                summary: None,
-                error: None,
-                test: None,
-                scenario: None,
-                evidence: None,
-                attempts: 0,
-                shards: 0,
-                attachments: Vec::new(),
+                ..CriterionResult::default()
             });
     }
     let mut categories: Vec<CategoryScore> = by_category
@@ -301,13 +378,13 @@ pub(crate) fn build(
                 count(Status::Error),
                 count(Status::Missing),
             );
-            let weight = config.categories.get(&name).copied().unwrap_or(0.0);
+            let weight = config.categories.get(name.as_str()).copied().unwrap_or(0.0);
             let all = criteria.len().max(1);
             CategoryScore {
                 score: round1(10.0 * passed as f64 / all as f64),
                 assessed: true,
                 weight,
-                name,
+                name: name.to_string(),
                 passed,
                 failed,
                 errors,
@@ -321,23 +398,19 @@ pub(crate) fn build(
         if *weight > 0.0 && !categories.iter().any(|c| c.name == *name) {
             let counts = match config.unassessed {
                 Unassessed::Zero => {
-                    "it counts as 0 in the score ([report] unassessed = \
-                                     \"exclude\" leaves it out)"
+                    "it counts as 0 in the score ([report] unassessed = \"exclude\" leaves it out)"
                 }
                 Unassessed::Exclude => {
-                    "it is left out of the score ([report] unassessed = \
-                                        \"exclude\")"
+                    "it is left out of the score ([report] unassessed = \"exclude\")"
                 }
             };
-            findings.push(Finding {
-                kind: "not_assessed".into(),
-                message: format!(
+            findings.push(Finding::new(
+                FindingKind::NotAssessed,
+                format!(
                     "category {name} (weight {weight}) was not assessed: no criterion of it has \
                      evidence; {counts}"
                 ),
-                file: None,
-                line: None,
-            });
+            ));
             categories.push(CategoryScore {
                 name: name.clone(),
                 weight: *weight,
@@ -358,17 +431,15 @@ pub(crate) fn build(
     });
     for c in &categories {
         if c.weight == 0.0 && c.name != "missing" {
-            findings.push(Finding {
-                kind: "unweighted_category".into(),
-                message: format!(
+            findings.push(Finding::new(
+                FindingKind::UnweightedCategory,
+                format!(
                     "category {} has no weight in [report.categories]: its {} criteria count for \
                      the verdict rules but not for the score",
                     c.name,
                     c.criteria.len()
                 ),
-                file: None,
-                line: None,
-            });
+            ));
         }
     }
     // The weighted score over the weighted categories: one not assessed counts 0 (or is
@@ -381,11 +452,55 @@ pub(crate) fn build(
             weights += c.weight;
         }
     }
-    let score = if weights > 0.0 {
-        round1(sum / weights)
-    } else {
-        0.0
-    };
+    Scored {
+        dir: dir.display().to_string(),
+        files,
+        records,
+        runs,
+        git_commits,
+        score: if weights > 0.0 {
+            round1(sum / weights)
+        } else {
+            0.0
+        },
+        weighted: weights > 0.0,
+        categories,
+        findings,
+    }
+}
+
+/// What a baseline comparison adds to the decision.
+#[derive(Debug, Clone)]
+pub struct Compared {
+    /// Every comparison.
+    pub comparisons: Vec<Comparison>,
+    /// Whether a regression (or a criterion of the baseline not checked) is no-go.
+    pub strict: bool,
+}
+
+/// Stage 5, decide: go or no-go, with every reason, in this one place. The reasons: no
+/// weighted category assessed; a must-pass criterion that did not pass; a finding of a
+/// no-go kind (a record cut short, a record that disagrees with its numbers, shards
+/// missing or judged differently, an expected criterion without evidence); a no-go rule of
+/// the config; the score below the minimum; with a strict baseline, a regression or a
+/// criterion of the baseline not checked.
+pub fn decide(
+    scored: Scored,
+    config: &ReportConfig,
+    capacity: Option<CapacityPlan>,
+    baseline: Option<Compared>,
+) -> Scorecard {
+    let Scored {
+        dir,
+        files,
+        records,
+        runs,
+        git_commits,
+        score,
+        weighted,
+        categories,
+        mut findings,
+    } = scored;
     let mut reasons = Vec::new();
     if !categories.iter().any(|c| c.assessed && c.weight > 0.0) {
         reasons.push(
@@ -393,26 +508,51 @@ pub(crate) fn build(
         );
     }
     for c in categories.iter().flat_map(|c| c.criteria.iter()) {
-        if c.must_pass && !c.passed() {
+        if c.must_pass && !c.passed() && c.verdict != Status::Missing {
             reasons.push(format!(
                 "must-pass criterion {} ({}) {}",
                 c.id,
                 c.title,
                 verb(c.verdict)
             ));
-        } else if c.verdict == Status::Missing {
-            reasons.push(format!("expected criterion {} has no evidence", c.id));
         }
     }
+    reasons.extend(no_go_findings(&findings));
     for rule in &config.no_go {
         if let Some(why) = breach(rule, &categories, score) {
             reasons.push(why);
         }
     }
-    if score < config.min_score && weights > 0.0 {
+    if score < config.min_score && weighted {
         reasons.push(format!(
             "score {score:.1} is below the minimum {:.1}",
             config.min_score
+        ));
+    }
+    if let Some(b) = &baseline
+        && b.strict
+    {
+        for c in &b.comparisons {
+            match c.change {
+                Change::Regressed => {
+                    reasons.push(format!("{} of {} regressed: {}", c.id, c.test, c.detail))
+                }
+                Change::Missing => reasons.push(format!(
+                    "{} of {} is in the baseline but was not checked",
+                    c.id, c.test
+                )),
+                _ => {}
+            }
+        }
+    }
+    if let (Some(cap), None) = (&config.capacity, &capacity) {
+        findings.push(Finding::new(
+            FindingKind::CapacityUnmeasured,
+            format!(
+                "[report.capacity] is set but no {} evidence with a ceiling was found: run a \
+                 stress test (Stress + assert_capacity_at_least)",
+                cap.criterion
+            ),
         ));
     }
     Scorecard {
@@ -420,10 +560,11 @@ pub(crate) fn build(
         generated_at: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
-        evidence_dir: set.dir.display().to_string(),
-        files: set.files,
+        evidence_dir: dir,
+        files,
         records,
-        git_commits: commits,
+        runs,
+        git_commits,
         verdict: if reasons.is_empty() {
             Decision::Go
         } else {
@@ -434,9 +575,57 @@ pub(crate) fn build(
         reasons,
         categories,
         findings,
-        capacity: None,
-        baseline: None,
+        capacity,
+        baseline: baseline.map(|b| b.comparisons),
     }
+}
+
+/// One reason per no-go kind of finding: how many, and the first ten of them.
+fn no_go_findings(findings: &[Finding]) -> Vec<String> {
+    let mut by_kind: BTreeMap<FindingKind, Vec<&Finding>> = BTreeMap::new();
+    for f in findings.iter().filter(|f| f.kind.is_no_go()) {
+        by_kind.entry(f.kind).or_default().push(f);
+    }
+    by_kind
+        .into_iter()
+        .map(|(kind, list)| {
+            let (one, many) = match kind {
+                FindingKind::CutShort => (
+                    "record was cut short (its test was killed while writing it) and could not be judged",
+                    "records were cut short (their tests were killed while writing them) and could not be judged",
+                ),
+                FindingKind::InconsistentRecord => (
+                    "record disagrees with its own numbers and counts as an error",
+                    "records disagree with their own numbers and count as errors",
+                ),
+                FindingKind::ShardsMissing => (
+                    "shard set has shards missing",
+                    "shard sets have shards missing",
+                ),
+                FindingKind::ShardsDisagree => (
+                    "shard set was judged in different ways",
+                    "shard sets were judged in different ways",
+                ),
+                FindingKind::MissingExpected => (
+                    "expected criterion has no evidence",
+                    "expected criteria have no evidence",
+                ),
+                _ => ("finding", "findings"),
+            };
+            let n = list.len();
+            if n == 1 {
+                return list[0].message.clone();
+            }
+            let _ = one;
+            let mut text = format!("{n} {many}: ");
+            let shown: Vec<&str> = list.iter().take(10).map(|f| f.message.as_str()).collect();
+            text.push_str(&shown.join("; "));
+            if n > 10 {
+                text.push_str(&format!("; and {} more", n - 10));
+            }
+            text
+        })
+        .collect()
 }
 
 fn criteria(n: usize) -> String {
@@ -470,13 +659,16 @@ fn breach(rule: &NoGoRule, categories: &[CategoryScore], score: f64) -> Option<S
             .map(|c| format!(" in category {c}"))
             .unwrap_or_default()
     };
+    let ids = |category: &Option<String>, v: Status| -> Vec<String> {
+        within(categories, category)
+            .flat_map(|c| c.criteria.iter())
+            .filter(|c| c.verdict == v)
+            .map(|c| c.id.to_string())
+            .collect()
+    };
     match rule {
         NoGoRule::AnyFailed { category } => {
-            let failed: Vec<&str> = within(categories, category)
-                .flat_map(|c| c.criteria.iter())
-                .filter(|c| c.verdict == Status::Fail)
-                .map(|c| c.id.as_str())
-                .collect();
+            let failed = ids(category, Status::Fail);
             (!failed.is_empty()).then(|| {
                 format!(
                     "{} failed{}: {}",
@@ -487,11 +679,7 @@ fn breach(rule: &NoGoRule, categories: &[CategoryScore], score: f64) -> Option<S
             })
         }
         NoGoRule::AnyError { category } => {
-            let errors: Vec<&str> = within(categories, category)
-                .flat_map(|c| c.criteria.iter())
-                .filter(|c| c.verdict == Status::Error)
-                .map(|c| c.id.as_str())
-                .collect();
+            let errors = ids(category, Status::Error);
             (!errors.is_empty()).then(|| {
                 format!(
                     "{} could not be measured{}: {}",

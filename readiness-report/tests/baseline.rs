@@ -14,8 +14,10 @@ use readiness_load::{ErrorClass, Load, Model};
 use readiness_report::{Baseline, BaselinePolicy, Change, Decision, Options, make};
 
 /// Merged results of the evidence in `dir`, as a report sees them.
-fn merged(dir: &Path) -> Vec<readiness_report::Merged> {
-    readiness_report::merge(readiness_report::read_dir(dir).expect("read").records).0
+fn merged(dir: &Path) -> Vec<readiness_report::CriterionResult> {
+    let read = readiness_report::read(dir).expect("read");
+    let grouped = readiness_report::group(read, &readiness_report::Run::All).expect("group");
+    readiness_report::merge(grouped).results().to_vec()
 }
 
 /// One run of the "service" (delay `base` + up to `jitter`, drawn by `seed`) at 200/s for
@@ -33,7 +35,11 @@ async fn record_run(dir: &Path, base: Duration, jitter: Duration, seed: u64) {
     let _ = readiness_load::try_assert_p95_under(&report, Duration::from_millis(500));
 }
 
-async fn run(base: Duration, jitter: Duration, seed: u64) -> Vec<readiness_report::Merged> {
+async fn run(
+    base: Duration,
+    jitter: Duration,
+    seed: u64,
+) -> Vec<readiness_report::CriterionResult> {
     let dir = tempfile::tempdir().expect("tmp");
     record_run(dir.path(), base, jitter, seed).await;
     merged(dir.path())

@@ -13,6 +13,14 @@ use readiness_report::{Decision, Format, Options, Run, make, render};
 
 fn normalise(text: &str, dir: &Path) -> String {
     let mut out = text.replace(&dir.display().to_string(), "[dir]");
+    // The run id is this test process's (nextest's or cargo's).
+    out = out.replace(readiness_core::run_id(), "[run]");
+    for source in ["explicit", "ci", "nextest", "cargo", "process"] {
+        out = out.replace(
+            &format!("\"source\": \"{source}\""),
+            "\"source\": \"[source]\"",
+        );
+    }
     // The commit of this checkout (none outside git): the list is redacted whole.
     if let Some(start) = out.find("\"git_commits\": [")
         && let Some(len) = out[start..].find(']')
@@ -144,14 +152,29 @@ fn a_truncated_last_line_is_reported_and_the_rest_is_judged() {
     // A test killed mid-write: half a record, no newline.
     std::fs::write(&file, format!("{text}{}", &last[..last.len() / 2])).expect("write");
     let card = make(&options(&evidence, &config)).expect("still a scorecard");
-    assert_eq!(card.records, 6);
+    // The cut record is a criterion that could not be judged, named by what can be read
+    // of it: never a dropped line with a note.
+    assert_eq!(card.records, 7);
     let f = card
         .findings
         .iter()
-        .find(|f| f.kind == "truncated_line")
+        .find(|f| f.kind == readiness_report::FindingKind::CutShort)
         .expect("reported");
     assert_eq!(f.line, Some(7));
     assert!(f.message.contains("killed mid-write"), "{}", f.message);
+    let cut = card
+        .criteria()
+        .find(|c| c.evidence.as_ref().is_some_and(|e| e.line == 7))
+        .expect("a line for the cut record");
+    assert_eq!(cut.verdict, readiness_report::Status::Error);
+    let whole: readiness_core::Evidence = serde_json::from_str(last).expect("a record");
+    assert_eq!(cut.id, whole.criterion.id.as_str());
+    assert_eq!(card.verdict, Decision::NoGo);
+    assert!(
+        card.reasons.iter().any(|r| r.contains("killed mid-write")),
+        "{:?}",
+        card.reasons
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -198,7 +221,7 @@ async fn shards_merge_into_the_verdict_of_one_process() {
         readiness_core::Quantity::duration(Duration::from_micros(sum.value_at_quantile(0.95)))
             .to_string();
     assert_eq!(
-        c.observed.as_deref(),
+        c.observed_text().as_deref(),
         Some(expected.as_str()),
         "p95 from the merged histogram"
     );
@@ -213,7 +236,7 @@ async fn shards_merge_into_the_verdict_of_one_process() {
         merged
             .findings
             .iter()
-            .any(|f| f.kind == "merged_shards"
+            .any(|f| f.kind == readiness_report::FindingKind::MergedShards
                 && f.message.contains("3 shards merged (1/3, 2/3, 3/3)")),
         "{:?}",
         merged.findings
@@ -282,9 +305,11 @@ fn every_weighted_category_is_on_the_scorecard_and_one_not_assessed_counts_zero(
     assert_eq!(card.score, 5.0);
     assert_eq!(card.verdict, Decision::NoGo);
     assert!(
-        card.findings.iter().any(|f| f.kind == "not_assessed"
-            && f.message
-                .contains("category recovery (weight 8) was not assessed")),
+        card.findings
+            .iter()
+            .any(|f| f.kind == readiness_report::FindingKind::NotAssessed
+                && f.message
+                    .contains("category recovery (weight 8) was not assessed")),
         "{:?}",
         card.findings
     );
@@ -399,7 +424,10 @@ fn a_report_with_no_flags_judges_the_latest_run() {
         Some(readiness_report::Status::Pass)
     );
     assert!(
-        latest.findings.iter().any(|f| f.kind == "earlier_runs"),
+        latest
+            .findings
+            .iter()
+            .any(|f| f.kind == readiness_report::FindingKind::OtherRuns),
         "{:?}",
         latest.findings
     );
