@@ -21,9 +21,6 @@ use std::time::{Duration, Instant};
 use readiness_core::{Category, Check, Combine, Quantity, Ratio, Recorder, Threshold};
 use readiness_report::{Format, ReportConfig, Run, decide, group, merge, read, score};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// One record as a template: `XXX` is the criterion, `suite::tYYY` the test, `SSS` the
 /// shard.
 fn template(scratch: &Path, sharded: bool) -> String {
@@ -83,6 +80,17 @@ fn generate(dir: &Path, files: usize, per_file: usize, line: &str, sharded: bool
     bytes
 }
 
+/// The peak resident memory of this process so far (MB), from `/proc/self/status`.
+fn peak_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -138,16 +146,18 @@ fn shape(root: &Path, name: &str, files: usize, per_file: usize, runs: usize) {
         let t = Instant::now();
         let r = read(&dir).expect("read");
         stages[0].push(t.elapsed());
+        println!("  in-process peak after reading: {:.0} MB", peak_mb());
         let t = Instant::now();
         let g = group(r, &Run::Latest).expect("group");
         stages[1].push(t.elapsed());
         let t = Instant::now();
         let m = merge(g);
-        results = m.results().len();
+        results = m.results().count();
         stages[2].push(t.elapsed());
         let t = Instant::now();
         let card = decide(score(m, &config), &config, None, None);
         stages[3].push(t.elapsed());
+        println!("  in-process peak after scoring: {:.0} MB", peak_mb());
         let t = Instant::now();
         for f in [Format::Json, Format::Junit, Format::Markdown] {
             f.write(&card, &mut std::io::sink()).expect("render");
@@ -193,11 +203,19 @@ fn main() {
     let runs = args.get(2).copied().unwrap_or(3);
     let root = readiness_core::settings::target_dir().join("readiness-bench-report");
     let _ = std::fs::remove_dir_all(&root);
+    println!(
+        "sizes: entry {} B, criterion line {} B\n",
+        std::mem::size_of::<readiness_report::Entry>(),
+        std::mem::size_of::<readiness_report::CriterionResult>()
+    );
+    let keep = std::env::var_os("READINESS_BENCH_KEEP").is_some();
     for name in ["distinct", "shards"] {
         shape(&root, name, files, per_file, runs);
-        let _ = std::fs::remove_dir_all(root.join(name));
+        if !keep {
+            let _ = std::fs::remove_dir_all(root.join(name));
+        }
     }
-    if std::env::var_os("READINESS_BENCH_KEEP").is_none() {
+    if !keep {
         let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -10,9 +10,6 @@ use readiness_report::{
     BaselinePolicy, Change, Decision, Format, Options, Run, make, write_outputs,
 };
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const EXIT_CODES: &str = "\
 Exit codes:
   0  go (report), no regression (baseline compare), done (baseline save, clean)

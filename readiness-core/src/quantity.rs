@@ -228,6 +228,14 @@ fn fmt_bytes(n: u64) -> String {
 
 /// At most `decimals` decimals, trailing zeros removed: 812.40 -> "812.4", 2.0 -> "2".
 fn trim(v: f64, decimals: usize) -> String {
+    // The shortest form that reads back as `v` is quick to make and has no trailing zeros:
+    // when it has no more decimals than asked, it is the answer; only the rest are rounded.
+    let short = v.to_string();
+    match short.split_once('.') {
+        None => return short,
+        Some((_, fraction)) if fraction.len() <= decimals => return short,
+        Some(_) => {}
+    }
     let s = format!("{v:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_owned()
@@ -645,6 +653,20 @@ impl fmt::Display for Threshold {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The quick path of `trim` gives what rounding to `decimals` and trimming gives.
+        #[test]
+        fn trim_is_rounding_then_trimming(v in -1e7f64..1e7, decimals in 0usize..4) {
+            let exact = format!("{v:.decimals$}");
+            let exact = if exact.contains('.') {
+                exact.trim_end_matches('0').trim_end_matches('.').to_owned()
+            } else {
+                exact
+            };
+            proptest::prop_assert_eq!(trim(v, decimals), exact);
+        }
+    }
 
     #[test]
     fn displays_with_units() {

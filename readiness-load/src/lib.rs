@@ -65,7 +65,7 @@ mod watch;
 pub use assertions::*;
 pub use http::HttpGet;
 pub use load::Load;
-pub use metrics::{BoxedIteration, ErrorClass, Outcome};
+pub use metrics::{BodyFailure, BoxedIteration, ErrorClass, Outcome};
 pub use pace::Timer;
 pub use report::Report;
 pub use schedule::{MAX_ITERATIONS, Model, RateStage, Schedule};

@@ -461,7 +461,7 @@ pub fn charts_of(a: &Attachment) -> Vec<Chart> {
 /// vulnerability reports over their limits.
 fn security_section(s: &Scorecard) -> String {
     use readiness_core::{AttachmentKind as _, SecurityReport, VulnerabilityFindings};
-    let records = s.categories.iter().flat_map(|c| c.criteria.iter());
+    let records = s.criteria();
     let mut rows = String::new();
     let mut findings = String::new();
     let mut probes = 0usize;
@@ -529,7 +529,7 @@ fn security_section(s: &Scorecard) -> String {
 /// The alerts section: each alert a test fired, and the roll-ups of fired rules.
 fn alerts_section(s: &Scorecard) -> String {
     use readiness_core::{AlertState, AlertTimeline, AttachmentKind as _};
-    let records = s.categories.iter().flat_map(|c| c.criteria.iter());
+    let records = s.criteria();
     let mut rows = String::new();
     let mut rollups = Vec::new();
     for r in records {
@@ -698,7 +698,7 @@ pub fn page(s: &Scorecard) -> String {
     );
     for c in s.categories.iter().filter(|c| c.assessed) {
         let _ = write!(o, "<h2>{}</h2>", esc(&c.name));
-        let (list, more) = crate::render::listed(&c.criteria);
+        let (list, more) = crate::render::listed(s.criteria_of(c));
         for r in list {
             let _ = write!(
                 o,

@@ -58,6 +58,7 @@
 
 pub mod baseline;
 pub mod capacity;
+mod chunks;
 pub mod config;
 mod finding;
 pub mod html;

@@ -9,10 +9,13 @@
 //! The records are consumed a file at a time: a criterion with one record becomes its
 //! result at once; only the records of retried or sharded criteria wait for the rest.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
 
 use readiness_core::{Attachment, Combine, EncodedHistogram, LatencyHistogram, Quantity, Timeline};
 
+use crate::chunks::Chunks;
 use crate::finding::{Finding, FindingKind};
 use crate::read::{Entry, ShardOf};
 use crate::runs::{Grouped, RunInfo};
@@ -26,15 +29,18 @@ pub struct Merged {
     pub(crate) files: usize,
     pub(crate) records: usize,
     pub(crate) runs: Vec<RunInfo>,
-    pub(crate) results: Vec<CriterionResult>,
+    /// The results, made in the chunks the records were read into (a criterion with one
+    /// record stays where it was; the records of retried and sharded ones are taken out,
+    /// and their merged results come after).
+    pub(crate) results: Chunks<CriterionResult>,
     pub(crate) findings: Vec<Finding>,
     pub(crate) git_commits: Vec<String>,
 }
 
 impl Merged {
     /// The results, one per criterion of a test.
-    pub fn results(&self) -> &[CriterionResult] {
-        &self.results
+    pub fn results(&self) -> impl Iterator<Item = &CriterionResult> {
+        self.results.iter()
     }
     /// What reading, grouping and merging noticed.
     pub fn findings(&self) -> &[Finding] {
@@ -42,10 +48,15 @@ impl Merged {
     }
 }
 
-type Key = (Text, Option<Text>);
+/// A criterion of a test, by the ids of its shared texts (subject, test): one hash of two
+/// words per record, no text hashed.
+type Key = (usize, usize);
 
 fn key(e: &Entry) -> Key {
-    (e.result.subject.clone(), e.result.test.clone())
+    (
+        e.result.subject.id(),
+        e.result.test.as_ref().map_or(0, Text::id),
+    )
 }
 
 /// Merges the records of the judged runs into one result per (subject, test).
@@ -53,40 +64,48 @@ pub fn merge(grouped: Grouped) -> Merged {
     let Grouped {
         dir,
         files,
-        chunks,
+        entries,
         runs,
         mut findings,
     } = grouped;
-    let records = chunks.iter().map(Vec::len).sum();
-    let mut counts: HashMap<Key, u32> = HashMap::with_capacity(records);
-    for e in chunks.iter().flatten() {
+    let records = entries.len();
+    let mut counts: FxHashMap<Key, u32> = FxHashMap::default();
+    let mut commits: FxHashMap<usize, Text> = FxHashMap::default();
+    for e in entries.iter() {
         *counts.entry(key(e)).or_insert(0) += 1;
+        if let Some(c) = &e.git_commit {
+            commits.entry(c.id()).or_insert_with(|| c.clone());
+        }
     }
-    let mut results = Vec::with_capacity(counts.len());
-    let mut commits: BTreeSet<Text> = BTreeSet::new();
-    let mut waiting: HashMap<Key, Vec<Entry>> = HashMap::new();
-    for chunk in chunks {
-        for e in chunk {
-            commits.extend(e.git_commit.clone());
+    // Chunk by chunk: the records of criteria with several are taken out and wait for
+    // the rest of their group; the others become results where they are, and a chunk that
+    // lost most of its records gives its memory back.
+    let mut waiting: FxHashMap<Key, Vec<Entry>> = FxHashMap::default();
+    let mut merged = Vec::new();
+    let mut results: Vec<Vec<CriterionResult>> = Vec::new();
+    for mut chunk in entries.into_chunks() {
+        for e in chunk.extract_if(.., |e| counts.get(&key(e)).copied().unwrap_or(1) > 1) {
             let k = key(&e);
-            let n = counts.get(&k).copied().unwrap_or(1);
-            if n == 1 {
-                results.push(one(e, &mut findings));
-                continue;
-            }
-            let group = waiting.entry(k.clone()).or_default();
+            let group = waiting.entry(k).or_default();
             group.push(e);
-            if group.len() as u32 == n
+            if group.len() as u32 == counts.get(&k).copied().unwrap_or(1)
                 && let Some(group) = waiting.remove(&k)
             {
-                results.push(several(group, &mut findings));
+                merged.push(several(group, &mut findings));
             }
         }
+        // The same memory, no copy: each record becomes its result in place.
+        let mut out: Vec<CriterionResult> =
+            chunk.into_iter().map(|e| one(e, &mut findings)).collect();
+        crate::chunks::tidy(&mut out);
+        results.push(out);
     }
     // Every group is complete by now (its count was taken from the same records).
     for (_, group) in waiting.drain() {
-        results.push(several(group, &mut findings));
+        merged.push(several(group, &mut findings));
     }
+    results.push(merged);
+    let results: Chunks<CriterionResult> = results.into_iter().collect();
     Merged {
         dir,
         files,
@@ -94,7 +113,12 @@ pub fn merge(grouped: Grouped) -> Merged {
         runs,
         results,
         findings,
-        git_commits: commits.into_iter().map(|c| c.to_string()).collect(),
+        git_commits: commits
+            .into_values()
+            .map(|c| c.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -175,7 +199,7 @@ fn attempt(
 
 fn several(group: Vec<Entry>, findings: &mut Vec<Finding>) -> CriterionResult {
     // Copies of one record (the same file copied twice) count once.
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = rustc_hash::FxHashSet::default();
     let mut copies: Vec<String> = Vec::new();
     let mut group: Vec<Entry> = group
         .into_iter()
@@ -258,8 +282,18 @@ fn several(group: Vec<Entry>, findings: &mut Vec<Finding>) -> CriterionResult {
     let count = counts.into_iter().next().unwrap_or(1);
     let present: Vec<ShardOf> = last.values().filter_map(|e| e.shard).collect();
     let shards: Vec<CriterionResult> = last.into_values().map(|e| e.result).collect();
-    let judged: BTreeSet<String> = shards.iter().map(judged_as).collect();
-    if judged.len() > 1 {
+    let alike = |a: &CriterionResult, b: &CriterionResult| {
+        a.threshold == b.threshold
+            && std::mem::discriminant(&a.combine) == std::mem::discriminant(&b.combine)
+            && match (a.combine, b.combine) {
+                (
+                    Combine::LatencyDistribution { percentile: p },
+                    Combine::LatencyDistribution { percentile: q },
+                ) => p == q,
+                _ => true,
+            }
+    };
+    if shards.iter().any(|s| !alike(s, &shards[0])) {
         let each: Vec<String> = present
             .iter()
             .zip(&shards)

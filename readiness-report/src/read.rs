@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use readiness_core::run::RunSource;
 use readiness_core::{Error, Evidence, Result, SCHEMA_MAJOR, Verdict};
 
+use crate::chunks::Chunks;
 use crate::finding::{Finding, FindingKind};
 use crate::scorecard::{CriterionResult, Location, Status};
 use crate::text::{Interner, Local, Text};
@@ -51,8 +52,6 @@ pub struct Entry {
     pub shard: Option<ShardOf>,
     /// When the record was judged (µs since the epoch).
     pub finished_at: Option<i64>,
-    /// When the measurement started (µs since the epoch).
-    pub started_at: Option<i64>,
     /// The process that wrote it.
     pub pid: Option<u32>,
     /// The git commit it names.
@@ -64,23 +63,24 @@ pub struct Entry {
 pub struct Read {
     pub(crate) dir: PathBuf,
     pub(crate) files: usize,
-    /// The entries, file by file (so later stages can free them a file at a time).
-    pub(crate) chunks: Vec<Vec<Entry>>,
+    /// The entries, in file order, in chunks the next stages filter, merge and free in
+    /// place (a million records are never copied whole).
+    pub(crate) entries: Chunks<Entry>,
     pub(crate) findings: Vec<Finding>,
 }
 
 impl Read {
     /// Records read (cut-short ones included).
     pub fn records(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
+        self.entries.len()
     }
     /// `*.jsonl` files read.
     pub fn files(&self) -> usize {
         self.files
     }
-    /// Every entry, file by file.
+    /// Every entry, in file order.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.chunks.iter().flatten()
+        self.entries.iter()
     }
     /// What the reading noticed (records cut short, records that disagree with their
     /// numbers).
@@ -111,18 +111,21 @@ pub fn read(dir: &Path) -> Result<Read> {
     collect(dir, &mut files)?;
     files.sort();
     let interner = Interner::default();
-    let parsed: Vec<Result<(Vec<Entry>, Vec<Finding>)>> = files
-        .par_iter()
-        .map(|path| read_file(dir, path, &interner))
-        .collect();
-    let mut chunks = Vec::with_capacity(parsed.len());
+    // Files are read a batch at a time, in parallel, and appended in order.
+    let mut entries = Chunks::default();
     let mut findings = Vec::new();
-    for p in parsed {
-        let (entries, f) = p?;
-        chunks.push(entries);
-        findings.extend(f);
+    for batch in files.chunks(64) {
+        let parsed: Vec<Result<(Vec<Entry>, Vec<Finding>)>> = batch
+            .par_iter()
+            .map(|path| read_file(dir, path, &interner))
+            .collect();
+        for p in parsed {
+            let (e, f) = p?;
+            entries.append(e);
+            findings.extend(f);
+        }
     }
-    if chunks.iter().all(Vec::is_empty) {
+    if entries.is_empty() {
         return Err(Error::InvalidInput(format!(
             "no evidence records in {} ({} *.jsonl files); run the readiness tests first, or \
              pass the directory they wrote ($READINESS_DIR)",
@@ -133,7 +136,7 @@ pub fn read(dir: &Path) -> Result<Read> {
     Ok(Read {
         dir: dir.to_path_buf(),
         files: files.len(),
-        chunks,
+        entries,
         findings,
     })
 }
@@ -165,8 +168,11 @@ fn read_file(dir: &Path, path: &Path, interner: &Interner) -> Result<(Vec<Entry>
         .into_owned();
     let bytes = std::fs::read(path)
         .map_err(|e| Error::Other(format!("cannot read {}: {e}", path.display())))?;
+    // Valid UTF-8 as a whole (as the harness writes it): each line is parsed as text,
+    // without checking every string again.
+    let whole = std::str::from_utf8(&bytes).is_ok();
     let mut texts = Local::new(interner);
-    let file = texts.take(name.clone());
+    let file = texts.get(&name);
     let ends_whole = bytes.last().is_none_or(|b| *b == b'\n');
     let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
     // split gives an empty piece after the final newline.
@@ -183,7 +189,13 @@ fn read_file(dir: &Path, path: &Path, interner: &Interner) -> Result<(Vec<Entry>
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let mut evidence: Evidence = match serde_json::from_slice(line) {
+        let parsed = if whole {
+            // Lines of a valid UTF-8 file split at b'\n' are valid UTF-8 too.
+            serde_json::from_str(std::str::from_utf8(line).unwrap_or_default())
+        } else {
+            serde_json::from_slice(line)
+        };
+        let mut evidence: Evidence = match parsed {
             Ok(e) => e,
             // A newer writer may have changed the shape: say so rather than "damaged".
             Err(_) if schema_of(line).is_some_and(|s| major(&s) != Some(SCHEMA_MAJOR)) => {
@@ -247,25 +259,25 @@ fn micros(t: Option<time::OffsetDateTime>) -> Option<i64> {
 fn entry(e: Evidence, at: Location, texts: &mut Local<'_>) -> Entry {
     let c = e.context;
     let run = match c.run_id {
-        Some(r) => texts.take(r),
+        Some(r) => texts.get(&r),
         // A record without a run: its file (one process) is its run.
         None => at.file.clone(),
     };
     let result = CriterionResult {
-        id: texts.take(e.criterion.id),
-        title: texts.take(e.criterion.title),
+        id: texts.get(&e.criterion.id),
+        title: texts.get(&e.criterion.title),
         category: texts.get(e.criterion.category.as_str()),
-        subject: texts.take(e.subject),
+        subject: texts.get(&e.subject),
         verdict: e.verdict.into(),
         must_pass: false,
         threshold: e.threshold,
         observed: e.observed,
         bound: e.bound,
         combine: e.combine,
-        summary: e.summary.map(|s| texts.take(s)),
-        error: e.error.map(|s| texts.take(s)),
-        test: c.test.map(|s| texts.take(s)),
-        scenario: c.scenario.map(|s| texts.take(s)),
+        summary: e.summary.map(|s| texts.get(&s)),
+        error: e.error.map(|s| texts.get(&s)),
+        test: c.test.map(|s| texts.get(&s)),
+        scenario: c.scenario.map(|s| texts.get(&s)),
         evidence: Some(at),
         attempts: 1,
         shards: 0,
@@ -277,9 +289,8 @@ fn entry(e: Evidence, at: Location, texts: &mut Local<'_>) -> Entry {
         run_source: c.run_source,
         shard: c.shard.as_deref().and_then(ShardOf::parse),
         finished_at: micros(c.finished_at),
-        started_at: micros(c.started_at),
         pid: c.pid,
-        git_commit: c.git_commit.map(|s| texts.take(s)),
+        git_commit: c.git_commit.map(|s| texts.get(&s)),
     }
 }
 
@@ -299,15 +310,15 @@ fn cut_short(
     };
     let id = field("id").unwrap_or_else(|| "(unreadable record)".to_owned());
     let (run, run_source) = match (field("run_id"), file_run) {
-        (Some(r), _) => (texts.take(r), None),
+        (Some(r), _) => (texts.get(&r), None),
         (None, Some(r)) => r,
         (None, None) => (at.file.clone(), None),
     };
     let result = CriterionResult {
-        title: texts.take(field("title").unwrap_or_else(|| "a record cut short".to_owned())),
-        category: texts.take(field("category").unwrap_or_else(|| "unjudged".to_owned())),
-        subject: texts.take(field("subject").unwrap_or_else(|| format!("{at}"))),
-        id: texts.take(id),
+        title: texts.get(&field("title").unwrap_or_else(|| "a record cut short".to_owned())),
+        category: texts.get(&field("category").unwrap_or_else(|| "unjudged".to_owned())),
+        subject: texts.get(&field("subject").unwrap_or_else(|| format!("{at}"))),
+        id: texts.get(&id),
         verdict: Status::Error,
         must_pass: false,
         threshold: None,
@@ -315,12 +326,12 @@ fn cut_short(
         bound: readiness_core::Bound::Exact,
         combine: readiness_core::Combine::VerdictOnly,
         summary: None,
-        error: Some(texts.take(format!(
+        error: Some(texts.get(&format!(
             "the record was cut short after {} bytes (its test was killed while writing \
              it): it could not be judged",
             line.len()
         ))),
-        test: field("test").map(|t| texts.take(t)),
+        test: field("test").map(|t| texts.get(&t)),
         scenario: None,
         evidence: Some(at),
         attempts: 1,
@@ -333,7 +344,6 @@ fn cut_short(
         run_source,
         shard: field("shard").as_deref().and_then(ShardOf::parse),
         finished_at: None,
-        started_at: None,
         pid: None,
         git_commit: None,
     }

@@ -264,7 +264,7 @@ pub fn write_markdown(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()>
             o,
             "| | Criterion | Required | Observed | Evidence |\n|---|---|---|---|---|"
         )?;
-        let (list, more) = listed(&c.criteria);
+        let (list, more) = listed(s.criteria_of(c));
         for r in list {
             let must = if r.must_pass { " (must pass)" } else { "" };
             let observed = match (r.observed_text(), &r.error) {
@@ -409,11 +409,11 @@ pub fn write_junit(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
         writeln!(
             o,
             "  <testsuite name=\"{category}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\">",
-            c.criteria.len(),
+            c.len(),
             c.failed + c.missing,
             c.errors
         )?;
-        for r in &c.criteria {
+        for r in s.criteria_of(c) {
             write!(
                 o,
                 "    <testcase classname=\"readiness.{category}\" name=\"{}: {}\"",

@@ -13,11 +13,14 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rustc_hash::FxHashMap;
+
 use readiness_core::run::RunSource;
 use readiness_core::{Error, Result};
 use serde::Serialize;
 
 use crate::Run;
+use crate::chunks::Chunks;
 use crate::finding::{Finding, FindingKind};
 use crate::read::{Entry, Read};
 use crate::text::Text;
@@ -43,7 +46,7 @@ pub struct RunInfo {
 pub struct Grouped {
     pub(crate) dir: std::path::PathBuf,
     pub(crate) files: usize,
-    pub(crate) chunks: Vec<Vec<Entry>>,
+    pub(crate) entries: Chunks<Entry>,
     pub(crate) runs: Vec<RunInfo>,
     pub(crate) findings: Vec<Finding>,
 }
@@ -55,7 +58,7 @@ impl Grouped {
     }
     /// Records judged.
     pub fn records(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
+        self.entries.len()
     }
     /// What reading and grouping noticed.
     pub fn findings(&self) -> &[Finding] {
@@ -77,21 +80,34 @@ pub fn group(read: Read, which: &Run) -> Result<Grouped> {
     let Read {
         dir,
         files,
-        chunks,
+        mut entries,
         findings: read_findings,
     } = read;
-    let mut stats: HashMap<Text, Stats> = HashMap::new();
-    for e in chunks.iter().flatten() {
-        let order = stats.len();
-        let s = stats.entry(e.run.clone()).or_insert_with(|| Stats {
-            order,
-            ..Stats::default()
+    // Runs by the id of their shared text: one lookup per record, no text hashed.
+    let mut by_id: FxHashMap<usize, Text> = FxHashMap::default();
+    let mut stats_by_id: FxHashMap<usize, Stats> = FxHashMap::default();
+    for e in entries.iter() {
+        let order = stats_by_id.len();
+        let s = stats_by_id.entry(e.run.id()).or_insert_with(|| {
+            by_id.insert(e.run.id(), e.run.clone());
+            Stats {
+                order,
+                ..Stats::default()
+            }
         });
         s.records += 1;
         s.source = s.source.or(e.run_source);
-        s.pids.extend(e.pid);
+        if let Some(pid) = e.pid
+            && s.pids.len() < 4096
+        {
+            s.pids.insert(pid);
+        }
         s.last = s.last.max(e.finished_at);
     }
+    let stats: HashMap<Text, Stats> = stats_by_id
+        .into_iter()
+        .filter_map(|(id, s)| Some((by_id.remove(&id)?, s)))
+        .collect();
     let mut findings = Vec::new();
     let judged: HashMap<Text, bool> = match which {
         Run::All => stats.keys().map(|r| (r.clone(), false)).collect(),
@@ -112,7 +128,7 @@ pub fn group(read: Read, which: &Run) -> Result<Grouped> {
                 .max_by_key(|(_, s)| (s.last, std::cmp::Reverse(s.order)))
                 .ok_or_else(|| Error::InvalidInput("no evidence records".into()))?;
             let latest = latest.clone();
-            let joined = join_shards(&chunks, &latest, &stats);
+            let joined = join_shards(&entries, &latest, &stats);
             let mut judged: HashMap<Text, bool> = HashMap::from([(latest.clone(), false)]);
             for j in &joined {
                 judged.insert(j.clone(), true);
@@ -121,24 +137,27 @@ pub fn group(read: Read, which: &Run) -> Result<Grouped> {
             judged
         }
     };
+    // Only the records of the judged runs go on (filtered in place: when every run is
+    // judged, nothing moves).
+    if judged.len() < stats.len() {
+        let ids: FxHashMap<usize, ()> = judged.keys().map(|r| (r.id(), ())).collect();
+        entries.retain(|e| ids.contains_key(&e.run.id()));
+    }
     // Findings of reading are kept for the records judged.
-    let mut kept: HashSet<(String, usize)> = HashSet::new();
-    let chunks: Vec<Vec<Entry>> = chunks
-        .into_iter()
-        .map(|chunk| {
-            let chunk: Vec<Entry> = chunk
-                .into_iter()
-                .filter(|e| judged.contains_key(&e.run))
-                .collect();
-            for e in &chunk {
-                if let Some(at) = &e.result.evidence {
-                    kept.insert((at.file.to_string(), at.line as usize));
-                }
-            }
-            chunk
-        })
-        .filter(|c| !c.is_empty())
+    let places: HashSet<(&str, u32)> = read_findings
+        .iter()
+        .filter_map(|f| Some((f.file.as_deref()?, u32::try_from(f.line?).ok()?)))
         .collect();
+    let mut kept: HashSet<(String, usize)> = HashSet::new();
+    if !places.is_empty() {
+        for e in entries.iter() {
+            if let Some(at) = &e.result.evidence
+                && places.contains(&(at.file.as_str(), at.line))
+            {
+                kept.insert((at.file.to_string(), at.line as usize));
+            }
+        }
+    }
     let mut all = read_findings
         .into_iter()
         .filter(|f| match (&f.file, f.line) {
@@ -167,7 +186,7 @@ pub fn group(read: Read, which: &Run) -> Result<Grouped> {
     Ok(Grouped {
         dir,
         files,
-        chunks,
+        entries,
         runs: runs.into_iter().map(|(_, r)| r).collect(),
         findings: all,
     })
@@ -195,7 +214,7 @@ fn shard_key(e: &Entry) -> Option<Key<'_>> {
 
 /// Runs without a shared id that hold the other shards of the latest run's sharded
 /// criteria, found by walking back from the newest record of each shard set.
-fn join_shards(chunks: &[Vec<Entry>], latest: &Text, stats: &HashMap<Text, Stats>) -> Vec<Text> {
+fn join_shards(entries: &Chunks<Entry>, latest: &Text, stats: &HashMap<Text, Stats>) -> Vec<Text> {
     let joinable = |run: &Text| {
         stats
             .get(run)
@@ -206,7 +225,7 @@ fn join_shards(chunks: &[Vec<Entry>], latest: &Text, stats: &HashMap<Text, Stats
     }
     // The latest run's shard sets: the indices it holds and the commit it tested.
     let mut sets: HashMap<Key<'_>, (HashSet<u32>, Option<&Text>)> = HashMap::new();
-    for e in chunks.iter().flatten().filter(|e| e.run == *latest) {
+    for e in entries.iter().filter(|e| e.run == *latest) {
         if let (Some(k), Some(s)) = (shard_key(e), e.shard) {
             let set = sets.entry(k).or_default();
             set.0.insert(s.index);
@@ -218,7 +237,7 @@ fn join_shards(chunks: &[Vec<Entry>], latest: &Text, stats: &HashMap<Text, Stats
     }
     // Other runs' records of those sets, newest first.
     let mut others: HashMap<Key<'_>, Vec<&Entry>> = HashMap::new();
-    for e in chunks.iter().flatten() {
+    for e in entries.iter() {
         if e.run == *latest || !joinable(&e.run) {
             continue;
         }

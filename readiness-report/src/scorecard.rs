@@ -219,7 +219,8 @@ impl Serialize for CriterionResult {
     }
 }
 
-/// One category's part of the scorecard.
+/// One category's part of the scorecard; its criteria are
+/// [`Scorecard::criteria_of`] (failures first).
 #[derive(Debug, Clone, Serialize)]
 pub struct CategoryScore {
     /// Category name.
@@ -239,12 +240,25 @@ pub struct CategoryScore {
     pub errors: usize,
     /// Expected criteria with no evidence.
     pub missing: usize,
-    /// The criteria, failures first.
-    pub criteria: Vec<CriterionResult>,
+    /// Where its criteria are in the scorecard's list.
+    #[serde(skip)]
+    range: std::ops::Range<usize>,
 }
 
-/// The whole scorecard (its JSON form is stable, versioned by [`SCORECARD_SCHEMA`]).
-#[derive(Debug, Clone, Serialize)]
+impl CategoryScore {
+    /// How many criteria it has.
+    pub fn len(&self) -> usize {
+        self.range.len()
+    }
+    /// Whether it has none (a weighted category not assessed).
+    pub fn is_empty(&self) -> bool {
+        self.range.is_empty()
+    }
+}
+
+/// The whole scorecard (its JSON form is stable, versioned by [`SCORECARD_SCHEMA`]: each
+/// category lists its criteria).
+#[derive(Debug, Clone)]
 pub struct Scorecard {
     /// [`SCORECARD_SCHEMA`].
     pub schema: String,
@@ -274,17 +288,70 @@ pub struct Scorecard {
     /// criteria, unweighted categories.
     pub findings: Vec<Finding>,
     /// Capacity planning, when configured and measured.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacityPlan>,
     /// Comparison with a baseline, when one was given.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Vec<Comparison>>,
+    /// Every criterion, category by category (in the order of `categories`).
+    lines: Vec<CriterionResult>,
 }
 
 impl Scorecard {
     /// Every criterion, category by category.
     pub fn criteria(&self) -> impl Iterator<Item = &CriterionResult> {
-        self.categories.iter().flat_map(|c| c.criteria.iter())
+        self.lines.iter()
+    }
+    /// The criteria of category `c` (one of [`Scorecard::categories`]), failures first.
+    pub fn criteria_of(&self, c: &CategoryScore) -> &[CriterionResult] {
+        self.lines.get(c.range.clone()).unwrap_or_default()
+    }
+}
+
+impl Serialize for Scorecard {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// A category with its criteria, as the JSON form lists them.
+        struct WithCriteria<'a>(&'a CategoryScore, &'a [CriterionResult]);
+        impl Serialize for WithCriteria<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let c = self.0;
+                let mut st = s.serialize_struct("CategoryScore", 9)?;
+                st.serialize_field("name", &c.name)?;
+                st.serialize_field("weight", &c.weight)?;
+                st.serialize_field("assessed", &c.assessed)?;
+                st.serialize_field("score", &c.score)?;
+                st.serialize_field("passed", &c.passed)?;
+                st.serialize_field("failed", &c.failed)?;
+                st.serialize_field("errors", &c.errors)?;
+                st.serialize_field("missing", &c.missing)?;
+                st.serialize_field("criteria", self.1)?;
+                st.end()
+            }
+        }
+        let categories: Vec<WithCriteria<'_>> = self
+            .categories
+            .iter()
+            .map(|c| WithCriteria(c, self.criteria_of(c)))
+            .collect();
+        let mut st = s.serialize_struct("Scorecard", 16)?;
+        st.serialize_field("schema", &self.schema)?;
+        st.serialize_field("generated_at", &self.generated_at)?;
+        st.serialize_field("evidence_dir", &self.evidence_dir)?;
+        st.serialize_field("files", &self.files)?;
+        st.serialize_field("records", &self.records)?;
+        st.serialize_field("runs", &self.runs)?;
+        st.serialize_field("git_commits", &self.git_commits)?;
+        st.serialize_field("verdict", &self.verdict)?;
+        st.serialize_field("score", &self.score)?;
+        st.serialize_field("min_score", &self.min_score)?;
+        st.serialize_field("reasons", &self.reasons)?;
+        st.serialize_field("categories", &categories)?;
+        st.serialize_field("findings", &self.findings)?;
+        if let Some(c) = &self.capacity {
+            st.serialize_field("capacity", c)?;
+        }
+        if let Some(b) = &self.baseline {
+            st.serialize_field("baseline", b)?;
+        }
+        st.end()
     }
 }
 
@@ -299,13 +366,14 @@ pub struct Scored {
     score: f64,
     weighted: bool,
     categories: Vec<CategoryScore>,
+    lines: Vec<CriterionResult>,
     findings: Vec<Finding>,
 }
 
 impl Scored {
     /// Every criterion, category by category.
     pub fn criteria(&self) -> impl Iterator<Item = &CriterionResult> {
-        self.categories.iter().flat_map(|c| c.criteria.iter())
+        self.lines.iter()
     }
     /// The weighted score.
     pub fn score(&self) -> f64 {
@@ -315,6 +383,30 @@ impl Scored {
 
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
+}
+
+/// Puts `lines` in the order `rank` gives (a stable sort that moves each line at most
+/// twice, however large it is: the order is found on indices, then applied in place).
+fn sort_in_place<K: Ord>(lines: &mut [CriterionResult], rank: impl Fn(&CriterionResult) -> K) {
+    let mut order: Vec<u32> = (0..lines.len() as u32).collect();
+    order.sort_by_key(|&i| rank(&lines[i as usize]));
+    // order[k] is the line that goes to place k: follow each cycle once.
+    let mut placed = vec![false; lines.len()];
+    for start in 0..lines.len() {
+        if placed[start] {
+            continue;
+        }
+        let mut at = start;
+        loop {
+            placed[at] = true;
+            let from = order[at] as usize;
+            if from == start {
+                break;
+            }
+            lines.swap(at, from);
+            at = from;
+        }
+    }
 }
 
 /// Stage 4: the criteria by category (expected ones without evidence as `missing`),
@@ -329,22 +421,31 @@ pub fn score(merged: Merged, config: &ReportConfig) -> Scored {
         mut findings,
         git_commits,
     } = merged;
-    let missing: Vec<&String> = config
+    // One list, made as the chunks are freed.
+    let mut lines = results.flatten();
+    // Which expected criteria have evidence (a run of one id is matched once), and which
+    // lines are must-pass.
+    let mut seen = vec![false; config.expected.len()];
+    let mut last: Option<(usize, bool)> = None;
+    for r in &mut lines {
+        let must = match last {
+            Some((id, must)) if id == r.id.id() => must,
+            _ => {
+                for (i, pattern) in config.expected.iter().enumerate() {
+                    seen[i] |= matches(pattern, &r.id);
+                }
+                config.is_must_pass(&r.id)
+            }
+        };
+        r.must_pass = must;
+        last = Some((r.id.id(), must));
+    }
+    for (id, _) in config
         .expected
         .iter()
-        .filter(|id| !results.iter().any(|r| matches(id, &r.id)))
-        .collect();
-    let mut by_category: BTreeMap<Text, Vec<CriterionResult>> = BTreeMap::new();
-    for mut r in results {
-        r.must_pass = config.is_must_pass(&r.id);
-        match by_category.get_mut(&r.category) {
-            Some(list) => list.push(r),
-            None => {
-                by_category.insert(r.category.clone(), vec![r]);
-            }
-        }
-    }
-    for id in missing {
+        .zip(&seen)
+        .filter(|(_, seen)| !**seen)
+    {
         findings.push(Finding::new(
             FindingKind::MissingExpected,
             format!(
@@ -352,48 +453,45 @@ pub fn score(merged: Merged, config: &ReportConfig) -> Scored {
                  or did not reach its assertion"
             ),
         ));
-        let category = Text::from("missing");
-        by_category
-            .entry(category.clone())
-            .or_default()
-            .push(CriterionResult {
-                id: Text::from(id.as_str()),
-                title: Text::from("expected in readiness.toml, no evidence"),
-                category,
-                subject: Text::from(id.as_str()),
-                verdict: Status::Missing,
-                must_pass: config.is_must_pass(id),
-                ..CriterionResult::default()
-            });
+        lines.push(CriterionResult {
+            id: Text::from(id.as_str()),
+            title: Text::from("expected in readiness.toml, no evidence"),
+            category: Text::from("missing"),
+            subject: Text::from(id.as_str()),
+            verdict: Status::Missing,
+            must_pass: config.is_must_pass(id),
+            ..CriterionResult::default()
+        });
     }
-    let mut categories: Vec<CategoryScore> = by_category
+    // The categories with evidence, then every weighted one without.
+    let mut counted: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    for r in &lines {
+        let slot = match r.verdict {
+            Status::Pass => 0,
+            Status::Fail => 1,
+            Status::Error => 2,
+            Status::Missing => 3,
+        };
+        counted.entry(r.category.as_str()).or_default()[slot] += 1;
+    }
+    let mut categories: Vec<CategoryScore> = counted
         .into_iter()
-        .map(|(name, mut criteria)| {
-            // What did not pass first; otherwise in the order the tests recorded them.
-            criteria.sort_by_key(CriterionResult::passed);
-            let count = |v: Status| criteria.iter().filter(|c| c.verdict == v).count();
-            let (passed, failed, errors, missing) = (
-                count(Status::Pass),
-                count(Status::Fail),
-                count(Status::Error),
-                count(Status::Missing),
-            );
-            let weight = config.categories.get(name.as_str()).copied().unwrap_or(0.0);
-            let all = criteria.len().max(1);
+        .map(|(name, [passed, failed, errors, missing])| {
+            let weight = config.categories.get(name).copied().unwrap_or(0.0);
+            let all = (passed + failed + errors + missing).max(1);
             CategoryScore {
                 score: round1(10.0 * passed as f64 / all as f64),
                 assessed: true,
                 weight,
-                name: name.to_string(),
+                name: name.to_owned(),
                 passed,
                 failed,
                 errors,
                 missing,
-                criteria,
+                range: 0..0,
             }
         })
         .collect();
-    // Every weighted category is on the scorecard, with evidence or without.
     for (name, weight) in &config.categories {
         if *weight > 0.0 && !categories.iter().any(|c| c.name == *name) {
             let counts = match config.unassessed {
@@ -420,7 +518,7 @@ pub fn score(merged: Merged, config: &ReportConfig) -> Scored {
                 failed: 0,
                 errors: 0,
                 missing: 0,
-                criteria: Vec::new(),
+                range: 0..0,
             });
         }
     }
@@ -429,6 +527,25 @@ pub fn score(merged: Merged, config: &ReportConfig) -> Scored {
             .total_cmp(&a.weight)
             .then_with(|| a.name.cmp(&b.name))
     });
+    // The lines in the categories' order; in each, what did not pass first, otherwise in
+    // the order the tests recorded them.
+    let rank: BTreeMap<String, usize> = categories
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect();
+    sort_in_place(&mut lines, |r| {
+        (
+            rank.get(r.category.as_str()).copied().unwrap_or(usize::MAX),
+            r.passed(),
+        )
+    });
+    let mut start = 0;
+    for c in &mut categories {
+        let n = c.passed + c.failed + c.errors + c.missing;
+        c.range = start..start + n;
+        start += n;
+    }
     for c in &categories {
         if c.weight == 0.0 && c.name != "missing" {
             findings.push(Finding::new(
@@ -437,7 +554,7 @@ pub fn score(merged: Merged, config: &ReportConfig) -> Scored {
                     "category {} has no weight in [report.categories]: its {} criteria count for \
                      the verdict rules but not for the score",
                     c.name,
-                    c.criteria.len()
+                    c.len()
                 ),
             ));
         }
@@ -465,6 +582,7 @@ pub fn score(merged: Merged, config: &ReportConfig) -> Scored {
         },
         weighted: weights > 0.0,
         categories,
+        lines,
         findings,
     }
 }
@@ -499,6 +617,7 @@ pub fn decide(
         score,
         weighted,
         categories,
+        lines,
         mut findings,
     } = scored;
     let mut reasons = Vec::new();
@@ -507,7 +626,7 @@ pub fn decide(
             "no weighted category has evidence: nothing the config weighs was checked".into(),
         );
     }
-    for c in categories.iter().flat_map(|c| c.criteria.iter()) {
+    for c in &lines {
         if c.must_pass && !c.passed() && c.verdict != Status::Missing {
             reasons.push(format!(
                 "must-pass criterion {} ({}) {}",
@@ -519,7 +638,7 @@ pub fn decide(
     }
     reasons.extend(no_go_findings(&findings));
     for rule in &config.no_go {
-        if let Some(why) = breach(rule, &categories, score) {
+        if let Some(why) = breach(rule, &categories, &lines, score) {
             reasons.push(why);
         }
     }
@@ -577,6 +696,7 @@ pub fn decide(
         findings,
         capacity,
         baseline: baseline.map(|b| b.comparisons),
+        lines,
     }
 }
 
@@ -645,7 +765,12 @@ fn verb(status: Status) -> &'static str {
     }
 }
 
-fn breach(rule: &NoGoRule, categories: &[CategoryScore], score: f64) -> Option<String> {
+fn breach(
+    rule: &NoGoRule,
+    categories: &[CategoryScore],
+    lines: &[CriterionResult],
+    score: f64,
+) -> Option<String> {
     fn within<'a>(
         categories: &'a [CategoryScore],
         only: &'a Option<String>,
@@ -661,7 +786,7 @@ fn breach(rule: &NoGoRule, categories: &[CategoryScore], score: f64) -> Option<S
     };
     let ids = |category: &Option<String>, v: Status| -> Vec<String> {
         within(categories, category)
-            .flat_map(|c| c.criteria.iter())
+            .flat_map(|c| lines.get(c.range.clone()).unwrap_or_default())
             .filter(|c| c.verdict == v)
             .map(|c| c.id.to_string())
             .collect()

@@ -2,9 +2,10 @@
 //! thousands of records, so each distinct string is kept once and every record that has
 //! it points at it.
 
-use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
+
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 use serde::{Serialize, Serializer};
 
@@ -17,6 +18,11 @@ impl Text {
     /// The text.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
+    }
+    /// Which shared copy this is: two texts from one [`Interner`] are equal exactly when
+    /// their ids are, so maps over many records key by the id instead of hashing text.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
     }
 }
 
@@ -93,15 +99,15 @@ const STRIPES: usize = 16;
 /// split in stripes by hash, so two readers rarely wait for each other.
 #[derive(Debug)]
 pub(crate) struct Interner {
-    stripes: Vec<Mutex<HashSet<Text>>>,
-    hasher: std::hash::RandomState,
+    stripes: Vec<Mutex<FxHashSet<Text>>>,
 }
 
 impl Default for Interner {
     fn default() -> Self {
         Interner {
-            stripes: (0..STRIPES).map(|_| Mutex::new(HashSet::new())).collect(),
-            hasher: std::hash::RandomState::new(),
+            stripes: (0..STRIPES)
+                .map(|_| Mutex::new(FxHashSet::default()))
+                .collect(),
         }
     }
 }
@@ -109,7 +115,7 @@ impl Default for Interner {
 impl Interner {
     /// The shared copy of `s`.
     pub(crate) fn get(&self, s: &str) -> Text {
-        let stripe = &self.stripes[self.hasher.hash_one(s) as usize % STRIPES];
+        let stripe = &self.stripes[FxBuildHasher.hash_one(s) as usize % STRIPES];
         let mut set = stripe.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(t) = set.get(s) {
             return t.clone();
@@ -124,29 +130,24 @@ impl Interner {
 /// scenario, git commit) repeat on every line, and are found here without a lock.
 pub(crate) struct Local<'a> {
     shared: &'a Interner,
-    seen: std::collections::HashMap<String, Text>,
+    seen: FxHashMap<Text, ()>,
 }
 
 impl<'a> Local<'a> {
     pub(crate) fn new(shared: &'a Interner) -> Self {
         Local {
             shared,
-            seen: std::collections::HashMap::new(),
+            seen: FxHashMap::default(),
         }
     }
 
     /// The shared copy of `s`.
     pub(crate) fn get(&mut self, s: &str) -> Text {
-        if let Some(t) = self.seen.get(s) {
+        if let Some((t, ())) = self.seen.get_key_value(s) {
             return t.clone();
         }
         let t = self.shared.get(s);
-        self.seen.insert(s.to_owned(), t.clone());
+        self.seen.insert(t.clone(), ());
         t
-    }
-
-    /// The shared copy of `s`, taking the string when it is new.
-    pub(crate) fn take(&mut self, s: String) -> Text {
-        self.get(&s)
     }
 }

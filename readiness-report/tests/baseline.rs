@@ -17,7 +17,10 @@ use readiness_report::{Baseline, BaselinePolicy, Change, Decision, Options, make
 fn merged(dir: &Path) -> Vec<readiness_report::CriterionResult> {
     let read = readiness_report::read(dir).expect("read");
     let grouped = readiness_report::group(read, &readiness_report::Run::All).expect("group");
-    readiness_report::merge(grouped).results().to_vec()
+    readiness_report::merge(grouped)
+        .results()
+        .cloned()
+        .collect()
 }
 
 /// One run of the "service" (delay `base` + up to `jitter`, drawn by `seed`) at 200/s for

@@ -201,9 +201,9 @@ async fn a_redirect_off_loopback_is_refused_and_fails_the_load() {
         .expect("port");
     let report = load(&target(Behaviour::RedirectingTo(port)).await, &dir).await;
     assert_eq!(escaped.load(Ordering::SeqCst), 0);
-    let total = report.metrics.total();
+    let total = report.metrics().total();
     assert_eq!(
-        total.errors.get(&ErrorClass::Redirect),
+        total.errors().get(&ErrorClass::Redirect),
         Some(&report.attempts()),
         "{}",
         report.summary()
@@ -305,7 +305,7 @@ async fn the_report_of_a_misbehaving_run_is_no_go_and_judges_records_again() {
     assert!(
         card.findings
             .iter()
-            .any(|f| f.kind == "inconsistent_record"),
+            .any(|f| f.kind == readiness::report::FindingKind::InconsistentRecord),
         "{:?}",
         card.findings
     );
