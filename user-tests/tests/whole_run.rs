@@ -115,11 +115,16 @@ debug = false
         .env("READINESS_DIR", &evidence)
         .output()
         .expect("cargo runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the first binary fails:\n{stderr}");
+    // libtest prints a failed test's panic with its stdout.
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "the first binary fails:\n{printed}");
     assert!(
-        stderr.contains("readiness criterion failed: load.p95"),
-        "{stderr}"
+        printed.contains("readiness criterion failed: load.p95"),
+        "{printed}"
     );
     // Two processes wrote evidence.
     let files = std::fs::read_dir(&evidence).expect("evidence").count();
@@ -172,7 +177,12 @@ fn three_shard_processes_without_a_shared_run_id_are_judged_together() {
     shard(&evidence, 3, "ok", 1000);
     let card = report(tmp.path());
     assert_eq!(card.verdict, Decision::NoGo, "{:?}", card.reasons);
-    assert_eq!(card.runs.len(), 3, "joined by their shards: {:?}", card.runs);
+    assert_eq!(
+        card.runs.len(),
+        3,
+        "joined by their shards: {:?}",
+        card.runs
+    );
     assert_eq!(card.runs.iter().filter(|r| r.joined).count(), 2);
     let errors = card
         .criteria()
@@ -245,11 +255,13 @@ fn shards_judged_against_different_limits_are_an_error_in_either_order() {
             shard(&evidence, i as u32 + 1, "ok", *limit);
         }
         let card = report(tmp.path());
-        assert_eq!(card.verdict, Decision::NoGo, "{order:?}: {:?}", card.reasons);
-        let p95 = card
-            .criteria()
-            .find(|c| c.id == "load.p95")
-            .expect("p95");
+        assert_eq!(
+            card.verdict,
+            Decision::NoGo,
+            "{order:?}: {:?}",
+            card.reasons
+        );
+        let p95 = card.criteria().find(|c| c.id == "load.p95").expect("p95");
         assert_eq!(p95.verdict, Status::Error, "{order:?}");
         let why = p95.error.as_deref().unwrap_or_default();
         assert!(
