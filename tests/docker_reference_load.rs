@@ -108,9 +108,9 @@ async fn docker_soak_memory_drift_passes_when_healthy() {
     let report = soak_run(&s).await;
     // Docker answers a stats call in about a second: a handful of samples.
     assert!(
-        report.memory.len() >= 4,
+        report.memory().len() >= 4,
         "{} memory samples",
-        report.memory.len()
+        report.memory().len()
     );
     let ok = try_assert_no_memory_drift(&report, Bytes(32 * 1024 * 1024));
     if let Ok(e) = &ok {

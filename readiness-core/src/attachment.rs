@@ -269,6 +269,86 @@ mod seconds {
     }
 }
 
+/// How a criterion judged in windows was judged: every `seconds` of the run on its own
+/// (by intended start), and the worst window observed: the highest `percentile` of the
+/// judged latency, or (without a percentile) the highest error rate. The run is the
+/// record's [`Timeline`]; [`Windows::worst`] is the judgement, made again by
+/// [`crate::Evidence::verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Windows {
+    /// The window, in whole seconds.
+    pub seconds: u64,
+    /// The latency percentile judged; absent: the error rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentile: Option<crate::Percentile>,
+}
+
+/// The worst window of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorstWindow {
+    /// Its first second.
+    pub from_second: u64,
+    /// Its value: the percentile, or the error rate.
+    pub value: crate::Quantity,
+    /// Iterations it judged.
+    pub n: u64,
+}
+
+impl Windows {
+    /// Latency windows of `seconds` (at least one) judged at `percentile`.
+    pub fn latency(seconds: u64, percentile: crate::Percentile) -> Self {
+        Windows {
+            seconds: seconds.max(1),
+            percentile: Some(percentile),
+        }
+    }
+    /// Error-rate windows of `seconds` (at least one).
+    pub fn error_rate(seconds: u64) -> Self {
+        Windows {
+            seconds: seconds.max(1),
+            percentile: None,
+        }
+    }
+
+    /// The worst window of `timeline`; `None` when no window has anything to judge.
+    pub fn worst(&self, timeline: &Timeline) -> Result<Option<WorstWindow>> {
+        let w = self.seconds.max(1);
+        let mut windows: BTreeMap<u64, Vec<&TimelineSecond>> = BTreeMap::new();
+        for s in &timeline.seconds {
+            windows.entry(s.second / w).or_default().push(s);
+        }
+        let mut worst: Option<WorstWindow> = None;
+        for (k, seconds) in windows {
+            let found = match self.percentile {
+                Some(p) => {
+                    let mut h = histogram::new_latency();
+                    for s in &seconds {
+                        add(&mut h, &s.histogram.decode()?)?;
+                    }
+                    histogram::percentile(&h, p).map(|d| (crate::Quantity::duration(d), h.len()))
+                }
+                None => {
+                    let (failed, all) = seconds
+                        .iter()
+                        .fold((0, 0), |(f, a), s| (f + s.failed(), a + s.failed() + s.ok));
+                    (all > 0).then(|| (crate::Quantity::ratio(failed as f64 / all as f64), all))
+                }
+            };
+            if let Some((value, n)) = found
+                && worst.is_none_or(|before| value.value() > before.value.value())
+            {
+                worst = Some(WorstWindow {
+                    from_second: k * w,
+                    value,
+                    n,
+                });
+            }
+        }
+        Ok(worst)
+    }
+}
+
 /// One step of a stress run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -978,6 +1058,8 @@ pub enum Attachment {
     RateLimit(RateLimitTimeline),
     /// A vulnerability scanner's findings and the limits.
     Vulnerabilities(VulnerabilityFindings),
+    /// How a windowed criterion was judged.
+    Windows(Windows),
     /// A kind this version does not know, kept as it was read.
     Other {
         /// Its kind string.
@@ -1004,6 +1086,7 @@ impl Attachment {
             Attachment::Security(_) => SecurityReport::KIND,
             Attachment::RateLimit(_) => RateLimitTimeline::KIND,
             Attachment::Vulnerabilities(_) => VulnerabilityFindings::KIND,
+            Attachment::Windows(_) => Windows::KIND,
             Attachment::Other { kind, .. } => kind,
         }
     }
@@ -1042,6 +1125,7 @@ kinds!(
     Security(SecurityReport) = "security_report/v1",
     RateLimit(RateLimitTimeline) = "rate_limit/v1",
     Vulnerabilities(VulnerabilityFindings) = "vulnerabilities/v1",
+    Windows(Windows) = "windows/v1",
 );
 
 #[derive(Serialize)]
@@ -1073,6 +1157,7 @@ impl Serialize for Attachment {
             Attachment::Security(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::RateLimit(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::Vulnerabilities(d) => WireOut { kind, data: d }.serialize(s),
+            Attachment::Windows(d) => WireOut { kind, data: d }.serialize(s),
             Attachment::Other { data, .. } => WireOut { kind, data }.serialize(s),
         }
     }
@@ -1101,6 +1186,7 @@ impl<'de> Deserialize<'de> for Attachment {
             SecurityReport::KIND => Attachment::Security(typed(data)?),
             RateLimitTimeline::KIND => Attachment::RateLimit(typed(data)?),
             VulnerabilityFindings::KIND => Attachment::Vulnerabilities(typed(data)?),
+            Windows::KIND => Attachment::Windows(typed(data)?),
             _ => Attachment::Other { kind, data },
         })
     }

@@ -116,7 +116,7 @@ pub use attachment::{
     EncodedHistogram, LatencyHistogram, LimitedRequest, ProbeReport, RateLimitTimeline,
     RecoveryTimeline, Sample, ScalingLevels, SecurityItem, SecurityReport, Severity, SpikeRecovery,
     StressStep, StressSteps, Timeline, TimelineSecond, VulnerabilityFinding, VulnerabilityFindings,
-    WriteCounts, WriteHistory, WriteOutcome, WriteRecord,
+    Windows, WorstWindow, WriteCounts, WriteHistory, WriteOutcome, WriteRecord,
 };
 pub use check::{
     Check, CheckResultExt, Failure, Observation, current_test_name, git_commit, run_id,

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::attachment::{
     AlertState, AlertTimeline, LatencyHistogram, RateLimitTimeline, RecoveryTimeline,
-    SecurityReport, SpikeRecovery, StressSteps, Timeline, VulnerabilityFindings, WriteHistory,
+    SecurityReport, SpikeRecovery, StressSteps, Timeline, VulnerabilityFindings, Windows,
+    WriteHistory,
 };
 use crate::evidence::{Combine, Evidence, Verdict};
 use crate::quantity::{Quantity, Threshold};
@@ -229,6 +230,25 @@ impl Evidence {
     /// step's `broke` what the criterion says of it; a spike's recovery what its p95 per
     /// second gives.
     fn verify_load(&self, observed: Quantity) -> std::result::Result<(), String> {
+        if let (Some(w), Some(t)) = (self.attachment::<Windows>(), self.attachment::<Timeline>()) {
+            let worst = w.worst(t).map_err(|e| e.to_string())?;
+            match worst {
+                Some(worst) if (worst.value.value() - observed.value()).abs() <= 1e-9 => {}
+                Some(worst) => {
+                    return Err(format!(
+                        "observed {observed} in its worst {}s window, but its timeline's worst \
+                         window (seconds {}..) has {}",
+                        w.seconds, worst.from_second, worst.value
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "observed {observed} in its worst window, but its timeline has no \
+                         window to judge"
+                    ));
+                }
+            }
+        }
         if let Some(s) = self.attachment::<StressSteps>() {
             if let Some((i, step)) = s
                 .steps

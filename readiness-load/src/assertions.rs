@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use readiness_core::{
     Category, Check, CheckResultExt, Combine, Evidence, Failure, Percentile, Quantity, Rate, Ratio,
-    Threshold,
+    Threshold, Windows,
 };
 
-use crate::metrics::{attachments, histogram, percentile};
+use crate::metrics::attachments;
 use crate::report::Report;
 
 /// A check of `id` on `report`: its scenario, target, shard, recorder, the subject
@@ -156,29 +156,37 @@ pub fn try_assert_percentile_under_in_every_window(
     if let Some(why) = report.nothing_succeeded() {
         return Err(check.nothing_measured(why));
     }
-    let mut worst: Option<(usize, Duration, u64)> = None;
-    for (k, chunk) in report.metrics.seconds().chunks(w).enumerate() {
-        let mut h = histogram();
-        for s in chunk {
-            let _ = h.add(&*s.latency());
-        }
-        if let Some(v) = percentile(&h, p)
-            && worst.is_none_or(|(_, before, _)| v > before)
-        {
-            worst = Some((k, v, h.len()));
-        }
-    }
-    let Some((k, v, n)) = worst else {
-        return Err(check.nothing_measured("no iteration was timed"));
+    judge_windows(report, check, Windows::latency(w as u64, p))
+}
+
+/// The worst window of `report` as [`Windows::worst`] judges it (the judgement
+/// `Evidence::verify` makes again from the record's timeline).
+fn judge_windows(report: &Report, check: Check, windows: Windows) -> Result<Evidence, Failure> {
+    let (_, timeline) = attachments(&report.name, &report.metrics);
+    let check = check.with_attachment(windows);
+    let worst = match windows.worst(&timeline) {
+        Ok(w) => w,
+        Err(e) => return Err(check.error(e)),
+    };
+    let Some(worst) = worst else {
+        let why = match windows.percentile {
+            Some(_) => "no iteration was timed",
+            None => "no iteration was due",
+        };
+        return Err(check.nothing_measured(why));
+    };
+    let what = match windows.percentile {
+        Some(p) => format!("{p} {}", worst.value),
+        None => format!("{} errors", worst.value),
     };
     let summary = format!(
-        "worst window seconds {}..{}: {p} {} (n = {n}); whole run: {}",
-        k * w,
-        (k + 1) * w,
-        Quantity::duration(v),
+        "worst window seconds {}..{}: {what} (n = {}); whole run: {}",
+        worst.from_second,
+        worst.from_second + windows.seconds,
+        worst.n,
         report.summary()
     );
-    check.with_summary(summary).judge(v)
+    check.with_summary(summary).judge(worst.value)
 }
 
 /// Panics unless [`try_assert_percentile_under_in_every_window`] passes.
@@ -212,28 +220,7 @@ pub fn try_assert_error_rate_under_in_every_window(
         Category::RELIABILITY,
     )
     .with_threshold(Threshold::at_most(max));
-    let worst = report
-        .metrics
-        .seconds()
-        .chunks(w)
-        .enumerate()
-        .filter_map(|(k, chunk)| {
-            let errors: u64 = chunk.iter().map(|s| s.error_count()).sum();
-            let all: u64 = chunk.iter().map(|s| s.attempts()).sum();
-            (all > 0).then(|| (k, errors as f64 / all as f64, all))
-        })
-        .max_by(|a, b| a.1.total_cmp(&b.1));
-    let Some((k, rate, n)) = worst else {
-        return Err(check.nothing_measured("no iteration was due"));
-    };
-    let summary = format!(
-        "worst window seconds {}..{}: {} errors (n = {n}); whole run: {}",
-        k * w,
-        (k + 1) * w,
-        Quantity::ratio(rate),
-        report.summary()
-    );
-    check.with_summary(summary).judge(Quantity::ratio(rate))
+    judge_windows(report, check, Windows::error_rate(w as u64))
 }
 
 /// Panics unless [`try_assert_error_rate_under_in_every_window`] passes.

@@ -29,18 +29,28 @@ pub fn rss_of_pid(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// What a soak run measured.
+/// What a soak run measured: read through methods, so a test cannot rewrite it before it
+/// asserts.
 #[derive(Debug, Clone)]
 pub struct SoakReport {
-    /// The load.
-    pub report: Report,
-    /// (seconds since start, p95 ms) per second of the run.
-    pub latency: Vec<(f64, f64)>,
-    /// (seconds since start, bytes) memory samples of the target.
-    pub memory: Vec<(f64, f64)>,
+    report: Report,
+    latency: Vec<(f64, f64)>,
+    memory: Vec<(f64, f64)>,
 }
 
 impl SoakReport {
+    /// The load.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+    /// (seconds since start, p95 ms) per second of the run.
+    pub fn latency(&self) -> &[(f64, f64)] {
+        &self.latency
+    }
+    /// (seconds since start, bytes) memory samples of the target.
+    pub fn memory(&self) -> &[(f64, f64)] {
+        &self.memory
+    }
     /// The slope of p95 (ms per second).
     pub fn latency_slope(&self) -> Option<Slope> {
         slope(&self.latency)

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use readiness_core::{Bytes, Failure, Percentile, Rate, Ratio};
 use readiness_load::{
-    BreakCriterion, ErrorClass, Load, Model, Report, SoakReport, Spike, Stress,
-    metrics::BoxedIteration,
+    BreakCriterion, ErrorClass, Load, Model, Report, Spike, Stress, metrics::BoxedIteration,
 };
 
 /// The failure block with the evidence directory and the process id redacted.
@@ -224,32 +223,38 @@ async fn capacity_and_spike() {
 
 #[tokio::test(start_paused = true)]
 async fn drift_and_scaling() {
-    let report = orders().await;
-    // 1 MiB more every second, with a little noise; p95 up 1 ms a second.
-    let soak = SoakReport {
-        memory: (0..20)
-            .map(|s| {
-                (
-                    f64::from(s),
-                    1e8 + f64::from(s) * 1_048_576.0 + f64::from(s % 3) * 1e4,
-                )
-            })
-            .collect(),
-        latency: (0..20)
-            .map(|s| (f64::from(s) + 0.5, 10.0 + f64::from(s)))
-            .collect(),
-        report: report.clone(),
+    // A target that keeps 1 MiB more every second (with a little noise) and answers 1 ms
+    // slower every second, soaked for 20 s on the paused clock.
+    let soaked = |every: Duration| async move {
+        let start = tokio::time::Instant::now();
+        let load = Load::new(
+            "orders",
+            Model::constant_rate(10.0, Duration::from_secs(20)).expect("model"),
+        )
+        .with_target("GET http://127.0.0.1:8080/orders (in-process)")
+        .with_recorder(common::recorder());
+        let slower = move |_| async move {
+            let ms = 10 + start.elapsed().as_secs();
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(())
+        };
+        let memory = move || async move {
+            let s = start.elapsed().as_secs();
+            Some(100_000_000 + s * 1_048_576 + (s % 3) * 10_000)
+        };
+        readiness_load::soak(&load, slower, every, memory)
+            .await
+            .expect("soak")
     };
+    let soak = soaked(Duration::from_secs(1)).await;
     let memory = readiness_load::try_assert_no_memory_drift(&soak, Bytes(8 * 1024 * 1024))
         .expect_err("60 MiB a minute");
     insta::assert_snapshot!("soak_memory", redacted(memory));
     let latency = readiness_load::try_assert_no_latency_drift(&soak, Duration::from_millis(10))
         .expect_err("60 ms a minute");
     insta::assert_snapshot!("soak_latency", redacted(latency));
-    let short = SoakReport {
-        memory: vec![(0.0, 1e8), (1.0, 1e8)],
-        ..soak
-    };
+    // A sample every 15 s: two samples in a 20 s soak, too few for a slope.
+    let short = soaked(Duration::from_secs(15)).await;
     let memory = readiness_load::try_assert_no_memory_drift(&short, Bytes(8 * 1024 * 1024))
         .expect_err("two samples");
     insta::assert_snapshot!("soak_memory_too_few_samples", redacted(memory));

@@ -28,9 +28,9 @@ async fn soak_passes_a_stable_target_and_catches_a_leaking_one() {
     .await
     .expect("soak");
     assert!(
-        stable.memory.len() >= 30,
+        stable.memory().len() >= 30,
         "{} memory samples",
-        stable.memory.len()
+        stable.memory().len()
     );
     let ok = readiness_load::try_assert_no_memory_drift(&stable, limit_per_minute);
     assert!(
