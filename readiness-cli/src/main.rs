@@ -50,8 +50,10 @@ enum Command {
         /// Where the files go (default: target/readiness/report).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Which run: `latest` (the run of the newest record; the directory keeps earlier
-        /// runs too), `all` (every record), or a run id (READINESS_RUN_ID of the run).
+        /// Which run: `latest` (the run of the newest record: one cargo test, one nextest
+        /// run, one CI workflow run or one READINESS_RUN_ID, with the shards of its loads
+        /// that processes without a shared run id wrote; the directory keeps earlier runs
+        /// too), `all` (every record), or a run id.
         #[arg(long, default_value = "latest")]
         run: String,
     },
