@@ -182,6 +182,7 @@ async fn fast_failures_do_not_make_a_slow_service_look_fast() {
     let p95 = readiness::Percentile::P95;
     let judged = report.percentile(p95).expect("timed");
     let of_all = report.percentile_of_all(p95).expect("timed");
+    eprintln!("p95 judged (answers): {judged:?}; p95 of every iteration: {of_all:?}");
     assert!(judged >= Duration::from_millis(401), "p95 {judged:?}");
     assert!(
         of_all < judged,
@@ -269,6 +270,8 @@ async fn the_stress_ceiling_of_a_300_per_second_server_is_300_per_second() {
     .await
     .expect("runs");
     let ceiling = report.ceiling().expect("a step held").value();
+    // The figure, for whoever runs this with --no-capture.
+    eprintln!("stress ceiling of a 300/s server: {ceiling:.1}/s");
     assert!(
         (270.0..=330.0).contains(&ceiling),
         "ceiling {ceiling}/s of a 300/s server: {:?}",
