@@ -162,8 +162,20 @@ fn shards_missing(
         missing.first().map_or(0, |s| s.count),
         names(present)
     );
+    not_merged(r, FindingKind::ShardsMissing, why, findings);
+    r.shards = present.len() as u32;
+}
+
+/// Makes `r` an error that says `why` its shards could not be merged, with a finding of
+/// `kind`.
+fn not_merged(
+    r: &mut CriterionResult,
+    kind: FindingKind,
+    why: String,
+    findings: &mut Vec<Finding>,
+) {
     findings.push(Finding::new(
-        FindingKind::ShardsMissing,
+        kind,
         format!(
             "{} of {} ({}): {why}",
             r.id,
@@ -173,7 +185,6 @@ fn shards_missing(
     ));
     r.verdict = Status::Error;
     r.error = Some(Text::from(why));
-    r.shards = present.len() as u32;
 }
 
 /// The identity of one attempt: copies of a record share it.
@@ -363,17 +374,7 @@ fn judged_as(r: &CriterionResult) -> String {
 }
 
 fn disagree(mut r: CriterionResult, why: String, findings: &mut Vec<Finding>) -> CriterionResult {
-    findings.push(Finding::new(
-        FindingKind::ShardsDisagree,
-        format!(
-            "{} of {} ({}): {why}",
-            r.id,
-            display_test(&r.test),
-            r.subject
-        ),
-    ));
-    r.verdict = Status::Error;
-    r.error = Some(Text::from(why));
+    not_merged(&mut r, FindingKind::ShardsDisagree, why, findings);
     r.observed = None;
     r
 }
