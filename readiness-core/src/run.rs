@@ -9,8 +9,8 @@
 //! | `explicit` | `READINESS_RUN_ID` | set by the user (a setting) |
 //! | `ci` | `github-<GITHUB_RUN_ID>-<GITHUB_RUN_ATTEMPT>`, `gitlab-<CI_PIPELINE_ID>`, `buildkite-<BUILDKITE_BUILD_ID>`, `circleci-<CIRCLE_WORKFLOW_ID>`, `jenkins-<BUILD_TAG>`, `k8s-job-<job name>` | a CI workflow run: all its jobs and matrix shards; a Kubernetes Indexed Job (`JOB_COMPLETION_INDEX` is set; the job name is the pod's host name without `-<index>`) |
 //! | `nextest` | `NEXTEST_RUN_ID` | every test process of one `cargo nextest run` |
-//! | `cargo` | `cargo-<pid>-<start>` | every test binary of one `cargo test` (or `cargo run`): the process whose parent is `cargo` (or `rustdoc` under `cargo`, for doc tests) takes cargo's pid and start time |
-//! | `process` | `p<pid>-<time>` | anything else: a binary started by hand; its records cannot be grouped with other processes' |
+//! | `cargo` | `cargo-<pid>-<start>` | every test binary of one `cargo test`: the process whose parent is `cargo` (or `rustdoc` under `cargo`, for doc tests) takes cargo's pid and start time |
+//! | `process` | `p<pid>-<time>` | anything else: a binary started by hand, or by `cargo run` (cargo replaces itself with the binary, so the process is the whole invocation); its records cannot be grouped with other processes' |
 
 use std::sync::OnceLock;
 
@@ -28,7 +28,7 @@ pub enum RunSource {
     Ci,
     /// One `cargo nextest run`.
     Nextest,
-    /// One `cargo test` or `cargo run` invocation.
+    /// One `cargo test` invocation.
     Cargo,
     /// One process; nothing tells which invocation it belonged to.
     Process,
