@@ -12,7 +12,7 @@
 //! | [`core`] (and the root) | `readiness-core`: evidence, thresholds, checks | always |
 //! | `probe` | readiness-core's probes (HTTP, TCP) | `probes` |
 //! | `containers` | readiness-core's container catalogue | `containers` |
-//! | `security` | readiness-core's security criteria (rate limit, auth, CORS, malformed input, ports, secrets, vulnerabilities) | `security` |
+//! | `security` | `readiness-security`: the security criteria (rate limit, auth, CORS, malformed input, ports, secrets, vulnerabilities) | `security` |
 //! | `load` | `readiness-load`: the load engine and latency assertions | `load` |
 //! | `dr` | `readiness-dr`: faults, recovery, RTO/RPO | `dr` |
 //! | `observability` | `readiness-observability`: metrics and alerts | `observability` |
@@ -56,6 +56,11 @@ pub use readiness_load as load;
 /// `readiness-dr`: faults and recovery.
 #[cfg(feature = "dr")]
 pub use readiness_dr as dr;
+
+/// `readiness-security`: the security criteria (rate limit, auth, CORS, malformed input,
+/// exposed ports, secrets, vulnerability reports).
+#[cfg(feature = "security")]
+pub use readiness_security as security;
 
 /// `readiness-observability`: metrics, alerts, logs and traces.
 #[cfg(feature = "observability")]

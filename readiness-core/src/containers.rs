@@ -214,22 +214,94 @@ pub async fn start<I: Image>(request: ContainerRequest<I>) -> Result<ContainerAs
         variable: variable.clone(),
         reason,
     };
-    if docker.inspect_image(&image).await.is_err() && image.starts_with("readiness-local/") {
+    let inspected = docker.inspect_image(&image).await;
+    if inspected.is_err() && image.starts_with("readiness-local/") {
         return Err(missing(
             "readiness-local images are built on this machine, never pulled".to_owned(),
         ));
     }
-    request.start().await.map_err(|e| {
-        let text = e.to_string();
-        if text.contains("failed to pull the image") || text.contains("No such image") {
-            missing(text)
-        } else {
-            Error::ContainerStart {
-                image: image.clone(),
-                reason: text,
+    // The ports the image itself declares (EXPOSE), published like the request's own.
+    let image_ports: Vec<ContainerPort> = inspected
+        .ok()
+        .and_then(|i| i.config)
+        .and_then(|c| c.exposed_ports)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| parse_port(p))
+        .collect();
+    loopback_only(request, &image_ports)
+        .start()
+        .await
+        .map_err(|e| {
+            let text = e.to_string();
+            if text.contains("failed to pull the image") || text.contains("No such image") {
+                missing(text)
+            } else {
+                Error::ContainerStart {
+                    image: image.clone(),
+                    reason: text,
+                }
+            }
+        })
+}
+
+/// The request with every port published on 127.0.0.1 only: Docker publishes on every
+/// interface (`0.0.0.0` and `[::]`) unless told otherwise, which would make a test's
+/// database reachable from off the host while the tests run. A host-config change the
+/// request already had is kept, and runs first.
+fn loopback_only<I: Image>(
+    request: ContainerRequest<I>,
+    image_ports: &[ContainerPort],
+) -> ContainerRequest<I> {
+    // Every declared port mapped explicitly (host port 0: any free one), so Docker
+    // publishes those, and only those, where the modifier below says.
+    let mapped: Vec<ContainerPort> = request
+        .ports()
+        .map(|m| m.iter().map(|p| p.container_port()).collect())
+        .unwrap_or_default();
+    let mut declared: Vec<ContainerPort> = Vec::new();
+    for p in request.expose_ports().iter().chain(image_ports) {
+        if !mapped.contains(p) && !declared.contains(p) {
+            declared.push(*p);
+        }
+    }
+    let previous = request.host_config_modifier().cloned();
+    let mut request = request;
+    for port in declared {
+        request = request.with_mapped_port(0, port);
+    }
+    request.with_host_config_modifier(move |host| {
+        if let Some(m) = &previous {
+            m(host);
+        }
+        host.publish_all_ports = Some(false);
+        for bindings in host.port_bindings.iter_mut().flat_map(|b| b.values_mut()) {
+            for b in bindings.iter_mut().flatten() {
+                if b.host_ip
+                    .as_deref()
+                    .is_none_or(|ip| ip.is_empty() || ip == "0.0.0.0")
+                {
+                    b.host_ip = Some("127.0.0.1".to_owned());
+                }
+                // Host port 0 is "any free port": Docker's API spells it empty.
+                if b.host_port.as_deref() == Some("0") {
+                    b.host_port = Some(String::new());
+                }
             }
         }
     })
+}
+
+/// `5432/tcp` as a container port.
+fn parse_port(text: &str) -> Option<ContainerPort> {
+    let (number, protocol) = text.split_once('/').unwrap_or((text, "tcp"));
+    let number: u16 = number.parse().ok()?;
+    match protocol {
+        "tcp" => Some(ContainerPort::Tcp(number)),
+        "udp" => Some(ContainerPort::Udp(number)),
+        "sctp" => Some(ContainerPort::Sctp(number)),
+        _ => None,
+    }
 }
 
 /// The ids of containers (running or not) that carry `key=value`.

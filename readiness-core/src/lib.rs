@@ -14,7 +14,6 @@
 //! | (none) | the evidence schema, thresholds, checks, recorder, statistics, guard | serde, time, hdrhistogram |
 //! | `probes` (default) | [`Probe`]: HTTP and TCP probes | tokio, reqwest |
 //! | `containers` (default) | `containers`: the catalogue on testcontainers | tokio, testcontainers |
-//! | `security` (default) | [`security`]: rate limit, auth, CORS, malformed input, exposed ports, secrets, vulnerability reports | `probes`, regex, proptest, cvss |
 //!
 //! A tool that only reads evidence (the report) depends on it with
 //! `default-features = false` and compiles no runtime.
@@ -103,8 +102,6 @@ pub mod probe;
 mod quantity;
 mod recorder;
 pub mod run;
-#[cfg(feature = "security")]
-pub mod security;
 mod security_evidence;
 pub mod settings;
 pub mod stats;

@@ -108,9 +108,10 @@ impl From<LimitedRequest> for (u64, u16, u16, Option<u64>) {
 }
 
 impl LimitedRequest {
-    /// Let through by the limiter: answered, and not with 429.
+    /// Let through by the limiter: answered 2xx. A refusal of another kind (403
+    /// "suspended", 503) is not a request let through, whatever it is not.
     pub fn accepted(&self) -> bool {
-        self.status != 0 && self.status != 429
+        (200..300).contains(&self.status)
     }
 }
 
@@ -138,6 +139,27 @@ pub struct RateLimitTimeline {
 }
 
 impl RateLimitTimeline {
+    /// The timeline of a drive; the sustained count is derived from its requests.
+    /// `clients` name each client without its credential (the harness never writes one).
+    pub fn new(
+        (limit, window_ms, burst, tolerance): (u64, u64, u64, f64),
+        clients: Vec<String>,
+        sustained_ms: (u64, u64),
+        requests: Vec<LimitedRequest>,
+    ) -> Self {
+        let mut t = RateLimitTimeline {
+            limit,
+            window_ms,
+            burst,
+            tolerance,
+            clients,
+            sustained_ms,
+            sustained_accepted: 0,
+            requests,
+        };
+        t.sustained_accepted = t.derive_sustained_accepted();
+        t
+    }
     /// Requests of client 0 sent in the sustained phase and accepted.
     pub fn derive_sustained_accepted(&self) -> u64 {
         let (from, to) = self.sustained_ms;

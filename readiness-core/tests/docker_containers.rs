@@ -241,3 +241,37 @@ async fn docker_generic_images_go_through_the_catalogue_too() {
     let c = request.start().await.expect("start");
     assert!(run_labelled(c.id()).await);
 }
+
+/// Every port a container of the harness publishes is on 127.0.0.1 only (Docker would
+/// otherwise publish on 0.0.0.0 and [::], reachable from off the host), and the port still
+/// answers there. A request that maps a port itself keeps its mapping, on loopback.
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_every_published_port_is_on_loopback_only() {
+    let pg = containers::start(containers::postgres().expect("request"))
+        .await
+        .expect("postgres starts");
+    let docker = containers::docker().await.expect("docker");
+    let inspect = docker
+        .inspect_container(pg.id(), None)
+        .await
+        .expect("inspect");
+    let ports = inspect
+        .network_settings
+        .and_then(|n| n.ports)
+        .expect("published ports");
+    let hosts: Vec<String> = ports
+        .values()
+        .flatten()
+        .flatten()
+        .filter_map(|b| b.host_ip.clone())
+        .collect();
+    assert!(!hosts.is_empty(), "{ports:?}");
+    assert!(hosts.iter().all(|h| h == "127.0.0.1"), "{ports:?}");
+    let port = pg
+        .get_host_port_ipv4(containers::POSTGRES_PORT)
+        .await
+        .expect("the port is found on loopback");
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("it answers on loopback");
+}

@@ -73,7 +73,7 @@ pub use config::{
 };
 pub use exporter::{Counter, Exporter, Gauge, Histogram};
 pub use health::HealthEndpoints;
-pub use logs::{DEFAULT_SECRET_PATTERNS, LogLines, LogRules, assert_logs, try_assert_logs};
+pub use logs::{LogLines, LogRules, assert_logs, try_assert_logs};
 pub use pair::{Pair, PairBuilder, Target, TargetHealth};
 pub use rules::{AlertRule, RuleFile, parse_duration};
 pub use scrape::{

@@ -6,10 +6,9 @@
 
 use readiness_core::testcontainers::{ContainerAsync, Image};
 use readiness_core::{
-    Category, Check, CheckResultExt, Combine, Count, Error, Evidence, Failure, Observation,
-    Quantity, Recorder, Result, Threshold,
+    Category, Check, CheckResultExt, Combine, Count, Evidence, Failure, Observation, Quantity,
+    Recorder, Result, Threshold,
 };
-use regex::Regex;
 use serde_json::Value;
 
 /// Captured log lines and where they came from.
@@ -76,13 +75,9 @@ enum Errors {
 pub struct LogRules {
     structured: bool,
     errors: Errors,
-    secrets: Vec<(String, Regex)>,
+    secrets: readiness_security::Rules,
     recorder: Option<Recorder>,
 }
-
-/// The secret patterns every [`LogRules`] starts with: readiness-core's, the same list the
-/// `sec.no_secrets` criterion scans with.
-pub use readiness_core::security::DEFAULT_SECRET_PATTERNS;
 
 impl Default for LogRules {
     fn default() -> Self {
@@ -91,15 +86,13 @@ impl Default for LogRules {
 }
 
 impl LogRules {
-    /// Structured lines, the default secret patterns, no expectation on error lines.
+    /// Structured lines, the default secret rules (`sec.no_secrets`' own), no expectation
+    /// on error lines.
     pub fn new() -> Self {
         LogRules {
             structured: true,
             errors: Errors::Any,
-            secrets: DEFAULT_SECRET_PATTERNS
-                .iter()
-                .filter_map(|(name, p)| Regex::new(p).ok().map(|r| ((*name).to_owned(), r)))
-                .collect(),
+            secrets: readiness_security::Rules::defaults(),
             recorder: None,
         }
     }
@@ -120,11 +113,13 @@ impl LogRules {
     }
     /// Another secret pattern (a regular expression); an error names a bad one.
     pub fn with_secret_pattern(mut self, name: &str, pattern: &str) -> Result<Self> {
-        let regex = Regex::new(pattern).map_err(|e| {
-            Error::InvalidInput(format!("secret pattern {name} ({pattern:?}): {e}"))
-        })?;
-        self.secrets.push((name.to_owned(), regex));
+        self.secrets = self.secrets.with_rule(name, pattern)?;
         Ok(self)
+    }
+    /// The secret rules of a gitleaks configuration ([`readiness_security::Rules::read`]).
+    pub fn with_secret_rules(mut self, rules: readiness_security::Rules) -> Self {
+        self.secrets = rules;
+        self
     }
     /// Records the check with `recorder`.
     pub fn with_recorder(mut self, recorder: Recorder) -> Self {
@@ -197,7 +192,7 @@ pub fn try_assert_logs(lines: &LogLines, rules: &LogRules) -> Result<Evidence, F
     .with_scenario(format!(
         "{} lines; {} secret patterns",
         lines.lines.len(),
-        rules.secrets.len()
+        rules.secrets.rules().len()
     ));
     if let Some(r) = &rules.recorder {
         check = check.with_recorder(r.clone());
@@ -220,10 +215,8 @@ pub fn try_assert_logs(lines: &LogLines, rules: &LogRules) -> Result<Evidence, F
                 }
             }
         }
-        for (name, regex) in &rules.secrets {
-            if regex.is_match(line) {
-                problems.push(format!("line {n} holds a secret ({name})"));
-            }
+        for found in rules.secrets.find(line) {
+            problems.push(format!("line {n} holds a secret ({})", found.rule));
         }
     }
     let at = |ns: &[usize]| {
@@ -314,7 +307,10 @@ mod tests {
             m.contains("1 error line(s) under a normal load (lines 4"),
             "{m}"
         );
-        assert!(m.contains("line 5 holds a secret (bearer token)"), "{m}");
+        assert!(
+            m.contains("line 5 holds a secret (http-bearer-token)"),
+            "{m}"
+        );
         assert!(m.contains("lack a level or a message (lines 6)"), "{m}");
         assert!(!m.contains("s3cr3t"), "{m}");
 
@@ -331,6 +327,6 @@ mod tests {
         let f = try_assert_logs(&LogLines::new("svc", "\n\n"), &rules()).expect_err("empty");
         assert_eq!(f.verdict(), readiness_core::Verdict::Error);
         let bad = rules().with_secret_pattern("broken", "(unclosed");
-        assert!(bad.is_err_and(|e| e.to_string().contains("secret pattern broken")));
+        assert!(bad.is_err_and(|e| e.to_string().contains("rule broken")));
     }
 }

@@ -112,15 +112,16 @@ pub fn group(read: Read, which: &Run) -> Result<Grouped> {
     let judged: HashMap<Text, bool> = match which {
         Run::All => stats.keys().map(|r| (r.clone(), false)).collect(),
         Run::Id(id) => {
-            if !stats.contains_key(id.as_str()) {
+            // The run's own shared text: records are kept by its identity.
+            let Some(key) = stats.keys().find(|k| k.as_str() == id.as_str()).cloned() else {
                 return Err(Error::InvalidInput(format!(
                     "no evidence records of run {id} in {}; the run ids there are {} (each \
                      record's context.run_id; --run all judges every record)",
                     dir.display(),
                     list(stats.keys().map(|k| k.as_str()))
                 )));
-            }
-            HashMap::from([(Text::from(id.as_str()), false)])
+            };
+            HashMap::from([(key, false)])
         }
         Run::Latest => {
             let (latest, _) = stats

@@ -435,5 +435,13 @@ fn a_report_with_no_flags_judges_the_latest_run() {
     let all = make(&o).expect("all");
     assert_eq!(all.records, 2);
     assert_eq!(all.verdict, Decision::NoGo);
+    // One run by its id: only its records, whichever run is the latest.
+    o.run = Run::Id("earlier-run".into());
+    let earlier = make(&o).expect("by id");
+    assert_eq!(earlier.records, 1);
+    assert_eq!(earlier.verdict, Decision::NoGo);
+    o.run = Run::Id(readiness_core::run_id().into());
+    let this = make(&o).expect("by id");
+    assert_eq!(this.records, 1);
     let _ = Verdict::Pass;
 }

@@ -222,7 +222,9 @@ async fn security_checks(stack: &Stack) -> readiness::Result<()> {
     show(security::try_assert_rate_limit_holds(&search, &RateLimit::per_minute(1000)).await);
 
     let writes = security::openapi_write_routes(&format!("{url}/openapi.json"), &url).await?;
-    let auth = Auth::bearer().with_read_only("read-token");
+    let auth = Auth::bearer()
+        .with_valid("write-token")
+        .with_read_only("read-token");
     show(security::try_assert_auth_required(&writes, &auth).await);
 
     let orders = Route::post(format!("{url}/orders"));

@@ -19,7 +19,7 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use readiness_core::security::{self, Auth, RateLimit, Route};
+//! use readiness_security::{self, Auth, RateLimit, Route};
 //!
 //! let base = "http://127.0.0.1:8080";
 //! security::assert_rate_limit_holds(
@@ -40,6 +40,7 @@ mod malformed;
 #[cfg(feature = "containers")]
 mod ports;
 mod rate_limit;
+pub mod rules;
 mod secrets;
 mod vulns;
 
@@ -47,10 +48,6 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-pub use crate::security_evidence::{
-    LimitedRequest, RateLimitTimeline, SecurityItem, SecurityReport, Severity,
-    VulnerabilityFinding, VulnerabilityFindings,
-};
 pub use auth::{Auth, assert_auth_required, openapi_write_routes, try_assert_auth_required};
 pub use cors::{Cors, assert_cors_restrictive, try_assert_cors_restrictive};
 pub use malformed::{
@@ -59,17 +56,22 @@ pub use malformed::{
 #[cfg(feature = "containers")]
 pub use ports::{ExposedPorts, assert_exposed_ports, try_assert_exposed_ports};
 pub use rate_limit::{RateLimit, assert_rate_limit_holds, try_assert_rate_limit_holds};
-pub use secrets::{DEFAULT_SECRET_PATTERNS, SecretScan, Text};
+pub use readiness_core::{
+    LimitedRequest, RateLimitTimeline, SecurityItem, SecurityReport, Severity,
+    VulnerabilityFinding, VulnerabilityFindings,
+};
+pub use rules::{Rules, mask_credential};
+pub use secrets::{MAX_SCANNED_BODY, SecretScan, Text};
 pub use vulns::{
     ScanReport, VulnerabilityLimits, assert_no_vulnerabilities, try_assert_no_vulnerabilities,
 };
 
-use crate::check::{Check, Failure, Observation};
-use crate::error::{Error, Result};
-use crate::evidence::{Category, Evidence};
-use crate::guard::{self, Reach};
-use crate::quantity::{Count, Quantity, Threshold};
-use crate::recorder::Recorder;
+use readiness_core::Recorder;
+use readiness_core::guard::{self, Reach};
+use readiness_core::{Category, Evidence};
+use readiness_core::{Check, Failure, Observation};
+use readiness_core::{Count, Quantity, Threshold};
+use readiness_core::{Error, Result};
 
 /// How much of a response body a probe keeps (and shows).
 const BODY_SHOWN: usize = 160;
@@ -87,6 +89,8 @@ pub struct Route {
     body: Option<(Vec<u8>, Option<String>)>,
     timeout: Duration,
     reach: Reach,
+    /// A write method the service's OpenAPI document does not list for its path.
+    undocumented: bool,
 }
 
 impl Route {
@@ -99,7 +103,13 @@ impl Route {
             body: None,
             timeout: Duration::from_secs(5),
             reach: Reach::Loopback,
+            undocumented: false,
         }
+    }
+    /// Marks a method its path does not document (auth probes expect it refused or absent).
+    pub(crate) fn undocumented(mut self) -> Self {
+        self.undocumented = true;
+        self
     }
     /// `GET url`.
     pub fn get(url: impl Into<String>) -> Self {
@@ -185,6 +195,17 @@ impl Route {
 
     /// Sends the route as it is, changed by `edit` (headers, body, method).
     pub(crate) async fn send(&self, client: &reqwest::Client, edit: &Edit) -> Answer {
+        self.send_reading(client, edit, BODY_READ).await
+    }
+
+    /// [`Route::send`], reading at most `max` bytes of the body (the answer says whether
+    /// there was more).
+    pub(crate) async fn send_reading(
+        &self,
+        client: &reqwest::Client,
+        edit: &Edit,
+        max: usize,
+    ) -> Answer {
         let method_name = edit.method.as_deref().unwrap_or(&self.method);
         let method =
             reqwest::Method::from_bytes(method_name.as_bytes()).unwrap_or(reqwest::Method::GET);
@@ -221,27 +242,32 @@ impl Route {
             let status = response.status().as_u16();
             let headers = response.headers().clone();
             let mut body = Vec::new();
+            let mut cut = false;
             while let Some(chunk) = response.chunk().await? {
                 body.extend_from_slice(&chunk);
-                if body.len() >= BODY_READ {
+                if body.len() > max {
+                    body.truncate(max);
+                    cut = true;
                     break;
                 }
             }
-            Ok::<_, reqwest::Error>((status, headers, body))
+            Ok::<_, reqwest::Error>((status, headers, body, cut))
         }
         .await;
         match outcome {
-            Ok((status, headers, body)) => Answer {
+            Ok((status, headers, body, cut)) => Answer {
                 status: Some(status),
                 headers,
                 body: String::from_utf8_lossy(&body).into_owned(),
                 failure: None,
+                cut,
             },
             Err(e) => Answer {
                 status: None,
                 headers: HeaderMap::new(),
                 body: String::new(),
                 failure: Some(describe_reqwest_error(&e, self.timeout)),
+                cut: false,
             },
         }
     }
@@ -274,6 +300,8 @@ pub(crate) struct Answer {
     pub(crate) headers: HeaderMap,
     pub(crate) body: String,
     pub(crate) failure: Option<String>,
+    /// The body was longer than what was read.
+    pub(crate) cut: bool,
 }
 
 impl Answer {
@@ -345,6 +373,20 @@ pub(crate) fn judge_items(
     items: Vec<SecurityItem>,
     ok_summary: String,
 ) -> std::result::Result<Evidence, Failure> {
+    // Nothing a check writes holds a secret: what a service answered, what a probe sent,
+    // are masked by the default rules before they are kept (masks are left as they are).
+    let rules = rules::shared_defaults();
+    let clean = |t: &str| rules::redact(rules, t, &[]);
+    let items = items
+        .into_iter()
+        .map(|mut i| {
+            i.subject = clean(&i.subject);
+            i.probe = clean(&i.probe);
+            i.expected = clean(&i.expected);
+            i.observed = clean(&i.observed);
+            i
+        })
+        .collect();
     let report = SecurityReport::new(items);
     let failed = report.failed();
     let summary = if failed == 0 {

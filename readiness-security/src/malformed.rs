@@ -9,11 +9,11 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Map, Value};
 
 use super::{Answer, Edit, Route, SecurityItem, check, judge_items, no_answer};
-use crate::check::{CheckResultExt, Failure};
-use crate::error::{Error, Result};
-use crate::evidence::Evidence;
-use crate::recorder::Recorder;
-use crate::settings;
+use readiness_core::Evidence;
+use readiness_core::Recorder;
+use readiness_core::settings;
+use readiness_core::{CheckResultExt, Failure};
+use readiness_core::{Error, Result};
 
 /// How to make bad requests for a route whose valid JSON example is its body: how many
 /// (default 64), how far to shrink a failure (default 64 steps), the seed (default

@@ -9,12 +9,12 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use super::check;
-use crate::check::{CheckResultExt, Failure, Observation};
-use crate::error::{Error, Result};
-use crate::evidence::Evidence;
-use crate::quantity::Quantity;
-use crate::recorder::Recorder;
-use crate::security_evidence::{Severity, VulnerabilityFinding, VulnerabilityFindings};
+use readiness_core::Evidence;
+use readiness_core::Quantity;
+use readiness_core::Recorder;
+use readiness_core::{CheckResultExt, Failure, Observation};
+use readiness_core::{Error, Result};
+use readiness_core::{Severity, VulnerabilityFinding, VulnerabilityFindings};
 
 /// One scanner's report, read.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,13 +29,22 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
-    /// Reads a Trivy or cargo-audit JSON report, telling them apart by their fields.
+    /// Reads a Trivy or cargo-audit JSON report, telling them apart by their fields. UTF-8
+    /// (with or without a byte-order mark) and UTF-16 with a byte-order mark (what a shell
+    /// redirection on Windows writes) are read; anything else is named.
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let bytes = std::fs::read(path).map_err(|e| {
             Error::InvalidInput(format!(
                 "cannot read the scanner report {}: {e}; run the scanner first (trivy \
                  --format json, cargo audit --json) and give its output file",
+                path.display()
+            ))
+        })?;
+        let text = decode(&bytes).map_err(|why| {
+            Error::InvalidInput(format!(
+                "the scanner report {} is not text this reads: {why}; write it as UTF-8 \
+                 (trivy --output FILE, or `| iconv -t UTF-8`)",
                 path.display()
             ))
         })?;
@@ -86,12 +95,123 @@ struct TrivyReport {
     results: Option<Vec<TrivyResult>>,
 }
 
+/// The text of a report: UTF-8 (a byte-order mark dropped) or UTF-16 with its mark.
+fn decode(bytes: &[u8]) -> std::result::Result<String, String> {
+    let utf16 = |le: bool| -> std::result::Result<String, String> {
+        let body = &bytes[2..];
+        if !body.len().is_multiple_of(2) {
+            return Err("UTF-16 with an odd number of bytes".into());
+        }
+        let units: Vec<u16> = body
+            .chunks_exact(2)
+            .map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        String::from_utf16(&units).map_err(|e| format!("UTF-16 that does not decode: {e}"))
+    };
+    match bytes {
+        [0xFF, 0xFE, ..] => utf16(true),
+        [0xFE, 0xFF, ..] => utf16(false),
+        [0xEF, 0xBB, 0xBF, rest @ ..] => String::from_utf8(rest.to_vec())
+            .map_err(|e| format!("not UTF-8 at byte {}", e.utf8_error().valid_up_to() + 3)),
+        _ => String::from_utf8(bytes.to_vec())
+            .map_err(|e| format!("not UTF-8 at byte {}", e.utf8_error().valid_up_to())),
+    }
+}
+
+/// A CVSS base score's qualitative grade (CVSS v3.1, section 5).
+fn severity_of_score(score: f64) -> Severity {
+    match score {
+        s if s >= 9.0 => Severity::Critical,
+        s if s >= 7.0 => Severity::High,
+        s if s >= 4.0 => Severity::Medium,
+        s if s > 0.0 => Severity::Low,
+        _ => Severity::Unknown,
+    }
+}
+
+/// A scanner's severity label; `UNKNOWN` (or none) is graded from the highest CVSS score
+/// the finding carries, when it carries one.
+fn trivy_severity(label: Option<&str>, cvss: Option<&BTreeMap<String, TrivyCvss>>) -> Severity {
+    match label.map(str::to_ascii_uppercase).as_deref() {
+        Some("CRITICAL") => Severity::Critical,
+        Some("HIGH") => Severity::High,
+        Some("MEDIUM") => Severity::Medium,
+        Some("LOW") => Severity::Low,
+        _ => cvss
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|c| {
+                c.v3_score.or(c.v2_score).or_else(|| {
+                    let vector = c.v3_vector.as_deref()?;
+                    cvss::Cvss::from_str(vector).ok().map(|v| v.score())
+                })
+            })
+            .fold(None, |best: Option<f64>, s| {
+                Some(best.map_or(s, |b| b.max(s)))
+            })
+            .map_or(Severity::Unknown, severity_of_score),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct TrivyResult {
     target: String,
     #[serde(default)]
     vulnerabilities: Option<Vec<TrivyVulnerability>>,
+    #[serde(default)]
+    secrets: Option<Vec<TrivySecret>>,
+    #[serde(default)]
+    misconfigurations: Option<Vec<TrivyMisconfiguration>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrivyCvss {
+    #[serde(default, rename = "V3Score")]
+    v3_score: Option<f64>,
+    #[serde(default, rename = "V2Score")]
+    v2_score: Option<f64>,
+    #[serde(default, rename = "V3Vector")]
+    v3_vector: Option<String>,
+}
+
+/// A secret Trivy found (its `Match` is Trivy's masked line: not kept).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrivySecret {
+    #[serde(rename = "RuleID")]
+    rule_id: String,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    start_line: Option<u64>,
+}
+
+/// A misconfiguration Trivy checked (only those that failed are findings).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrivyMisconfiguration {
+    #[serde(default, rename = "ID")]
+    id: String,
+    #[serde(default, rename = "AVDID")]
+    avd_id: Option<String>,
+    #[serde(default, rename = "Type")]
+    kind: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +228,8 @@ struct TrivyVulnerability {
     severity: Option<String>,
     #[serde(rename = "Title", default)]
     title: Option<String>,
+    #[serde(rename = "CVSS", default)]
+    cvss: Option<BTreeMap<String, TrivyCvss>>,
 }
 
 impl TrivyReport {
@@ -115,19 +237,45 @@ impl TrivyReport {
         let artifact = self.artifact_name.unwrap_or_default();
         let mut findings = Vec::new();
         for result in self.results.unwrap_or_default() {
-            for v in result.vulnerabilities.unwrap_or_default() {
-                let severity = match v
-                    .severity
+            let source = format!("trivy: {}", result.target);
+            // Secrets Trivy found in the artifact (its image scan looks for them by
+            // default): each a finding at its severity, its content never kept.
+            for secret in result.secrets.unwrap_or_default() {
+                let severity = trivy_severity(secret.severity.as_deref(), None);
+                let at = secret
+                    .start_line
+                    .map_or_else(String::new, |l| format!("line {l}"));
+                findings.push(
+                    VulnerabilityFinding::new(
+                        format!("secret:{}", secret.rule_id),
+                        (result.target.clone(), at),
+                        severity,
+                        &source,
+                    )
+                    .with_title(secret.title.unwrap_or_default()),
+                );
+            }
+            // Misconfigurations that failed their check.
+            for m in result.misconfigurations.unwrap_or_default() {
+                if m.status
                     .as_deref()
-                    .map(str::to_ascii_uppercase)
-                    .as_deref()
+                    .is_some_and(|s| !s.eq_ignore_ascii_case("FAIL"))
                 {
-                    Some("CRITICAL") => Severity::Critical,
-                    Some("HIGH") => Severity::High,
-                    Some("MEDIUM") => Severity::Medium,
-                    Some("LOW") => Severity::Low,
-                    _ => Severity::Unknown,
-                };
+                    continue;
+                }
+                let id = m.avd_id.filter(|a| !a.is_empty()).unwrap_or(m.id);
+                findings.push(
+                    VulnerabilityFinding::new(
+                        format!("misconfiguration:{id}"),
+                        (result.target.clone(), m.kind),
+                        trivy_severity(m.severity.as_deref(), None),
+                        &source,
+                    )
+                    .with_title(m.title.unwrap_or_default()),
+                );
+            }
+            for v in result.vulnerabilities.unwrap_or_default() {
+                let severity = trivy_severity(v.severity.as_deref(), v.cvss.as_ref());
                 let mut f = VulnerabilityFinding::new(
                     v.id,
                     (v.package, v.installed),
@@ -321,10 +469,24 @@ pub fn try_assert_no_vulnerabilities(
             Err(e) => return Err(check.error(e)),
         }
     }
+    // One finding once: the same advisory for the same package version, listed twice in
+    // a report or by two reports, counts once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut duplicates = 0usize;
+    let unique: Vec<VulnerabilityFinding> = read
+        .iter()
+        .flat_map(|r| r.findings.iter())
+        .filter(|f| {
+            let fresh = seen.insert((f.id.clone(), f.package.clone(), f.installed.clone()));
+            duplicates += usize::from(!fresh);
+            fresh
+        })
+        .cloned()
+        .collect();
     let findings = VulnerabilityFindings::new(
         read.iter().map(|r| r.name.clone()).collect(),
         limits.limits.clone(),
-        read.iter().flat_map(|r| r.findings.clone()).collect(),
+        unique,
     );
     let counts = findings.counts();
     let by_severity = Severity::ALL
@@ -355,6 +517,11 @@ pub fn try_assert_no_vulnerabilities(
     if warnings > 0 {
         summary.push_str(&format!(
             "; {warnings} warnings (unmaintained, yanked) not judged"
+        ));
+    }
+    if duplicates > 0 {
+        summary.push_str(&format!(
+            "; {duplicates} findings listed again counted once"
         ));
     }
     if !over.is_empty() {

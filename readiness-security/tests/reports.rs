@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-use readiness_core::security::{
+use readiness_core::{Recorder, Verdict, VulnerabilityFindings};
+use readiness_security::{
     ScanReport, SecretScan, Severity, Text, VulnerabilityLimits, try_assert_no_vulnerabilities,
 };
-use readiness_core::{Recorder, Verdict, VulnerabilityFindings};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -174,7 +174,7 @@ fn a_logged_token_is_found_masked_and_a_clean_log_passes() {
         .unwrap_or_default();
     assert_eq!(failure.map(|f| f.verdict()), Some(Verdict::Fail), "{text}");
     assert!(text.contains("service line 2"), "{text}");
-    assert!(text.contains("a known secret"), "{text}");
+    assert!(text.contains("known-secret"), "{text}");
     assert!(
         !text.contains("write-token") && !text.contains("read-token"),
         "{text}"
@@ -219,4 +219,96 @@ fn a_security_record_whose_count_disagrees_with_its_probes_or_findings_is_found(
         found.contains("its report has 1 failed of 2 probes"),
         "{found}"
     );
+}
+
+/// Trivy's secrets and failed misconfigurations are findings; an UNKNOWN severity with a
+/// CVSS score is graded from the score; the same finding listed twice counts once.
+#[test]
+fn every_trivy_finding_class_is_judged_and_a_duplicate_counts_once() -> readiness_core::Result<()> {
+    let report = ScanReport::read(fixture("trivy-secrets-misconfig.json"))?;
+    let ids: Vec<(String, Severity)> = report
+        .findings
+        .iter()
+        .map(|f| (f.id.clone(), f.severity))
+        .collect();
+    assert!(
+        ids.contains(&("CVE-2024-2961".into(), Severity::Critical)),
+        "graded from its score 9.8: {ids:?}"
+    );
+    assert!(
+        ids.contains(&("CVE-2024-0727".into(), Severity::Unknown)),
+        "no label, no score: {ids:?}"
+    );
+    assert!(
+        ids.contains(&("secret:aws-access-key-id".into(), Severity::Critical)),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(&("misconfiguration:AVD-DS-0002".into(), Severity::High)),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.iter().any(|(id, _)| id.contains("DS-0026")),
+        "a passed check is no finding: {ids:?}"
+    );
+    let limits = VulnerabilityLimits::default().with_recorder(recorder());
+    let failure =
+        try_assert_no_vulnerabilities(&[fixture("trivy-secrets-misconfig.json")], &limits)
+            .expect_err("a critical and a high");
+    let found = failure
+        .evidence()
+        .attachment::<VulnerabilityFindings>()
+        .expect("findings");
+    let glibc = found
+        .findings
+        .iter()
+        .filter(|f| f.id == "CVE-2024-2961")
+        .count();
+    assert_eq!(glibc, 1, "listed in two targets, counted once");
+    // critical: the glibc CVE and the secret; high: the misconfiguration.
+    assert_eq!(
+        failure.evidence().observed,
+        Some(readiness_core::Quantity::count(3))
+    );
+    assert!(
+        failure
+            .to_string()
+            .contains("1 findings listed again counted once"),
+        "{failure}"
+    );
+    // The secret's content is never kept: Trivy's masked line is not read.
+    assert!(
+        !serde_json::to_string(failure.evidence())
+            .unwrap_or_default()
+            .contains("AWS_ACCESS_KEY_ID")
+    );
+    Ok(())
+}
+
+/// A report saved by a shell that writes UTF-16 is read; bytes that are no text are named,
+/// never "run the scanner first".
+#[test]
+fn a_utf16_report_is_read_and_a_broken_encoding_is_named() -> readiness_core::Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| readiness_core::Error::Other(e.to_string()))?;
+    let text = std::fs::read_to_string(fixture("trivy-image.json"))
+        .map_err(|e| readiness_core::Error::Other(e.to_string()))?;
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let utf16 = dir.path().join("trivy-utf16.json");
+    std::fs::write(&utf16, bytes).map_err(|e| readiness_core::Error::Other(e.to_string()))?;
+    let read = ScanReport::read(&utf16)?;
+    assert_eq!(
+        read.findings.len(),
+        ScanReport::read(fixture("trivy-image.json"))?
+            .findings
+            .len()
+    );
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, [b'{', 0xC3, 0x28, b'}'])
+        .map_err(|e| readiness_core::Error::Other(e.to_string()))?;
+    let e = ScanReport::read(&broken).expect_err("not UTF-8");
+    let text = e.to_string();
+    assert!(text.contains("not UTF-8 at byte 1"), "{text}");
+    assert!(!text.contains("run the scanner first"), "{text}");
+    Ok(())
 }

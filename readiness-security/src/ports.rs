@@ -2,14 +2,14 @@
 
 use std::collections::BTreeSet;
 
-use testcontainers::{ContainerAsync, Image};
+use readiness_core::testcontainers::{ContainerAsync, Image};
 
 use super::{SecurityItem, check, judge_items};
-use crate::check::{CheckResultExt, Failure};
-use crate::containers;
-use crate::error::Error;
-use crate::evidence::Evidence;
-use crate::recorder::Recorder;
+use readiness_core::Error;
+use readiness_core::Evidence;
+use readiness_core::Recorder;
+use readiness_core::containers;
+use readiness_core::{CheckResultExt, Failure};
 
 /// The ports a container may expose (published by Docker, or listening inside on a
 /// non-loopback address): TCP ports, and UDP ports only when declared.
@@ -18,8 +18,12 @@ use crate::recorder::Recorder;
 pub struct ExposedPorts {
     declared: Vec<u16>,
     udp: Vec<u16>,
+    window: std::time::Duration,
     recorder: Option<Recorder>,
 }
+
+/// Time between two looks at a container's sockets.
+const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl ExposedPorts {
     /// Only the TCP `ports` (and no UDP port).
@@ -27,8 +31,15 @@ impl ExposedPorts {
         ExposedPorts {
             declared: ports.into_iter().collect(),
             udp: Vec::new(),
+            window: std::time::Duration::from_secs(5),
             recorder: None,
         }
+    }
+    /// How long the sockets are watched (default 5 s, a look every 500 ms): a port opened
+    /// a moment after the first look is seen too.
+    pub fn with_window(mut self, window: std::time::Duration) -> Self {
+        self.window = window;
+        self
     }
     /// UDP ports the container may also expose.
     pub fn with_udp(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
@@ -133,7 +144,11 @@ pub async fn try_assert_exposed_ports<I: Image>(
     )
     .with_subject(format!("{} sec.exposed_ports", container.image().name()))
     .with_target(format!("container {short} ({})", container.image().name()))
-    .with_scenario("Docker's published ports and the sockets listening inside the container");
+    .with_scenario(format!(
+        "Docker's published ports and the sockets listening inside the container, watched \
+         for {}",
+        readiness_core::Quantity::duration(ports.window)
+    ));
     let seen = async {
         let docker = containers::docker().await?;
         let inspected = docker
@@ -160,22 +175,34 @@ pub async fn try_assert_exposed_ports<I: Image>(
                 (!hosts.is_empty()).then(|| (port, hosts.join(", ")))
             })
             .collect();
-        let mut listening = BTreeSet::new();
-        for protocol in ["tcp", "udp"] {
-            let (v4, v6) = (
-                format!("/proc/net/{protocol}"),
-                format!("/proc/net/{protocol}6"),
-            );
-            let out = containers::exec_output(container, &["cat", &v4, &v6]).await?;
-            if out.stdout.trim().is_empty() {
-                return Err(Error::Other(format!(
-                    "cannot read {v4} in container {short} (exit {:?}: {}); the image needs \
-                     `cat`",
-                    out.code,
-                    out.stderr.trim()
-                )));
+        // The sockets, looked at over the window: every one seen at any look counts.
+        let mut listening: BTreeSet<(Listener, u64)> = BTreeSet::new();
+        let looks = (ports.window.as_millis() / SAMPLE_EVERY.as_millis()) as u64 + 1;
+        for look in 0..looks.min(600) {
+            for protocol in ["tcp", "udp"] {
+                let (v4, v6) = (
+                    format!("/proc/net/{protocol}"),
+                    format!("/proc/net/{protocol}6"),
+                );
+                let out = containers::exec_output(container, &["cat", &v4, &v6]).await?;
+                if out.stdout.trim().is_empty() {
+                    return Err(Error::Other(format!(
+                        "cannot read {v4} in container {short} (exit {:?}: {}); the image \
+                         needs `cat`",
+                        out.code,
+                        out.stderr.trim()
+                    )));
+                }
+                let at_ms = look * SAMPLE_EVERY.as_millis() as u64;
+                for l in listeners(&out.stdout, protocol) {
+                    if !listening.iter().any(|(seen, _)| *seen == l) {
+                        listening.insert((l, at_ms));
+                    }
+                }
             }
-            listening.extend(listeners(&out.stdout, protocol));
+            if look + 1 < looks {
+                tokio::time::sleep(SAMPLE_EVERY).await;
+            }
         }
         Ok((published, listening))
     }
@@ -202,17 +229,23 @@ pub async fn try_assert_exposed_ports<I: Image>(
             ports.allows(number, protocol),
         ));
     }
-    for l in &listening {
+    for (l, at_ms) in &listening {
+        let when = if *at_ms == 0 {
+            String::new()
+        } else {
+            format!(" (from {:.1}s into the watch)", *at_ms as f64 / 1e3)
+        };
         items.push(SecurityItem::new(
             format!("{}/{}", l.port, l.protocol),
             "sockets listening inside the container",
             format!("declared ({declared_text}), or on loopback only"),
-            format!("listening on {}", l.address),
+            format!("listening on {}{when}", l.address),
             l.loopback || ports.allows(l.port, l.protocol),
         ));
     }
     let open: BTreeSet<String> = listening
         .iter()
+        .map(|(l, _)| l)
         .filter(|l| !l.loopback)
         .map(|l| format!("{}/{}", l.port, l.protocol))
         .collect();

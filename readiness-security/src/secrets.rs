@@ -1,19 +1,24 @@
 //! `sec.no_secrets`: no secret in the captured logs and response bodies of a run.
 
-use regex::Regex;
-
 use super::{Edit, Route, SecurityItem, check, judge_items};
-use crate::check::{CheckResultExt, Failure};
-use crate::error::{Error, Result};
-use crate::evidence::Evidence;
-use crate::recorder::Recorder;
+use crate::rules::{Found, Rules, mask_line};
+use readiness_core::Evidence;
+use readiness_core::Recorder;
+use readiness_core::{CheckResultExt, Failure};
+use readiness_core::{Error, Result};
 
 /// Text captured in a run: log lines or a response, named by where it came from.
 #[derive(Debug, Clone)]
 pub struct Text {
     source: String,
     lines: Vec<String>,
+    /// The whole was larger than what was read (bytes in all, when known).
+    cut: Option<String>,
 }
+
+/// How much of a response [`Text::fetch`] reads: an answer larger than this is not
+/// scanned whole, and the check says so (an `error`), never silently.
+pub const MAX_SCANNED_BODY: usize = 16 * 1024 * 1024;
 
 impl Text {
     /// Lines of a log (`reference-service stdout`).
@@ -24,16 +29,20 @@ impl Text {
         Text {
             source: source.into(),
             lines: lines.into_iter().map(Into::into).collect(),
+            cut: None,
         }
     }
     /// A response body (and whatever headers the caller adds to it).
     pub fn response(source: impl Into<String>, body: &str) -> Self {
         Text::log(source, body.lines())
     }
-    /// Sends `route` and keeps its answer: status line, headers and body.
+    /// Sends `route` and keeps its answer: status line, headers and body (up to
+    /// [`MAX_SCANNED_BODY`]).
     pub async fn fetch(route: &Route) -> Result<Self> {
         let client = route.client()?;
-        let answer = route.send(&client, &Edit::default()).await;
+        let answer = route
+            .send_reading(&client, &Edit::default(), MAX_SCANNED_BODY)
+            .await;
         let Some(status) = answer.status else {
             return Err(Error::TargetRefused {
                 target: route.target(),
@@ -48,13 +57,16 @@ impl Text {
         Ok(Text {
             source: format!("response to {}", route.name()),
             lines,
+            cut: answer
+                .cut
+                .then(|| format!("its body is larger than {MAX_SCANNED_BODY} bytes")),
         })
     }
     /// The stdout and stderr a container has written so far.
     #[cfg(feature = "containers")]
-    pub async fn container_logs<I: testcontainers::Image>(
+    pub async fn container_logs<I: readiness_core::testcontainers::Image>(
         name: impl Into<String>,
-        container: &testcontainers::ContainerAsync<I>,
+        container: &readiness_core::testcontainers::ContainerAsync<I>,
     ) -> Result<Self> {
         let stdout = container.stdout_to_vec().await?;
         let stderr = container.stderr_to_vec().await?;
@@ -66,39 +78,18 @@ impl Text {
     }
 }
 
-/// What counts as a secret: patterns (defaults: private keys, AWS keys, GitHub and Slack
-/// tokens, JWTs, bearer credentials, passwords, secrets, keys and tokens assigned a value,
-/// URLs with a password) and the values of the run's own secrets, which are never printed:
-/// evidence shows only their first two and last two characters.
+/// What counts as a secret: rules in gitleaks' format ([`Rules::defaults`]: private keys,
+/// cloud, VCS, payment and chat tokens, JWTs, HTTP credentials, database URLs, generic
+/// assignments; or a team's `.gitleaks.toml`), and the values of the run's own secrets.
+/// Nothing found is ever written: each secret is shown as its type and a fingerprint, and
+/// so is every other secret on its line.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SecretScan {
     recorder: Option<Recorder>,
-    patterns: Vec<(String, std::result::Result<Regex, String>)>,
+    rules: std::result::Result<Rules, String>,
     values: Vec<String>,
 }
-
-/// The secret patterns a [`SecretScan::defaults`] (and readiness-observability's log rules)
-/// start with: `(name, regular expression)`.
-pub const DEFAULT_SECRET_PATTERNS: &[(&str, &str)] = &[
-    ("private key", r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"),
-    ("AWS access key id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    ("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{36,}"),
-    ("Slack token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
-    (
-        "JWT",
-        r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
-    ),
-    ("bearer token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"),
-    (
-        "credential assigned a value",
-        r#"(?i)\b[a-z0-9_-]*(?:password|passwd|pwd|secret|api[_-]?key|token)s?\b["']?\s*[:=]\s*["']?[^\s"',;}*<\[]{6,}"#,
-    ),
-    (
-        "credentials in a URL",
-        r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@",
-    ),
-];
 
 impl SecretScan {
     /// Where the record goes (default: the evidence directory); self-tests give their own.
@@ -106,29 +97,29 @@ impl SecretScan {
         self.recorder = Some(recorder);
         self
     }
-    /// The default patterns.
+    /// The default rules ([`Rules::defaults`]).
     pub fn defaults() -> Self {
+        SecretScan::with_rules(Rules::defaults())
+    }
+    /// These rules (a team's `.gitleaks.toml`: [`Rules::read`]).
+    pub fn with_rules(rules: Rules) -> Self {
         SecretScan {
             recorder: None,
-            patterns: DEFAULT_SECRET_PATTERNS
-                .iter()
-                .map(|(n, p)| ((*n).to_owned(), Regex::new(p).map_err(|e| e.to_string())))
-                .collect(),
+            rules: Ok(rules),
             values: Vec::new(),
         }
     }
-    /// No pattern: only what is added.
+    /// No rule: only what is added.
     pub fn empty() -> Self {
-        SecretScan {
-            patterns: Vec::new(),
-            recorder: None,
-            values: Vec::new(),
-        }
+        SecretScan::with_rules(Rules::none())
     }
-    /// A pattern (a regular expression; an invalid one makes the check an `error`).
+    /// One more rule: `regex` finds a secret named `name` (an invalid expression makes the
+    /// check an `error`).
     pub fn with_pattern(mut self, name: impl Into<String>, regex: &str) -> Self {
-        self.patterns
-            .push((name.into(), Regex::new(regex).map_err(|e| e.to_string())));
+        let name = name.into();
+        self.rules = self
+            .rules
+            .and_then(|r| r.with_rule(&name, regex).map_err(|e| e.to_string()));
         self
     }
     /// A secret of the run (a token, a password) that must appear nowhere.
@@ -137,9 +128,10 @@ impl SecretScan {
         self
     }
 
-    /// `sec.no_secrets`: every line of `texts` is searched for every pattern and secret
-    /// value; each hit is a failed probe naming the source, the line and the pattern, with
-    /// the secret masked. No text at all (or no line) is verdict `error`.
+    /// `sec.no_secrets`: every line of `texts` is searched with every rule and for every
+    /// secret value; each secret found is a failed probe naming the source, the line and
+    /// the secret's type, with every secret of the line masked. No text at all (or no
+    /// line), or a text not read whole, is verdict `error`.
     pub fn try_assert_no_secrets(&self, texts: &[Text]) -> std::result::Result<Evidence, Failure> {
         let sources: Vec<&str> = texts.iter().map(|t| t.source.as_str()).collect();
         let check = check(
@@ -147,30 +139,31 @@ impl SecretScan {
             "no secret in logs or responses",
             self.recorder.as_ref(),
         )
-        .with_target(sources.join(", "))
-        .with_scenario(format!(
-            "{} patterns and {} known secrets over {} texts",
-            self.patterns.len(),
+        .with_target(sources.join(", "));
+        let rules = match &self.rules {
+            Ok(r) => r,
+            Err(e) => return Err(check.error(Error::InvalidInput(e.clone()))),
+        };
+        let check = check.with_scenario(format!(
+            "{} rules and {} known secrets over {} texts",
+            rules.rules().len(),
             self.values.len(),
             texts.len()
         ));
-        let mut patterns = Vec::new();
-        for (name, compiled) in &self.patterns {
-            match compiled {
-                Ok(r) => patterns.push((name.as_str(), r)),
-                Err(e) => {
-                    return Err(check.error(Error::InvalidInput(format!(
-                        "secret pattern {name:?} is not a valid regular expression: {e}"
-                    ))));
-                }
-            }
-        }
         if self.values.iter().any(|v| v.len() < 4) {
             return Err(check.error(Error::InvalidInput(
                 "a known secret shorter than 4 characters would match anywhere; give the whole \
                  secret"
                     .into(),
             )));
+        }
+        if let Some(t) = texts.iter().find(|t| t.cut.is_some()) {
+            return Err(check.error(Error::InvalidInput(format!(
+                "{} was not read whole ({}): what was not read was not scanned; scan a \
+                 smaller answer, or its parts",
+                t.source,
+                t.cut.as_deref().unwrap_or_default()
+            ))));
         }
         let lines: usize = texts.iter().map(|t| t.lines.len()).sum();
         if lines == 0 {
@@ -182,25 +175,41 @@ impl SecretScan {
         for text in texts {
             let mut hits = 0;
             for (n, line) in text.lines.iter().enumerate() {
-                let mut found: Vec<(String, (usize, usize))> = patterns
-                    .iter()
-                    .filter_map(|(name, r)| {
-                        r.find(line)
-                            .map(|m| ((*name).to_owned(), (m.start(), m.end())))
-                    })
-                    .collect();
+                let mut found = rules.find(line);
                 for v in &self.values {
-                    if let Some(at) = line.find(v.as_str()) {
-                        found.push(("a known secret".to_owned(), (at, at + v.len())));
+                    for (at, _) in line.match_indices(v.as_str()) {
+                        found.push(Found {
+                            rule: "known-secret".into(),
+                            start: at,
+                            end: at + v.len(),
+                        });
                     }
                 }
-                for (name, span) in found {
+                if found.is_empty() {
+                    continue;
+                }
+                let shown = shown_line(line, &found, &self.values);
+                // One secret, however many rules found it: overlapping spans are one.
+                found.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+                let mut secrets: Vec<(usize, Vec<String>)> = Vec::new();
+                for f in &found {
+                    match secrets.last_mut() {
+                        Some((end, kinds)) if f.start < *end => {
+                            *end = (*end).max(f.end);
+                            if !kinds.contains(&f.rule) {
+                                kinds.push(f.rule.clone());
+                            }
+                        }
+                        _ => secrets.push((f.end, vec![f.rule.clone()])),
+                    }
+                }
+                for (_, kinds) in secrets {
                     hits += 1;
                     items.push(SecurityItem::new(
                         format!("{} line {}", text.source, n + 1),
-                        name,
+                        format!("a secret ({})", kinds.join(", ")),
                         "no secret",
-                        masked(line, span, &self.values),
+                        shown.clone(),
                         false,
                     ));
                 }
@@ -229,35 +238,19 @@ impl SecretScan {
     }
 }
 
-/// The line around the match, with the match (and every known secret) masked.
-fn masked(line: &str, (start, end): (usize, usize), values: &[String]) -> String {
-    let mask = |s: &str| {
-        let chars: Vec<char> = s.chars().collect();
-        if chars.len() <= 6 {
-            return "…".to_owned();
-        }
-        let head: String = chars[..2].iter().collect();
-        let tail: String = chars[chars.len() - 2..].iter().collect();
-        format!("{head}…{tail} ({} chars)", chars.len())
-    };
+/// The line around the first secret with every secret of the line masked.
+fn shown_line(line: &str, found: &[Found], values: &[String]) -> String {
+    let masked = mask_line(line, found, values);
+    let first = masked.find('«').unwrap_or(0);
     let floor = |i: usize| {
-        (0..=i)
+        (0..=i.min(masked.len()))
             .rev()
-            .find(|&i| line.is_char_boundary(i))
+            .find(|&i| masked.is_char_boundary(i))
             .unwrap_or(0)
     };
-    let from = floor(start.saturating_sub(40));
-    let to = floor((end + 40).min(line.len()));
-    let mut shown = format!(
-        "{}{}{}",
-        &line[from..start],
-        mask(&line[start..end]),
-        &line[end..to.max(end)]
-    );
-    for v in values {
-        shown = shown.replace(v.as_str(), &mask(v));
-    }
-    format!("…{}…", super::shown(&shown))
+    let from = floor(first.saturating_sub(60));
+    let to = floor((first + 160).min(masked.len()));
+    format!("…{}…", super::shown(&masked[from..to]))
 }
 
 #[cfg(test)]
@@ -279,7 +272,7 @@ mod tests {
             Text::response("POST /orders", r#"{"error":"missing bearer token"}"#),
         ];
         let dir = tempfile::tempdir().ok();
-        let recorder = crate::Recorder::new(
+        let recorder = readiness_core::Recorder::new(
             dir.as_ref()
                 .map_or_else(std::env::temp_dir, |d| d.path().to_owned()),
         );
@@ -294,6 +287,7 @@ mod tests {
         assert!(text.contains("service line 3"), "{text}");
         assert!(!text.contains("write-token-123"), "{text}");
         assert!(!text.contains("hunter22"), "{text}");
+        assert!(text.contains("«known-secret "), "{text}");
         assert!(!text.contains("POST /orders line"), "{text}");
         let clean = [Text::response(
             "GET /health",
@@ -303,12 +297,12 @@ mod tests {
         let e = scan_in(&SecretScan::defaults(), &[])
             .err()
             .map(|f| f.verdict());
-        assert_eq!(e, Some(crate::Verdict::Error));
+        assert_eq!(e, Some(readiness_core::Verdict::Error));
         let bad = SecretScan::empty().with_pattern("broken", "(");
         let e = scan_in(&bad, &clean)
             .err()
             .map(|f| f.to_string())
             .unwrap_or_default();
-        assert!(e.contains("not a valid regular expression"), "{e}");
+        assert!(e.contains("is not a regular expression"), "{e}");
     }
 }
