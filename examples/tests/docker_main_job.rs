@@ -45,7 +45,7 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         "pass  sec.rate_limit         rate limit of 1000/min per client holds",
         "pass  sec.auth_required      write routes refuse missing, invalid and under-scoped credentials",
         "pass  sec.cors               CORS allows only the allowed origins",
-        "pass  sec.malformed_input    POST /orders answers malformed input with 4xx",
+        "pass  sec.malformed_input    POST /orders answers malformed input by its handler, never by a crash",
         "pass  sec.exposed_ports      only 8080/tcp exposed",
         "pass  sec.no_secrets         no secret in logs or responses",
         "security             15   10.0     6     0      0        0",

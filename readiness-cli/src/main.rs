@@ -1,5 +1,5 @@
-//! `readiness`: the scorecard of a test run, baselines, and clean-up of left-over
-//! containers. It reaches the library (readiness-report) only through its public API.
+//! `readiness`: the scorecard of a test run, baselines, secrets in what a run wrote, and
+//! clean-up of left-over containers. It reaches the library (readiness-report) only through its public API.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -16,6 +16,12 @@ Exit codes:
   1  no-go (report), a regression (baseline compare --strict)
   2  the report could not be made: bad input, bad config, unreadable evidence; nothing was
      written";
+
+const SCAN_EXIT_CODES: &str = "\
+Exit codes:
+  0  no secret in any file
+  1  a secret in some file (each listed masked)
+  2  the scan could not be made: a path or the config could not be read";
 
 /// Production-readiness scorecards from the evidence of a test run.
 #[derive(Debug, Parser)]
@@ -60,6 +66,23 @@ enum Command {
     /// Saves or compares baselines.
     #[command(subcommand, after_help = EXIT_CODES)]
     Baseline(BaselineCommand),
+    /// Finds secrets in what a run wrote (evidence, reports, JUnit files): every line of
+    /// every file under PATHS through gitleaks-format rules. Prints each secret masked, as
+    /// `path:line: rule «type fingerprint»`; exit 1 when any is found.
+    #[command(after_help = SCAN_EXIT_CODES)]
+    ScanSecrets {
+        /// Files or directories (walked whole; a path that does not exist is an error).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// A gitleaks configuration (`.gitleaks.toml`; `[extend] useDefault = true` adds
+        /// ours); default: readiness's own rules.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A value the run used as a secret (a token), found wherever it appears;
+        /// repeatable.
+        #[arg(long = "secret", value_name = "VALUE")]
+        secrets: Vec<String>,
+    },
     /// Removes containers left behind by killed runs: those labelled
     /// org.readiness.harness=readiness whose test process (org.readiness.pid) is gone.
     Clean {
@@ -255,6 +278,32 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
+            })
+        }
+        Command::ScanSecrets {
+            paths,
+            config,
+            secrets,
+        } => {
+            let rules = match config {
+                Some(c) => readiness_security::Rules::read(&c)?,
+                None => readiness_security::Rules::defaults(),
+            };
+            let scan = readiness_security::scan_files(&rules, &secrets, &paths)?;
+            for f in &scan.findings {
+                println!("{}:{}: {}: {}", f.path.display(), f.line, f.rule, f.masked);
+            }
+            println!(
+                "{} secrets in {} files ({} lines, {} bytes)",
+                scan.findings.len(),
+                scan.files,
+                scan.lines,
+                scan.bytes
+            );
+            Ok(if scan.findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             })
         }
         Command::Clean { run, all } => {

@@ -353,3 +353,64 @@ async fn the_cli_saves_only_when_told_and_compare_strict_exits_1_on_a_regression
         "{text}"
     );
 }
+
+#[test]
+fn scan_secrets_lists_each_secret_masked_and_exits_1_clean_exits_0_and_a_missing_path_2() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Built at run time, so that this file holds no secret of its own.
+    let token = ["ghp_", "Zq8XbT2mVw9LkR4nYc7HsJ1pDf6GaE3uKoWi"].concat();
+    std::fs::write(dir.path().join("clean.jsonl"), "{\"verdict\":\"pass\"}\n").expect("write");
+    let clean = cli()
+        .arg("scan-secrets")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&clean.stdout);
+    assert_eq!(clean.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("0 secrets in 1 files (1 lines"), "{stdout}");
+
+    std::fs::write(
+        dir.path().join("failure.txt"),
+        format!("line one\ngot 200 {{\"token\":\"{token}\"}}\n"),
+    )
+    .expect("write");
+    let found = cli()
+        .arg("scan-secrets")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&found.stdout);
+    assert_eq!(found.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("failure.txt:2: github-token: got 200"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("«github-token "), "{stdout}");
+    assert!(
+        !stdout.contains(&token),
+        "the secret is shown masked only: {stdout}"
+    );
+
+    // A token the run used is found wherever it is, and not shown.
+    let known = cli()
+        .args(["scan-secrets", "--secret", "verdict"])
+        .arg(dir.path().join("clean.jsonl"))
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&known.stdout);
+    assert_eq!(known.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("clean.jsonl:1: known-secret: {\"«known-secret "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("verdict\""), "{stdout}");
+
+    let missing = cli()
+        .arg("scan-secrets")
+        .arg(dir.path().join("not-written"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not-written"), "{stderr}");
+}

@@ -212,7 +212,11 @@ pub(crate) fn write_routes_of(doc: &str, base_url: &str) -> Result<Vec<Route>> {
                 None => None,
             };
             let body = body.unwrap_or_else(|| serde_json::json!({}));
-            routes.push(Route::new(method, format!("{base}{concrete}")).with_json(&body));
+            let mut route = Route::new(method, format!("{base}{concrete}")).with_json(&body);
+            for segment in param_segments(path) {
+                route = route.with_path_param(segment);
+            }
+            routes.push(route);
         }
     }
     Ok(routes)
@@ -248,6 +252,16 @@ fn example_of(
         }
     }
     Ok(None)
+}
+
+/// The 0-based segments of `path` that are parameters (`/orders/{id}`: 1).
+fn param_segments(path: &str) -> Vec<usize> {
+    path.trim_start_matches('/')
+        .split('/')
+        .enumerate()
+        .filter(|(_, s)| s.starts_with('{') && s.ends_with('}'))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 fn fill_path_params(path: &str) -> String {

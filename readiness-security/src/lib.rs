@@ -19,7 +19,7 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use readiness_security::{self, Auth, RateLimit, Route};
+//! use readiness_security::{self as security, Auth, RateLimit, Route};
 //!
 //! let base = "http://127.0.0.1:8080";
 //! security::assert_rate_limit_holds(
@@ -36,6 +36,7 @@
 
 mod auth;
 mod cors;
+mod files;
 mod malformed;
 #[cfg(feature = "containers")]
 mod ports;
@@ -50,6 +51,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 pub use auth::{Auth, assert_auth_required, openapi_write_routes, try_assert_auth_required};
 pub use cors::{Cors, assert_cors_restrictive, try_assert_cors_restrictive};
+pub use files::{FileFinding, FileScan, scan_files};
 pub use malformed::{
     Malformed, assert_rejects_malformed_input, try_assert_rejects_malformed_input,
 };
@@ -91,6 +93,8 @@ pub struct Route {
     reach: Reach,
     /// A write method the service's OpenAPI document does not list for its path.
     undocumented: bool,
+    /// Path segments (0-based) that are parameters (`/orders/{id}`: 1).
+    path_params: Vec<usize>,
 }
 
 impl Route {
@@ -104,6 +108,23 @@ impl Route {
             timeout: Duration::from_secs(5),
             reach: Reach::Loopback,
             undocumented: false,
+            path_params: Vec::new(),
+        }
+    }
+    /// Path segment `segment` (0-based: in `/orders/7`, `7` is 1) is a parameter, which
+    /// `sec.malformed_input` fills with bad values. Routes read from an OpenAPI document
+    /// know theirs.
+    pub fn with_path_param(mut self, segment: usize) -> Self {
+        if !self.path_params.contains(&segment) {
+            self.path_params.push(segment);
+        }
+        self
+    }
+    /// The same request to another URL.
+    pub(crate) fn at(&self, url: &str) -> Route {
+        Route {
+            url: url.to_owned(),
+            ..self.clone()
         }
     }
     /// Marks a method its path does not document (auth probes expect it refused or absent).

@@ -300,9 +300,22 @@ impl Rules {
             !f.rule.contains("generic")
                 || !specific.iter().any(|(s, e)| *s <= f.start && f.end <= *e)
         });
+        // A secret the harness masked already («type fingerprint») is no secret any more.
+        let masks = masked_spans(line);
+        found.retain(|f| !masks.iter().any(|(s, e)| f.start < *e && *s < f.end));
         found.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
         found
     }
+}
+
+/// Where `line` holds masks of ours: `«` up to the next `»`.
+fn masked_spans(line: &str) -> Vec<(usize, usize)> {
+    line.match_indices('«')
+        .filter_map(|(start, _)| {
+            let end = line[start..].find('»')? + start + '»'.len_utf8();
+            Some((start, end))
+        })
+        .collect()
 }
 
 impl Allowlist {
@@ -398,22 +411,8 @@ pub(crate) fn shared_defaults() -> &'static Rules {
 /// the harness applies to whatever it writes that came from a service or a user.
 pub fn redact(rules: &Rules, text: &str, known: &[String]) -> String {
     text.split_inclusive('\n')
-        .map(|line| {
-            // What is masked already stays as it is.
-            let masks: Vec<(usize, usize)> = line
-                .match_indices('«')
-                .filter_map(|(start, _)| {
-                    let end = line[start..].find('»')? + start + '»'.len_utf8();
-                    Some((start, end))
-                })
-                .collect();
-            let found: Vec<Found> = rules
-                .find(line)
-                .into_iter()
-                .filter(|f| !masks.iter().any(|(s, e)| f.start < *e && *s < f.end))
-                .collect();
-            mask_line(line, &found, known)
-        })
+        // What is masked already stays as it is (`find` passes over masks).
+        .map(|line| mask_line(line, &rules.find(line), known))
         .collect()
 }
 

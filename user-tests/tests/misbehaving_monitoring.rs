@@ -173,6 +173,9 @@ fn logs_that_leak_a_token_fail_without_printing_it() {
     )
     .expect_err("a token in the logs");
     let m = f.to_string();
-    assert!(m.contains("line 2 holds a secret (bearer token)"), "{m}");
+    assert!(
+        m.contains("line 2 holds a secret (http-bearer-token)"),
+        "{m}"
+    );
     assert!(!m.contains("eyJhbGciOiJIUzI1NiJ9"), "{m}");
 }

@@ -2,9 +2,12 @@
 //! services that misbehave in the ways a tick in a hand-written report hides: a limiter
 //! without `Retry-After`, one shared by every client, one that refuses with 503, one that
 //! lets twice its rate through; writes that redirect to a login page instead of a 401, a
-//! service that stalls, CORS that reflects any origin, and a handler that takes anything.
+//! service that stalls, and CORS that reflects any origin (the classes a later review
+//! found are in `security_classes.rs`).
 //! Each must fail (or be an error) with a message naming the route, the request and what
 //! came back.
+
+mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,96 +15,11 @@ use std::time::{Duration, Instant};
 
 use readiness::Verdict;
 use readiness::security::{
-    Auth, Cors, Malformed, RateLimit, Route, try_assert_auth_required, try_assert_cors_restrictive,
-    try_assert_rate_limit_holds, try_assert_rejects_malformed_input,
+    Auth, Cors, RateLimit, Route, try_assert_auth_required, try_assert_cors_restrictive,
+    try_assert_rate_limit_holds,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-/// What the little server saw of a request.
-struct Request {
-    method: String,
-    path: String,
-    headers: HashMap<String, String>,
-}
-
-/// `None`: read the request and never answer.
-type Handler = Arc<dyn Fn(&Request) -> Option<String> + Send + Sync>;
-
-fn answer(status: &str, headers: &[(&str, String)], body: &str) -> Option<String> {
-    let mut text = format!(
-        "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        text.push_str(&format!("{k}: {v}\r\n"));
-    }
-    text.push_str("\r\n");
-    text.push_str(body);
-    Some(text)
-}
-
-/// A loopback HTTP/1.1 server, one request per connection, answering with `handler`.
-async fn server(handler: Handler) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let held = Arc::new(Mutex::new(Vec::new()));
-        while let Ok((mut s, _)) = listener.accept().await {
-            let (handler, held) = (handler.clone(), held.clone());
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let head_end = loop {
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i;
-                    }
-                    if buf.len() > 64 * 1024 {
-                        return;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-                let mut lines = head.lines();
-                let mut first = lines.next().unwrap_or("").split_whitespace();
-                let method = first.next().unwrap_or("").to_owned();
-                let path = first.next().unwrap_or("").to_owned();
-                let headers: HashMap<String, String> = lines
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                    .collect();
-                // Read the body, so that closing never resets an unread upload.
-                let length: usize = headers
-                    .get("content-length")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                let mut have = buf.len() - head_end - 4;
-                while have < length.min(4 << 20) {
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => have += n,
-                    }
-                }
-                let request = Request {
-                    method,
-                    path,
-                    headers,
-                };
-                match handler(&request) {
-                    Some(text) => {
-                        let _ = s.write_all(text.as_bytes()).await;
-                        let _ = s.shutdown().await;
-                    }
-                    None => held.lock().expect("lock").push(s),
-                }
-            });
-        }
-    });
-    base
-}
+use common::{Request, answer, failed, has, recorder, server};
 
 /// A token bucket of `rate` per second and `burst`, per key.
 #[derive(Default)]
@@ -124,7 +42,7 @@ impl Buckets {
 }
 
 fn client_of(r: &Request) -> String {
-    r.headers.get("authorization").cloned().unwrap_or_default()
+    r.header("authorization").unwrap_or_default().to_owned()
 }
 
 /// A limiter of 20/s per client (or for everyone); refusals as `refuse` says.
@@ -152,29 +70,8 @@ async fn limiter(
     .await
 }
 
-fn recorder(dir: &tempfile::TempDir) -> readiness::Recorder {
-    readiness::Recorder::new(dir.path())
-}
-
 fn limit(dir: &tempfile::TempDir) -> RateLimit {
     RateLimit::per_second(20).with_recorder(recorder(dir))
-}
-
-fn failed(result: Result<readiness::Evidence, readiness::Failure>) -> String {
-    match result {
-        Ok(e) => panic!("passed: {:?}", e.summary),
-        Err(f) => {
-            assert_eq!(f.verdict(), Verdict::Fail, "{f}");
-            assert_eq!(f.evidence().verify(), Ok(()));
-            f.to_string()
-        }
-    }
-}
-
-fn has(text: &str, parts: &[&str]) {
-    for p in parts {
-        assert!(text.contains(p), "{p:?} missing from:\n{text}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,7 +109,8 @@ async fn a_limiter_that_holds_passes_and_each_broken_one_fails_for_its_own_reaso
     has(
         &text,
         &[
-            "Bearer readiness-rate-limit-b while Bearer readiness-rate-limit-a is limited: expected 5 of 5 let through (a budget of its own), got 0 of 5",
+            "GET /orders with client B (authorization: «credential ",
+            "is limited: expected 5 of 5 let through (a budget of its own), got 0 of 5 let through (429 ×5)",
         ],
     );
 
@@ -277,7 +175,8 @@ async fn writes_that_redirect_to_a_login_page_fail_and_a_stalling_service_is_an_
         &text,
         &[
             "POST /orders with no credentials: expected 401, got 302",
-            "a credential without the write scope (Bearer reader): expected 403, got 302",
+            "a prefix of the read-only credential («credential ",
+            "»): expected 401, got 302",
         ],
     );
 
@@ -312,33 +211,8 @@ async fn cors_that_reflects_any_origin_fails() {
     has(
         &text,
         &[
-            "POST /orders with a preflight from refused origin https://evil.example: expected no Access-Control-Allow-Origin, got 204 with Access-Control-Allow-Origin: https://evil.example",
-        ],
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handler_that_takes_anything_fails_with_a_minimal_body() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let lenient = server(Arc::new(|r: &Request| {
-        if r.path == "/ready" {
-            return answer("200 OK", &[], "ready");
-        }
-        answer("200 OK", &[], r#"{"ok":true}"#)
-    }))
-    .await;
-    let route = Route::post(format!("{lenient}/orders")).with_json(&serde_json_value());
-    let malformed = Malformed::new(format!("{lenient}/ready"))
-        .with_cases(8)
-        .with_seed(7)
-        .with_recorder(recorder(&dir));
-    let text = failed(try_assert_rejects_malformed_input(&route, &malformed).await);
-    has(
-        &text,
-        &[
-            "POST /orders with the minimal failing input",
-            "seed 7",
-            "expected 4xx, got 200",
+            "POST /orders with a preflight from refused origin https://evil.example: expected a browser keeps https://evil.example out, got 204 with Access-Control-Allow-Origin: https://evil.example",
+            "a preflight from refused origin https://app.example.evil.example",
         ],
     );
 }

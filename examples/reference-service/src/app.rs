@@ -110,14 +110,29 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What the `unchecked_text` defect answers for a database error: its own words.
+fn leaky(e: DbError) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
 impl From<DbError> for ApiError {
+    /// The detail goes to the log; the answer says what kind of failure it was and
+    /// nothing of the database's own words (no SQL, no driver message).
     fn from(e: DbError) -> Self {
-        let status = match e {
-            DbError::Unavailable(_) | DbError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
-            DbError::Query(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        tracing::error!(error = %e, "database call failed");
+        let (status, text) = match e {
+            DbError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+            DbError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timed out"),
+            DbError::Query(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         };
-        ApiError(status, e.to_string())
+        ApiError(status, text.into())
     }
+}
+
+/// Whether `text` holds a control character (NUL among them): PostgreSQL's text refuses
+/// NUL, and no customer or item name has one.
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
 }
 
 /// Runs an idempotent read, retrying it (twice at most, exponential backoff with jitter)
@@ -343,7 +358,13 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// The OpenAPI 3.0.3 description of the API, served at `GET /openapi.json`.
+/// A text without control characters ([`has_control`]), as a schema pattern.
+const PRINTABLE: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+/// [`PRINTABLE`] and not blank.
+const NOT_BLANK: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
+/// The OpenAPI 3.0.3 description of the API, served at `GET /openapi.json`: every status
+/// each operation answers, and the constraints the handlers enforce.
 pub fn openapi() -> serde_json::Value {
     let error = json!({
         "type": "object",
@@ -351,6 +372,13 @@ pub fn openapi() -> serde_json::Value {
         "required": ["error"]
     });
     let answer = |what: &str| json!({ "description": what, "content": { "application/json": { "schema": error.clone() } } });
+    // A query or path the extractor refuses is answered in axum's own words, as text.
+    let refused = |what: &str| {
+        json!({ "description": what, "content": {
+        "application/json": { "schema": error.clone() },
+        "text/plain": { "schema": { "type": "string" } }
+    } })
+    };
     let order = json!({
         "type": "object",
         "properties": {
@@ -389,10 +417,14 @@ pub fn openapi() -> serde_json::Value {
                     },
                     "responses": {
                         "201": { "description": "created", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Order" } } } },
+                        "400": answer("the body is not JSON"),
                         "401": answer("no bearer token, or an unknown one"),
                         "403": answer("a read-only token"),
+                        "413": answer("the body is over the body limit"),
+                        "415": answer("the body is not application/json"),
                         "422": answer("the body is JSON but not a valid order"),
-                        "429": answer("rate limit exceeded (see Retry-After)")
+                        "429": answer("rate limit exceeded (see Retry-After)"),
+                        "503": answer("the database is unavailable or timed out")
                     }
                 },
                 "get": {
@@ -410,8 +442,9 @@ pub fn openapi() -> serde_json::Value {
                                 "next_after": { "type": "integer", "format": "int64", "nullable": true }
                             }
                         } } } },
-                        "400": answer("limit out of range"),
-                        "429": answer("rate limit exceeded (see Retry-After)")
+                        "400": refused("limit or after is not a number in range"),
+                        "429": answer("rate limit exceeded (see Retry-After)"),
+                        "503": answer("the database is unavailable or timed out")
                     }
                 }
             },
@@ -424,8 +457,10 @@ pub fn openapi() -> serde_json::Value {
                     ],
                     "responses": {
                         "200": { "description": "the order", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Order" } } } },
+                        "400": refused("the id is not an integer"),
                         "404": answer("no such order"),
-                        "429": answer("rate limit exceeded (see Retry-After)")
+                        "429": answer("rate limit exceeded (see Retry-After)"),
+                        "503": answer("the database is unavailable or timed out")
                     }
                 }
             },
@@ -434,13 +469,14 @@ pub fn openapi() -> serde_json::Value {
                     "operationId": "searchOrders",
                     "summary": "Orders of one customer.",
                     "parameters": [
-                        { "name": "customer", "in": "query", "required": true, "schema": { "type": "string" } },
+                        { "name": "customer", "in": "query", "required": true, "schema": { "type": "string", "minLength": 1, "maxLength": 200, "pattern": PRINTABLE } },
                         { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500, "default": 50 } }
                     ],
                     "responses": {
                         "200": { "description": "the orders", "content": { "application/json": { "schema": orders } } },
-                        "400": answer("customer is missing"),
-                        "429": answer("rate limit exceeded (see Retry-After)")
+                        "400": refused("customer is missing, over 200 characters or holds a control character; limit out of range"),
+                        "429": answer("rate limit exceeded (see Retry-After)"),
+                        "503": answer("the database is unavailable or timed out")
                     }
                 }
             },
@@ -461,9 +497,10 @@ pub fn openapi() -> serde_json::Value {
             "schemas": {
                 "NewOrder": {
                     "type": "object",
+                    "additionalProperties": false,
                     "properties": {
-                        "customer": { "type": "string", "minLength": 1, "maxLength": 200 },
-                        "item": { "type": "string", "minLength": 1, "maxLength": 200 },
+                        "customer": { "type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK },
+                        "item": { "type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK },
                         "quantity": { "type": "integer", "format": "int32", "minimum": 1, "maximum": 10000 },
                         "amount_cents": { "type": "integer", "format": "int64", "minimum": 0, "default": 0 }
                     },
@@ -529,16 +566,20 @@ async fn create_order(
     let Json(new) = Json::<NewOrder>::from_request(request, &state)
         .await
         .map_err(|e| ApiError(e.status(), e.body_text()))?;
-    if new.customer.trim().is_empty() || new.customer.len() > 200 {
+    let unchecked = state.config.defects.has("unchecked_text");
+    if new.customer.trim().is_empty()
+        || new.customer.chars().count() > 200
+        || (has_control(&new.customer) && !unchecked)
+    {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "customer must be 1 to 200 characters".into(),
+            "customer must be 1 to 200 characters, none a control character".into(),
         ));
     }
-    if new.item.trim().is_empty() || new.item.len() > 200 {
+    if new.item.trim().is_empty() || new.item.chars().count() > 200 || has_control(&new.item) {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "item must be 1 to 200 characters".into(),
+            "item must be 1 to 200 characters, none a control character".into(),
         ));
     }
     if !(1..=10_000).contains(&new.quantity) || new.amount_cents < 0 {
@@ -566,7 +607,11 @@ async fn create_order(
             })?;
             order
         }
-        None => state.store.insert(&new).await?,
+        None => state
+            .store
+            .insert(&new)
+            .await
+            .map_err(|e| if unchecked { leaky(e) } else { e.into() })?,
     };
     Ok((StatusCode::CREATED, Json(order)).into_response())
 }
@@ -632,13 +677,28 @@ async fn search_orders(
         .customer
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "customer is required".into()))?;
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let unchecked = state.config.defects.has("unchecked_text");
+    if (has_control(&customer) && !unchecked) || customer.chars().count() > 200 {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "customer must be at most 200 characters, none a control character".into(),
+        ));
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "limit must be 1 to 500".into(),
+        ));
+    }
     let delay = state
         .config
         .defects
         .has("slow_search")
         .then_some(Duration::from_millis(200));
-    let orders = read_with_retries(|| state.store.search(&customer, limit, delay)).await?;
+    let orders = read_with_retries(|| state.store.search(&customer, limit, delay))
+        .await
+        .map_err(|e| if unchecked { leaky(e) } else { e.into() })?;
     Ok(Json(json!({ "orders": orders })).into_response())
 }
 

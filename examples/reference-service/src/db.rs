@@ -141,6 +141,13 @@ pub async fn migrate(pool: &Pool, slow_search: bool) -> Result<(), DbError> {
 fn query(e: tokio_postgres::Error) -> DbError {
     if e.is_closed() {
         DbError::Unavailable(e.to_string())
+    } else if let Some(db) = e.as_db_error() {
+        // The driver's own text is only "db error"; the log wants the server's words.
+        DbError::Query(format!(
+            "db error: {} (SQLSTATE {})",
+            db.message(),
+            db.code().code()
+        ))
     } else {
         DbError::Query(e.to_string())
     }

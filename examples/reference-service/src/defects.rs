@@ -17,6 +17,7 @@
 //! | `panic_on_crafted_body` | `POST /orders` (once authorised) panics on a JSON body whose `customer` is missing or not a string; the connection drops without an answer | `sec.malformed_input` |
 //! | `logs_token` | logs the write and read tokens in clear at start (`"auth configured"`) | `sec.no_secrets` |
 //! | `debug_port` | also listens on port [`DEBUG_PORT`] (6060) of the `BIND_ADDR` address, serving `GET /debug/config` | `sec.exposed_ports` |
+//! | `unchecked_text` | control characters in `customer` (a body field, or the search query) reach PostgreSQL, which refuses a NUL: a `500` whose body carries the database's own error | `sec.malformed_input` |
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -25,7 +26,7 @@ use std::fmt;
 pub const DEBUG_PORT: u16 = 6060;
 
 /// The known defects, in the order of the table above.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 14] = [
     "slow_search",
     "leak",
     "unacked_write_loss",
@@ -39,6 +40,7 @@ pub const ALL: [&str; 13] = [
     "panic_on_crafted_body",
     "logs_token",
     "debug_port",
+    "unchecked_text",
 ];
 
 /// The defects switched on.
