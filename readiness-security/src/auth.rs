@@ -1,6 +1,6 @@
 //! `sec.auth_required`: write routes refuse requests without good credentials.
 
-use super::{Edit, Route, SecurityItem, check, judge_items, no_answer};
+use super::{Edit, Measured, Probed, Route, SecurityItem, check, no_answer};
 use readiness_core::Evidence;
 use readiness_core::Recorder;
 use readiness_core::{CheckResultExt, Failure};
@@ -281,14 +281,11 @@ fn fill_path_params(path: &str) -> String {
     out
 }
 
-/// `sec.auth_required`: each route is sent with no credentials, with an invalid one (401
-/// each) and, when [`Auth::with_read_only`] is given, with one without the scope (403). The
-/// evidence lists each route and what it answered. No route, or no answer at all, is
-/// verdict `error`.
-pub async fn try_assert_auth_required(
+/// The drive of `sec.auth_required`: every probe sent and judged as it came back.
+async fn drive_auth_required(
     routes: &[Route],
     auth: &Auth,
-) -> std::result::Result<Evidence, Failure> {
+) -> std::result::Result<Measured, Failure> {
     let names: Vec<String> = routes.iter().map(Route::name).collect();
     let check = check(
         "sec.auth_required",
@@ -383,12 +380,30 @@ pub async fn try_assert_auth_required(
         routes.len(),
         cases.len()
     );
-    judge_items(check, items, summary)
+    Ok(Measured::new(check, items, summary))
 }
 
-/// [`try_assert_auth_required`], panicking with the failure.
-pub async fn assert_auth_required(routes: &[Route], auth: &Auth) -> Evidence {
-    try_assert_auth_required(routes, auth).await.or_panic()
+/// Drives `sec.auth_required` and returns what it measured, to be judged by [`assert_auth_required`] (or
+/// [`Probed::judge`]); [`try_assert_auth_required`] does both.
+pub async fn probe_auth(routes: &[Route], auth: &Auth) -> Probed {
+    Probed::from(drive_auth_required(routes, auth).await)
+}
+
+/// `sec.auth_required`: each route is sent with no credentials, with an invalid one (401
+/// each) and, when [`Auth::with_read_only`] is given, with one without the scope (403). The
+/// evidence lists each route and what it answered. No route, or no answer at all, is
+/// verdict `error`.
+pub async fn try_assert_auth_required(
+    routes: &[Route],
+    auth: &Auth,
+) -> std::result::Result<Evidence, Failure> {
+    probe_auth(routes, auth).await.judge()
+}
+
+/// Judges what [`probe_auth`] measured, panicking with the failure at the caller's line.
+#[track_caller]
+pub fn assert_auth_required(probed: Probed) -> Evidence {
+    probed.judge().or_panic()
 }
 
 #[cfg(test)]

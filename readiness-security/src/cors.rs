@@ -1,6 +1,6 @@
 //! `sec.cors`: only allowed origins get `Access-Control-Allow-Origin`.
 
-use super::{Edit, Route, SecurityItem, check, judge_items, no_answer};
+use super::{Edit, Measured, Probed, Route, SecurityItem, check, no_answer};
 use readiness_core::Evidence;
 use readiness_core::Recorder;
 use readiness_core::{CheckResultExt, Failure};
@@ -146,17 +146,11 @@ fn browser_lets_in(
     method_ok && headers_ok
 }
 
-/// `sec.cors`: for each origin, a preflight (`OPTIONS` with `Access-Control-Request-Method`
-/// the route's method and `Access-Control-Request-Headers` the headers the route needs)
-/// and the route's own request with `Origin`, judged as a browser judges them (the Fetch
-/// standard). A refused origin, the defaults and the near misses of every allowed origin
-/// ([`Cors::allowing`]), must not be let in (an `Access-Control-Allow-Origin` of `*` or
-/// of the origin itself; a fixed one naming another origin lets nobody else in); an
-/// allowed origin must be. No answer at all is verdict `error`.
-pub async fn try_assert_cors_restrictive(
+/// The drive of `sec.cors`: every probe sent and judged as it came back.
+async fn drive_cors_restrictive(
     route: &Route,
     cors: &Cors,
-) -> std::result::Result<Evidence, Failure> {
+) -> std::result::Result<Measured, Failure> {
     let mut refused = cors.refused.clone();
     for allowed in &cors.allowed {
         for near in near_misses(allowed) {
@@ -245,12 +239,33 @@ pub async fn try_assert_cors_restrictive(
         refused.len(),
         cors.allowed.len()
     );
-    judge_items(check, items, summary)
+    Ok(Measured::new(check, items, summary))
 }
 
-/// [`try_assert_cors_restrictive`], panicking with the failure.
-pub async fn assert_cors_restrictive(route: &Route, cors: &Cors) -> Evidence {
-    try_assert_cors_restrictive(route, cors).await.or_panic()
+/// Drives `sec.cors` and returns what it measured, to be judged by [`assert_cors_restrictive`] (or
+/// [`Probed::judge`]); [`try_assert_cors_restrictive`] does both.
+pub async fn probe_cors(route: &Route, cors: &Cors) -> Probed {
+    Probed::from(drive_cors_restrictive(route, cors).await)
+}
+
+/// `sec.cors`: for each origin, a preflight (`OPTIONS` with `Access-Control-Request-Method`
+/// the route's method and `Access-Control-Request-Headers` the headers the route needs)
+/// and the route's own request with `Origin`, judged as a browser judges them (the Fetch
+/// standard). A refused origin, the defaults and the near misses of every allowed origin
+/// ([`Cors::allowing`]), must not be let in (an `Access-Control-Allow-Origin` of `*` or
+/// of the origin itself; a fixed one naming another origin lets nobody else in); an
+/// allowed origin must be. No answer at all is verdict `error`.
+pub async fn try_assert_cors_restrictive(
+    route: &Route,
+    cors: &Cors,
+) -> std::result::Result<Evidence, Failure> {
+    probe_cors(route, cors).await.judge()
+}
+
+/// Judges what [`probe_cors`] measured, panicking with the failure at the caller's line.
+#[track_caller]
+pub fn assert_cors_restrictive(probed: Probed) -> Evidence {
+    probed.judge().or_panic()
 }
 
 #[cfg(test)]

@@ -11,26 +11,28 @@
 //! | `sec.no_secrets` | [`SecretScan::try_assert_no_secrets`] | no secret pattern (or known secret value) appears in the captured log lines and response bodies |
 //! | `sec.vulnerabilities` | [`try_assert_no_vulnerabilities`] | the findings of Trivy or cargo-audit JSON reports stay within the limits per severity |
 //!
-//! Every check has its `assert_*` form. The observed value is the number of probes that
+//! Each probing criterion has the shape of every criterion: `probe_*` drives (async) and
+//! returns a [`Probed`]; [`Probed::judge`] judges it (the judgement `Evidence::verify`
+//! repeats from the stored report); `assert_*` judges and panics at the caller's line
+//! (synchronous, `#[track_caller]`); `try_assert_*` drives and judges in one call. The observed value is the number of probes that
 //! failed (findings beyond the limits for vulnerabilities), judged against at most 0; a
 //! check with nothing to judge (no answer at all, no route, no text to scan, no report) is
 //! verdict `error`. Like every probe, these aim only at loopback unless a [`Route`] opts in
 //! with [`Route::allow_non_loopback`]; redirects are answers here, never followed.
 //!
 //! ```no_run
-//! # async fn demo() {
+//! # async fn demo() -> readiness_core::Result<()> {
 //! use readiness_security::{self as security, Auth, RateLimit, Route};
 //!
 //! let base = "http://127.0.0.1:8080";
-//! security::assert_rate_limit_holds(
-//!     &Route::get(format!("{base}/orders/search?customer=a")),
-//!     &RateLimit::per_minute(1000),
-//! )
-//! .await;
-//! let writes = security::openapi_write_routes(&format!("{base}/openapi.json"), base)
-//!     .await
-//!     .expect("the service serves its OpenAPI document");
-//! security::assert_auth_required(&writes, &Auth::bearer().with_read_only("read-token")).await;
+//! // Drive (async), then judge and assert (sync: a failure points at this line).
+//! let search = Route::get(format!("{base}/orders/search?customer=a"));
+//! let probed = security::probe_rate_limit(&search, &RateLimit::per_minute(1000)).await;
+//! security::assert_rate_limit_holds(probed);
+//! let writes = security::openapi_write_routes(&format!("{base}/openapi.json"), base).await?;
+//! let auth = Auth::bearer().with_read_only("read-token");
+//! security::assert_auth_required(security::probe_auth(&writes, &auth).await);
+//! # Ok(())
 //! # }
 //! ```
 
@@ -49,15 +51,22 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-pub use auth::{Auth, assert_auth_required, openapi_write_routes, try_assert_auth_required};
-pub use cors::{Cors, assert_cors_restrictive, try_assert_cors_restrictive};
+pub use auth::{
+    Auth, assert_auth_required, openapi_write_routes, probe_auth, try_assert_auth_required,
+};
+pub use cors::{Cors, assert_cors_restrictive, probe_cors, try_assert_cors_restrictive};
 pub use files::{FileFinding, FileScan, scan_files};
 pub use malformed::{
-    Malformed, assert_rejects_malformed_input, try_assert_rejects_malformed_input,
+    Malformed, assert_rejects_malformed_input, probe_malformed_input,
+    try_assert_rejects_malformed_input,
 };
 #[cfg(feature = "containers")]
-pub use ports::{ExposedPorts, assert_exposed_ports, try_assert_exposed_ports};
-pub use rate_limit::{RateLimit, assert_rate_limit_holds, try_assert_rate_limit_holds};
+pub use ports::{
+    ExposedPorts, assert_exposed_ports, probe_exposed_ports, try_assert_exposed_ports,
+};
+pub use rate_limit::{
+    RateLimit, assert_rate_limit_holds, probe_rate_limit, try_assert_rate_limit_holds,
+};
 pub use readiness_core::{
     LimitedRequest, RateLimitTimeline, SecurityItem, SecurityReport, Severity,
     VulnerabilityFinding, VulnerabilityFindings,
@@ -387,6 +396,64 @@ pub(crate) fn check(id: &str, title: impl Into<String>, recorder: Option<&Record
     }
 }
 
+/// What a security probe measured, to be judged: the check it belongs to and every probe
+/// (what was sent, what was required, what came back, whether it held); or why nothing
+/// could be measured (no answer, no route, nothing to break), which judges as `error`.
+/// Made by the `probe_*` drives, judged by [`Probed::judge`] or the `assert_*` of its
+/// criterion.
+#[must_use = "a probe decides nothing until it is judged (Probed::judge or its assert_*)"]
+pub struct Probed(std::result::Result<Measured, Failure>);
+
+/// The probes of a drive that measured something.
+pub(crate) struct Measured {
+    check: Check,
+    items: Vec<SecurityItem>,
+    ok_summary: String,
+}
+
+impl Measured {
+    pub(crate) fn new(check: Check, items: Vec<SecurityItem>, ok_summary: String) -> Self {
+        Measured {
+            check,
+            items,
+            ok_summary,
+        }
+    }
+}
+
+/// Counts only: the probes are not masked until they are judged.
+impl std::fmt::Debug for Probed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Ok(m) => write!(
+                f,
+                "Probed({} probes, {} failed)",
+                m.items.len(),
+                m.items.iter().filter(|i| !i.ok).count()
+            ),
+            Err(e) => write!(f, "Probed(nothing measured: {})", e.verdict()),
+        }
+    }
+}
+
+impl From<std::result::Result<Measured, Failure>> for Probed {
+    fn from(measured: std::result::Result<Measured, Failure>) -> Self {
+        Probed(measured)
+    }
+}
+
+impl Probed {
+    /// The verdict, as `Evidence::verify` derives it again from the stored report: the
+    /// observed value is the number of probes that failed, against at most 0; the record is
+    /// written (everything in it masked). A drive that measured nothing is its `error`.
+    pub fn judge(self) -> std::result::Result<Evidence, Failure> {
+        match self.0 {
+            Ok(m) => judge_items(m.check, m.items, m.ok_summary),
+            Err(f) => Err(f),
+        }
+    }
+}
+
 /// Judges probes: the observed count is the number that failed; the summary names the
 /// first failures (route, request, what came back), or `ok` when none failed.
 pub(crate) fn judge_items(
@@ -443,4 +510,54 @@ pub(crate) fn no_answer(check: Check, target: String, items: &[SecurityItem]) ->
         .first()
         .map_or_else(String::new, |i| i.observed.clone());
     check.error(Error::TargetRefused { target, reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(dir: &std::path::Path, oks: &[bool], observed: &str) -> Probed {
+        let check = check(
+            "sec.cors",
+            "CORS allows only the allowed origins",
+            Some(&Recorder::new(dir)),
+        );
+        let items = oks
+            .iter()
+            .map(|ok| SecurityItem::new("POST /orders", "a preflight", "kept out", observed, *ok))
+            .collect();
+        Probed::from(Ok(Measured::new(check, items, "all kept out".into())))
+    }
+
+    #[test]
+    fn the_judge_counts_failed_probes_masks_them_and_the_evidence_judges_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let passed = measured(dir.path(), &[true, true], "204").judge().unwrap();
+        assert_eq!(passed.observed, Some(Quantity::count(0)));
+        assert_eq!(passed.verify(), Ok(()));
+
+        let key = ["AKIA", "QX7ZT2NB5KVR4WLM"].concat();
+        let probed = measured(dir.path(), &[true, false, false], &format!("200 {key}"));
+        assert_eq!(format!("{probed:?}"), "Probed(3 probes, 2 failed)");
+        let failure = probed.judge().unwrap_err();
+        assert_eq!(failure.evidence().observed, Some(Quantity::count(2)));
+        assert_eq!(failure.evidence().verify(), Ok(()));
+        let text = failure.to_string();
+        assert!(
+            text.contains("2 of 3 probes failed") && !text.contains(&key),
+            "{text}"
+        );
+        let written = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect::<String>();
+        assert!(!written.contains(&key) && written.contains("«aws-access-key-id "));
+    }
+
+    #[test]
+    #[should_panic(expected = "readiness criterion failed: sec.cors")]
+    fn an_assert_panics_with_the_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_cors_restrictive(measured(dir.path(), &[true, false, false], "200"));
+    }
 }

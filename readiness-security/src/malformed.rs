@@ -32,7 +32,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::{Answer, Edit, Route, SecurityItem, check, judge_items, no_answer};
+use super::{Answer, Edit, Measured, Probed, Route, SecurityItem, check, no_answer};
 use readiness_core::{CheckResultExt, Error, Evidence, Failure, Recorder, Result, settings};
 
 /// How to break a route: random cases after the classes (default 32), how far to shrink a
@@ -626,14 +626,11 @@ fn refused_valid(answer: &Answer) -> String {
     format!("{}: {hint}", answer.describe())
 }
 
-/// `sec.malformed_input`: see the module documentation for the drive and the judgement. A
-/// route with nothing to break (no JSON object body, no query or path parameter), or
-/// whose valid example is not accepted, is an `error`, as is a run where nothing
-/// answered or nothing that answered was the handler.
-pub async fn try_assert_rejects_malformed_input(
+/// The drive of `sec.malformed_input`: every probe sent and judged as it came back.
+async fn drive_rejects_malformed_input(
     route: &Route,
     malformed: &Malformed,
-) -> std::result::Result<Evidence, Failure> {
+) -> std::result::Result<Measured, Failure> {
     let name = route.name();
     let check = check(
         "sec.malformed_input",
@@ -886,14 +883,30 @@ pub async fn try_assert_rejects_malformed_input(
             not_handler[0]
         ));
     }
-    judge_items(check, items, summary)
+    Ok(Measured::new(check, items, summary))
 }
 
-/// [`try_assert_rejects_malformed_input`], panicking with the failure.
-pub async fn assert_rejects_malformed_input(route: &Route, malformed: &Malformed) -> Evidence {
-    try_assert_rejects_malformed_input(route, malformed)
-        .await
-        .or_panic()
+/// Drives `sec.malformed_input` and returns what it measured, to be judged by [`assert_rejects_malformed_input`] (or
+/// [`Probed::judge`]); [`try_assert_rejects_malformed_input`] does both.
+pub async fn probe_malformed_input(route: &Route, malformed: &Malformed) -> Probed {
+    Probed::from(drive_rejects_malformed_input(route, malformed).await)
+}
+
+/// `sec.malformed_input`: see the module documentation for the drive and the judgement. A
+/// route with nothing to break (no JSON object body, no query or path parameter), or
+/// whose valid example is not accepted, is an `error`, as is a run where nothing
+/// answered or nothing that answered was the handler.
+pub async fn try_assert_rejects_malformed_input(
+    route: &Route,
+    malformed: &Malformed,
+) -> std::result::Result<Evidence, Failure> {
+    probe_malformed_input(route, malformed).await.judge()
+}
+
+/// Judges what [`probe_malformed_input`] measured, panicking with the failure at the caller's line.
+#[track_caller]
+pub fn assert_rejects_malformed_input(probed: Probed) -> Evidence {
+    probed.judge().or_panic()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use readiness_core::testcontainers::{ContainerAsync, Image};
 
-use super::{SecurityItem, check, judge_items};
+use super::{Measured, Probed, SecurityItem, check};
 use readiness_core::Error;
 use readiness_core::Evidence;
 use readiness_core::Recorder;
@@ -125,15 +125,11 @@ fn decode_ip(hex: &str) -> (String, bool) {
     }
 }
 
-/// `sec.exposed_ports`: Docker's view (every container port published to the host) and
-/// the container's own (every TCP socket listening and every UDP socket bound on a
-/// non-loopback address, read from `/proc/net/{tcp,tcp6,udp,udp6}` with `cat` in the
-/// container) must hold only the declared ports. Loopback listeners are listed but not judged: nothing outside the
-/// container reaches them. No listening socket at all is verdict `error`.
-pub async fn try_assert_exposed_ports<I: Image>(
+/// The drive of `sec.exposed_ports`: every probe sent and judged as it came back.
+async fn drive_exposed_ports<I: Image>(
     container: &ContainerAsync<I>,
     ports: &ExposedPorts,
-) -> std::result::Result<Evidence, Failure> {
+) -> std::result::Result<Measured, Failure> {
     let id = container.id().to_owned();
     let short = &id[..id.len().min(12)];
     let declared_text = ports.describe();
@@ -262,15 +258,34 @@ pub async fn try_assert_exposed_ports<I: Image>(
         },
         open.into_iter().collect::<Vec<_>>().join(", ")
     );
-    judge_items(check, items, summary)
+    Ok(Measured::new(check, items, summary))
 }
 
-/// [`try_assert_exposed_ports`], panicking with the failure.
-pub async fn assert_exposed_ports<I: Image>(
+/// Drives `sec.exposed_ports` and returns what it measured, to be judged by [`assert_exposed_ports`] (or
+/// [`Probed::judge`]); [`try_assert_exposed_ports`] does both.
+pub async fn probe_exposed_ports<I: Image>(
     container: &ContainerAsync<I>,
     ports: &ExposedPorts,
-) -> Evidence {
-    try_assert_exposed_ports(container, ports).await.or_panic()
+) -> Probed {
+    Probed::from(drive_exposed_ports(container, ports).await)
+}
+
+/// `sec.exposed_ports`: Docker's view (every container port published to the host) and
+/// the container's own (every TCP socket listening and every UDP socket bound on a
+/// non-loopback address, read from `/proc/net/{tcp,tcp6,udp,udp6}` with `cat` in the
+/// container) must hold only the declared ports. Loopback listeners are listed but not judged: nothing outside the
+/// container reaches them. No listening socket at all is verdict `error`.
+pub async fn try_assert_exposed_ports<I: Image>(
+    container: &ContainerAsync<I>,
+    ports: &ExposedPorts,
+) -> std::result::Result<Evidence, Failure> {
+    probe_exposed_ports(container, ports).await.judge()
+}
+
+/// Judges what [`probe_exposed_ports`] measured, panicking with the failure at the caller's line.
+#[track_caller]
+pub fn assert_exposed_ports(probed: Probed) -> Evidence {
+    probed.judge().or_panic()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::{Answer, Edit, Route, SecurityItem, check, judge_items};
+use super::{Answer, Edit, Measured, Probed, Route, SecurityItem, check};
 use readiness_core::Evidence;
 use readiness_core::Ratio;
 use readiness_core::Recorder;
@@ -217,17 +217,11 @@ async fn send_as(
     (sent, route.send(client, &edit).await)
 }
 
-/// `sec.rate_limit`: spends client A's burst (16 requests at a time until the first 429),
-/// drives A at `multiple ×` the limit for the sustained phase while client B asks for a
-/// few requests, then waits A's last `Retry-After` and asks once more. Fails when A's burst
-/// is never refused, A gets more than the limit (plus the tolerance) in the sustained
-/// phase, a refusal is not 429 with a `Retry-After` (or a request gets a 5xx or no
-/// answer), B is refused while A is limited, or A is not let in after `Retry-After`. No
-/// answer at all, or no request let through with a 2xx, is verdict `error`.
-pub async fn try_assert_rate_limit_holds(
+/// The drive of `sec.rate_limit`: every probe sent and judged as it came back.
+async fn drive_rate_limit_holds(
     route: &Route,
     limit: &RateLimit,
-) -> std::result::Result<Evidence, Failure> {
+) -> std::result::Result<Measured, Failure> {
     let check = check(
         "sec.rate_limit",
         format!("rate limit of {} holds", limit.describe()),
@@ -341,7 +335,11 @@ pub async fn try_assert_rate_limit_holds(
         ));
         let summary = "the burst was never refused".to_owned();
         let timeline = timeline(limit, &drive, (0, 0));
-        return judge_with_timeline(check, items, summary, timeline);
+        return Ok(Measured::new(
+            check.with_attachment(timeline),
+            items,
+            summary,
+        ));
     };
     items.push(SecurityItem::new(
         &name,
@@ -529,21 +527,33 @@ pub async fn try_assert_rate_limit_holds(
          through for the second client",
         refusals, b_sent
     );
-    judge_with_timeline(check, items, summary, tl)
+    Ok(Measured::new(check.with_attachment(tl), items, summary))
 }
 
-/// [`try_assert_rate_limit_holds`], panicking with the failure.
-pub async fn assert_rate_limit_holds(route: &Route, limit: &RateLimit) -> Evidence {
-    try_assert_rate_limit_holds(route, limit).await.or_panic()
+/// Drives `sec.rate_limit` and returns what it measured, to be judged by [`assert_rate_limit_holds`] (or
+/// [`Probed::judge`]); [`try_assert_rate_limit_holds`] does both.
+pub async fn probe_rate_limit(route: &Route, limit: &RateLimit) -> Probed {
+    Probed::from(drive_rate_limit_holds(route, limit).await)
 }
 
-fn judge_with_timeline(
-    check: readiness_core::Check,
-    items: Vec<SecurityItem>,
-    summary: String,
-    timeline: RateLimitTimeline,
+/// `sec.rate_limit`: spends client A's burst (16 requests at a time until the first 429),
+/// drives A at `multiple ×` the limit for the sustained phase while client B asks for a
+/// few requests, then waits A's last `Retry-After` and asks once more. Fails when A's burst
+/// is never refused, A gets more than the limit (plus the tolerance) in the sustained
+/// phase, a refusal is not 429 with a `Retry-After` (or a request gets a 5xx or no
+/// answer), B is refused while A is limited, or A is not let in after `Retry-After`. No
+/// answer at all, or no request let through with a 2xx, is verdict `error`.
+pub async fn try_assert_rate_limit_holds(
+    route: &Route,
+    limit: &RateLimit,
 ) -> std::result::Result<Evidence, Failure> {
-    judge_items(check.with_attachment(timeline), items, summary)
+    probe_rate_limit(route, limit).await.judge()
+}
+
+/// Judges what [`probe_rate_limit`] measured, panicking with the failure at the caller's line.
+#[track_caller]
+pub fn assert_rate_limit_holds(probed: Probed) -> Evidence {
+    probed.judge().or_panic()
 }
 
 /// The drive as evidence; the sustained phase's accepted count derived from its requests.

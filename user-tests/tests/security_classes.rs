@@ -789,3 +789,38 @@ async fn docker_a_port_opened_a_moment_after_start_fails_and_the_declared_one_al
         &["6380/tcp with sockets listening inside the container"],
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The shape of every criterion: drive (async), then a synchronous assert whose panic
+// points at the test's own line; the judgement is the one the evidence repeats.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_security_assert_is_synchronous_and_panics_at_the_callers_line() {
+    use readiness::security::{assert_auth_required, probe_auth};
+    let dir = tempfile::tempdir().expect("tmp");
+    let open = server(Arc::new(|_: &Request| answer("201 Created", &[], "{}"))).await;
+    let routes = [Route::post(format!("{open}/orders")).with_json(&json!({"a": 1}))];
+    let auth = Auth::bearer().with_valid("w").with_recorder(recorder(&dir));
+
+    // The same measurement judged by the convenience and by the parts agrees.
+    let text = failed(try_assert_auth_required(&routes, &auth).await);
+    let judged = probe_auth(&routes, &auth).await.judge();
+    assert_eq!(failed(judged), text);
+
+    let at = Arc::new(Mutex::new(None));
+    let seen = at.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        *seen.lock().expect("lock") = info.location().map(|l| (l.file().to_owned(), l.line()));
+    }));
+    let probed = probe_auth(&routes, &auth).await;
+    let (line, call) = (line!(), move || assert_auth_required(probed));
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+    let _ = std::panic::take_hook();
+    assert!(panicked.is_err(), "an open write route must fail");
+    let location = at.lock().expect("lock").clone();
+    assert_eq!(
+        location,
+        Some((file!().to_owned(), line)),
+        "the panic points at the caller"
+    );
+}
