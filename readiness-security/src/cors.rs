@@ -178,6 +178,10 @@ async fn drive_cors_restrictive(
         Err(e) => return Err(check.error(e)),
     };
     let name = route.name();
+    // A browser sends this route's request only after a preflight lets it (the Fetch
+    // standard: a method other than GET, HEAD, POST, or a header that is not safelisted).
+    let needs_preflight =
+        !requested.is_empty() || !matches!(route.method.as_str(), "GET" | "HEAD" | "POST");
     let mut items = Vec::new();
     let mut answered = false;
     let origins = refused
@@ -195,6 +199,7 @@ async fn drive_cors_restrictive(
             preflight = preflight.header("access-control-request-headers", requested.join(", "));
         }
         let simple = Edit::default().header("origin", origin.clone());
+        let mut preflight_kept_out = false;
         for (kind, edit, is_preflight) in
             [("preflight", preflight, true), ("request", simple, false)]
         {
@@ -203,14 +208,23 @@ async fn drive_cors_restrictive(
             let asked = is_preflight.then_some((route.method.as_str(), requested.as_slice()));
             let let_in = answer.status.is_some() && browser_lets_in(&answer, origin, asked);
             let acao = answer.header("access-control-allow-origin");
+            let kept_out = answer.status.is_some() && !let_in;
             let (expected, ok) = if allowed {
                 (format!("a browser lets {origin} in"), let_in)
-            } else {
+            } else if !is_preflight && needs_preflight && preflight_kept_out {
+                // Never sent by a browser: what it answers lets nobody in.
                 (
-                    format!("a browser keeps {origin} out"),
-                    answer.status.is_some() && !let_in,
+                    format!(
+                        "a browser keeps {origin} out (its preflight did: the request is never sent)"
+                    ),
+                    answer.status.is_some(),
                 )
+            } else {
+                (format!("a browser keeps {origin} out"), kept_out)
             };
+            if is_preflight {
+                preflight_kept_out = kept_out;
+            }
             let observed = match (&answer.status, acao) {
                 (None, _) => answer.describe(),
                 (Some(s), Some(v)) => format!("{s} with Access-Control-Allow-Origin: {v}"),

@@ -525,13 +525,6 @@ async fn cors_server(allowed: fn(&str, &str) -> bool) -> String {
             .header("access-control-request-headers")
             .unwrap_or_default();
         let mut headers = Vec::new();
-        // The actual request is judged by the same policy, as if it had needed the
-        // bearer (as the route in the last case does).
-        let asked = if q.method == "OPTIONS" {
-            asked
-        } else {
-            "authorization"
-        };
         if allowed(origin, asked) {
             headers.push(("access-control-allow-origin", origin.to_owned()));
             headers.push(("access-control-allow-methods", "GET, POST".to_owned()));
@@ -584,8 +577,23 @@ async fn cors_matched_by_prefix_or_suffix_or_open_unless_asked_for_authorization
         &text,
         &["a preflight from refused origin https://evil.example"],
     );
-    // The same server with a route that needs the bearer keeps foreign origins out.
-    passed(try_assert_cors_restrictive(&route(&open).with_bearer("t"), &cors()).await);
+    // The same server with a route that needs the bearer keeps foreign origins out: its
+    // preflight refuses them, so a browser never sends the request (whose answer
+    // reflects any origin, and is not judged).
+    let evidence =
+        passed(try_assert_cors_restrictive(&route(&open).with_bearer("t"), &cors()).await);
+    let report = evidence
+        .attachment::<readiness::SecurityReport>()
+        .expect("the probes");
+    assert!(
+        report.items.iter().any(|i| i
+            .expected
+            .contains("its preflight did: the request is never sent")
+            && i.observed
+                .contains("Access-Control-Allow-Origin: https://evil.example")),
+        "{:?}",
+        report.items
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
