@@ -60,20 +60,11 @@ pub fn scan_files(rules: &Rules, known: &[String], paths: &[PathBuf]) -> Result<
         let text = String::from_utf8_lossy(&bytes);
         for (i, line) in text.lines().enumerate() {
             scan.lines += 1;
-            let mut found: Vec<Found> = rules.find(line);
-            for value in known.iter().filter(|v| !v.is_empty()) {
-                for (start, _) in line.match_indices(value.as_str()) {
-                    found.push(Found {
-                        rule: "known-secret".into(),
-                        start,
-                        end: start + value.len(),
-                    });
-                }
-            }
+            let found: Vec<Found> = rules.find_with_known(line, known);
             if found.is_empty() {
                 continue;
             }
-            let masked: String = mask_line(line, &found, known).chars().take(200).collect();
+            let masked: String = mask_line(line, &found, &[]).chars().take(200).collect();
             for f in found {
                 scan.findings.push(FileFinding {
                     path: path.clone(),

@@ -568,13 +568,19 @@ const LEAKS: &[(&str, &str)] = &[
 ];
 
 /// The internals `body` leaks, by pattern name.
-fn leaks(patterns: &[(&str, Regex)], body: &str) -> Vec<&'static str> {
-    let names: Vec<&'static str> = LEAKS.iter().map(|(n, _)| *n).collect();
-    patterns
+fn leaks(body: &str) -> Vec<&'static str> {
+    static PATTERNS: std::sync::OnceLock<Vec<(&'static str, Regex)>> = std::sync::OnceLock::new();
+    PATTERNS
+        .get_or_init(|| {
+            // Constants of this module, compiled once; a test compiles each of them.
+            LEAKS
+                .iter()
+                .filter_map(|(n, p)| Regex::new(p).ok().map(|r| (*n, r)))
+                .collect()
+        })
         .iter()
-        .zip(names)
-        .filter(|((_, r), _)| r.is_match(body))
-        .map(|(_, n)| n)
+        .filter(|(_, r)| r.is_match(body))
+        .map(|(n, _)| *n)
         .collect()
 }
 
@@ -672,10 +678,6 @@ async fn drive_rejects_malformed_input(
         Ok(p) => p,
         Err(e) => return Err(check.error(e)),
     };
-    let patterns: Vec<(&str, Regex)> = LEAKS
-        .iter()
-        .filter_map(|(n, p)| Regex::new(p).ok().map(|r| (*n, r)))
-        .collect();
     let send = |bad: Bad| {
         let made = valid.make(&bad);
         let mut edit = Edit::default();
@@ -718,7 +720,7 @@ async fn drive_rejects_malformed_input(
     let mut answered = 0u32;
     let mut record =
         |made: &Made, expect: Expect, answer: &Answer, items: &mut Vec<SecurityItem>| {
-            let leak = leaks(&patterns, &answer.body);
+            let leak = leaks(&answer.body);
             let expected = match expect {
                 Expect::Rejection => format!(
                     "the handler's rejection ({})",
@@ -782,12 +784,7 @@ async fn drive_rejects_malformed_input(
     let strategy = random_cases(&valid, malformed.extra_fields_allowed);
     let fails = |answer: &Answer, expect: Expect| {
         matches!(
-            judge(
-                answer,
-                expect,
-                &malformed.rejections,
-                &leaks(&patterns, &answer.body)
-            ),
+            judge(answer, expect, &malformed.rejections, &leaks(&answer.body)),
             Judged::Wrong(_)
         )
     };
@@ -1012,24 +1009,17 @@ mod tests {
         ));
         assert!(ok(&answer(200, "{}"), Expect::NoCrash));
         assert!(!ok(&answer(500, "internal error"), Expect::NoCrash));
-        let patterns: Vec<(&str, Regex)> = LEAKS
-            .iter()
-            .map(|(n, p)| (*n, Regex::new(p).expect("a leak pattern")))
-            .collect();
+        for (name, p) in LEAKS {
+            assert!(Regex::new(p).is_ok(), "the leak pattern {name} compiles");
+        }
         let body = r#"{"error":"database error: db error: ERROR: invalid byte sequence for encoding \"UTF8\": 0x00"}"#;
-        assert_eq!(leaks(&patterns, body), ["a database's own error"]);
-        assert!(
-            leaks(
-                &patterns,
-                r#"{"error":"customer must be 1 to 200 characters"}"#
-            )
-            .is_empty()
-        );
+        assert_eq!(leaks(body), ["a database's own error"]);
+        assert!(leaks(r#"{"error":"customer must be 1 to 200 characters"}"#).is_empty());
         assert_eq!(
-            leaks(&patterns, "thread 'tokio' panicked at src/app.rs:12:5"),
+            leaks("thread 'tokio' panicked at src/app.rs:12:5"),
             ["a stack trace"]
         );
-        let leak = leaks(&patterns, body);
+        let leak = leaks(body);
         assert!(
             matches!(
                 judge(&answer(400, body), Expect::Rejection, &r, &leak),

@@ -308,6 +308,24 @@ impl Rules {
     }
 }
 
+impl Rules {
+    /// [`Rules::find`], and every occurrence of a `known` value (a secret the run used),
+    /// as rule `known-secret`.
+    pub fn find_with_known(&self, line: &str, known: &[String]) -> Vec<Found> {
+        let mut found = self.find(line);
+        for v in known.iter().filter(|v| !v.is_empty()) {
+            for (start, _) in line.match_indices(v.as_str()) {
+                found.push(Found {
+                    rule: "known-secret".into(),
+                    start,
+                    end: start + v.len(),
+                });
+            }
+        }
+        found
+    }
+}
+
 /// Where `line` holds masks of ours: `«` up to the next `»`.
 fn masked_spans(line: &str) -> Vec<(usize, usize)> {
     line.match_indices('«')

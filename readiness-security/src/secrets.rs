@@ -175,16 +175,7 @@ impl SecretScan {
         for text in texts {
             let mut hits = 0;
             for (n, line) in text.lines.iter().enumerate() {
-                let mut found = rules.find(line);
-                for v in &self.values {
-                    for (at, _) in line.match_indices(v.as_str()) {
-                        found.push(Found {
-                            rule: "known-secret".into(),
-                            start: at,
-                            end: at + v.len(),
-                        });
-                    }
-                }
+                let mut found = rules.find_with_known(line, &self.values);
                 if found.is_empty() {
                     continue;
                 }
