@@ -4,21 +4,22 @@
 //! | criterion | check | passes when |
 //! |---|---|---|
 //! | `sec.rate_limit` | [`try_assert_rate_limit_holds`] | a client driven at a multiple of its limit gets no more than the limit (plus a tolerance) once its burst is spent; refusals are 429 with `Retry-After`; another client keeps its own budget; the limit lets the client in again after `Retry-After` |
-//! | `sec.auth_required` | [`try_assert_auth_required`] | every write route answers 401 without credentials and with bad ones, and 403 without the right scope |
-//! | `sec.cors` | [`try_assert_cors_restrictive`] | a preflight (and a request) from an origin not on the allow-list gets no `Access-Control-Allow-Origin`; an allowed origin gets its own |
-//! | `sec.malformed_input` | [`try_assert_rejects_malformed_input`] | generated bad bodies (wrong types, missing and extra fields, huge, deeply nested, invalid UTF-8, wrong content type) are all answered 4xx in time, and the service is ready afterwards; a failure is shrunk to a minimal body |
-//! | `sec.exposed_ports` | [`try_assert_exposed_ports`] (feature `containers`) | a container publishes, and listens on, only the declared ports |
+//! | `sec.auth_required` | [`try_assert_auth_required`] | every write method of every write route (a list, or the OpenAPI document, `$ref`s resolved) answers 401 without credentials, with a bad one and with near misses of the real ones, and 403 without the right scope |
+//! | `sec.cors` | [`try_assert_cors_restrictive`] | a browser (the Fetch standard) keeps out every origin not on the allow-list, near misses of each allowed origin among them, on a preflight asking for the route's headers and on a request it would send; an allowed origin is let in |
+//! | `sec.malformed_input` | [`try_assert_rejects_malformed_input`] | the valid example is accepted; every class of bad value in every field, query and path parameter, then random cases, gets the handler's rejection (or, for odd but valid text, no crash), no answer leaks internals, and afterwards the valid example is accepted again and the service stays ready; 401/403/404/405/429 judge nothing; a random failure is shrunk |
+//! | `sec.exposed_ports` | [`try_assert_exposed_ports`] (feature `containers`) | a container publishes, and listens on, only the declared ports, watched over a window |
 //! | `sec.no_secrets` | [`SecretScan::try_assert_no_secrets`] | no secret pattern (or known secret value) appears in the captured log lines and response bodies |
 //! | `sec.vulnerabilities` | [`try_assert_no_vulnerabilities`] | the findings of Trivy or cargo-audit JSON reports stay within the limits per severity |
 //!
 //! Each probing criterion has the shape of every criterion: `probe_*` drives (async) and
 //! returns a [`Probed`]; [`Probed::judge`] judges it (the judgement `Evidence::verify`
 //! repeats from the stored report); `assert_*` judges and panics at the caller's line
-//! (synchronous, `#[track_caller]`); `try_assert_*` drives and judges in one call. The observed value is the number of probes that
-//! failed (findings beyond the limits for vulnerabilities), judged against at most 0; a
-//! check with nothing to judge (no answer at all, no route, no text to scan, no report) is
-//! verdict `error`. Like every probe, these aim only at loopback unless a [`Route`] opts in
-//! with [`Route::allow_non_loopback`]; redirects are answers here, never followed.
+//! (synchronous, `#[track_caller]`); `try_assert_*` drives and judges in one call. The
+//! observed value is the number of probes that failed (findings beyond the limits for
+//! vulnerabilities), judged against at most 0; a check with nothing to judge (no answer at
+//! all, no route, no text to scan, no report) is verdict `error`. Like every probe, these
+//! aim only at loopback unless a [`Route`] opts in with [`Route::allow_non_loopback`];
+//! redirects are answers here, never followed.
 //!
 //! ```no_run
 //! # async fn demo() -> readiness_core::Result<()> {
