@@ -642,11 +642,12 @@ pub struct ProbeReport {
     pub interval: Duration,
     /// Every attempt, in order.
     pub samples: Vec<Sample>,
-    /// Time to the first good sample.
+    /// Time to the answer of the first good sample (not its start: an attempt that waited
+    /// through the change saw the target good only when it answered).
     pub first_ok: Option<Duration>,
-    /// Start of the good streak that satisfied the condition of the run (for `until_ok`
-    /// the first good sample; for `until_stable` the first sample of the streak that lasted
-    /// the settle window).
+    /// Answer of the first attempt of the good streak that satisfied the condition of the
+    /// run (for `until_ok` the first good sample; for `until_stable` the streak that
+    /// lasted the settle window).
     pub condition_met_at: Option<Duration>,
     /// How long the run lasted.
     pub elapsed: Duration,
@@ -697,13 +698,17 @@ pub struct RecoveryTimeline {
     pub settle: Duration,
     /// Every probe attempt; `at_ms` counts from the fault.
     pub samples: Vec<Sample>,
-    /// Start of the good streak that lasted the settle window (ms from the fault): the
-    /// recovery time as measured, an upper bound of the true one. Absent: not recovered
-    /// within the deadline.
+    /// When the good streak that lasted the settle window began (ms from the fault): the
+    /// answer of its first attempt (see [`StreakFrom`]). The recovery time as measured,
+    /// an upper bound of the true one. Absent: not recovered within the deadline.
     pub recovered_at_ms: Option<f64>,
     /// Start of the last failing attempt before the recovery (ms from the fault): the true
     /// recovery lies between it and `recovered_at_ms`.
     pub last_failure_at_ms: Option<f64>,
+    /// Which moment of an attempt a good streak counts from. Records written before it
+    /// was kept have none and counted from the start of the attempt.
+    #[serde(default)]
+    pub streak_from: StreakFrom,
     /// How long the probe ran.
     pub elapsed: Duration,
 }
@@ -728,14 +733,27 @@ impl RecoveryTimeline {
             samples,
             recovered_at_ms,
             last_failure_at_ms,
+            streak_from: StreakFrom::Answer,
             elapsed,
         }
     }
 
-    /// The start of the first good streak of `samples` that lasted `settle` (its last good
-    /// sample started at least `settle` after its first), and the last failing sample
-    /// before it. A streak still running at the end counts only once it lasted `settle`.
+    /// When the first good streak of `samples` that lasted `settle` began (the answer of
+    /// its first attempt; the streak lasted once an answer came at least `settle` later),
+    /// and the start of the last failing attempt before it. The true recovery lies between
+    /// the two: the failing attempt saw the service bad after it started, the good one saw
+    /// it good by the time it answered. A streak still running at the end counts only once
+    /// it lasted `settle`.
     pub fn recovered(samples: &[Sample], settle: Duration) -> (Option<f64>, Option<f64>) {
+        Self::recovered_from(samples, settle, StreakFrom::Answer)
+    }
+
+    /// [`RecoveryTimeline::recovered`] with the streak counted from `from`.
+    pub fn recovered_from(
+        samples: &[Sample],
+        settle: Duration,
+        from: StreakFrom,
+    ) -> (Option<f64>, Option<f64>) {
         let settle_ms = settle.as_secs_f64() * 1e3;
         let mut streak: Option<f64> = None;
         let mut last_failure = None;
@@ -745,12 +763,37 @@ impl RecoveryTimeline {
                 last_failure = Some(s.at_ms);
                 continue;
             }
-            let start = *streak.get_or_insert(s.at_ms);
-            if s.at_ms - start >= settle_ms {
+            let at = from.of(s);
+            let start = *streak.get_or_insert(at);
+            if at - start >= settle_ms {
                 return (Some(start), last_failure);
             }
         }
         (None, last_failure)
+    }
+}
+
+/// Which moment of a good probe attempt a recovery is credited from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreakFrom {
+    /// When the attempt started: how records were judged before the answer was used. It
+    /// credits an attempt that waited through the recovery with the moment it began, an
+    /// RTO shorter than the truth; kept only so that old records are re-judged by their
+    /// own rule.
+    #[default]
+    Start,
+    /// When the attempt answered: the service was good by then.
+    Answer,
+}
+
+impl StreakFrom {
+    /// The moment of `sample` this counts from, ms from time zero.
+    pub fn of(self, sample: &Sample) -> f64 {
+        match self {
+            StreakFrom::Start => sample.at_ms,
+            StreakFrom::Answer => sample.at_ms + sample.latency_ms.max(0.0),
+        }
     }
 }
 
@@ -1312,5 +1355,57 @@ mod tests {
         assert_eq!(a.seconds[1].histogram.decode()?.len(), 15);
         assert_eq!(a.counts(), (4, 27));
         Ok(())
+    }
+
+    fn sample(at_ms: f64, ok: bool, latency_ms: f64) -> Sample {
+        Sample {
+            at_ms,
+            ok,
+            latency_ms,
+            detail: String::new(),
+        }
+    }
+
+    /// A frozen service holds every request and answers them all 2.5 s after the fault:
+    /// the attempt that started at 2.0 s saw it good only at 2.5 s.
+    #[test]
+    fn a_recovery_counts_from_the_answer_and_its_bound_holds_the_truth() {
+        let samples = [
+            sample(0.0, false, 1_000.0),
+            sample(1_004.0, false, 1_000.0),
+            sample(2_007.0, true, 493.0),
+            sample(2_750.0, true, 1.0),
+            sample(4_600.0, true, 1.0),
+        ];
+        let settle = Duration::from_secs(2);
+        let (at, low) = RecoveryTimeline::recovered(&samples, settle);
+        assert_eq!((at, low), (Some(2_500.0), Some(1_004.0)));
+        let truth = 2_500.0;
+        assert!(low.is_some_and(|l| l < truth) && at.is_some_and(|a| a >= truth));
+        // The settle window runs from answer to answer.
+        let short = &samples[..4];
+        assert_eq!(RecoveryTimeline::recovered(short, settle).0, None);
+        // A record written before the answer was used keeps its own rule.
+        let (old, _) = RecoveryTimeline::recovered_from(&samples, settle, StreakFrom::Start);
+        assert_eq!(old, Some(2_007.0));
+        let json = serde_json::json!({
+            "target": "t", "fault_at": "2026-01-01T00:00:00Z", "events": [],
+            "interval": {"secs": 0, "nanos": 250_000_000},
+            "settle": {"secs": 2, "nanos": 0}, "samples": [],
+            "recovered_at_ms": null, "last_failure_at_ms": null,
+            "elapsed": {"secs": 1, "nanos": 0}
+        });
+        let legacy: RecoveryTimeline = serde_json::from_value(json).expect("an old record reads");
+        assert_eq!(legacy.streak_from, StreakFrom::Start);
+        let new = RecoveryTimeline::new(
+            "t",
+            OffsetDateTime::UNIX_EPOCH,
+            Vec::new(),
+            (Duration::from_millis(250), settle),
+            samples.to_vec(),
+            Duration::from_secs(5),
+        );
+        assert_eq!(new.streak_from, StreakFrom::Answer);
+        assert_eq!(new.recovered_at_ms, Some(2_500.0));
     }
 }

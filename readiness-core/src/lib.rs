@@ -112,8 +112,9 @@ pub use attachment::{
     AlertEvent, AlertState, AlertTimeline, AttachmentKind, DriftSeries, DrillEvent,
     EncodedHistogram, LatencyHistogram, LimitedRequest, ProbeReport, RateLimitTimeline,
     RecoveryTimeline, Sample, ScalingLevels, SecurityItem, SecurityReport, Severity, SpikeRecovery,
-    StressStep, StressSteps, Timeline, TimelineSecond, VulnerabilityFinding, VulnerabilityFindings,
-    Windows, WorstWindow, WriteCounts, WriteHistory, WriteOutcome, WriteRecord,
+    StreakFrom, StressStep, StressSteps, Timeline, TimelineSecond, VulnerabilityFinding,
+    VulnerabilityFindings, Windows, WorstWindow, WriteCounts, WriteHistory, WriteOutcome,
+    WriteRecord,
 };
 pub use check::{
     Check, CheckResultExt, Failure, Observation, current_test_name, git_commit, run_id,

@@ -131,7 +131,7 @@ impl Probe {
     }
 
     /// Samples until the probe has stayed good for `settle` (every attempt in the window
-    /// good), or until `deadline` has passed. `condition_met_at` is the start of that streak.
+    /// good), or until `deadline` has passed. `condition_met_at` is the answer of the streak's first attempt.
     pub async fn until_stable(&self, settle: Duration, deadline: Duration) -> Result<ProbeReport> {
         Ok(self.arm()?.run(deadline, settle).await)
     }
@@ -181,9 +181,12 @@ impl Armed<'_> {
                 detail,
             });
             if ok {
-                first_ok.get_or_insert(at);
-                let since = *streak.get_or_insert(at);
-                if at - since >= settle {
+                // Credited from the answer: an attempt that waited through the change saw
+                // the target good only when it answered.
+                let answered = at + latency;
+                first_ok.get_or_insert(answered);
+                let since = *streak.get_or_insert(answered);
+                if answered - since >= settle {
                     condition_met_at = Some(since);
                     break;
                 }
@@ -309,8 +312,9 @@ mod tests {
         // The streak that satisfied the run lasted the settle window, however many
         // samples a busy machine managed to take in it.
         let last = report.samples.last().expect("samples");
+        let answered = |s: &crate::Sample| s.at_ms + s.latency_ms;
         assert!(
-            last.at_ms - report.samples[3].at_ms >= 50.0,
+            answered(last) - answered(&report.samples[3]) >= 50.0,
             "{:?}",
             report.samples
         );

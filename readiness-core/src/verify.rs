@@ -352,7 +352,8 @@ impl Evidence {
             (self.attachment::<RecoveryTimeline>(), observed)
             && self.bound == crate::evidence::Bound::Exact
         {
-            let (derived, _) = RecoveryTimeline::recovered(&r.samples, r.settle);
+            let (derived, _) =
+                RecoveryTimeline::recovered_from(&r.samples, r.settle, r.streak_from);
             match derived {
                 Some(ms) if (ms / 1e3 - secs).abs() <= 1e-6 => {}
                 Some(ms) => {

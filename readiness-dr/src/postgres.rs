@@ -156,29 +156,30 @@ impl fmt::Display for Manifest {
     }
 }
 
-/// The manifest of the database `postgres` in `container`.
-pub async fn manifest<I: Image>(container: &ContainerAsync<I>) -> Result<Manifest> {
-    let tables = psql(
-        container,
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
-    )
-    .await?;
+/// psql's `\gexec` statement that sums every table of schema `public`: a line
+/// `table rows checksum` per table, all read in the transaction it runs in.
+const MANIFEST_SQL: &str = r"SELECT format('SELECT %L || '' '' || count(*) || '' '' || coalesce(md5(string_agg(md5(r::text), '''' ORDER BY md5(r::text))), ''-'') FROM %I r', tablename, tablename) FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename \gexec";
+
+/// `script` fed to psql (user and database `postgres`, unaligned, tuples only, quiet,
+/// stopping at the first error) in one session inside the container.
+async fn psql_script<I: Image>(container: &ContainerAsync<I>, script: &str) -> Result<String> {
+    let command = format!(
+        "psql -q -U postgres -d postgres -v ON_ERROR_STOP=1 -X -A -t <<'READINESS_SQL'\n{script}\nREADINESS_SQL"
+    );
+    exec(container, &["sh", "-c", &command]).await
+}
+
+/// Reads the lines of [`MANIFEST_SQL`].
+fn parse_manifest(out: &str) -> Result<Manifest> {
     let mut sums = Vec::new();
-    for table in tables.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let t = ident(table)?;
-        let line = psql(
-            container,
-            &format!(
-                "SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(r::text), '' \
-                 ORDER BY md5(r::text))), '-') FROM {t} r"
-            ),
-        )
-        .await?;
-        let (rows, checksum) = line.trim().split_once(' ').ok_or_else(|| {
-            Error::Other(format!(
-                "unexpected answer to the checksum of {table}: {line:?}"
-            ))
-        })?;
+    for line in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let mut parts = line.rsplitn(3, ' ');
+        let (Some(checksum), Some(rows), Some(table)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Error::Other(format!(
+                "unexpected line in the table checksums: {line:?}"
+            )));
+        };
         sums.push(TableSum {
             table: table.to_owned(),
             rows: rows
@@ -190,6 +191,17 @@ pub async fn manifest<I: Image>(container: &ContainerAsync<I>) -> Result<Manifes
     Ok(Manifest(sums))
 }
 
+/// The manifest of the database `postgres` in `container`, every table read in one
+/// repeatable-read transaction (one snapshot, even under writes).
+pub async fn manifest<I: Image>(container: &ContainerAsync<I>) -> Result<Manifest> {
+    let out = psql_script(
+        container,
+        &format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n{MANIFEST_SQL}\nCOMMIT;"),
+    )
+    .await?;
+    parse_manifest(&out)
+}
+
 /// A backup: the dump (`pg_dump -Fc`) and the manifest taken with it.
 #[derive(Clone)]
 pub struct Backup {
@@ -197,7 +209,7 @@ pub struct Backup {
     pub dump: Vec<u8>,
     /// What the database held when the backup was taken.
     pub manifest: Manifest,
-    /// How long the dump took.
+    /// How long the dump and its manifest took.
     pub took: Duration,
 }
 
@@ -211,25 +223,42 @@ impl fmt::Debug for Backup {
     }
 }
 
-/// Takes the manifest, then dumps database `postgres` with `pg_dump -Fc` inside the
-/// container and copies the dump out.
+/// Dumps database `postgres` with `pg_dump -Fc` inside the container and copies the dump
+/// out, with the manifest of the same snapshot: a transaction exports its snapshot,
+/// `pg_dump --snapshot` dumps exactly that, and the same transaction sums the tables
+/// after the dump, so a write made meanwhile is in both or in neither.
 pub async fn backup<I: Image>(container: &ContainerAsync<I>) -> Result<Backup> {
-    let manifest = manifest(container).await?;
     let started = Instant::now();
-    exec(
+    let script = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n\
+         SELECT pg_export_snapshot() AS readiness_snapshot \\gset\n\
+         \\setenv READINESS_SNAPSHOT :readiness_snapshot\n\
+         \\! pg_dump -U postgres -Fc --snapshot=\"$READINESS_SNAPSHOT\" -f {DUMP_PATH} postgres > {DUMP_PATH}.log 2>&1; echo $? > {DUMP_PATH}.rc\n\
+         {MANIFEST_SQL}\n\
+         COMMIT;"
+    );
+    let out = psql_script(container, &script).await?;
+    let dumped = exec(
         container,
-        &[
-            "pg_dump", "-U", "postgres", "-Fc", "-f", DUMP_PATH, "postgres",
-        ],
+        &["sh", "-c", &format!("cat {DUMP_PATH}.rc {DUMP_PATH}.log")],
     )
     .await?;
+    let mut lines = dumped.lines();
+    if lines.next().map(str::trim) != Some("0") {
+        return Err(Error::Other(format!(
+            "pg_dump failed in the container: {}",
+            lines.collect::<Vec<_>>().join(" ")
+        )));
+    }
+    let manifest = parse_manifest(&out)?;
+    let took = started.elapsed();
     let dump = container
         .copy_file_from(DUMP_PATH, Vec::<u8>::new())
         .await?;
     Ok(Backup {
         dump,
         manifest,
-        took: started.elapsed(),
+        took,
     })
 }
 

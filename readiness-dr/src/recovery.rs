@@ -1,11 +1,13 @@
 //! Recovery time: from the fault (or the recovery action) to the first moment the health
 //! check stays good for a settle window.
 //!
-//! The health check is probed every `interval`; the true recovery lies between the last
-//! failing attempt and the first attempt of the good streak, so the measured RTO (the
-//! start of that streak) is an upper bound, off by at most one interval plus one
-//! attempt. Both ends are in the evidence ([`RecoveryTimeline`]), so a reader sees the
-//! bound. The health check is anything that answers good or bad: a [`Probe`] (HTTP or
+//! The health check is probed every `interval`; the true recovery lies after the start of
+//! the last failing attempt and no later than the answer of the first attempt of the good
+//! streak, so the measured RTO (that answer) is an upper bound, off by at most one
+//! interval plus one attempt. It counts from the answer, not from the start of the
+//! attempt: a service that holds requests and answers them all once it recovered is not
+//! credited with the moment a waiting attempt began. Both ends are in the evidence
+//! ([`RecoveryTimeline`]), so a reader sees the bound. The health check is anything that answers good or bad: a [`Probe`] (HTTP or
 //! TCP), a command run in the container ([`Health::exec`], e.g. `pg_isready`, which needs
 //! no host port and so survives a port change), or a closure.
 
@@ -281,7 +283,8 @@ pub struct RecoveryReport {
 }
 
 impl RecoveryReport {
-    /// The measured recovery time (start of the good streak), if it recovered.
+    /// The measured recovery time (the answer of the good streak's first attempt), if it
+    /// recovered.
     pub fn rto(&self) -> Option<Duration> {
         self.timeline
             .recovered_at_ms
@@ -289,7 +292,7 @@ impl RecoveryReport {
     }
 
     /// The bound of the measurement: the true recovery lies in
-    /// `(last failing attempt, rto]`.
+    /// `(start of the last failing attempt, rto]`.
     pub fn bound(&self) -> Option<(Duration, Duration)> {
         let rto = self.rto()?;
         let low = self

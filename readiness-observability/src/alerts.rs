@@ -4,20 +4,22 @@
 //!
 //! - `obs.alert_fires`: [`AlertExpectation::assert_fires`]
 //! - `obs.alert_resolves`: [`AlertExpectation::assert_resolves`]
-//! - `obs.alert_silent`: [`Pair::assert_silent`]
+//! - `obs.alert_silent`: [`crate::silence`] (every alert, or one alert and its labels:
+//!   [`AlertExpectation::silence`], [`AlertExpectation::assert_never_fires`])
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use readiness_core::{
-    AlertEvent, AlertState, AlertTimeline, Category, Check, CheckResultExt, Combine, Count, Error,
-    Evidence, Failure, Observation, Quantity, Ratio, Threshold,
+    AlertEvent, AlertState, AlertTimeline, Category, Check, CheckResultExt, Combine, Evidence,
+    Failure, Observation, Quantity, Ratio, Threshold,
 };
 use time::OffsetDateTime;
 
 use crate::pair::{Change, Pair};
 use crate::promql;
 use crate::rules::AlertRule;
+use crate::silence::{AlertScope, Silence, instance_text};
 use crate::webhook::Notification;
 
 /// The moment a cause was induced (or cleared), and what it was.
@@ -82,86 +84,6 @@ impl Pair {
             check = check.with_recorder(r.clone());
         }
         check
-    }
-
-    /// Panics unless [`Pair::try_assert_silent`] passes.
-    pub async fn assert_silent(&self, window: Duration) -> Evidence {
-        self.try_assert_silent(window).await.or_panic()
-    }
-
-    /// `obs.alert_silent`: over `window` from now, no alert is pending or firing and no
-    /// notification arrives (no false positive). An `error` when no alerting rule is loaded
-    /// or nothing was scraped: a silence then proves nothing.
-    pub async fn try_assert_silent(&self, window: Duration) -> Result<Evidence, Failure> {
-        let title = format!(
-            "no alert pending or firing over {}",
-            Quantity::duration(window)
-        );
-        let check = self
-            .check("obs.alert_silent", title, "alerts/silent")
-            .with_threshold(Threshold::at_most(Count(0)))
-            .with_combine(Combine::VerdictOnly)
-            .with_scenario(format!(
-                "{} alerting rules watched for {window:?} (alerts read every {:?})",
-                self.alert_rules().len(),
-                self.poll_interval
-            ));
-        if self.alert_rules().is_empty() {
-            return Err(check
-                .nothing_measured("no alerting rule is loaded: a silent window proves nothing"));
-        }
-        let start = Instant::now();
-        let (polls_before, _) = self.poll_status();
-        tokio::time::sleep(window).await;
-        let (polls_after, last_error) = self.poll_status();
-        if polls_after <= polls_before + 1 {
-            return Err(check.error(Error::Other(format!(
-                "the alerts could not be read during the window: {}",
-                last_error.unwrap_or_else(|| "no poll completed".into())
-            ))));
-        }
-        match self.target_health().await {
-            Ok(t) if !t.is_empty() && t.iter().all(|t| t.health != "up") => {
-                return Err(check.nothing_measured(format!(
-                    "no target was up during the window ({}): nothing was scraped for the rules to judge",
-                    t.iter().map(|t| format!("{} {}", t.url, t.last_error)).collect::<Vec<_>>().join("; ")
-                )));
-            }
-            Err(e) => return Err(check.error(e)),
-            _ => {}
-        }
-        let changes = self.changes();
-        let mut active = active_at(&changes, start);
-        for c in changes.iter().filter(|c| c.at >= start) {
-            if c.state != "inactive" {
-                active.insert(format!("{} ({})", c.alert, c.state));
-            }
-        }
-        let notified: BTreeSet<String> = self
-            .webhook()
-            .notifications()
-            .iter()
-            .filter(|n| n.at >= start && n.status == "firing")
-            .flat_map(|n| {
-                n.alerts
-                    .iter()
-                    .map(move |a| format!("{} (notified {})", a.name(), n.receiver))
-            })
-            .collect();
-        let all: Vec<String> = active.into_iter().chain(notified).collect();
-        let names: BTreeSet<&str> = all
-            .iter()
-            .map(|s| s.split(' ').next().unwrap_or(""))
-            .collect();
-        let summary = if all.is_empty() {
-            format!(
-                "silent: none of {} alerting rules pending or firing over {window:?}",
-                self.alert_rules().len()
-            )
-        } else {
-            format!("not silent: {}", all.join(", "))
-        };
-        check.judge(Observation::new(Quantity::count(names.len() as u64)).with_summary(summary))
     }
 }
 
@@ -229,19 +151,6 @@ impl Pair {
     }
 }
 
-/// Alerts pending or firing at `at`, from the changes before it.
-fn active_at(changes: &[Change], at: Instant) -> BTreeSet<String> {
-    let mut state: BTreeMap<&BTreeMap<String, String>, &Change> = BTreeMap::new();
-    for c in changes.iter().filter(|c| c.at < at) {
-        state.insert(&c.labels, c);
-    }
-    state
-        .values()
-        .filter(|c| c.state != "inactive")
-        .map(|c| format!("{} ({})", c.alert, c.state))
-        .collect()
-}
-
 fn ms(from: Instant, to: Instant) -> f64 {
     match to.checked_duration_since(from) {
         Some(d) => d.as_secs_f64() * 1e3,
@@ -281,22 +190,62 @@ impl<'p> AlertExpectation<'p> {
         self
     }
 
+    /// The alert and labels this expectation is about.
+    pub fn scope(&self) -> AlertScope {
+        AlertScope::from_parts(Some(self.name.clone()), self.labels.clone())
+    }
+
+    /// A silence of this alert with these labels ([`crate::silence`]): "/search never
+    /// alerts while /checkout fires".
+    pub fn silence(&self) -> Silence<'p> {
+        self.pair.silence_of(self.scope())
+    }
+
+    /// Panics unless [`AlertExpectation::try_assert_never_fires`] passes.
+    pub async fn assert_never_fires(&self, window: Duration) -> Evidence {
+        self.try_assert_never_fires(window).await.or_panic()
+    }
+
+    /// `obs.alert_silent` for this alert and labels: over `window` from now it never
+    /// fires and is never notified (pending is shown, not counted; see
+    /// [`Silence::strict`]).
+    pub async fn try_assert_never_fires(&self, window: Duration) -> Result<Evidence, Failure> {
+        self.silence().watch(window).await?.judge()
+    }
+
     fn rule(&self) -> Option<&'p AlertRule> {
         self.pair.alert_rules().iter().find(|r| r.name == self.name)
     }
 
-    fn matches(&self, n: &Notification, status: &str) -> bool {
+    /// Whether `n` is a notification of `status` of this alert, at the expected receiver,
+    /// with the expected labels and, when `instances` are given, for one of them (its
+    /// labels include all of one instance's).
+    fn matches(
+        &self,
+        n: &Notification,
+        status: &str,
+        instances: Option<&[BTreeMap<String, String>]>,
+    ) -> bool {
         self.receiver.as_ref().is_none_or(|r| &n.receiver == r)
             && n.alerts.iter().any(|a| {
                 a.name() == self.name
                     && a.status == status
                     && self.labels.iter().all(|(k, v)| a.labels.get(k) == Some(v))
+                    && instances.is_none_or(|sets| {
+                        sets.iter()
+                            .any(|set| set.iter().all(|(k, v)| a.labels.get(k) == Some(v)))
+                    })
             })
     }
 
     /// Waits until a notification of `status` that matches arrives after `since`, or the
     /// bound passes; its arrival.
-    async fn wait_for(&self, since: &Induced, status: &str) -> Option<Instant> {
+    async fn wait_for(
+        &self,
+        since: &Induced,
+        status: &str,
+        instances: Option<&[BTreeMap<String, String>]>,
+    ) -> Option<Instant> {
         let deadline = since.at + self.within;
         loop {
             if let Some(n) = self
@@ -304,7 +253,7 @@ impl<'p> AlertExpectation<'p> {
                 .webhook()
                 .notifications()
                 .iter()
-                .find(|n| n.at >= since.at && self.matches(n, status))
+                .find(|n| n.at >= since.at && self.matches(n, status, instances))
             {
                 return Some(n.at);
             }
@@ -322,7 +271,11 @@ impl<'p> AlertExpectation<'p> {
         let mut events = vec![AlertEvent::new(0.0, AlertState::Induced)];
         // The state the alert was in at the cause, then every change after it.
         let changes = self.pair.changes();
-        let mine: Vec<&Change> = changes.iter().filter(|c| c.alert == self.name).collect();
+        let scope = self.scope();
+        let mine: Vec<&Change> = changes
+            .iter()
+            .filter(|c| scope.covers(&c.alert, &c.labels))
+            .collect();
         if let Some(before) = mine.iter().rev().find(|c| c.at < zero)
             && before.state != "inactive"
         {
@@ -433,7 +386,22 @@ impl<'p> AlertExpectation<'p> {
         let Some(rule) = rule else {
             return Err(self.unknown_rule(check));
         };
-        let arrived = self.wait_for(induced, "firing").await;
+        // A selector on a target label (job, instance) that no target of the pair has can
+        // never match: known before any wait, so it fails at once.
+        let impossible = self.impossible_selectors(rule);
+        if !impossible.is_empty() {
+            let timeline = self.timeline(induced, rule);
+            return check.judge(
+                Observation::at_least(self.within + Duration::from_secs(1))
+                    .with_summary(format!(
+                        "{} can never fire here: {}",
+                        self.name,
+                        impossible.join("; ")
+                    ))
+                    .with_attachment(timeline),
+            );
+        }
+        let arrived = self.wait_for(induced, "firing", None).await;
         // The notification can beat the next poll of Prometheus's alerts: let the poller
         // see the state that caused it.
         tokio::time::sleep(self.pair.poll_interval * 2).await;
@@ -467,9 +435,11 @@ impl<'p> AlertExpectation<'p> {
         self.try_assert_resolves(cleared).await.or_panic()
     }
 
-    /// `obs.alert_resolves`: after the cause is `cleared`, a resolved notification of the
-    /// alert reaches the webhook within the bound. An `error` when the alert was not firing
-    /// when the cause was cleared: there is nothing to resolve.
+    /// `obs.alert_resolves`: after the cause is `cleared`, a resolved notification of an
+    /// instance of the alert (with the expected labels) that was firing then reaches the
+    /// webhook within the bound. An `error` when no such instance was firing when the cause
+    /// was cleared (there is nothing to resolve), or when every receiver it goes to has
+    /// `send_resolved: false` (no resolve will ever be sent there).
     pub async fn try_assert_resolves(&self, cleared: &Induced) -> Result<Evidence, Failure> {
         let rule = self.rule();
         let title = format!(
@@ -481,20 +451,65 @@ impl<'p> AlertExpectation<'p> {
         let Some(rule) = rule else {
             return Err(self.unknown_rule(check));
         };
+        // Every instance of the alert in the scope, by its state when the cause was
+        // cleared: only those firing then have anything to resolve.
+        let scope = self.scope();
         let changes = self.pair.changes();
-        let firing = changes
+        let mut last: BTreeMap<&BTreeMap<String, String>, &Change> = BTreeMap::new();
+        for c in changes
             .iter()
-            .rev()
-            .find(|c| c.alert == self.name && c.at <= cleared.at)
-            .is_some_and(|c| c.state == "firing");
-        if !firing {
+            .filter(|c| c.at <= cleared.at && scope.covers(&c.alert, &c.labels))
+        {
+            last.insert(&c.labels, c);
+        }
+        let firing: Vec<BTreeMap<String, String>> = last
+            .values()
+            .filter(|c| c.state == "firing")
+            .map(|c| c.labels.clone())
+            .collect();
+        if firing.is_empty() {
+            let seen: Vec<String> = last
+                .values()
+                .map(|c| format!("{} {}", instance_text(&c.alert, &c.labels), c.state))
+                .collect();
             return Err(check.nothing_measured(format!(
-                "{} was not firing when the cause was cleared: there is nothing to resolve \
-                 (assert that it fires first)",
-                self.name
+                "no instance of {} was firing when the cause was cleared{}: there is nothing \
+                 to resolve (assert that it fires first)",
+                scope.text(),
+                if seen.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (seen: {})", seen.join(", "))
+                }
             )));
         }
-        let arrived = self.wait_for(cleared, "resolved").await;
+        // A receiver the team configured without resolves never gets one.
+        let receivers: Vec<String> = match &self.receiver {
+            Some(r) => vec![r.clone()],
+            None => self
+                .pair
+                .routes()
+                .get(&self.name)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let mute: Vec<&String> = receivers
+            .iter()
+            .filter(|r| self.pair.sends_resolved(r) == Some(false))
+            .collect();
+        if !receivers.is_empty() && mute.len() == receivers.len() {
+            return Err(check.nothing_measured(format!(
+                "{} is routed to {} with send_resolved: false in the team's Alertmanager \
+                 config: Alertmanager never sends a resolve there, so none can be awaited \
+                 (assert the resolve at a receiver that gets resolves)",
+                self.name,
+                mute.iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let arrived = self.wait_for(cleared, "resolved", Some(&firing)).await;
         tokio::time::sleep(self.pair.poll_interval * 2).await;
         let timeline = self.timeline(cleared, rule);
         let Some(at) = arrived else {
@@ -582,7 +597,10 @@ impl<'p> AlertExpectation<'p> {
             ),
             (None, None, _) => {
                 let absent = self.absent_series(rule).await;
-                if absent.is_empty() {
+                let mismatched = self.mismatched_selectors(rule).await;
+                if !mismatched.is_empty() {
+                    format!("it was never pending: {}", mismatched.join("; "))
+                } else if absent.is_empty() {
                     format!("it was never pending: `{}` never held", rule.expr)
                 } else {
                     format!(
@@ -593,6 +611,97 @@ impl<'p> AlertExpectation<'p> {
                 }
             }
         }
+    }
+
+    /// The rule's selectors that ask a target label (`job`, `instance`, or a label every
+    /// target sets) for a value no target of the pair has, each told with the values
+    /// there are. None when the expression may hold without series (`absent`, `or`).
+    fn impossible_selectors(&self, rule: &AlertRule) -> Vec<String> {
+        let targets = self.pair.targets();
+        if targets.is_empty() || promql::may_hold_without_series(&rule.expr) {
+            return Vec::new();
+        }
+        let value_of = |t: &crate::pair::Target, label: &str| -> Option<String> {
+            match label {
+                "job" => Some(t.job().to_owned()),
+                "instance" => Some(
+                    t.labels()
+                        .get("instance")
+                        .cloned()
+                        .unwrap_or_else(|| t.address().to_owned()),
+                ),
+                other => t.labels().get(other).cloned(),
+            }
+        };
+        let mut out = Vec::new();
+        for (_, matchers, written) in promql::selectors(&rule.expr) {
+            for m in matchers {
+                let values: BTreeSet<Option<String>> =
+                    targets.iter().map(|t| value_of(t, &m.label)).collect();
+                // A label some target does not set may come from the metric itself.
+                if values.contains(&None) || values.contains(&Some(m.value.clone())) {
+                    continue;
+                }
+                let there: Vec<String> = values.into_iter().flatten().collect();
+                out.push(format!(
+                    "`{written}` selects {}={:?}, which no scraped target has ({} is {} here)",
+                    m.label,
+                    m.value,
+                    m.label,
+                    there
+                        .iter()
+                        .map(|v| format!("{v:?}"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ));
+            }
+        }
+        out
+    }
+
+    /// For each selector of the rule whose metric is scraped but that matches no series,
+    /// the label that differs and the values the metric has for it.
+    async fn mismatched_selectors(&self, rule: &AlertRule) -> Vec<String> {
+        let mut out = Vec::new();
+        for (metric, matchers, written) in promql::selectors(&rule.expr) {
+            let count = |q: String| async move {
+                self.pair
+                    .query(&format!("count({q})"))
+                    .await
+                    .map(|r| r.len())
+            };
+            if matchers.is_empty() || !matches!(count(metric.clone()).await, Ok(n) if n > 0) {
+                continue;
+            }
+            if !matches!(count(written.clone()).await, Ok(0)) {
+                continue;
+            }
+            for m in matchers {
+                let one = format!("{metric}{{{}={:?}}}", m.label, m.value);
+                if !matches!(count(one).await, Ok(0)) {
+                    continue;
+                }
+                let values: Vec<String> = self
+                    .pair
+                    .query(&format!("count by ({}) ({metric})", m.label))
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(labels, _)| {
+                        labels
+                            .get(&m.label)
+                            .map_or_else(|| "(none)".to_owned(), |v| format!("{v:?}"))
+                    })
+                    .collect();
+                out.push(format!(
+                    "`{written}` matches no series: {metric} has {}={}, not {:?}",
+                    m.label,
+                    values.join(" or "),
+                    m.value
+                ));
+            }
+        }
+        out
     }
 
     async fn absent_series(&self, rule: &AlertRule) -> Vec<String> {

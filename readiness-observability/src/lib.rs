@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `obs.alert_fires` | [`AlertExpectation::assert_fires`] | cause → notification at the receiver, within a bound |
 //! | `obs.alert_resolves` | [`AlertExpectation::assert_resolves`] | cause cleared → resolved notification |
-//! | `obs.alert_silent` | [`Pair::assert_silent`] | no alert pending or firing over a healthy window |
+//! | `obs.alert_silent` | [`Pair::assert_silent`], [`silence`], [`AlertExpectation::assert_never_fires`] | nothing fires or is notified over a healthy window (pending shown; strict refuses it), for every alert or one alert and its labels |
 //! | `obs.rules_load` | [`assert_rules_load`] | promtool accepts the files, Prometheus reloads |
 //! | `obs.rules_lint` | [`assert_rules_lint`] | paging-for, severity-label, runbook, rate-on-counter, absent-selector |
 //! | `obs.alert_routes` | [`assert_alert_routes`] | amtool accepts the config, each alert reaches its receiver |
@@ -53,6 +53,7 @@ mod pair;
 mod promql;
 mod rules;
 mod scrape;
+pub mod silence;
 mod traces;
 mod webhook;
 
@@ -80,5 +81,6 @@ pub use scrape::{
     MetricsLint, assert_metric_exists, assert_metrics_lint, assert_query, assert_targets_up,
     try_assert_metric_exists, try_assert_metrics_lint, try_assert_query, try_assert_targets_up,
 };
+pub use silence::{AlertScope, Silence, SilenceWatch, assert_silent};
 pub use traces::{OtlpReceiver, ReceivedSpan, Traces};
 pub use webhook::{Notification, NotifiedAlert, Webhook};

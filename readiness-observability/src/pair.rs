@@ -35,16 +35,30 @@ pub struct Target {
     job: String,
     address: String,
     path: String,
+    labels: BTreeMap<String, String>,
 }
 
 impl Target {
-    /// `address` is `host:port` on loopback (`127.0.0.1:8080`).
+    /// `address` is `host:port` on loopback (`127.0.0.1:8080`). Several targets of one job
+    /// are the job's instances: one scrape config lists them all.
     pub fn new(job: impl Into<String>, address: impl Into<String>) -> Self {
         Target {
             job: job.into(),
             address: address.into(),
             path: "/metrics".into(),
+            labels: BTreeMap::new(),
         }
+    }
+    /// A label every series scraped from this target carries, as in a static config's
+    /// `labels`: `instance` names it in place of its address.
+    #[must_use]
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+    /// Its labels.
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
     }
     /// Another metrics path than `/metrics`.
     #[must_use]
@@ -55,6 +69,10 @@ impl Target {
     /// The job name.
     pub fn job(&self) -> &str {
         &self.job
+    }
+    /// Its `host:port`.
+    pub fn address(&self) -> &str {
+        &self.address
     }
 }
 
@@ -97,8 +115,8 @@ impl PairBuilder {
         self
     }
     /// The team's Alertmanager config. Its route tree is kept as it is; every receiver's
-    /// integrations are replaced by the harness's webhook (so nothing pages anyone) and
-    /// `templates` are dropped. Without one, every alert goes to a receiver `default`.
+    /// integrations are replaced by the harness's webhook (so nothing pages anyone), which
+    /// keeps the receiver's `send_resolved`, and `templates` are dropped. Without one, every alert goes to a receiver `default`.
     pub fn alertmanager_config(mut self, yaml: impl Into<String>) -> Self {
         self.alertmanager_config = Some(yaml.into());
         self
@@ -143,6 +161,18 @@ impl PairBuilder {
         }
         for t in &self.targets {
             check_target(&t.address, Reach::Loopback, "a loopback target")?;
+            for k in t.labels.keys() {
+                let name_ok = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !name_ok || k.starts_with("__") || k == "job" {
+                    return Err(Error::InvalidInput(format!(
+                        "target {} of job {}: label {k:?} cannot be set; use a Prometheus label \
+                         name (letters, digits, _; not starting with __), and give the job in \
+                         Target::new",
+                        t.address, t.job
+                    )));
+                }
+            }
         }
         let started = Instant::now();
         let webhook = Webhook::start().await?;
@@ -154,7 +184,8 @@ impl PairBuilder {
         files.write("prometheus.yml", &self.prometheus_config(am_port))?;
         // Alertmanager starts on a config that is sure to load; the team's is checked by
         // amtool and loaded after, so a bad one fails with amtool's message.
-        files.write("alertmanager.yml", &alertmanager_config(&webhook, None)?)?;
+        let (default_config, sends_resolved) = alertmanager_config(&webhook, None)?;
+        files.write("alertmanager.yml", &default_config)?;
         let mount = Mount::bind_mount(dir.path().to_string_lossy(), MOUNT);
         let prometheus = containers::catalogue(Prometheus::default(), "prometheus")?
             .with_network("host")
@@ -202,6 +233,7 @@ impl PairBuilder {
             client,
             rules: Vec::new(),
             routes: BTreeMap::new(),
+            sends_resolved,
             history,
             poller,
             scrape_interval: self.scrape_interval,
@@ -221,14 +253,31 @@ impl PairBuilder {
     }
 
     fn prometheus_config(&self, am_port: u16) -> String {
-        let mut jobs = String::new();
+        // One scrape config per job (Prometheus refuses two with one name), a static
+        // config per target with its own labels and path.
+        let mut by_job: BTreeMap<&str, Vec<&Target>> = BTreeMap::new();
         for t in &self.targets {
+            by_job.entry(t.job.as_str()).or_default().push(t);
+        }
+        let mut jobs = String::new();
+        for (job, targets) in by_job {
             jobs.push_str(&format!(
-                "  - job_name: {job}\n    metrics_path: {path}\n    static_configs:\n      - targets: [{addr}]\n",
-                job = json(&t.job),
-                path = json(&t.path),
-                addr = json(&t.address),
+                "  - job_name: {job}\n    static_configs:\n",
+                job = json(job)
             ));
+            for t in targets {
+                let mut labels = t.labels.clone();
+                labels.insert("__metrics_path__".into(), t.path.clone());
+                let labels: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", json(k), json(v)))
+                    .collect();
+                jobs.push_str(&format!(
+                    "      - targets: [{addr}]\n        labels: {{{labels}}}\n",
+                    addr = json(&t.address),
+                    labels = labels.join(", ")
+                ));
+            }
         }
         if jobs.is_empty() {
             jobs.push_str("  []\n");
@@ -299,16 +348,32 @@ fn safe_file_name(name: &str) -> Result<()> {
     }
 }
 
+/// Whether an integration of `kind` sends resolves when its config does not say
+/// (Alertmanager 0.25's defaults).
+fn sends_resolved_by_default(kind: &str) -> bool {
+    !matches!(
+        kind,
+        "email_configs" | "slack_configs" | "wechat_configs" | "telegram_configs"
+    )
+}
+
 /// The Alertmanager config the pair loads: the team's route tree, every receiver sending
-/// to the webhook.
-fn alertmanager_config(webhook: &Webhook, team: Option<&str>) -> Result<String> {
+/// to the webhook, and whether each receiver sends resolves. A receiver keeps the team's
+/// `send_resolved`: it sends resolves when any of its integrations does (set, or by the
+/// integration's default); a receiver with no integration sends them.
+fn alertmanager_config(
+    webhook: &Webhook,
+    team: Option<&str>,
+) -> Result<(String, BTreeMap<String, bool>)> {
     use serde_yaml_ng::{Mapping, Value as Y};
     let Some(team) = team else {
-        return Ok(format!(
+        let yaml = format!(
             "route:\n  receiver: default\n  group_wait: 0s\n  group_interval: 1s\nreceivers:\n  - name: default\n    webhook_configs:\n      - url: {}\n        send_resolved: true\n",
             json(&webhook.url_for("default"))
-        ));
+        );
+        return Ok((yaml, BTreeMap::from([("default".to_owned(), true)])));
     };
+    let mut resolves = BTreeMap::new();
     let mut config: Y = serde_yaml_ng::from_str(team).map_err(|e| Error::Config {
         path: "alertmanager.yml".into(),
         reason: e.to_string(),
@@ -335,9 +400,28 @@ fn alertmanager_config(webhook: &Webhook, team: Option<&str>) -> Result<String> 
         for receiver in receivers.iter_mut() {
             let Y::Mapping(r) = receiver else { continue };
             let name = r.get("name").and_then(Y::as_str).unwrap_or("").to_owned();
+            let mut integrations = 0;
+            let mut sends = false;
+            for (kind, configs) in r.iter() {
+                let (Some(kind), Y::Sequence(configs)) = (kind.as_str(), configs) else {
+                    continue;
+                };
+                if !kind.ends_with("_configs") {
+                    continue;
+                }
+                for c in configs {
+                    integrations += 1;
+                    sends |= c
+                        .get("send_resolved")
+                        .and_then(Y::as_bool)
+                        .unwrap_or_else(|| sends_resolved_by_default(kind));
+                }
+            }
+            let sends = sends || integrations == 0;
+            resolves.insert(name.clone(), sends);
             let mut hook = Mapping::new();
             hook.insert("url".into(), Y::String(webhook.url_for(&name)));
-            hook.insert("send_resolved".into(), Y::Bool(true));
+            hook.insert("send_resolved".into(), Y::Bool(sends));
             let mut only = Mapping::new();
             only.insert("name".into(), Y::String(name));
             only.insert(
@@ -347,7 +431,8 @@ fn alertmanager_config(webhook: &Webhook, team: Option<&str>) -> Result<String> 
             *r = only;
         }
     }
-    serde_yaml_ng::to_string(&config).map_err(|e| Error::Other(e.to_string()))
+    let yaml = serde_yaml_ng::to_string(&config).map_err(|e| Error::Other(e.to_string()))?;
+    Ok((yaml, resolves))
 }
 
 /// A Prometheus alert state change seen by the poller.
@@ -497,6 +582,7 @@ pub struct Pair {
     client: reqwest::Client,
     rules: Vec<AlertRule>,
     routes: BTreeMap<String, Vec<String>>,
+    sends_resolved: BTreeMap<String, bool>,
     pub(crate) history: Arc<Mutex<History>>,
     poller: JoinHandle<()>,
     pub(crate) scrape_interval: Duration,
@@ -544,6 +630,11 @@ impl Pair {
     pub fn alert_rules(&self) -> &[AlertRule] {
         &self.rules
     }
+    /// Whether `receiver` gets resolves (its `send_resolved` in the team's config, or its
+    /// integrations' defaults); `None` for a receiver the config does not name.
+    pub fn sends_resolved(&self, receiver: &str) -> Option<bool> {
+        self.sends_resolved.get(receiver).copied()
+    }
     /// The receivers amtool resolves each alerting rule's labels to.
     pub fn routes(&self) -> &BTreeMap<String, Vec<String>> {
         &self.routes
@@ -572,7 +663,17 @@ impl Pair {
             let path = format!("{MOUNT}/check/{}", f.name);
             let out = exec_output(&self.prometheus, &["promtool", "check", "rules", &path]).await?;
             if out.code != Some(0) {
-                return Err(rejected("promtool check rules", &f.name, &out));
+                // promtool names the copy it checked; the user knows their own file.
+                let theirs = f
+                    .path
+                    .as_ref()
+                    .map_or_else(|| f.name.clone(), |p| p.display().to_string());
+                let out = ExecOutput {
+                    code: out.code,
+                    stdout: out.stdout.replace(&path, &theirs),
+                    stderr: out.stderr.replace(&path, &theirs),
+                };
+                return Err(rejected("promtool check rules", &theirs, &out));
             }
             rules.extend(f.alerting_rules()?);
         }
@@ -589,7 +690,7 @@ impl Pair {
     /// Checks `yaml` with amtool (after the receivers are pointed at the webhook) and
     /// reloads Alertmanager with it; then resolves every alerting rule's route.
     pub async fn replace_alertmanager_config(&mut self, yaml: &str) -> Result<()> {
-        let config = alertmanager_config(&self.webhook, Some(yaml))?;
+        let (config, sends_resolved) = alertmanager_config(&self.webhook, Some(yaml))?;
         self.files.write("check/alertmanager.yml", &config)?;
         let out = exec_output(
             &self.alertmanager,
@@ -605,6 +706,7 @@ impl Pair {
         }
         self.files.write("alertmanager.yml", &config)?;
         self.reload(&self.alertmanager_url.clone()).await?;
+        self.sends_resolved = sends_resolved;
         self.resolve_routes().await
     }
 

@@ -40,6 +40,8 @@ enum Token {
     Ident(String),
     Open,
     Close,
+    /// A label list `{...}`, its inside as written.
+    Matchers(String),
     Other,
 }
 
@@ -86,7 +88,12 @@ fn tokens(expr: &str) -> Vec<Token> {
             }
             out.push(Token::Other);
         } else if c == '{' {
-            i = skip_until(&chars, i + 1, '}');
+            let start = i + 1;
+            i = skip_until(&chars, start, '}');
+            let inside: String = chars[start..i.saturating_sub(1).max(start)]
+                .iter()
+                .collect();
+            out.push(Token::Matchers(inside));
         } else if c == '[' {
             i = skip_until(&chars, i + 1, ']');
         } else if matches!(c, '"' | '\'' | '`') {
@@ -162,6 +169,90 @@ pub(crate) fn metric_names(expr: &str) -> Vec<String> {
     names
 }
 
+/// Whether `expr` may hold although one of its selectors matches no series: it uses
+/// `absent`, `or`, `unless`, `vector` or `scalar`.
+pub(crate) fn may_hold_without_series(expr: &str) -> bool {
+    tokens(expr).iter().any(|t| {
+        matches!(t, Token::Ident(w) if matches!(
+            w.as_str(),
+            "absent" | "absent_over_time" | "or" | "unless" | "vector" | "scalar"
+        ))
+    })
+}
+
+/// One equality matcher of a selector: `label="value"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Matcher {
+    pub(crate) label: String,
+    pub(crate) value: String,
+}
+
+/// Every selector with a metric name and its equality matchers (`=` only: a regex or a
+/// negation is not read), in order: `(metric, [label="value"], as written)`.
+pub(crate) fn selectors(expr: &str) -> Vec<(String, Vec<Matcher>, String)> {
+    let toks = tokens(expr);
+    let mut out = Vec::new();
+    for i in 0..toks.len() {
+        let Token::Ident(name) = &toks[i] else {
+            continue;
+        };
+        if !is_metric(&toks, i) {
+            continue;
+        }
+        let Some(Token::Matchers(inside)) = toks.get(i + 1) else {
+            continue;
+        };
+        let matchers = equality_matchers(inside);
+        out.push((name.clone(), matchers, format!("{name}{{{inside}}}")));
+    }
+    out
+}
+
+/// `job="api", status=~"5.."` → `[job="api"]`.
+fn equality_matchers(inside: &str) -> Vec<Matcher> {
+    let chars: Vec<char> = inside.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        while i < chars.len() && (chars[i].is_whitespace() || chars[i] == ',') {
+            i += 1;
+        }
+        let start = i;
+        while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+            i += 1;
+        }
+        let label: String = chars[start..i].iter().collect();
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        let op_start = i;
+        while i < chars.len() && matches!(chars[i], '=' | '!' | '~') {
+            i += 1;
+        }
+        let op: String = chars[op_start..i].iter().collect();
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        let Some(&quote) = chars.get(i).filter(|c| matches!(c, '"' | '\'' | '`')) else {
+            break;
+        };
+        let end = skip_string(&chars, i + 1, quote);
+        let raw: String = chars[i + 1..end.saturating_sub(1).max(i + 1)]
+            .iter()
+            .collect();
+        i = end;
+        if op == "=" && !label.is_empty() {
+            let value = if quote == '`' {
+                raw
+            } else {
+                raw.replace("\\\"", "\"").replace("\\\\", "\\")
+            };
+            out.push(Matcher { label, value });
+        }
+    }
+    out
+}
+
 /// `(function, metric)` for every counter function (`rate`, `irate`, `increase`,
 /// `resets`) applied directly to a selector.
 pub(crate) fn counter_function_uses(expr: &str) -> Vec<(String, String)> {
@@ -181,6 +272,31 @@ pub(crate) fn counter_function_uses(expr: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_equality_matchers_of_each_selector() {
+        let expr = r#"sum(rate(http_requests_total{job="api", status=~"5..",route='/a,b'}[1m])) > 0 and up{job="api"} == 1 or rate(x[1m])"#;
+        let got: Vec<(String, Vec<(String, String)>)> = selectors(expr)
+            .into_iter()
+            .map(|(m, ms, _)| (m, ms.into_iter().map(|m| (m.label, m.value)).collect()))
+            .collect();
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "http_requests_total".to_owned(),
+                    vec![pair("job", "api"), pair("route", "/a,b")]
+                ),
+                ("up".to_owned(), vec![pair("job", "api")]),
+            ]
+        );
+        assert_eq!(
+            selectors(r#"up{job="a"}"#)[0].2,
+            r#"up{job="a"}"#,
+            "the selector as written"
+        );
+    }
 
     #[test]
     fn names_the_selected_metrics_only() {

@@ -15,6 +15,9 @@ pub struct RuleFile {
     pub name: String,
     /// The YAML text.
     pub yaml: String,
+    /// Where it was read from ([`RuleFile::read`]): promtool's messages name this path,
+    /// not the copy the container checks.
+    pub path: Option<std::path::PathBuf>,
 }
 
 impl RuleFile {
@@ -23,6 +26,7 @@ impl RuleFile {
         RuleFile {
             name: name.into(),
             yaml: yaml.into(),
+            path: None,
         }
     }
 
@@ -37,7 +41,11 @@ impl RuleFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| Error::InvalidInput(format!("{} names no file", path.display())))?;
-        Ok(RuleFile { name, yaml })
+        Ok(RuleFile {
+            name,
+            yaml,
+            path: Some(path.to_owned()),
+        })
     }
 
     /// Its alerting rules.

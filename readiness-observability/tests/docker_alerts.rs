@@ -188,7 +188,10 @@ async fn a_wrong_receiver_an_absent_series_and_an_unknown_alert_are_told_apart()
         .await
         .expect_err("QueueSlow never fired");
     assert_eq!(nothing_to_resolve.verdict(), Verdict::Error);
-    assert!(message(&nothing_to_resolve).contains("was not firing when the cause was cleared"));
+    assert!(
+        message(&nothing_to_resolve)
+            .contains("no instance of QueueSlow was firing when the cause was cleared")
+    );
     Ok(())
 }
 
@@ -207,7 +210,7 @@ async fn silence_holds_on_a_healthy_window_and_breaks_on_a_false_positive() -> T
         quiet
             .summary
             .as_deref()
-            .is_some_and(|s| s.starts_with("silent: none of 2"))
+            .is_some_and(|s| s.starts_with("silent over 3s: none of 2 alerting rules"))
     );
 
     ratio.set(&[], 0.2);
