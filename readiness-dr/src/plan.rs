@@ -12,11 +12,17 @@
 //! let space = PlanSpace::new(["redis"])
 //!     .with_faults([PlanFault::Pause, PlanFault::Restart])
 //!     .with_times([Duration::from_millis(100), Duration::from_millis(500)]);
-//! let outcome = PlanRunner::new().with_cases(8).run(&space, |plan| {
-//!     // apply `plan` while writing, then check the invariants
-//!     if plan.steps.len() > 5 { Err("too many".to_owned()) } else { Ok(()) }
-//! });
+//! # async fn demo() -> readiness_core::Result<()> {
+//! let outcome = PlanRunner::new()
+//!     .with_cases(8)
+//!     .run(&space, |plan| async move {
+//!         // apply `plan` while writing (a setup error is `Err`, with `?`), then check
+//!         // the invariants: `Ok(Err(reason))` when one broke
+//!         Ok(if plan.steps.len() > 5 { Err("too many".to_owned()) } else { Ok(()) })
+//!     })
+//!     .await?;
 //! assert!(outcome.is_ok());
+//! # Ok(()) }
 //! ```
 
 use std::collections::BTreeMap;
@@ -24,7 +30,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use readiness_core::testcontainers::{ContainerAsync, Image};
 use readiness_core::{Error, Result, settings};
 
@@ -241,14 +248,24 @@ impl PlanRunner {
         settings::seed("READINESS_FAULT_PLAN_SEED")
     }
 
-    /// Tries plans of `space`; `case` applies one and checks the invariants (`Err` says
-    /// which broke). Returns the shrunk failure, or `Ok` when every plan held. A space
-    /// that generates nothing or a bad seed is an `Err` of the outer result.
-    pub fn run(
+    /// Tries plans of `space`; `case` applies one and checks the invariants. A case
+    /// answers `Ok(Ok(()))` when every invariant held, `Ok(Err(reason))` when one broke,
+    /// and `Err(error)` when it could not run (Docker refused, a container did not
+    /// start): that ends the search as an `error`, never as a broken invariant. Returns
+    /// the shrunk failure, or `Ok` when every plan held. The cases run on the caller's
+    /// runtime, one at a time, so a case may await anything the test holds.
+    ///
+    /// A space that generates nothing, a bad seed, or a case that could not run is an
+    /// `Err` of the outer result.
+    pub async fn run<F, Fut>(
         &self,
         space: &PlanSpace,
-        case: impl Fn(&FaultPlan) -> std::result::Result<(), String>,
-    ) -> Result<std::result::Result<(), PlanFailure>> {
+        mut case: F,
+    ) -> Result<std::result::Result<(), PlanFailure>>
+    where
+        F: FnMut(FaultPlan) -> Fut,
+        Fut: std::future::Future<Output = Result<std::result::Result<(), String>>>,
+    {
         space.validate()?;
         let seed = self.seed()?;
         let mut bytes = [0u8; 32];
@@ -263,23 +280,45 @@ impl PlanRunner {
         };
         let mut runner =
             TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
-        let outcome = runner.run(&space.strategy(), |plan| {
-            case(&plan).map_err(TestCaseError::fail)
-        });
-        Ok(match outcome {
-            Ok(()) => Ok(()),
-            Err(TestError::Fail(reason, minimal)) => Err(PlanFailure {
-                minimal,
-                reason: reason.message().to_owned(),
+        let strategy = space.strategy();
+        let setup = |e: Error, plan: &FaultPlan| {
+            Error::Other(format!(
+                "fault plan {plan} could not run, so nothing was judged: {e}"
+            ))
+        };
+        // proptest's own loop, on this runtime: a case, then on a failure simplify while
+        // it still fails and complicate when it passed, within the shrink budget.
+        for _ in 0..self.cases {
+            let mut tree = strategy
+                .new_tree(&mut runner)
+                .map_err(|r| Error::Other(format!("the fault plan search stopped: {r}")))?;
+            let plan = tree.current();
+            let reason = match case(plan.clone()).await.map_err(|e| setup(e, &plan))? {
+                Ok(()) => continue,
+                Err(reason) => reason,
+            };
+            let mut failure = PlanFailure {
+                minimal: plan,
+                reason,
                 seed,
-            }),
-            Err(TestError::Abort(reason)) => {
-                return Err(Error::Other(format!(
-                    "the fault plan search stopped: {}",
-                    reason.message()
-                )));
+            };
+            let mut budget = self.max_shrink_iters;
+            let mut more = tree.simplify();
+            while more && budget > 0 {
+                budget -= 1;
+                let plan = tree.current();
+                more = match case(plan.clone()).await.map_err(|e| setup(e, &plan))? {
+                    Err(reason) => {
+                        failure.minimal = plan;
+                        failure.reason = reason;
+                        tree.simplify()
+                    }
+                    Ok(()) => tree.complicate(),
+                };
             }
-        })
+            return Ok(Err(failure));
+        }
+        Ok(Ok(()))
     }
 }
 
@@ -460,5 +499,64 @@ impl<'a> PlanTargets<'a> {
             }
             _ => Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn space() -> PlanSpace {
+        PlanSpace::new(["db", "cache"])
+            .with_faults([PlanFault::Pause, PlanFault::Restart])
+            .with_steps(1..=3)
+    }
+
+    /// On `#[tokio::test]`'s own single-threaded runtime: the cases are awaited there.
+    #[tokio::test]
+    async fn an_async_case_is_searched_and_shrunk_on_the_callers_runtime() -> Result<()> {
+        let found = PlanRunner::new()
+            .with_cases(32)
+            .with_seed(7)
+            .run(&space(), |plan| async move {
+                tokio::task::yield_now().await;
+                let restarts = plan
+                    .steps
+                    .iter()
+                    .filter(|s| s.fault == PlanFault::Restart)
+                    .count();
+                Ok(if restarts > 0 {
+                    Err(format!("{restarts} restart(s) lost writes"))
+                } else {
+                    Ok(())
+                })
+            })
+            .await?
+            .expect_err("some plan restarts");
+        assert_eq!(found.minimal.steps.len(), 1, "{found}");
+        assert_eq!(found.minimal.steps[0].fault, PlanFault::Restart, "{found}");
+        assert_eq!(found.reason, "1 restart(s) lost writes");
+        Ok(())
+    }
+
+    /// A case that could not run (Docker refused, no runtime) is an error of the search,
+    /// never an invariant broken, and no plan is shrunk for it.
+    #[tokio::test]
+    async fn a_case_that_cannot_run_is_an_error_not_a_broken_invariant() {
+        let mut ran = 0;
+        let e = PlanRunner::new()
+            .with_seed(7)
+            .run(&space(), |_| {
+                ran += 1;
+                async { Err(Error::Other("Docker refused the container".into())) }
+            })
+            .await
+            .expect_err("a setup error ends the search");
+        assert_eq!(ran, 1, "not retried or shrunk");
+        let text = e.to_string();
+        assert!(
+            text.contains("could not run, so nothing was judged: Docker refused the container"),
+            "{text}"
+        );
     }
 }

@@ -73,7 +73,12 @@ async fn write(url: String, key: String, parks: bool) -> Result<(), WriteError> 
 
 /// Writes every 5 ms while `plan` runs, then checks the invariants: Redis healthy again
 /// within 10 s, and no acknowledged write lost.
-async fn case(s: &Setup, plan: &FaultPlan, parks: bool) -> Result<(), String> {
+/// A setup error (Docker, a connection) is the outer `Err`: the case could not run.
+async fn case(
+    s: &Setup,
+    plan: &FaultPlan,
+    parks: bool,
+) -> readiness_core::Result<Result<(), String>> {
     let n = s.case.fetch_add(1, Ordering::Relaxed);
     let prefix = format!("case{n}");
     let url = format!("redis://{}/", s.proxy.listen_addr());
@@ -81,16 +86,15 @@ async fn case(s: &Setup, plan: &FaultPlan, parks: bool) -> Result<(), String> {
     let writing = Writer::new(format!("redis keys ({prefix})"))
         .with_interval(Duration::from_millis(5))
         .with_recorder(recorder())
-        .start(move |seq| write(url.clone(), format!("{key_prefix}:{seq}"), parks))
-        .map_err(|e| e.to_string())?;
+        .start(move |seq| write(url.clone(), format!("{key_prefix}:{seq}"), parks))?;
     let targets =
         PlanTargets::new(&s.faults).container_behind("redis", &s.redis, REDIS_PORT, &s.proxy);
-    let done = targets.apply(plan).await.map_err(|e| e.to_string())?;
+    let done = targets.apply(plan).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     if let Some(first) = done.first() {
         writing.mark(first);
     }
-    let history = writing.stop().await.map_err(|e| e.to_string())?;
+    let history = writing.stop().await?;
 
     if let Some(last) = done.last() {
         let back = Recovery::of("redis", Health::exec(&s.redis, &["redis-cli", "ping"]))
@@ -99,27 +103,32 @@ async fn case(s: &Setup, plan: &FaultPlan, parks: bool) -> Result<(), String> {
             .with_deadline(Duration::from_secs(15))
             .with_recorder(recorder())
             .measure(last, &done)
-            .await
-            .map_err(|e| e.to_string())?;
-        try_assert_rto_within(&back, Duration::from_secs(10)).map_err(|f| f.to_string())?;
+            .await?;
+        if let Err(f) = try_assert_rto_within(&back, Duration::from_secs(10)) {
+            return Ok(Err(f.to_string()));
+        }
     }
-    let client = redis::Client::open(format!("redis://{}/", s.proxy.listen_addr())).unwrap();
+    let setup = |e: redis::RedisError| readiness_core::Error::Other(e.to_string());
+    let client =
+        redis::Client::open(format!("redis://{}/", s.proxy.listen_addr())).map_err(setup)?;
     let mut con = client
         .get_multiplexed_async_connection()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(setup)?;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*"))
         .query_async(&mut con)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(setup)?;
     let present: BTreeSet<u64> = keys
         .iter()
         .filter_map(|k| k.rsplit(':').next()?.parse().ok())
         .collect();
-    try_assert_no_acknowledged_write_lost(&history.read_back(present))
-        .map(|_| ())
-        .map_err(|f| f.to_string())
+    Ok(
+        try_assert_no_acknowledged_write_lost(&history.read_back(present))
+            .map(|_| ())
+            .map_err(|f| f.to_string()),
+    )
 }
 
 fn space() -> PlanSpace {
@@ -138,17 +147,20 @@ fn space() -> PlanSpace {
         .with_steps(1..=3)
 }
 
-#[test]
-fn docker_a_fault_plan_search_finds_writes_lost_on_a_redis_restart_and_shrinks_to_it() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let s = rt.block_on(setup());
+#[tokio::test]
+async fn docker_a_fault_plan_search_finds_writes_lost_on_a_redis_restart_and_shrinks_to_it() {
+    let s = setup().await;
     let runner = PlanRunner::new()
         .with_cases(6)
         .with_max_shrink_iters(16)
         .with_seed(20261129);
 
     let found = runner
-        .run(&space(), |plan| rt.block_on(case(&s, plan, true)))
+        .run(&space(), |plan| {
+            let s = &s;
+            async move { case(s, &plan, true).await }
+        })
+        .await
         .unwrap()
         .expect_err("the planted bug is found");
     let text = found.to_string();
@@ -161,16 +173,18 @@ fn docker_a_fault_plan_search_finds_writes_lost_on_a_redis_restart_and_shrinks_t
         "{text}"
     );
     // The minimal plan replays: it breaks the invariant again.
-    let again = rt.block_on(case(&s, &found.minimal, true)).unwrap_err();
+    let again = case(&s, &found.minimal, true).await.unwrap().unwrap_err();
     assert!(again.contains("lost"), "{again}");
 
     // The same service without the bug holds every plan of the same search.
     runner
-        .run(&space(), |plan| rt.block_on(case(&s, plan, false)))
+        .run(&space(), |plan| {
+            let s = &s;
+            async move { case(s, &plan, false).await }
+        })
+        .await
         .unwrap()
         .unwrap_or_else(|f| panic!("{f}"));
-
-    rt.block_on(async move { drop(s) });
 }
 
 #[tokio::test]
@@ -202,7 +216,10 @@ async fn docker_bad_plans_and_spaces_are_refused_before_anything_is_injected() {
     );
     assert!(s.faults.events().is_empty());
     let e = PlanRunner::new()
-        .run(&PlanSpace::new(["redis"]).with_faults([]), |_| Ok(()))
+        .run(&PlanSpace::new(["redis"]).with_faults([]), |_| async {
+            Ok(Ok(()))
+        })
+        .await
         .unwrap_err()
         .to_string();
     assert!(e.contains("no faults generates nothing"), "{e}");
