@@ -475,7 +475,6 @@ fn each_common_secret_format_is_found_and_placeholders_are_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_that_accepts_a_near_miss_of_the_real_token_fails() {
     let dir = tempfile::tempdir().expect("tmp");
-    let real = "Bearer s3cret-writer-token";
     let accepts = |accept: fn(&str) -> bool| {
         server(Arc::new(move |q: &Request| {
             match q.header("authorization") {
@@ -511,10 +510,7 @@ async fn auth_that_accepts_a_near_miss_of_the_real_token_fails() {
         &text,
         &["a prefix of the write credential", "expected 401, got 201"],
     );
-    assert!(
-        !text.contains("s3cret-writer-token") && !real.is_empty(),
-        "{text}"
-    );
+    assert!(!text.contains("s3cret-writer-token"), "{text}");
 }
 
 /// A CORS server: lets `origin` in when `allowed(origin, preflight request headers)`.
