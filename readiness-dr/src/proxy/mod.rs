@@ -1,0 +1,539 @@
+//! A TCP fault proxy inside the test process, with Toxiproxy's toxics.
+//!
+//! A [`Proxy`] listens on 127.0.0.1 and forwards every connection it accepts to an
+//! upstream `host:port`. [`Toxic`]s, added and removed while traffic flows, degrade one
+//! direction of the bytes the way Toxiproxy's do
+//! (<https://github.com/Shopify/toxiproxy#toxics>): same type names, attributes, units
+//! and default names, so a toxic in Toxiproxy's JSON ([`Toxic::from_toxiproxy_json`])
+//! means the same here. The upstream must be on loopback unless the test opts in with
+//! [`ProxyBuilder::allow_non_loopback`]: faults go only to what the test itself started.
+//!
+//! | type | builder | attributes (Toxiproxy's units) | effect on its direction |
+//! |---|---|---|---|
+//! | `latency` | [`Toxic::latency`], [`Toxic::with_jitter`] | `latency`, `jitter` (ms) | each chunk waits `latency` ± a uniform `jitter`, counted from when the proxy read it |
+//! | `bandwidth` | [`Toxic::bandwidth_kb_per_s`] | `rate` (KB/s, 1 KB = 1000 bytes) | bytes pass at `rate`, in pieces of at most 100 ms worth |
+//! | `slow_close` | [`Toxic::slow_close`] | `delay` (ms) | the close (EOF) is passed on `delay` after it arrived |
+//! | `timeout` | [`Toxic::timeout`] | `timeout` (ms) | no data passes; the connection closes after `timeout`; with 0 it stays open and the data is held until the toxic is removed |
+//! | `reset_peer` | [`Toxic::reset_peer`] | `timeout` (ms) | data passes until `timeout`, then both sides get a TCP RST (`SO_LINGER` 0) |
+//! | `slicer` | [`Toxic::slicer`], [`Toxic::with_size_variation`], [`Toxic::with_slice_delay`] | `average_size`, `size_variation` (bytes), `delay` (µs) | writes are cut into slices of `average_size` ± `size_variation` bytes, each sent `delay` after the previous one |
+//! | `limit_data` | [`Toxic::limit_data`] | `bytes` | the connection closes once exactly `bytes` bytes have passed |
+//!
+//! Every toxic acts on one [`Stream`] (`downstream`, server to client, by default) and on
+//! a share of the connections, its `toxicity` (1 by default). Whether it applies to a
+//! connection is decided once, from the proxy's seed ([`ProxyBuilder::with_seed`]), the
+//! connection's number and the toxic's name, so a run with the same seed and the same
+//! order of connections replays. Toxics added or removed act on open connections too:
+//! removing a `timeout` releases the data it held. Several toxics in one direction
+//! combine: latencies add up, the lowest `rate` wins, the first slicer slices, the
+//! tightest `limit_data` closes. Timers that count from "the start" of a toxic start when
+//! the connection first sees it (when it opens, or when the toxic is added).
+//!
+//! [`Proxy::disable`] is Toxiproxy's `enabled: false` except that the port stays bound:
+//! open connections are closed and new ones are reset at once. [`Proxy::set_upstream`]
+//! makes it the switchable front of a blue/green drill: new connections go to the new
+//! upstream while open ones drain from the old ([`Proxy::wait_drained`]).
+//! [`Proxy::events`] lists what was done to the proxy as timestamped
+//! [`Fault`]s, the same events container faults give, so a toxic can end an RPO window or
+//! start a recovery timeline. Dropping the
+//! proxy (or [`Proxy::close`]) stops the listener and every connection.
+//!
+//! ```no_run
+//! # async fn demo() -> readiness_core::Result<()> {
+//! use std::time::Duration;
+//! use readiness_dr::proxy::{Proxy, Toxic};
+//!
+//! let redis = Proxy::start("redis", "127.0.0.1:6379").await?;
+//! let url = format!("redis://{}", redis.listen_addr()); // give this to the service
+//! redis.add(Toxic::latency(Duration::from_millis(100)).with_jitter(Duration::from_millis(10)))?;
+//! redis.add(Toxic::timeout(Duration::ZERO).upstream().with_toxicity(0.5))?;
+//! // ... exercise the service ...
+//! redis.remove("timeout_upstream")?;
+//! redis.disable().await; // redis is down
+//! redis.enable();
+//! # let _ = url; Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use readiness_core::guard::{Reach, check_target};
+use readiness_core::{Error, Result};
+
+use crate::fault::Fault;
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::{sleep, timeout};
+
+mod link;
+mod toxic;
+
+pub use toxic::{Stream, Toxic, ToxicKind};
+
+use link::serve;
+
+/// Bytes read at once from either side.
+const BUFFER: usize = 32 * 1024;
+/// Chunks read but not yet written, per direction (backpressure beyond that).
+const CHUNKS_IN_FLIGHT: usize = 8;
+/// How long the check of an upstream, and each connection to it, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Lag of the bandwidth schedule that is made up for rather than lost.
+const PACING_SLACK: Duration = Duration::from_millis(20);
+const OPT_IN: &str = "Proxy::builder(..).allow_non_loopback()";
+
+/// What passed through a proxy since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
+pub struct ProxyCounters {
+    /// Connections accepted and forwarded (not those refused while disabled).
+    pub connections: u64,
+    /// Bytes handed to the server (client to server).
+    pub bytes_upstream: u64,
+    /// Bytes handed to the client (server to client).
+    pub bytes_downstream: u64,
+}
+
+/// Options of a [`Proxy`] before it starts ([`Proxy::builder`]).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ProxyBuilder {
+    name: String,
+    upstream: String,
+    port: u16,
+    reach: Reach,
+    seed: Option<u64>,
+}
+
+impl ProxyBuilder {
+    /// Listens on 127.0.0.1:`port` instead of any free port.
+    pub fn listen_on(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Lets the upstream (and later ones) be off loopback: a container the test started
+    /// on another network, never a shared system.
+    pub fn allow_non_loopback(mut self) -> Self {
+        self.reach = Reach::Anywhere;
+        self
+    }
+
+    /// The seed of the toxicity decisions and the jitter, so a run replays (random by
+    /// default, and written in the start event).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Checks that the upstream accepts a connection, then listens. Nothing is started
+    /// when it fails.
+    pub async fn start(self) -> Result<Proxy> {
+        check_upstream(&self.name, &self.upstream, self.reach).await?;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)).await.map_err(|e| {
+            Error::Other(format!(
+                "proxy `{}`: cannot listen on 127.0.0.1:{}: {e}; give another port, or 0 for any free one",
+                self.name, self.port
+            ))
+        })?;
+        let listen = listener.local_addr()?;
+        let seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
+        let shared = Arc::new(Shared {
+            name: self.name,
+            reach: self.reach,
+            seed,
+            enabled: AtomicBool::new(true),
+            upstream: Mutex::new(self.upstream),
+            toxics: watch::Sender::new(Arc::new(Vec::new())),
+            next_toxic: AtomicU64::new(0),
+            open: watch::Sender::new(BTreeMap::new()),
+            events: Mutex::new(Vec::new()),
+            connections: AtomicU64::new(0),
+            bytes: [AtomicU64::new(0), AtomicU64::new(0)],
+        });
+        shared.event(format!(
+            "started proxy `{}` on {listen} to {} (seed {seed})",
+            shared.name,
+            lock(&shared.upstream)
+        ));
+        let (commands, rx) = mpsc::channel(4);
+        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), rx));
+        Ok(Proxy {
+            shared,
+            listen,
+            commands,
+            accept,
+        })
+    }
+}
+
+/// An in-process TCP proxy with Toxiproxy's toxics; see the [module docs](self).
+///
+/// Dropping it stops the listener and every connection.
+pub struct Proxy {
+    shared: Arc<Shared>,
+    listen: SocketAddr,
+    commands: mpsc::Sender<Command>,
+    accept: JoinHandle<()>,
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("name", &self.shared.name)
+            .field("listen", &self.listen)
+            .field("upstream", &self.upstream())
+            .field("enabled", &self.shared.enabled.load(Ordering::SeqCst))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Proxy {
+    /// A proxy named `name` (for messages and events) to `upstream` (`host:port`), to
+    /// configure before [`ProxyBuilder::start`].
+    pub fn builder(name: impl Into<String>, upstream: impl Into<String>) -> ProxyBuilder {
+        ProxyBuilder {
+            name: name.into(),
+            upstream: upstream.into(),
+            port: 0,
+            reach: Reach::Loopback,
+            seed: None,
+        }
+    }
+
+    /// Starts a proxy on any free port of 127.0.0.1 to `upstream` (`host:port` on
+    /// loopback), once `upstream` accepts a connection.
+    pub async fn start(name: impl Into<String>, upstream: impl Into<String>) -> Result<Proxy> {
+        Self::builder(name, upstream).start().await
+    }
+
+    /// Where clients connect.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The name given at start.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The upstream new connections go to.
+    pub fn upstream(&self) -> String {
+        lock(&self.shared.upstream).clone()
+    }
+
+    /// The seed of the toxicity decisions and the jitter.
+    pub fn seed(&self) -> u64 {
+        self.shared.seed
+    }
+
+    /// Adds a toxic; it acts on open connections too. A toxicity outside 0..=1, a name
+    /// already present, a bandwidth of 0 or a slicer of 0 bytes is
+    /// [`Error::InvalidInput`], and nothing changes.
+    pub fn add(&self, toxic: Toxic) -> Result<()> {
+        toxic.validate()?;
+        let mut outcome = Ok(());
+        self.shared.toxics.send_if_modified(|list| {
+            if list.iter().any(|e| e.toxic.name == toxic.name) {
+                outcome = Err(Error::InvalidInput(format!(
+                    "proxy `{}` already has a toxic named `{}`; remove it first or name the new one with `with_name`",
+                    self.shared.name, toxic.name
+                )));
+                return false;
+            }
+            let id = self.shared.next_toxic.fetch_add(1, Ordering::SeqCst);
+            let mut next = Vec::clone(list);
+            next.push(Entry { id, toxic: toxic.clone() });
+            *list = Arc::new(next);
+            true
+        });
+        outcome?;
+        self.shared.event(format!("added toxic {toxic}"));
+        Ok(())
+    }
+
+    /// Removes the toxic named `name`; what it held is released. An unknown name is an
+    /// error that lists the present ones.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let mut removed = None;
+        self.shared.toxics.send_if_modified(|list| {
+            let Some(at) = list.iter().position(|e| e.toxic.name == name) else {
+                return false;
+            };
+            let mut next = Vec::clone(list);
+            removed = Some(next.remove(at).toxic);
+            *list = Arc::new(next);
+            true
+        });
+        match removed {
+            Some(toxic) => {
+                self.shared.event(format!("removed toxic {toxic}"));
+                Ok(())
+            }
+            None => {
+                let present: Vec<String> = self
+                    .toxics()
+                    .iter()
+                    .map(|t| format!("`{}`", t.name))
+                    .collect();
+                Err(Error::InvalidInput(format!(
+                    "proxy `{}` has no toxic named `{name}`; present: {}",
+                    self.shared.name,
+                    if present.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        present.join(", ")
+                    }
+                )))
+            }
+        }
+    }
+
+    /// Removes every toxic.
+    pub fn remove_all(&self) {
+        let old = self.shared.toxics.send_replace(Arc::new(Vec::new()));
+        if !old.is_empty() {
+            let names: Vec<&str> = old.iter().map(|e| e.toxic.name.as_str()).collect();
+            self.shared
+                .event(format!("removed all toxics: {}", names.join(", ")));
+        }
+    }
+
+    /// The toxics present, in the order they were added.
+    pub fn toxics(&self) -> Vec<Toxic> {
+        self.shared
+            .toxics
+            .borrow()
+            .iter()
+            .map(|e| e.toxic.clone())
+            .collect()
+    }
+
+    /// Takes the dependency down: closes every open connection (returning once they are
+    /// closed) and resets new ones at once. The port stays bound, so
+    /// [`Proxy::enable`] brings it back at the same address.
+    pub async fn disable(&self) {
+        let open: usize = self.connections().values().sum();
+        self.shared.enabled.store(false, Ordering::SeqCst);
+        let (ack, done) = oneshot::channel();
+        if self.commands.send(Command::Disable(ack)).await.is_ok() {
+            let _closed = done.await;
+        }
+        self.shared.event(format!(
+            "disabled: closed the open connections ({open}), resetting new ones"
+        ));
+    }
+
+    /// Forwards new connections again after [`Proxy::disable`].
+    pub fn enable(&self) {
+        if !self.shared.enabled.swap(true, Ordering::SeqCst) {
+            self.shared.event("enabled".to_owned());
+        }
+    }
+
+    /// Sends new connections to `upstream` (checked like the first one) while open ones
+    /// go on with the upstream they started with, until they close.
+    pub async fn set_upstream(&self, upstream: impl Into<String>) -> Result<()> {
+        let upstream = upstream.into();
+        check_upstream(&self.shared.name, &upstream, self.shared.reach).await?;
+        let old = std::mem::replace(&mut *lock(&self.shared.upstream), upstream.clone());
+        self.shared
+            .event(format!("switched upstream from {old} to {upstream}"));
+        Ok(())
+    }
+
+    /// Open connections per upstream (upstreams with none are left out).
+    pub fn connections(&self) -> BTreeMap<String, usize> {
+        self.shared.open.borrow().clone()
+    }
+
+    /// Waits until no connection to `upstream` is open, at most `timeout`: `true` once
+    /// drained, `false` if some were still open then. The current upstream never drains,
+    /// so asking for it is an error.
+    pub async fn wait_drained(&self, upstream: &str, timeout: Duration) -> Result<bool> {
+        if *lock(&self.shared.upstream) == upstream {
+            return Err(Error::InvalidInput(format!(
+                "proxy `{}`: {upstream} is the current upstream, so new connections keep going \
+                 there; switch with `set_upstream` before waiting for it to drain",
+                self.shared.name
+            )));
+        }
+        let mut open = self.shared.open.subscribe();
+        let drained = open.wait_for(|m| !m.contains_key(upstream));
+        Ok(tokio::time::timeout(timeout, drained).await.is_ok())
+    }
+
+    /// Connections and bytes so far.
+    pub fn counters(&self) -> ProxyCounters {
+        ProxyCounters {
+            connections: self.shared.connections.load(Ordering::SeqCst),
+            bytes_upstream: self.shared.bytes[0].load(Ordering::SeqCst),
+            bytes_downstream: self.shared.bytes[1].load(Ordering::SeqCst),
+        }
+    }
+
+    /// What was done to the proxy: start, toxics added and removed, disable and enable,
+    /// upstream switches, each a [`Fault`] with its time.
+    pub fn events(&self) -> Vec<Fault> {
+        lock(&self.shared.events).clone()
+    }
+
+    /// Stops the listener and closes every connection, returning once they are closed
+    /// and the port is free.
+    pub async fn close(mut self) {
+        let _ = self.commands.send(Command::Close).await;
+        let _stopped = (&mut self.accept).await;
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // The accept task owns the connections' JoinSet: dropping it aborts them all.
+        self.accept.abort();
+    }
+}
+
+/// What the proxy handle and its tasks share.
+#[derive(Debug)]
+struct Shared {
+    name: String,
+    reach: Reach,
+    seed: u64,
+    enabled: AtomicBool,
+    upstream: Mutex<String>,
+    toxics: watch::Sender<Arc<Vec<Entry>>>,
+    next_toxic: AtomicU64,
+    /// Open connections per upstream.
+    open: watch::Sender<BTreeMap<String, usize>>,
+    events: Mutex<Vec<Fault>>,
+    connections: AtomicU64,
+    /// Bytes handed on, upstream then downstream.
+    bytes: [AtomicU64; 2],
+}
+
+impl Shared {
+    fn event(&self, what: String) {
+        lock(&self.events).push(Fault::now(what));
+    }
+}
+
+/// A toxic as added, with an id so that one removed and added again starts afresh.
+#[derive(Debug, Clone)]
+struct Entry {
+    id: u64,
+    toxic: Toxic,
+}
+
+#[derive(Debug)]
+enum Command {
+    Disable(oneshot::Sender<()>),
+    Close,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The loopback guard, then a TCP connection within [`CONNECT_TIMEOUT`].
+async fn check_upstream(name: &str, upstream: &str, reach: Reach) -> Result<()> {
+    if upstream.contains("://") {
+        return Err(Error::InvalidInput(format!(
+            "proxy `{name}`: upstream {upstream:?} is a URL; give host:port (127.0.0.1:6379)"
+        )));
+    }
+    if let (_, None) = check_target(upstream, reach, OPT_IN)? {
+        return Err(Error::InvalidInput(format!(
+            "proxy `{name}`: upstream {upstream:?} has no port"
+        )));
+    }
+    let reason = match timeout(CONNECT_TIMEOUT, TcpStream::connect(upstream)).await {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) => e.kind().to_string(),
+        Err(_) => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+    };
+    Err(Error::TargetRefused {
+        target: upstream.to_owned(),
+        reason: format!(
+            "proxy `{name}`: upstream {upstream} accepts no connection: {reason}; start the dependency before the proxy"
+        ),
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut commands: mpsc::Receiver<Command>,
+) {
+    let mut conns = JoinSet::new();
+    // Declared after `conns`, so dropped before it: when the task is aborted the port is
+    // closed before any connection is.
+    let listener = listener;
+    let mut number = 0;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((client, _)) = accepted else {
+                    // Out of file descriptors or similar: wait rather than spin.
+                    sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                if !shared.enabled.load(Ordering::SeqCst) {
+                    let _ = client.set_zero_linger();
+                    continue;
+                }
+                number += 1;
+                shared.connections.fetch_add(1, Ordering::SeqCst);
+                let upstream = lock(&shared.upstream).clone();
+                let open = Open::new(&shared, upstream);
+                conns.spawn(serve(client, open, number));
+            }
+            command = commands.recv() => match command {
+                Some(Command::Disable(ack)) => {
+                    conns.shutdown().await;
+                    let _ = ack.send(());
+                }
+                Some(Command::Close) | None => {
+                    conns.shutdown().await;
+                    return;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+/// An open connection, counted under its upstream until dropped (also when aborted).
+struct Open {
+    shared: Arc<Shared>,
+    upstream: String,
+}
+
+impl Open {
+    fn new(shared: &Arc<Shared>, upstream: String) -> Self {
+        shared
+            .open
+            .send_modify(|m| *m.entry(upstream.clone()).or_default() += 1);
+        Open {
+            shared: Arc::clone(shared),
+            upstream,
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.shared.open.send_modify(|m| {
+            if let Some(n) = m.get_mut(&self.upstream) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.upstream);
+                }
+            }
+        });
+    }
+}
