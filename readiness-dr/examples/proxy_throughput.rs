@@ -1,5 +1,8 @@
-//! Throughput of a bulk copy, direct and through the proxy with no toxic:
-//! `cargo run --release -p readiness-dr --example proxy_throughput` (or `readiness-dr/bench/proxy.sh`).
+//! Throughput of a bulk copy, direct and through the proxy with no toxic, side by side
+//! with the peers a user would otherwise put in the path (haproxy in TCP mode and socat,
+//! Debian packages, when installed) and tokio's `copy_bidirectional`; round trips; bulk
+//! data behind a latency. `cargo run --release -p readiness-dr --example proxy_throughput`
+//! (or `readiness-dr/bench/proxy.sh`, which installs the peers when it can).
 #![expect(
     clippy::unwrap_used,
     clippy::print_stdout,
@@ -12,7 +15,7 @@ use readiness_dr::proxy::Proxy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const TOTAL: usize = 2 << 30;
+const TOTAL: usize = 1 << 30;
 
 async fn sink() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -102,30 +105,196 @@ async fn round_trips(addr: &str) -> (f64, f64) {
     (lat[2_500], lat[4_950])
 }
 
+/// A peer proxy run as a child process on a free loopback port, stopped (by its PID) when
+/// dropped.
+struct Peer {
+    name: &'static str,
+    addr: String,
+    child: std::process::Child,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// haproxy in TCP mode and socat in front of `upstream`, those that are installed.
+async fn peers(upstream: &str) -> Vec<Peer> {
+    let mut out = Vec::new();
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n  maxconn 64\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n\
+             listen fwd\n  bind 127.0.0.1:{port}\n  server upstream {upstream}\n"
+        ),
+    )
+    .unwrap();
+    if let Ok(child) = std::process::Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        out.push(Peer {
+            name: "haproxy",
+            addr: format!("127.0.0.1:{port}"),
+            child,
+            _dir: Some(dir),
+        });
+    }
+    let port = free_port();
+    if let Ok(child) = std::process::Command::new("socat")
+        .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
+        .arg(format!("TCP:{upstream}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        out.push(Peer {
+            name: "socat",
+            addr: format!("127.0.0.1:{port}"),
+            child,
+            _dir: None,
+        });
+    }
+    // Wait (bounded) until each listens.
+    for peer in &out {
+        for _ in 0..100 {
+            if TcpStream::connect(&peer.addr).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    out
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn spread(xs: &[f64]) -> String {
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(0.0, f64::max);
+    format!("{lo:.2}–{hi:.2}")
+}
+
+/// Bulk data from a server that answers one byte with `size` bytes, behind `latency`.
+async fn behind_latency(size: usize, latency: std::time::Duration) -> std::time::Duration {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        // The proxy's start checks the upstream with a connection of its own.
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut go = [0; 1];
+                if s.read_exact(&mut go).await.is_ok() {
+                    let _ = s.write_all(&vec![1u8; size]).await;
+                }
+            });
+        }
+    });
+    let proxy = Proxy::start("bulk", addr).await.unwrap();
+    proxy
+        .add(readiness_dr::proxy::Toxic::latency(latency))
+        .unwrap();
+    let mut s = TcpStream::connect(proxy.listen_addr()).await.unwrap();
+    let start = Instant::now();
+    s.write_all(b"g").await.unwrap();
+    let mut got = vec![0; size];
+    s.read_exact(&mut got).await.unwrap();
+    start.elapsed()
+}
+
 #[tokio::main]
 async fn main() {
-    let echo_addr = echo().await;
-    let echo_proxy = Proxy::start("echo", echo_addr.clone()).await.unwrap();
-    let echo_via = echo_proxy.listen_addr().to_string();
-    println!(
-        "| round | direct MB/s | proxied MB/s | ratio | copy_bidirectional ratio | direct p50/p99 µs | proxied p50/p99 µs | added p99 µs |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(7);
     let addr = sink().await;
     let proxy = Proxy::start("sink", addr.clone()).await.unwrap();
     let via = proxy.listen_addr().to_string();
     let plain = plain_proxy(addr.clone()).await;
-    for round in 0..5 {
-        let direct = send(&addr).await;
-        let proxied = send(&via).await;
-        let copied = send(&plain).await;
-        let (d50, d99) = round_trips(&echo_addr).await;
-        let (p50, p99) = round_trips(&echo_via).await;
+    let peers = peers(&addr).await;
+    let mut paths: Vec<(&str, String)> = vec![
+        ("readiness proxy", via.clone()),
+        ("copy_bidirectional", plain.clone()),
+    ];
+    paths.extend(peers.iter().map(|p| (p.name, p.addr.clone())));
+    println!("Bulk copy of {} MiB per path, each round measured direct right before and after each path; ratio = path / mean of the two direct runs.", TOTAL >> 20);
+    println!();
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+    for round in 0..rounds {
+        // Rotate the order so that no path always runs first.
+        for k in 0..paths.len() {
+            let i = (k + round) % paths.len();
+            let before = send(&addr).await;
+            let through = send(&paths[i].1).await;
+            let after = send(&addr).await;
+            ratios[i].push(through / ((before + after) / 2.0));
+            rates[i].push(through);
+        }
+    }
+    let haproxy = paths.iter().position(|(n, _)| *n == "haproxy");
+    println!(
+        "| path | median MB/s | median ratio to direct | ratio spread (min–max, {rounds} rounds) | median ratio to haproxy (same round) |"
+    );
+    println!("|---|---|---|---|---|");
+    for (i, (name, _)) in paths.iter().enumerate() {
+        let to_haproxy = haproxy.map_or("–".to_owned(), |h| {
+            let per_round: Vec<f64> = ratios[i]
+                .iter()
+                .zip(&ratios[h])
+                .map(|(r, h)| r / h)
+                .collect();
+            format!("{:.2} ({})", median(per_round.clone()), spread(&per_round))
+        });
         println!(
-            "| {round} | {direct:.0} | {proxied:.0} | {:.2} | {:.2} | {d50:.0}/{d99:.0} | {p50:.0}/{p99:.0} | {:.0} |",
-            proxied / direct,
-            copied / direct,
-            p99 - d99
+            "| {name} | {:.0} | {:.2} | {} | {to_haproxy} |",
+            median(rates[i].clone()),
+            median(ratios[i].clone()),
+            spread(&ratios[i])
         );
     }
+    println!();
+    let latency = std::time::Duration::from_millis(100);
+    for size in [1_200_000usize, 32_000_000] {
+        let took = behind_latency(size, latency).await;
+        println!(
+            "{:.1} MB behind a {latency:?} latency toxic: {took:?} ({:.0} MB/s)",
+            size as f64 / 1e6,
+            size as f64 / took.as_secs_f64() / 1e6
+        );
+    }
+    println!();
+    let echo_addr = echo().await;
+    let echo_proxy = Proxy::start("echo", echo_addr.clone()).await.unwrap();
+    let echo_via = echo_proxy.listen_addr().to_string();
+    println!("| round | direct p50/p99 µs | proxied p50/p99 µs | added p99 µs |");
+    println!("|---|---|---|---|");
+    for round in 0..3 {
+        let (d50, d99) = round_trips(&echo_addr).await;
+        let (p50, p99) = round_trips(&echo_via).await;
+        println!("| {round} | {d50:.0}/{d99:.0} | {p50:.0}/{p99:.0} | {:.0} |", p99 - d99);
+    }
+    drop(peers);
 }

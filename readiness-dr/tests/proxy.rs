@@ -351,33 +351,43 @@ async fn slicer_cuts_a_write_into_average_size_slices() {
     .await;
 }
 
+/// Toxiproxy's `TestResetToxic*`: the client writes; the toxic drops the first chunk in
+/// its direction and resets `timeout` later, so the first read is ECONNRESET, the next
+/// EOF, and nothing of the payload ever arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reset_peer_resets_the_connection_after_its_timeout() {
+async fn reset_peer_drops_the_first_chunk_and_resets_after_its_timeout() {
     within(async {
         let upstream = echo(None).await;
         let proxy = Proxy::start("svc", upstream.addr.clone()).await.unwrap();
-        proxy.add(Toxic::reset_peer(ms(150))).unwrap();
-        let start = Instant::now();
-        let mut s = connect(&proxy).await;
-        assert_eq!(
-            round_trip(&mut s, b"x", 1).await,
-            b"x",
-            "data passes before the timeout"
-        );
-        let err = s.read(&mut [0; 8]).await.unwrap_err();
-        let took = start.elapsed();
-        eprintln!("reset_peer 150 ms: reset after {took:?}");
-        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
-        assert!(
-            took >= ms(150),
-            "reset after {took:?}, before the 150 ms timeout"
-        );
+        for (toxic, wait) in [
+            (Toxic::reset_peer(Duration::ZERO).upstream(), Duration::ZERO),
+            (Toxic::reset_peer(ms(150)).upstream(), ms(150)),
+            (Toxic::reset_peer(ms(150)), ms(150)),
+        ] {
+            let name = toxic.name().to_owned();
+            proxy.add(toxic).unwrap();
+            let mut s = connect(&proxy).await;
+            // An idle connection is never reset: the toxic waits for data.
+            assert!(timeout(ms(200), s.read(&mut [0; 8])).await.is_err());
+            let start = Instant::now();
+            s.write_all(b"reset toxic payload\n").await.unwrap();
+            let err = s.read(&mut [0; 64]).await.unwrap_err();
+            let took = start.elapsed();
+            eprintln!("{name}: reset {took:?} after the write");
+            assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{name}: {err}");
+            assert!(took >= wait, "{name}: reset after {took:?}, before {wait:?}");
+            assert_eq!(s.read(&mut [0; 64]).await.unwrap(), 0, "{name}: then EOF");
+            proxy.remove(&name).unwrap();
+        }
     })
     .await;
 }
 
+/// Toxiproxy's `timeout`: the data is dropped, never delivered; the connection closes
+/// once `timeout` passed without data, every chunk starting the wait again; with 0 it
+/// stays open until the toxic is removed, which closes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeout_stops_data_then_closes_and_zero_holds_until_removed() {
+async fn timeout_drops_the_data_restarts_with_each_chunk_and_closes_when_removed() {
     within(async {
         let upstream = echo(None).await;
         let proxy = Proxy::start("svc", upstream.addr.clone()).await.unwrap();
@@ -389,26 +399,130 @@ async fn timeout_stops_data_then_closes_and_zero_holds_until_removed() {
         let took = start.elapsed();
         eprintln!("timeout 200 ms: closed after {took:?}");
         assert_eq!(n, 0, "data passed a timeout toxic");
-        assert!(
-            took >= ms(200) && took < ms(700),
-            "closed after {took:?}, not 200 ms"
-        );
-
+        assert!(took >= ms(200), "closed after {took:?}, before 200 ms");
         proxy.remove("timeout_downstream").unwrap();
+
+        // Each chunk restarts the wait: writes every 100 ms keep a 1 s timeout open for
+        // 2.5 s; once they stop, it closes a full second after the last.
+        proxy.add(Toxic::timeout(ms(1_000)).upstream()).unwrap();
+        let mut s = connect(&proxy).await;
+        let start = Instant::now();
+        for _ in 0..25 {
+            s.write_all(b"tick").await.unwrap();
+            tokio::time::sleep(ms(100)).await;
+        }
+        let open_for = start.elapsed();
+        assert!(
+            timeout(ms(50), s.read(&mut [0; 8])).await.is_err(),
+            "closed while chunks kept coming"
+        );
+        let last = Instant::now();
+        assert_eq!(s.read(&mut [0; 8]).await.unwrap(), 0, "nothing delivered");
+        let quiet = last.elapsed();
+        eprintln!("timeout 1 s upstream: open {open_for:?} while writing, closed {quiet:?} after");
+        assert!(open_for >= ms(2_500));
+        proxy.remove("timeout_upstream").unwrap();
+
         proxy.add(Toxic::timeout(Duration::ZERO)).unwrap();
+        let mut s = connect(&proxy).await;
+        s.write_all(b"lost").await.unwrap();
+        let mut back = [0; 4];
+        assert!(
+            timeout(ms(300), s.read(&mut back)).await.is_err(),
+            "a timeout 0 closed the connection or passed data"
+        );
+        proxy.remove("timeout_downstream").unwrap();
+        assert_eq!(
+            s.read(&mut back).await.unwrap(),
+            0,
+            "removing the toxic closes the connection, and the data is gone"
+        );
+    })
+    .await;
+}
+
+/// `hold`, ours: the data waits, none is lost, and removing the toxic releases it on the
+/// same connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_keeps_the_data_until_removed() {
+    within(async {
+        let upstream = echo(None).await;
+        let proxy = Proxy::start("svc", upstream.addr.clone()).await.unwrap();
+        proxy.add(Toxic::hold()).unwrap();
         let mut s = connect(&proxy).await;
         s.write_all(b"held").await.unwrap();
         let mut back = [0; 4];
         assert!(
             timeout(ms(300), s.read_exact(&mut back)).await.is_err(),
-            "data passed a timeout 0"
+            "data passed a hold"
         );
-        proxy.remove("timeout_downstream").unwrap();
-        timeout(ms(1000), s.read_exact(&mut back))
-            .await
-            .unwrap()
-            .unwrap();
+        proxy.remove("hold_downstream").unwrap();
+        s.read_exact(&mut back).await.unwrap();
         assert_eq!(&back, b"held");
+        assert_eq!(round_trip(&mut s, b"more", 4).await, b"more");
+    })
+    .await;
+}
+
+/// Toxiproxy's `TestLatencyToxicBandwidth`: behind a latency, bulk data takes about the
+/// latency, not a rate. 8 MB behind 300 ms; a proxy that let 8 chunks wait at a time
+/// would need over 9 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_delays_bulk_data_without_capping_its_rate() {
+    within(async {
+        const SIZE: usize = 8_000_000;
+        let payload = pattern(SIZE);
+        let upstream = sender(payload.clone()).await;
+        let proxy = Proxy::start("svc", upstream.addr.clone()).await.unwrap();
+        proxy.add(Toxic::latency(ms(300))).unwrap();
+        let mut s = connect(&proxy).await;
+        let start = Instant::now();
+        s.write_all(b"g").await.unwrap();
+        let mut got = vec![0; SIZE];
+        s.read_exact(&mut got).await.unwrap();
+        let took = start.elapsed();
+        eprintln!("8 MB behind a 300 ms latency: {took:?}");
+        assert!(got == payload, "the bytes arrived intact");
+        assert!(took >= ms(300), "{took:?}");
+        assert!(
+            took < ms(3_000),
+            "8 MB behind 300 ms took {took:?}: the latency capped the rate"
+        );
+    })
+    .await;
+}
+
+/// A close from one side: passed on as a half-close by default (the reply still comes),
+/// the whole connection closed with `close_both_on_eof`, as Toxiproxy does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_close_is_passed_on_unless_both_close_as_in_toxiproxy() {
+    within(async {
+        // Replies "done" once the client has finished sending.
+        let upstream = server(|mut s| async move {
+            let mut all = Vec::new();
+            let _ = s.read_to_end(&mut all).await;
+            let _ = s.write_all(b"done").await;
+        })
+        .await;
+        let half = Proxy::start("svc", upstream.addr.clone()).await.unwrap();
+        let mut s = connect(&half).await;
+        s.write_all(b"request").await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply).await.unwrap();
+        assert_eq!(reply, b"done");
+
+        let both = Proxy::builder("svc", upstream.addr.clone())
+            .close_both_on_eof()
+            .start()
+            .await
+            .unwrap();
+        let mut s = connect(&both).await;
+        s.write_all(b"request").await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply).await;
+        assert!(reply.is_empty(), "the reply came through a full close: {reply:?}");
     })
     .await;
 }
@@ -503,14 +617,12 @@ async fn toxics_added_and_removed_act_on_an_open_connection() {
             start.elapsed()
         );
 
-        proxy
-            .add(Toxic::timeout(Duration::ZERO).upstream())
-            .unwrap();
+        proxy.add(Toxic::hold().upstream()).unwrap();
         s.write_all(b"d").await.unwrap();
         let mut back = [0; 1];
         assert!(
             timeout(ms(200), s.read_exact(&mut back)).await.is_err(),
-            "timeout did not hold"
+            "hold did not hold"
         );
         proxy.remove_all();
         timeout(ms(1000), s.read_exact(&mut back))
@@ -536,7 +648,7 @@ async fn toxics_added_and_removed_act_on_an_open_connection() {
         assert!(
             events
                 .iter()
-                .any(|e| e == "removed all toxics: timeout_upstream"),
+                .any(|e| e == "removed all toxics: hold_upstream"),
             "{events:?}"
         );
     })

@@ -38,9 +38,10 @@ pub(super) async fn serve(mut client: TcpStream, open: Open, number: u64) {
         let up = direction(cr, sw, Stream::Upstream, &open.shared, number);
         let down = direction(sr, cw, Stream::Downstream, &open.shared, number);
         tokio::pin!(up, down);
+        let both = open.shared.close_both_on_eof;
         tokio::select! {
-            end = &mut up => if end == End::Eof { down.await } else { end },
-            end = &mut down => if end == End::Eof { up.await } else { end },
+            end = &mut up => if end == End::Eof && !both { down.await } else { end },
+            end = &mut down => if end == End::Eof && !both { up.await } else { end },
         }
     };
     if end == End::Reset {
@@ -105,14 +106,26 @@ where
 #[derive(Debug)]
 struct ToxicState {
     applies: bool,
+    /// When its timer started: when the connection first saw it, and for a `timeout`
+    /// again at every chunk it dropped (Toxiproxy starts a new timer each time round).
     since: Instant,
     passed: u64,
+    /// A `reset_peer`: when the chunk that set it off arrived.
+    triggered: Option<Instant>,
+    /// A `timeout` that applies: removing it closes the connection, as Toxiproxy's
+    /// cleanup does.
+    closes_on_removal: bool,
 }
 
 /// The toxics of one direction, folded into what the writer does.
 #[derive(Debug, Default)]
 struct Effects {
     hold: bool,
+    /// Chunks are dropped (`timeout`, a `reset_peer` set off); the toxics whose timer a
+    /// dropped chunk restarts.
+    drop: Option<Vec<u64>>,
+    /// `reset_peer`s waiting for their first chunk.
+    reset_on_data: Vec<u64>,
     ends_at: Option<(Instant, End)>,
     latency: Duration,
     jitter: Duration,
@@ -153,6 +166,7 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                         fx
                     };
                     match msg {
+                    Some(Msg::Data(_)) if self.swallows(&fx) => {}
                     Some(Msg::Data(chunk)) => {
                         if let Some(end) = self.deliver(chunk, fx, &mut toxics).await {
                             return end;
@@ -170,18 +184,52 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
         }
     }
 
+    /// Whether a chunk is dropped on the floor, as Toxiproxy's `timeout` and
+    /// `reset_peer` do: the chunk restarts the timers of the `timeout`s and sets off the
+    /// `reset_peer`s that waited for data.
+    fn swallows(&mut self, fx: &Effects) -> bool {
+        if fx.drop.is_none() && fx.reset_on_data.is_empty() {
+            return false;
+        }
+        let now = Instant::now();
+        for id in fx.drop.iter().flatten() {
+            if let Some(s) = self.states.get_mut(id) {
+                s.since = now;
+            }
+        }
+        for id in &fx.reset_on_data {
+            if let Some(s) = self.states.get_mut(id) {
+                s.triggered = Some(now);
+            }
+        }
+        true
+    }
+
     /// Folds the toxics of this direction that apply to this connection.
     fn effects(&mut self, toxics: &mut watch::Receiver<Arc<Vec<Entry>>>) -> Effects {
         let list = Arc::clone(&*toxics.borrow_and_update());
+        let removed_timeout = self
+            .states
+            .iter()
+            .any(|(id, s)| s.closes_on_removal && !list.iter().any(|e| e.id == *id));
         self.states.retain(|id, _| list.iter().any(|e| e.id == *id));
         let mut fx = Effects::default();
+        if removed_timeout {
+            fx.ends_at = Some((Instant::now(), End::Close));
+        }
         let (seed, number) = (self.shared.seed, self.number);
         for entry in list.iter().filter(|e| e.toxic.stream == self.stream) {
             let toxic = &entry.toxic;
-            let state = self.states.entry(entry.id).or_insert_with(|| ToxicState {
-                applies: applies(seed, number, &toxic.name, toxic.toxicity),
-                since: Instant::now(),
-                passed: 0,
+            let state = self.states.entry(entry.id).or_insert_with(|| {
+                let applies = applies(seed, number, &toxic.name, toxic.toxicity);
+                ToxicState {
+                    applies,
+                    since: Instant::now(),
+                    passed: 0,
+                    triggered: None,
+                    closes_on_removal: applies
+                        && matches!(toxic.kind, ToxicKind::Timeout { .. }),
+                }
             });
             if !state.applies {
                 continue;
@@ -201,12 +249,19 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                 }
                 ToxicKind::SlowClose { delay } => fx.slow_close += delay,
                 ToxicKind::Timeout { timeout } => {
-                    fx.hold = true;
+                    fx.drop.get_or_insert_with(Vec::new).push(entry.id);
                     if !timeout.is_zero() {
                         end_at(state.since + timeout, End::Close);
                     }
                 }
-                ToxicKind::ResetPeer { timeout } => end_at(state.since + timeout, End::Reset),
+                ToxicKind::Hold => fx.hold = true,
+                ToxicKind::ResetPeer { timeout } => match state.triggered {
+                    Some(at) => {
+                        fx.drop.get_or_insert_with(Vec::new);
+                        end_at(at + timeout, End::Reset);
+                    }
+                    None => fx.reset_on_data.push(entry.id),
+                },
                 ToxicKind::Slicer {
                     average_size,
                     size_variation,
@@ -239,6 +294,9 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                     changed = toxics.changed() => if changed.is_err() { return Some(End::Close) },
                 }
                 fx = self.effects(toxics);
+                if self.swallows(&fx) {
+                    return None;
+                }
             } else {
                 break;
             }

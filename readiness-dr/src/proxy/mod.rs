@@ -13,8 +13,9 @@
 //! | `latency` | [`Toxic::latency`], [`Toxic::with_jitter`] | `latency`, `jitter` (ms) | each chunk waits `latency` ± a uniform `jitter`, counted from when the proxy read it |
 //! | `bandwidth` | [`Toxic::bandwidth_kb_per_s`] | `rate` (KB/s, 1 KB = 1000 bytes) | bytes pass at `rate`, in pieces of at most 100 ms worth |
 //! | `slow_close` | [`Toxic::slow_close`] | `delay` (ms) | the close (EOF) is passed on `delay` after it arrived |
-//! | `timeout` | [`Toxic::timeout`] | `timeout` (ms) | no data passes; the connection closes after `timeout`; with 0 it stays open and the data is held until the toxic is removed |
-//! | `reset_peer` | [`Toxic::reset_peer`] | `timeout` (ms) | data passes until `timeout`, then both sides get a TCP RST (`SO_LINGER` 0) |
+//! | `timeout` | [`Toxic::timeout`] | `timeout` (ms) | data is dropped; the connection closes once `timeout` passed without data (every dropped chunk starts the wait again; 0 never closes) and when the toxic is removed |
+//! | `reset_peer` | [`Toxic::reset_peer`] | `timeout` (ms) | the first chunk is dropped; `timeout` after it both sides get a TCP RST (`SO_LINGER` 0), so the first read is `ECONNRESET` |
+//! | `hold` (ours) | [`Toxic::hold`] | — | data is held, not dropped, and released when the toxic is removed; the connection stays open |
 //! | `slicer` | [`Toxic::slicer`], [`Toxic::with_size_variation`], [`Toxic::with_slice_delay`] | `average_size`, `size_variation` (bytes), `delay` (µs) | writes are cut into slices of `average_size` ± `size_variation` bytes, each sent `delay` after the previous one |
 //! | `limit_data` | [`Toxic::limit_data`] | `bytes` | the connection closes once exactly `bytes` bytes have passed |
 //!
@@ -23,10 +24,18 @@
 //! connection is decided once, from the proxy's seed ([`ProxyBuilder::with_seed`]), the
 //! connection's number and the toxic's name, so a run with the same seed and the same
 //! order of connections replays. Toxics added or removed act on open connections too:
-//! removing a `timeout` releases the data it held. Several toxics in one direction
+//! removing a `hold` releases the data it held, removing a `timeout` closes the
+//! connection (Toxiproxy's cleanup). Several toxics in one direction
 //! combine: latencies add up, the lowest `rate` wins, the first slicer slices, the
 //! tightest `limit_data` closes. Timers that count from "the start" of a toxic start when
 //! the connection first sees it (when it opens, or when the toxic is added).
+//!
+//! As in Toxiproxy, up to 1,024 chunks of 32 KiB wait in each direction, so a latency
+//! delays bulk data by about the latency, not by a rate. Where it differs, on purpose:
+//! a close from one side is passed on as a half-close (the other direction goes on, as
+//! the dependency would do without a proxy) where Toxiproxy closes the whole connection;
+//! [`ProxyBuilder::close_both_on_eof`] does what Toxiproxy does. `hold` is not one of
+//! Toxiproxy's toxics (its JSON cannot name it).
 //!
 //! [`Proxy::disable`] is Toxiproxy's `enabled: false` except that the port stays bound:
 //! open connections are closed and new ones are reset at once. [`Proxy::set_upstream`]
@@ -79,8 +88,10 @@ use link::serve;
 
 /// Bytes read at once from either side.
 const BUFFER: usize = 32 * 1024;
-/// Chunks read but not yet written, per direction (backpressure beyond that).
-const CHUNKS_IN_FLIGHT: usize = 8;
+/// Chunks read but not yet written, per direction (backpressure beyond that): Toxiproxy's
+/// buffer of 1,024 chunks, so that a latency delays the bytes without capping their rate
+/// (up to 32 MiB per direction waits out a latency).
+const CHUNKS_IN_FLIGHT: usize = 1024;
 /// How long the check of an upstream, and each connection to it, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Lag of the bandwidth schedule that is made up for rather than lost.
@@ -108,9 +119,17 @@ pub struct ProxyBuilder {
     port: u16,
     reach: Reach,
     seed: Option<u64>,
+    close_both_on_eof: bool,
 }
 
 impl ProxyBuilder {
+    /// When one side closes, closes the whole connection, as Toxiproxy does, instead of
+    /// passing the half-close on.
+    pub fn close_both_on_eof(mut self) -> Self {
+        self.close_both_on_eof = true;
+        self
+    }
+
     /// Listens on 127.0.0.1:`port` instead of any free port.
     pub fn listen_on(mut self, port: u16) -> Self {
         self.port = port;
@@ -144,6 +163,7 @@ impl ProxyBuilder {
         let listen = listener.local_addr()?;
         let seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
         let shared = Arc::new(Shared {
+            close_both_on_eof: self.close_both_on_eof,
             name: self.name,
             reach: self.reach,
             seed,
@@ -203,6 +223,7 @@ impl Proxy {
             port: 0,
             reach: Reach::Loopback,
             seed: None,
+            close_both_on_eof: false,
         }
     }
 
@@ -402,6 +423,8 @@ impl Drop for Proxy {
 #[derive(Debug)]
 struct Shared {
     name: String,
+    /// A close of one side closes both (Toxiproxy) instead of passing a half-close on.
+    close_both_on_eof: bool,
     reach: Reach,
     seed: u64,
     enabled: AtomicBool,

@@ -48,14 +48,19 @@ pub enum ToxicKind {
         /// How late.
         delay: Duration,
     },
-    /// `timeout`: no data; closed after `timeout`, never with zero.
+    /// `timeout`: data is dropped; the connection closes once `timeout` passed without
+    /// data (never with zero), and when the toxic is removed.
     Timeout {
-        /// When the connection closes; zero holds the data until the toxic is removed.
+        /// How long without data before the close; zero never closes.
         timeout: Duration,
     },
-    /// `reset_peer`: a TCP RST after `timeout`.
+    /// Not one of Toxiproxy's: data is held (not dropped) and released when the toxic is
+    /// removed; the connection stays open. A stall that ends.
+    Hold,
+    /// `reset_peer`: the first chunk is dropped, and `timeout` after it both sides get a
+    /// TCP RST.
     ResetPeer {
-        /// When the connection is reset.
+        /// From the first chunk to the reset.
         timeout: Duration,
     },
     /// `slicer`: writes cut into slices.
@@ -82,6 +87,7 @@ impl ToxicKind {
             ToxicKind::Bandwidth { .. } => "bandwidth",
             ToxicKind::SlowClose { .. } => "slow_close",
             ToxicKind::Timeout { .. } => "timeout",
+            ToxicKind::Hold => "hold",
             ToxicKind::ResetPeer { .. } => "reset_peer",
             ToxicKind::Slicer { .. } => "slicer",
             ToxicKind::LimitData { .. } => "limit_data",
@@ -111,6 +117,7 @@ impl fmt::Display for ToxicKind {
                 delay.as_micros()
             ),
             ToxicKind::LimitData { bytes } => write!(f, "bytes={bytes}"),
+            ToxicKind::Hold => f.write_str("held until removed"),
         }
     }
 }
@@ -167,13 +174,23 @@ impl Toxic {
         Self::new(ToxicKind::SlowClose { delay })
     }
 
-    /// `timeout`: no data passes and the connection closes after `timeout`; with
-    /// `Duration::ZERO` it never closes and the data waits until the toxic is removed.
+    /// `timeout`, as Toxiproxy's: data is dropped, the connection closes once `timeout`
+    /// passed without data (each dropped chunk starts the wait again; with
+    /// `Duration::ZERO` it never closes), and removing the toxic closes it too.
     pub fn timeout(timeout: Duration) -> Self {
         Self::new(ToxicKind::Timeout { timeout })
     }
 
-    /// `reset_peer`: `timeout` after the toxic starts, both sides get a TCP RST.
+    /// `hold` (not one of Toxiproxy's toxics): no data passes, none is lost; removing the
+    /// toxic releases what it held and the connection goes on. A stall that ends, where
+    /// Toxiproxy's `timeout` is a stall that loses the data and the connection.
+    pub fn hold() -> Self {
+        Self::new(ToxicKind::Hold)
+    }
+
+    /// `reset_peer`, as Toxiproxy's: the first chunk in its direction is dropped, and
+    /// `timeout` after it both sides get a TCP RST (`SO_LINGER` 0), so the peer's first
+    /// read is `ECONNRESET`. A connection that sends nothing is never reset.
     pub fn reset_peer(timeout: Duration) -> Self {
         Self::new(ToxicKind::ResetPeer { timeout })
     }
