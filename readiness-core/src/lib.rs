@@ -97,6 +97,8 @@ mod error;
 mod evidence;
 pub mod guard;
 pub mod histogram;
+#[cfg(any(feature = "probes", feature = "containers"))]
+pub mod moment;
 #[cfg(feature = "probes")]
 pub mod probe;
 mod quantity;
@@ -124,6 +126,8 @@ pub use evidence::{
     Attachment, Bound, Category, Combine, Context, Criterion, Evidence, SCHEMA_MAJOR,
     SCHEMA_VERSION, Verdict,
 };
+#[cfg(any(feature = "probes", feature = "containers"))]
+pub use moment::Moment;
 #[cfg(feature = "probes")]
 pub use probe::Probe;
 pub use quantity::{

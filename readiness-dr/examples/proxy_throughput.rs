@@ -239,7 +239,10 @@ async fn main() {
         ("copy_bidirectional", plain.clone()),
     ];
     paths.extend(peers.iter().map(|p| (p.name, p.addr.clone())));
-    println!("Bulk copy of {} MiB per path, each round measured direct right before and after each path; ratio = path / mean of the two direct runs.", TOTAL >> 20);
+    println!(
+        "Bulk copy of {} MiB per path, each round measured direct right before and after each path; ratio = path / mean of the two direct runs.",
+        TOTAL >> 20
+    );
     println!();
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
@@ -294,7 +297,10 @@ async fn main() {
     for round in 0..3 {
         let (d50, d99) = round_trips(&echo_addr).await;
         let (p50, p99) = round_trips(&echo_via).await;
-        println!("| {round} | {d50:.0}/{d99:.0} | {p50:.0}/{p99:.0} | {:.0} |", p99 - d99);
+        println!(
+            "| {round} | {d50:.0}/{d99:.0} | {p50:.0}/{p99:.0} | {:.0} |",
+            p99 - d99
+        );
     }
     drop(peers);
 }

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use readiness_core::containers::{self, LABEL_HARNESS, LABEL_PID};
 use readiness_core::testcontainers::bollard::Docker;
@@ -25,8 +25,7 @@ use readiness_core::testcontainers::bollard::query_parameters::{
     KillContainerOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use readiness_core::testcontainers::{ContainerAsync, Image};
-use readiness_core::{DrillEvent, Error, Result};
-use time::OffsetDateTime;
+use readiness_core::{Error, Moment, Result};
 
 /// A container a fault may hit: one the test holds ([`ContainerAsync`]), or one named by
 /// id that carries this process's harness label ([`Faults::adopt`]).
@@ -51,39 +50,12 @@ impl FaultTarget for Adopted {
     }
 }
 
-/// One injected fault or recovery action, with the moment it was made.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Fault {
-    /// What was done (`kill SIGKILL 3f2a9c1b0d4e`).
-    pub what: String,
-    /// When (monotonic): time zero of the recovery timeline and the end of an RPO window.
-    pub at: Instant,
-    /// When (wall clock), for the evidence.
-    pub wall: OffsetDateTime,
-}
+/// One injected fault or recovery action, with the moment it was made: readiness-core's
+/// [`Moment`], the same type an alert's cause is, so a fault starts an alert timeline as
+/// it is.
+pub type Fault = Moment;
 
-impl Fault {
-    /// A fault made now.
-    pub fn now(what: impl Into<String>) -> Self {
-        Fault {
-            what: what.into(),
-            at: Instant::now(),
-            wall: OffsetDateTime::now_utc(),
-        }
-    }
-    /// The fault as an event `since` a start (ms).
-    pub fn event_since(&self, start: Instant) -> DrillEvent {
-        DrillEvent::new(ms_between(start, self.at), self.what.clone())
-    }
-}
-
-/// Milliseconds from `start` to `at` (negative when `at` is earlier).
-pub(crate) fn ms_between(start: Instant, at: Instant) -> f64 {
-    match at.checked_duration_since(start) {
-        Some(d) => d.as_secs_f64() * 1e3,
-        None => -(start.duration_since(at).as_secs_f64() * 1e3),
-    }
-}
+pub(crate) use readiness_core::moment::ms_between;
 
 /// What the drop must undo.
 #[derive(Debug, Default)]

@@ -14,7 +14,8 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use readiness_core::{
     Category, Check, CheckResultExt, Combine, Count, Error, Evidence, Failure, Observation,

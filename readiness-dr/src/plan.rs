@@ -27,7 +27,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;

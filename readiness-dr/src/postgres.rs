@@ -19,7 +19,8 @@
 //! ```
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use readiness_core::containers;
 use readiness_core::testcontainers::{ContainerAsync, Image, ImageExt};

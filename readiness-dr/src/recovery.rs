@@ -13,7 +13,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use readiness_core::testcontainers::{ContainerAsync, Image};
 use readiness_core::{
@@ -393,4 +394,40 @@ impl RecoveryReport {
 #[track_caller]
 pub fn assert_rto_within(report: &RecoveryReport, limit: Duration) -> Evidence {
     try_assert_rto_within(report, limit).or_panic()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frozen service on a paused clock: every check started before 2.5 s after the
+    /// fault waits until then and answers good. The RTO is exactly 2.5 s, from the answer
+    /// of the attempt that began at 2 s, and the bound holds it.
+    #[tokio::test(start_paused = true)]
+    async fn on_a_paused_clock_a_frozen_service_recovers_when_it_answers() {
+        let fault = Fault::now("freeze");
+        let thaw = fault.at + Duration::from_millis(2_500);
+        let health = Health::from_fn("frozen", move || async move {
+            tokio::time::sleep_until(thaw).await;
+            (true, "200".to_owned())
+        });
+        let report = Recovery::of("frozen", health)
+            .with_interval(Duration::from_millis(250))
+            .with_attempt_timeout(Duration::from_secs(1))
+            .with_settle(Duration::from_secs(1))
+            .with_deadline(Duration::from_secs(10))
+            .measure(&fault, &[])
+            .await
+            .expect("measured");
+        assert_eq!(report.rto(), Some(Duration::from_millis(2_500)));
+        assert_eq!(
+            report.bound(),
+            Some((Duration::from_secs(1), Duration::from_millis(2_500)))
+        );
+        let starts: Vec<f64> = report.timeline.samples.iter().map(|s| s.at_ms).collect();
+        assert_eq!(&starts[..3], [0.0, 1_000.0, 2_000.0], "{starts:?}");
+        let failure = try_assert_rto_within(&report, Duration::from_millis(2_200))
+            .expect_err("recovered at 2.5 s");
+        assert_eq!(failure.verdict(), readiness_core::Verdict::Fail);
+    }
 }

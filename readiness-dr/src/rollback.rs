@@ -8,7 +8,8 @@
 //! and states how many of the user's requests (a load through the proxy) failed in
 //! between — what neither Argo nor Flagger reports.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use readiness_core::{
     CheckResultExt, Error, Evidence, Failure, Observation, Probe, Quantity, Ratio, Result,

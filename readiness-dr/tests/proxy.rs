@@ -374,8 +374,15 @@ async fn reset_peer_drops_the_first_chunk_and_resets_after_its_timeout() {
             let err = s.read(&mut [0; 64]).await.unwrap_err();
             let took = start.elapsed();
             eprintln!("{name}: reset {took:?} after the write");
-            assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{name}: {err}");
-            assert!(took >= wait, "{name}: reset after {took:?}, before {wait:?}");
+            assert_eq!(
+                err.kind(),
+                std::io::ErrorKind::ConnectionReset,
+                "{name}: {err}"
+            );
+            assert!(
+                took >= wait,
+                "{name}: reset after {took:?}, before {wait:?}"
+            );
             assert_eq!(s.read(&mut [0; 64]).await.unwrap(), 0, "{name}: then EOF");
             proxy.remove(&name).unwrap();
         }
@@ -522,7 +529,10 @@ async fn a_half_close_is_passed_on_unless_both_close_as_in_toxiproxy() {
         s.shutdown().await.unwrap();
         let mut reply = Vec::new();
         let _ = s.read_to_end(&mut reply).await;
-        assert!(reply.is_empty(), "the reply came through a full close: {reply:?}");
+        assert!(
+            reply.is_empty(),
+            "the reply came through a full close: {reply:?}"
+        );
     })
     .await;
 }

@@ -8,13 +8,14 @@
 //!   [`AlertExpectation::silence`], [`AlertExpectation::assert_never_fires`])
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use readiness_core::{
     AlertEvent, AlertState, AlertTimeline, Category, Check, CheckResultExt, Combine, Evidence,
-    Failure, Observation, Quantity, Ratio, Threshold,
+    Failure, Moment, Observation, Quantity, Ratio, Threshold,
 };
-use time::OffsetDateTime;
+
+use tokio::time::Instant;
 
 use crate::pair::{Change, Pair};
 use crate::promql;
@@ -22,36 +23,9 @@ use crate::rules::AlertRule;
 use crate::silence::{AlertScope, Silence, instance_text};
 use crate::webhook::Notification;
 
-/// The moment a cause was induced (or cleared), and what it was.
-#[derive(Debug, Clone)]
-pub struct Induced {
-    at: Instant,
-    wall: OffsetDateTime,
-    what: String,
-}
-
-impl Induced {
-    /// Now.
-    pub fn now(what: impl Into<String>) -> Self {
-        Induced {
-            at: Instant::now(),
-            wall: OffsetDateTime::now_utc(),
-            what: what.into(),
-        }
-    }
-    /// At a moment already taken (a fault's `at` and `wall` from readiness-dr).
-    pub fn at(at: Instant, wall: OffsetDateTime, what: impl Into<String>) -> Self {
-        Induced {
-            at,
-            wall,
-            what: what.into(),
-        }
-    }
-    /// What was induced.
-    pub fn what(&self) -> &str {
-        &self.what
-    }
-}
+/// The moment a cause was induced (or cleared), and what it was: readiness-core's
+/// [`Moment`], the type a fault of readiness-dr is, so a fault is the cause as it is.
+pub type Induced = Moment;
 
 /// What a test expects of one alert: a bound, and optionally a receiver and labels.
 #[derive(Debug, Clone)]

@@ -6,7 +6,8 @@
 //! throughout: a liveness check that fails on a dependency restarts healthy processes.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use readiness_core::{
     Category, Check, CheckResultExt, Combine, Evidence, Failure, Observation, Probe, ProbeReport,

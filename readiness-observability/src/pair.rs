@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use readiness_core::containers::{self, Alertmanager, ExecOutput, Prometheus, exec_output};
 use readiness_core::guard::{Reach, check_target};

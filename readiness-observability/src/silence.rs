@@ -24,7 +24,8 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use readiness_core::{Check, Quantity, Threshold};
 use readiness_core::{CheckResultExt, Combine, Count, Error, Evidence, Failure, Observation};

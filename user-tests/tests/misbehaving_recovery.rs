@@ -3,7 +3,9 @@
 //! the truth, never credited before the service answered.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use readiness::Verdict;
 use readiness::dr::fault::Fault;
@@ -27,7 +29,7 @@ async fn frozen_service(start: Instant, freeze: Duration) -> (String, Arc<Mutex<
             tokio::spawn(async move {
                 let mut buf = [0u8; 1024];
                 let _ = s.read(&mut buf).await;
-                tokio::time::sleep_until((start + freeze).into()).await;
+                tokio::time::sleep_until(start + freeze).await;
                 seen.lock().expect("lock").get_or_insert_with(Instant::now);
                 let _ = s
                     .write_all(

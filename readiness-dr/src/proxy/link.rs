@@ -227,8 +227,7 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
                     since: Instant::now(),
                     passed: 0,
                     triggered: None,
-                    closes_on_removal: applies
-                        && matches!(toxic.kind, ToxicKind::Timeout { .. }),
+                    closes_on_removal: applies && matches!(toxic.kind, ToxicKind::Timeout { .. }),
                 }
             });
             if !state.applies {

@@ -42,7 +42,7 @@
 //! makes it the switchable front of a blue/green drill: new connections go to the new
 //! upstream while open ones drain from the old ([`Proxy::wait_drained`]).
 //! [`Proxy::events`] lists what was done to the proxy as timestamped
-//! [`Fault`]s, the same events container faults give, so a toxic can end an RPO window or
+//! [`Moment`]s, the same type container faults are, so a toxic can end an RPO window or
 //! start a recovery timeline. Dropping the
 //! proxy (or [`Proxy::close`]) stops the listener and every connection.
 //!
@@ -72,7 +72,7 @@ use std::time::Duration;
 use readiness_core::guard::{Reach, check_target};
 use readiness_core::{Error, Result};
 
-use crate::fault::Fault;
+use readiness_core::Moment;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -399,8 +399,8 @@ impl Proxy {
     }
 
     /// What was done to the proxy: start, toxics added and removed, disable and enable,
-    /// upstream switches, each a [`Fault`] with its time.
-    pub fn events(&self) -> Vec<Fault> {
+    /// upstream switches, each a [`Moment`] with its time.
+    pub fn events(&self) -> Vec<Moment> {
         lock(&self.shared.events).clone()
     }
 
@@ -433,7 +433,7 @@ struct Shared {
     next_toxic: AtomicU64,
     /// Open connections per upstream.
     open: watch::Sender<BTreeMap<String, usize>>,
-    events: Mutex<Vec<Fault>>,
+    events: Mutex<Vec<Moment>>,
     connections: AtomicU64,
     /// Bytes handed on, upstream then downstream.
     bytes: [AtomicU64; 2],
@@ -441,7 +441,7 @@ struct Shared {
 
 impl Shared {
     fn event(&self, what: String) {
-        lock(&self.events).push(Fault::now(what));
+        lock(&self.events).push(Moment::now(what));
     }
 }
 
