@@ -368,17 +368,30 @@ pub fn try_assert_rpo_within(history: &History, limit: Duration) -> Result<Evide
         return Err(check
             .nothing_measured("no fault was marked in the history; call Writing::mark(&fault)"));
     };
-    let lost: Vec<u64> = history.history.lost().iter().map(|w| w.seq).collect();
-    let summary = if lost.is_empty() {
-        "no acknowledged write lost".to_owned()
+    let fault_ms = history.history.fault_at_ms.unwrap_or(f64::INFINITY);
+    let (before, after): (Vec<&WriteRecord>, Vec<&WriteRecord>) = history
+        .history
+        .lost()
+        .into_iter()
+        .partition(|w| w.completed_ms <= fault_ms);
+    let seqs = |ws: &[&WriteRecord]| ranges(&ws.iter().map(|w| w.seq).collect::<Vec<_>>(), 10);
+    let mut summary = if before.is_empty() {
+        "no write acknowledged before the fault lost".to_owned()
     } else {
         format!(
-            "lost {} acknowledged writes acknowledged in the {} before the fault: seq {}",
-            lost.len(),
+            "lost {} writes acknowledged in the {} before the fault: seq {}",
+            before.len(),
             Quantity::duration(window),
-            ranges(&lost, 10)
+            seqs(&before)
         )
     };
+    if !after.is_empty() {
+        summary.push_str(&format!(
+            "; and {} acknowledged after it (see dr.no_ack_write_lost): seq {}",
+            after.len(),
+            seqs(&after)
+        ));
+    }
     check.judge(Observation::new(window).with_summary(summary))
 }
 

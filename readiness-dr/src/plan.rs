@@ -454,7 +454,7 @@ impl<'a> PlanTargets<'a> {
         let start = Instant::now();
         let mut done = Vec::new();
         for step in &plan.steps {
-            tokio::time::sleep_until((start + step.at).into()).await;
+            tokio::time::sleep_until(start + step.at).await;
             done.extend(self.step(step).await?);
         }
         Ok(done)

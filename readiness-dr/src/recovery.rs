@@ -213,7 +213,7 @@ impl<'a> Recovery<'a> {
         let mut next = Instant::now();
         // Bounded by the deadline: each pass waits for the next tick of the interval.
         while zero.elapsed() < self.deadline {
-            tokio::time::sleep_until(next.into()).await;
+            tokio::time::sleep_until(next).await;
             next += self.interval;
             let started = Instant::now();
             let (ok, detail) = tokio::time::timeout(self.attempt_timeout, self.health.check())

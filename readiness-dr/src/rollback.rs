@@ -111,7 +111,7 @@ impl RollbackPolicy {
         let (mut failures, mut streak) = (0, 0);
         let mut next = Instant::now();
         for _ in 0..self.max_checks {
-            tokio::time::sleep_until(next.into()).await;
+            tokio::time::sleep_until(next).await;
             next += self.interval;
             let at = Fault::now("analysis");
             let mut latencies = Vec::with_capacity(self.sample as usize);

@@ -336,7 +336,11 @@ impl SilenceWatch {
             .chain(self.notified.iter().map(|n| format!("{n} notified")))
             .collect();
         if self.strict {
-            out.extend(self.pending.iter().map(|p| format!("{p} pending")));
+            out.extend(
+                self.pending
+                    .iter()
+                    .map(|p| format!("{p}: pending, refused as strict")),
+            );
         }
         out
     }
@@ -385,4 +389,76 @@ pub fn assert_silent(watch: &SilenceWatch) -> Evidence {
 /// [`SilenceWatch::judge`].
 pub fn try_assert_silent(watch: &SilenceWatch) -> Result<Evidence, Failure> {
     watch.judge()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use readiness_core::Category;
+
+    fn watch(strict: bool, firing: &[&str], notified: &[&str], pending: &[&str]) -> SilenceWatch {
+        let own = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let scope = AlertScope::alert("QueueBacklog").with_label("queue", "orders");
+        let check = Check::new(
+            "obs.alert_silent",
+            format!("{} never fires over 5s", scope.text()),
+            Category::OBSERVABILITY,
+        )
+        .with_subject(format!("alert/{}/silent", scope.text()))
+        .with_threshold(Threshold::at_most(Count(0)))
+        .with_combine(Combine::VerdictOnly)
+        .with_scenario("QueueBacklog watched for 5s".to_owned())
+        .with_recorder(crate::self_test_recorder());
+        SilenceWatch {
+            scope,
+            window: Duration::from_secs(5),
+            strict,
+            rules: 1,
+            firing: own(firing),
+            notified: own(notified),
+            pending: own(pending),
+            check,
+        }
+    }
+
+    fn redacted(failure: Failure) -> String {
+        let dir = readiness_core::settings::target_dir().join("readiness-self-test");
+        let root = readiness_core::settings::workspace_root();
+        let relative = dir
+            .strip_prefix(&root)
+            .unwrap_or(&dir)
+            .display()
+            .to_string();
+        failure
+            .to_string()
+            .replace(&dir.display().to_string(), "[dir]")
+            .replace(&relative, "[dir]")
+            .replace(
+                &format!("evidence-{}", std::process::id()),
+                "evidence-[pid]",
+            )
+    }
+
+    const BLIP: &str = r#"QueueBacklog{queue="orders"} (pending at +0.6 s, inactive at +2.6 s)"#;
+
+    #[test]
+    fn pending_is_shown_not_counted_unless_strict() {
+        let lenient = watch(false, &[], &[], &[BLIP]).judge().expect("silent");
+        insta::assert_snapshot!("silent_with_pending", lenient.summary.unwrap_or_default());
+        let strict = watch(true, &[], &[], &[BLIP]).judge().expect_err("strict");
+        insta::assert_snapshot!("strict_refuses_pending", redacted(strict));
+    }
+
+    #[test]
+    fn firing_or_notified_breaks_the_silence() {
+        let noisy = watch(
+            false,
+            &[r#"QueueBacklog{queue="orders"}"#],
+            &[r#"QueueBacklog{queue="orders"} to chat"#],
+            &[],
+        )
+        .judge()
+        .expect_err("fired");
+        insta::assert_snapshot!("not_silent", redacted(noisy));
+    }
 }

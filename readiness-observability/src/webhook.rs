@@ -145,7 +145,7 @@ impl Webhook {
         let before = lock(&self.inbox).notifications.len();
         tokio::select! {
             () = notified => true,
-            () = tokio::time::sleep_until(deadline.into()) => lock(&self.inbox).notifications.len() > before,
+            () = tokio::time::sleep_until(deadline) => lock(&self.inbox).notifications.len() > before,
         }
     }
 }
