@@ -320,14 +320,14 @@ impl<'p> AlertExpectation<'p> {
             ))
     }
 
-    fn unknown_rule(&self, check: Check) -> Failure {
+    fn unknown_rule(&self) -> String {
         let loaded: Vec<&str> = self
             .pair
             .alert_rules()
             .iter()
             .map(|r| r.name.as_str())
             .collect();
-        check.nothing_measured(format!(
+        format!(
             "no alerting rule named {} is loaded (loaded: {}); nothing can fire it",
             self.name,
             if loaded.is_empty() {
@@ -335,7 +335,7 @@ impl<'p> AlertExpectation<'p> {
             } else {
                 loaded.join(", ")
             }
-        ))
+        )
     }
 
     /// Panics unless [`AlertExpectation::try_assert_fires`] passes.
@@ -343,65 +343,10 @@ impl<'p> AlertExpectation<'p> {
         self.try_assert_fires(induced).await.or_panic()
     }
 
-    /// `obs.alert_fires`: after `induced`, a firing notification of the alert reaches the
-    /// webhook within the bound (at the expected receiver, with the expected labels). The
-    /// evidence holds the timeline: induced, pending, firing, notified. A failure says how
-    /// far the alert got: never pending (and which of the rule's series are absent),
-    /// pending and dropped before its `for`, still pending, firing but not notified, or
-    /// notified elsewhere.
+    /// `obs.alert_fires`: watches ([`AlertExpectation::watch_fires`]) and judges
+    /// ([`AlertWatch::judge`]).
     pub async fn try_assert_fires(&self, induced: &Induced) -> Result<Evidence, Failure> {
-        let rule = self.rule();
-        let title = format!(
-            "{} fires within {}",
-            self.name,
-            Quantity::duration(self.within)
-        );
-        let check = self.check("obs.alert_fires", title, rule);
-        let Some(rule) = rule else {
-            return Err(self.unknown_rule(check));
-        };
-        // A selector on a target label (job, instance) that no target of the pair has can
-        // never match: known before any wait, so it fails at once.
-        let impossible = self.impossible_selectors(rule);
-        if !impossible.is_empty() {
-            let timeline = self.timeline(induced, rule);
-            return check.judge(
-                Observation::at_least(self.within + Duration::from_secs(1))
-                    .with_summary(format!(
-                        "{} can never fire here: {}",
-                        self.name,
-                        impossible.join("; ")
-                    ))
-                    .with_attachment(timeline),
-            );
-        }
-        let arrived = self.wait_for(induced, "firing", None).await;
-        // The notification can beat the next poll of Prometheus's alerts: let the poller
-        // see the state that caused it.
-        tokio::time::sleep(self.pair.poll_interval * 2).await;
-        let timeline = self.timeline(induced, rule);
-        let Some(at) = arrived else {
-            let why = self.why_not_fired(rule, &timeline).await;
-            return check.judge(
-                Observation::at_least(induced.at.elapsed())
-                    .with_summary(format!(
-                        "{} not notified within {:?}: {why}",
-                        self.name, self.within
-                    ))
-                    .with_attachment(timeline),
-            );
-        };
-        let latency = at.duration_since(induced.at);
-        let steps = steps_text(&timeline);
-        check.judge(
-            Observation::new(latency)
-                .with_summary(format!(
-                    "{} notified {} after the cause: {steps}",
-                    self.name,
-                    Quantity::duration(latency)
-                ))
-                .with_attachment(timeline),
-        )
+        self.watch_fires(induced).await.judge()
     }
 
     /// Panics unless [`AlertExpectation::try_assert_resolves`] passes.
@@ -409,12 +354,81 @@ impl<'p> AlertExpectation<'p> {
         self.try_assert_resolves(cleared).await.or_panic()
     }
 
-    /// `obs.alert_resolves`: after the cause is `cleared`, a resolved notification of an
-    /// instance of the alert (with the expected labels) that was firing then reaches the
-    /// webhook within the bound. An `error` when no such instance was firing when the cause
-    /// was cleared (there is nothing to resolve), or when every receiver it goes to has
-    /// `send_resolved: false` (no resolve will ever be sent there).
+    /// `obs.alert_resolves`: watches ([`AlertExpectation::watch_resolves`]) and judges
+    /// ([`AlertWatch::judge`]).
     pub async fn try_assert_resolves(&self, cleared: &Induced) -> Result<Evidence, Failure> {
+        self.watch_resolves(cleared).await.judge()
+    }
+
+    /// Drives `obs.alert_fires`: after `induced`, waits (at most the bound) for a firing
+    /// notification of the alert at the expected receiver with the expected labels, and
+    /// keeps the timeline (induced, pending, firing, notified) and, when none came, how far
+    /// the alert got: never pending (which of the rule's series are absent, or the label
+    /// its selector asks for that no series has), pending and dropped before its `for`,
+    /// still pending, firing but not notified, or notified elsewhere. A selector on a
+    /// target label no target has is known at once: nothing is awaited.
+    pub async fn watch_fires(&self, induced: &Induced) -> AlertWatch {
+        let rule = self.rule();
+        let title = format!(
+            "{} fires within {}",
+            self.name,
+            Quantity::duration(self.within)
+        );
+        let check = self.check("obs.alert_fires", title, rule);
+        let watch = |seen: Seen, timeline: Option<AlertTimeline>| AlertWatch {
+            alert: self.name.clone(),
+            within: self.within,
+            seen,
+            timeline,
+            check: check.clone(),
+        };
+        let Some(rule) = rule else {
+            return watch(Seen::Nothing(self.unknown_rule()), None);
+        };
+        let impossible = self.impossible_selectors(rule);
+        if !impossible.is_empty() {
+            let why = format!(
+                "{} can never fire here: {}",
+                self.name,
+                impossible.join("; ")
+            );
+            return watch(Seen::Never(why), Some(self.timeline(induced, rule)));
+        }
+        let arrived = self.wait_for(induced, "firing", None).await;
+        // The notification can beat the next poll of Prometheus's alerts: let the poller
+        // see the state that caused it.
+        tokio::time::sleep(self.pair.poll_interval * 2).await;
+        let timeline = self.timeline(induced, rule);
+        let seen = match arrived {
+            Some(at) => {
+                let latency = at.duration_since(induced.at);
+                Seen::Arrived(
+                    latency,
+                    format!(
+                        "{} notified {} after the cause: {}",
+                        self.name,
+                        Quantity::duration(latency),
+                        steps_text(&timeline)
+                    ),
+                )
+            }
+            None => {
+                let why = self.why_not_fired(rule, &timeline).await;
+                Seen::Missed(
+                    induced.at.elapsed(),
+                    format!("{} not notified within {:?}: {why}", self.name, self.within),
+                )
+            }
+        };
+        watch(seen, Some(timeline))
+    }
+
+    /// Drives `obs.alert_resolves`: after the cause is `cleared`, waits (at most the
+    /// bound) for a resolved notification of an instance of the alert (with the expected
+    /// labels) that was firing then. Nothing to judge when no such instance was firing
+    /// (nothing to resolve), or when every receiver it goes to has `send_resolved: false`
+    /// (no resolve will ever be sent there).
+    pub async fn watch_resolves(&self, cleared: &Induced) -> AlertWatch {
         let rule = self.rule();
         let title = format!(
             "{} resolves within {}",
@@ -422,8 +436,15 @@ impl<'p> AlertExpectation<'p> {
             Quantity::duration(self.within)
         );
         let check = self.check("obs.alert_resolves", title, rule);
+        let watch = |seen: Seen, timeline: Option<AlertTimeline>| AlertWatch {
+            alert: self.name.clone(),
+            within: self.within,
+            seen,
+            timeline,
+            check: check.clone(),
+        };
         let Some(rule) = rule else {
-            return Err(self.unknown_rule(check));
+            return watch(Seen::Nothing(self.unknown_rule()), None);
         };
         // Every instance of the alert in the scope, by its state when the cause was
         // cleared: only those firing then have anything to resolve.
@@ -446,16 +467,19 @@ impl<'p> AlertExpectation<'p> {
                 .values()
                 .map(|c| format!("{} {}", instance_text(&c.alert, &c.labels), c.state))
                 .collect();
-            return Err(check.nothing_measured(format!(
-                "no instance of {} was firing when the cause was cleared{}: there is nothing \
-                 to resolve (assert that it fires first)",
-                scope.text(),
-                if seen.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (seen: {})", seen.join(", "))
-                }
-            )));
+            return watch(
+                Seen::Nothing(format!(
+                    "no instance of {} was firing when the cause was cleared{}: there is \
+                     nothing to resolve (assert that it fires first)",
+                    scope.text(),
+                    if seen.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (seen: {})", seen.join(", "))
+                    }
+                )),
+                None,
+            );
         }
         // A receiver the team configured without resolves never gets one.
         let receivers: Vec<String> = match &self.receiver {
@@ -467,59 +491,60 @@ impl<'p> AlertExpectation<'p> {
                 .cloned()
                 .unwrap_or_default(),
         };
-        let mute: Vec<&String> = receivers
+        let mute: Vec<&str> = receivers
             .iter()
             .filter(|r| self.pair.sends_resolved(r) == Some(false))
+            .map(String::as_str)
             .collect();
         if !receivers.is_empty() && mute.len() == receivers.len() {
-            return Err(check.nothing_measured(format!(
-                "{} is routed to {} with send_resolved: false in the team's Alertmanager \
-                 config: Alertmanager never sends a resolve there, so none can be awaited \
-                 (assert the resolve at a receiver that gets resolves)",
-                self.name,
-                mute.iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            return watch(
+                Seen::Nothing(format!(
+                    "{} is routed to {} with send_resolved: false in the team's Alertmanager \
+                     config: Alertmanager never sends a resolve there, so none can be awaited \
+                     (assert the resolve at a receiver that gets resolves)",
+                    self.name,
+                    mute.join(", ")
+                )),
+                None,
+            );
         }
         let arrived = self.wait_for(cleared, "resolved", Some(&firing)).await;
         tokio::time::sleep(self.pair.poll_interval * 2).await;
         let timeline = self.timeline(cleared, rule);
-        let Some(at) = arrived else {
-            let inactive = timeline
-                .events
-                .iter()
-                .find(|e| e.state == AlertState::Inactive)
-                .map(|e| e.at_ms);
-            let why = match inactive {
-                Some(ms) => format!(
-                    "inactive in Prometheus at +{:.1} s, but no resolved notification reached {}",
-                    ms / 1e3,
-                    self.receiver.as_deref().unwrap_or("the webhook")
-                ),
-                None => "still firing in Prometheus: its condition still holds".into(),
-            };
-            return check.judge(
-                Observation::at_least(cleared.at.elapsed())
-                    .with_summary(format!(
-                        "{} not resolved within {:?}: {why}",
-                        self.name, self.within
-                    ))
-                    .with_attachment(timeline),
-            );
+        let seen = match arrived {
+            Some(at) => {
+                let latency = at.duration_since(cleared.at);
+                Seen::Arrived(
+                    latency,
+                    format!(
+                        "{} resolved {} after the cause was cleared: {}",
+                        self.name,
+                        Quantity::duration(latency),
+                        steps_text(&timeline)
+                    ),
+                )
+            }
+            None => {
+                let inactive = timeline
+                    .events
+                    .iter()
+                    .find(|e| e.state == AlertState::Inactive)
+                    .map(|e| e.at_ms);
+                let why = match inactive {
+                    Some(ms) => format!(
+                        "inactive in Prometheus at +{:.1} s, but no resolved notification reached {}",
+                        ms / 1e3,
+                        self.receiver.as_deref().unwrap_or("the webhook")
+                    ),
+                    None => "still firing in Prometheus: its condition still holds".into(),
+                };
+                Seen::Missed(
+                    cleared.at.elapsed(),
+                    format!("{} not resolved within {:?}: {why}", self.name, self.within),
+                )
+            }
         };
-        let latency = at.duration_since(cleared.at);
-        check.judge(
-            Observation::new(latency)
-                .with_summary(format!(
-                    "{} resolved {} after the cause was cleared: {}",
-                    self.name,
-                    Quantity::duration(latency),
-                    steps_text(&timeline)
-                ))
-                .with_attachment(timeline),
-        )
+        watch(seen, Some(timeline))
     }
 
     async fn why_not_fired(&self, rule: &AlertRule, t: &AlertTimeline) -> String {
@@ -690,6 +715,70 @@ impl<'p> AlertExpectation<'p> {
     }
 }
 
+/// What an alert did after its cause (or its clearing), as watched.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Seen {
+    /// The notification arrived: how long after the cause, and the steps.
+    Arrived(Duration, String),
+    /// None arrived within the bound: how long was waited, and how far the alert got.
+    Missed(Duration, String),
+    /// It can never arrive, known without waiting (a selector no target can match).
+    Never(String),
+    /// Nothing to judge: no such rule, nothing firing to resolve, no resolve ever sent.
+    Nothing(String),
+}
+
+/// A watched alert: measured by [`AlertExpectation::watch_fires`] or
+/// [`AlertExpectation::watch_resolves`], judged by [`AlertWatch::judge`] (the pure judge
+/// `obs.alert_fires` and `obs.alert_resolves` share), asserted by [`assert_alert`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AlertWatch {
+    /// The alert.
+    pub alert: String,
+    /// The bound from the cause to the notification.
+    pub within: Duration,
+    /// What was seen.
+    pub seen: Seen,
+    /// Induced, pending, firing, notified, resolved: the alert's timeline, when its rule
+    /// is loaded.
+    pub timeline: Option<AlertTimeline>,
+    check: Check,
+}
+
+impl AlertWatch {
+    /// Pass when the notification arrived within the bound; fail when it arrived late,
+    /// never within the bound, or can never arrive; `error` when there was nothing to
+    /// judge.
+    pub fn judge(&self) -> Result<Evidence, Failure> {
+        let check = self.check.clone();
+        let with_timeline = |o: Observation| match &self.timeline {
+            Some(t) => o.with_attachment(t.clone()),
+            None => o,
+        };
+        match &self.seen {
+            Seen::Nothing(why) => Err(check.nothing_measured(why.clone())),
+            Seen::Arrived(latency, summary) => check.judge(with_timeline(
+                Observation::new(*latency).with_summary(summary),
+            )),
+            Seen::Missed(waited, summary) => check.judge(with_timeline(
+                Observation::at_least(*waited).with_summary(summary),
+            )),
+            // Never is later than any bound: a lower bound past this one is true.
+            Seen::Never(why) => check.judge(with_timeline(
+                Observation::at_least(self.within + Duration::from_secs(1)).with_summary(why),
+            )),
+        }
+    }
+}
+
+/// Panics unless the watched alert meets its expectation ([`AlertWatch::judge`]).
+#[track_caller]
+pub fn assert_alert(watch: &AlertWatch) -> Evidence {
+    watch.judge().or_panic()
+}
+
 /// A state change on the timeline. Pending and firing are placed by Prometheus's own
 /// `activeAt` (the evaluation at which the condition began to hold; firing at the first
 /// evaluation `for` later), not by when the harness polled them; inactive is polled.
@@ -742,4 +831,78 @@ fn steps_text(t: &AlertTimeline) -> String {
             Quantity::duration(t.rule_for).to_string()
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(seen: Seen) -> AlertWatch {
+        let check = Check::new(
+            "obs.alert_fires",
+            "ApiErrors fires within 30s",
+            Category::OBSERVABILITY,
+        )
+        .with_subject("alert/ApiErrors/obs.alert_fires")
+        .with_threshold(Threshold::at_most(Duration::from_secs(30)))
+        .with_combine(Combine::VerdictOnly)
+        .with_scenario("cause induced, ApiErrors watched (scrape 1s, evaluation 1s)".to_owned())
+        .with_recorder(crate::self_test_recorder());
+        AlertWatch {
+            alert: "ApiErrors".into(),
+            within: Duration::from_secs(30),
+            seen,
+            timeline: None,
+            check,
+        }
+    }
+
+    fn redacted(failure: Failure) -> String {
+        let dir = readiness_core::settings::target_dir().join("readiness-self-test");
+        let root = readiness_core::settings::workspace_root();
+        let relative = dir
+            .strip_prefix(&root)
+            .unwrap_or(&dir)
+            .display()
+            .to_string();
+        failure
+            .to_string()
+            .replace(&dir.display().to_string(), "[dir]")
+            .replace(&relative, "[dir]")
+            .replace(
+                &format!("evidence-{}", std::process::id()),
+                "evidence-[pid]",
+            )
+    }
+
+    #[test]
+    fn every_way_an_alert_fails_reads_as_it_should() {
+        let pass = watch(Seen::Arrived(
+            Duration::from_millis(1_840),
+            "ApiErrors notified 1.84s after the cause".into(),
+        ))
+        .judge()
+        .expect("in time");
+        assert_eq!(pass.verdict, readiness_core::Verdict::Pass);
+        let missed = watch(Seen::Missed(
+            Duration::from_millis(30_400),
+            "ApiErrors not notified within 30s: it was pending at +1.2 s and dropped at +3.1 s, before its for: 5s had passed; it never fired".into(),
+        ))
+        .judge()
+        .expect_err("missed");
+        insta::assert_snapshot!("alert_missed", redacted(missed));
+        let never = watch(Seen::Never(
+            "ApiErrors can never fire here: `request_errors{job=\"api\"}` selects job=\"api\", which no scraped target has (job is \"web\" here)".into(),
+        ))
+        .judge()
+        .expect_err("never");
+        insta::assert_snapshot!("alert_never", redacted(never));
+        let nothing = watch(Seen::Nothing(
+            "no alerting rule named ApiErrors is loaded (loaded: none); nothing can fire it".into(),
+        ))
+        .judge()
+        .expect_err("nothing");
+        assert_eq!(nothing.verdict(), readiness_core::Verdict::Error);
+        insta::assert_snapshot!("alert_nothing", redacted(nothing));
+    }
 }

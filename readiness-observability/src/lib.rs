@@ -67,7 +67,7 @@ pub(crate) fn self_test_recorder() -> readiness_core::Recorder {
 
 pub use readiness_core as core;
 
-pub use alerts::{AlertExpectation, Induced};
+pub use alerts::{AlertExpectation, AlertWatch, Induced, Seen, assert_alert};
 pub use config::{
     assert_alert_routes, assert_rules_lint, assert_rules_load, try_assert_alert_routes,
     try_assert_rules_lint, try_assert_rules_load,
