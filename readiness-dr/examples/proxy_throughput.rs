@@ -132,31 +132,36 @@ fn free_port() -> u16 {
 /// haproxy in TCP mode and socat in front of `upstream`, those that are installed.
 async fn peers(upstream: &str) -> Vec<Peer> {
     let mut out = Vec::new();
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("haproxy.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global\n  maxconn 64\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n\
-             listen fwd\n  bind 127.0.0.1:{port}\n  server upstream {upstream}\n"
-        ),
-    )
-    .unwrap();
-    if let Ok(child) = std::process::Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-    {
-        out.push(Peer {
-            name: "haproxy",
-            addr: format!("127.0.0.1:{port}"),
-            child,
-            _dir: Some(dir),
-        });
+    for (name, extra) in [
+        ("haproxy", ""),
+        ("haproxy (splice)", "  option splice-auto\n"),
+    ] {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("haproxy.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "global\n  maxconn 64\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n\
+                 listen fwd\n  bind 127.0.0.1:{port}\n{extra}  server upstream {upstream}\n"
+            ),
+        )
+        .unwrap();
+        if let Ok(child) = std::process::Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            out.push(Peer {
+                name,
+                addr: format!("127.0.0.1:{port}"),
+                child,
+                _dir: Some(dir),
+            });
+        }
     }
     let port = free_port();
     if let Ok(child) = std::process::Command::new("socat")
