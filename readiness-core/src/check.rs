@@ -464,6 +464,24 @@ struct FailureParts {
 }
 
 impl Failure {
+    /// The failure block as printed, with the evidence directory `evidence_dir` (absolute
+    /// or relative to the workspace) shown as `[dir]` and this process's id as `[pid]`:
+    /// the text a snapshot test pins, the same on every machine.
+    pub fn redacted(&self, evidence_dir: &std::path::Path) -> String {
+        let root = settings::workspace_root();
+        let relative = evidence_dir
+            .strip_prefix(&root)
+            .unwrap_or(evidence_dir)
+            .display()
+            .to_string();
+        self.to_string()
+            .replace(&evidence_dir.display().to_string(), "[dir]")
+            .replace(&relative, "[dir]")
+            .replace(
+                &format!("evidence-{}", std::process::id()),
+                "evidence-[pid]",
+            )
+    }
     /// The recorded evidence.
     pub fn evidence(&self) -> &Evidence {
         &self.0.evidence

@@ -13,21 +13,7 @@ use readiness_load::{
 
 /// The failure block with the evidence directory and the process id redacted.
 fn redacted(failure: Failure) -> String {
-    let dir = common::self_test_dir();
-    let root = readiness_core::settings::workspace_root();
-    let relative = dir
-        .strip_prefix(&root)
-        .unwrap_or(&dir)
-        .display()
-        .to_string();
-    failure
-        .to_string()
-        .replace(&dir.display().to_string(), "[dir]")
-        .replace(&relative, "[dir]")
-        .replace(
-            &format!("evidence-{}", std::process::id()),
-            "evidence-[pid]",
-        )
+    failure.redacted(&common::self_test_dir())
 }
 
 fn rate(r: f64) -> Rate {

@@ -320,6 +320,16 @@ impl<'p> AlertExpectation<'p> {
             ))
     }
 
+    fn watched(&self, check: &Check, seen: Seen, timeline: Option<AlertTimeline>) -> AlertWatch {
+        AlertWatch {
+            alert: self.name.clone(),
+            within: self.within,
+            seen,
+            timeline,
+            check: check.clone(),
+        }
+    }
+
     fn unknown_rule(&self) -> String {
         let loaded: Vec<&str> = self
             .pair
@@ -375,13 +385,7 @@ impl<'p> AlertExpectation<'p> {
             Quantity::duration(self.within)
         );
         let check = self.check("obs.alert_fires", title, rule);
-        let watch = |seen: Seen, timeline: Option<AlertTimeline>| AlertWatch {
-            alert: self.name.clone(),
-            within: self.within,
-            seen,
-            timeline,
-            check: check.clone(),
-        };
+        let watch = |seen, timeline| self.watched(&check, seen, timeline);
         let Some(rule) = rule else {
             return watch(Seen::Nothing(self.unknown_rule()), None);
         };
@@ -436,13 +440,7 @@ impl<'p> AlertExpectation<'p> {
             Quantity::duration(self.within)
         );
         let check = self.check("obs.alert_resolves", title, rule);
-        let watch = |seen: Seen, timeline: Option<AlertTimeline>| AlertWatch {
-            alert: self.name.clone(),
-            within: self.within,
-            seen,
-            timeline,
-            check: check.clone(),
-        };
+        let watch = |seen, timeline| self.watched(&check, seen, timeline);
         let Some(rule) = rule else {
             return watch(Seen::Nothing(self.unknown_rule()), None);
         };
@@ -858,21 +856,7 @@ mod tests {
     }
 
     fn redacted(failure: Failure) -> String {
-        let dir = readiness_core::settings::target_dir().join("readiness-self-test");
-        let root = readiness_core::settings::workspace_root();
-        let relative = dir
-            .strip_prefix(&root)
-            .unwrap_or(&dir)
-            .display()
-            .to_string();
-        failure
-            .to_string()
-            .replace(&dir.display().to_string(), "[dir]")
-            .replace(&relative, "[dir]")
-            .replace(
-                &format!("evidence-{}", std::process::id()),
-                "evidence-[pid]",
-            )
+        failure.redacted(&readiness_core::settings::target_dir().join("readiness-self-test"))
     }
 
     #[test]

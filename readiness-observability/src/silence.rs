@@ -422,21 +422,7 @@ mod tests {
     }
 
     fn redacted(failure: Failure) -> String {
-        let dir = readiness_core::settings::target_dir().join("readiness-self-test");
-        let root = readiness_core::settings::workspace_root();
-        let relative = dir
-            .strip_prefix(&root)
-            .unwrap_or(&dir)
-            .display()
-            .to_string();
-        failure
-            .to_string()
-            .replace(&dir.display().to_string(), "[dir]")
-            .replace(&relative, "[dir]")
-            .replace(
-                &format!("evidence-{}", std::process::id()),
-                "evidence-[pid]",
-            )
+        failure.redacted(&readiness_core::settings::target_dir().join("readiness-self-test"))
     }
 
     const BLIP: &str = r#"QueueBacklog{queue="orders"} (pending at +0.6 s, inactive at +2.6 s)"#;

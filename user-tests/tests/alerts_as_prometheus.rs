@@ -48,20 +48,32 @@ async fn alerts_series(pair: &Pair, alert: &str, state: &str, range: &str) -> us
     .len()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blip_shorter_than_for_is_silent_and_only_a_strict_silence_refuses_it() {
-    let dir = tempfile::tempdir().expect("tmp");
+/// An exporter with one gauge set to `value`, and a pair scraping it as `job` with the
+/// team's rules and receivers.
+async fn one_gauge(
+    job: &str,
+    gauge: &str,
+    value: f64,
+    dir: &tempfile::TempDir,
+) -> (Exporter, readiness::observability::Gauge, Pair) {
     let exporter = Exporter::start().await.expect("exporter");
-    let queue = exporter.gauge("queue_depth", "Jobs").expect("gauge");
-    queue.set(&[], 0.0);
+    let g = exporter.gauge(gauge, "a gauge").expect("gauge");
+    g.set(&[], value);
     let pair = Pair::builder()
-        .scrape(Target::new("worker", exporter.target()))
+        .scrape(Target::new(job, exporter.target()))
         .rule_file(RuleFile::new("team.yml", RULES))
         .alertmanager_config(RECEIVERS)
-        .with_recorder(recorder(&dir))
+        .with_recorder(recorder(dir))
         .start()
         .await
         .expect("pair");
+    (exporter, g, pair)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blip_shorter_than_for_is_silent_and_only_a_strict_silence_refuses_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_exporter, queue, pair) = one_gauge("worker", "queue_depth", 0.0, &dir).await;
     let window = Duration::from_secs(5);
     let blip = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -201,17 +213,7 @@ async fn two_instances_of_one_job_resolve_and_stay_silent_each_by_its_labels() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_kept_without_resolves_is_told_at_once_not_waited_for() {
     let dir = tempfile::tempdir().expect("tmp");
-    let exporter = Exporter::start().await.expect("exporter");
-    let disk = exporter.gauge("disk_used_ratio", "Disk").expect("gauge");
-    disk.set(&[], 0.5);
-    let pair = Pair::builder()
-        .scrape(Target::new("db", exporter.target()))
-        .rule_file(RuleFile::new("team.yml", RULES))
-        .alertmanager_config(RECEIVERS)
-        .with_recorder(recorder(&dir))
-        .start()
-        .await
-        .expect("pair");
+    let (_exporter, disk, pair) = one_gauge("db", "disk_used_ratio", 0.5, &dir).await;
     assert_eq!(pair.sends_resolved("chat"), Some(false));
     assert_eq!(pair.sends_resolved("pager"), Some(true));
     let alert = pair
