@@ -191,7 +191,9 @@ async fn fast_failures_do_not_make_a_slow_service_look_fast() {
     let f = try_assert_p95_under(&report, Duration::from_millis(100)).expect_err("slow");
     assert_eq!(f.verdict(), Verdict::Fail);
     let text = f.to_string();
-    assert!(text.contains("observed: 40"), "{text}");
+    // The figure judged, however slow a busy machine made it (401 ms and more).
+    let observed = format!("observed: {}", readiness::Quantity::duration(judged));
+    assert!(text.contains(&observed), "{observed} in {text}");
     assert!(
         text.contains("(n = 6); with 194 failed answers (not judged)"),
         "{text}"
