@@ -9,10 +9,10 @@
 //! use std::time::Duration;
 //! use readiness_dr::plan::{PlanFault, PlanRunner, PlanSpace};
 //!
+//! # async fn demo() -> readiness_core::Result<()> {
 //! let space = PlanSpace::new(["redis"])
 //!     .with_faults([PlanFault::Pause, PlanFault::Restart])
 //!     .with_times([Duration::from_millis(100), Duration::from_millis(500)]);
-//! # async fn demo() -> readiness_core::Result<()> {
 //! let outcome = PlanRunner::new()
 //!     .with_cases(8)
 //!     .run(&space, |plan| async move {

@@ -114,6 +114,7 @@ async fn alertmanager_config_is_checked_by_amtool_and_each_route_resolved() -> T
         m.contains("undefined receiver \"pagr\" used in route"),
         "{m}"
     );
+    assert!(!m.contains("/etc/readiness"), "the container's path: {m}");
 
     let mut empty = Pair::builder().with_recorder(recorder()).start().await?;
     let f = try_assert_alert_routes(&mut empty, ALERTMANAGER, &routes)

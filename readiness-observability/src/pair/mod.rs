@@ -79,6 +79,16 @@ impl Drop for Pair {
     }
 }
 
+/// A tool's output with the path of the copy it checked in the container told as the
+/// user knows the file.
+fn naming(out: ExecOutput, container_path: &str, theirs: &str) -> ExecOutput {
+    ExecOutput {
+        code: out.code,
+        stdout: out.stdout.replace(container_path, theirs),
+        stderr: out.stderr.replace(container_path, theirs),
+    }
+}
+
 /// promtool or amtool refused a file: its own message.
 fn rejected(tool: &str, file: &str, out: &ExecOutput) -> Error {
     let text = format!("{}\n{}", out.stdout.trim(), out.stderr.trim());
@@ -143,16 +153,11 @@ impl Pair {
             let path = format!("{MOUNT}/check/{}", f.name);
             let out = exec_output(&self.prometheus, &["promtool", "check", "rules", &path]).await?;
             if out.code != Some(0) {
-                // promtool names the copy it checked; the user knows their own file.
                 let theirs = f
                     .path
                     .as_ref()
                     .map_or_else(|| f.name.clone(), |p| p.display().to_string());
-                let out = ExecOutput {
-                    code: out.code,
-                    stdout: out.stdout.replace(&path, &theirs),
-                    stderr: out.stderr.replace(&path, &theirs),
-                };
+                let out = naming(out, &path, &theirs);
                 return Err(rejected("promtool check rules", &theirs, &out));
             }
             rules.extend(f.alerting_rules()?);
@@ -182,6 +187,11 @@ impl Pair {
         )
         .await?;
         if out.code != Some(0) {
+            let out = naming(
+                out,
+                &format!("{MOUNT}/check/alertmanager.yml"),
+                "alertmanager.yml (the team's, its receivers pointed at the harness's webhook)",
+            );
             return Err(rejected("amtool check-config", "alertmanager.yml", &out));
         }
         self.files.write("alertmanager.yml", &config)?;
