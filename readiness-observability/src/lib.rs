@@ -78,8 +78,9 @@ pub use logs::{LogLines, LogRules, assert_logs, try_assert_logs};
 pub use pair::{Pair, PairBuilder, Target, TargetHealth};
 pub use rules::{AlertRule, RuleFile, parse_duration};
 pub use scrape::{
-    MetricsLint, assert_metric_exists, assert_metrics_lint, assert_query, assert_targets_up,
-    try_assert_metric_exists, try_assert_metrics_lint, try_assert_query, try_assert_targets_up,
+    MetricsLint, Scraped, assert_metric_exists, assert_metrics_lint, assert_query,
+    assert_targets_up, try_assert_metric_exists, try_assert_metrics_lint, try_assert_query,
+    try_assert_targets_up,
 };
 pub use silence::{AlertScope, Silence, SilenceWatch, assert_silent};
 pub use traces::{OtlpReceiver, ReceivedSpan, Traces};

@@ -5,26 +5,116 @@
 //! - `obs.metric_exists`: [`try_assert_metric_exists`]
 //! - `obs.query`: [`try_assert_query`]
 //! - `obs.metrics_lint`: [`try_assert_metrics_lint`]
+//!
+//! The first two judge one measurement, in the shape of every criterion:
+//! [`Pair::scrape`] waits until every target was scraped and reads what Prometheus
+//! holds ([`Scraped`]); the judges are pure and the assertions synchronous.
+//!
+//! ```no_run
+//! # async fn demo(pair: &readiness_observability::Pair) {
+//! use readiness_observability::{assert_metric_exists, assert_targets_up};
+//!
+//! let scraped = pair.scrape().await;
+//! assert_targets_up(&scraped);
+//! assert_metric_exists(&scraped, "http_requests_total");
+//! # }
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use readiness_core::{
-    CheckResultExt, Combine, Count, Error, Evidence, Failure, Observation, Quantity, Threshold,
-    Unit,
+    Category, Check, CheckResultExt, Combine, Count, Error, Evidence, Failure, Observation,
+    Quantity, Recorder, Threshold, Unit,
 };
 
-use crate::pair::Pair;
+use crate::pair::{Pair, TargetHealth};
+
+/// What Prometheus held after every target was scraped: each target's health and, per
+/// metric, its series and the jobs exporting them. Measured by [`Pair::scrape`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Scraped {
+    /// Every target as Prometheus sees it.
+    pub targets: Vec<TargetHealth>,
+    /// Per metric name: how many series, and from which jobs.
+    pub metrics: BTreeMap<String, (u64, BTreeSet<String>)>,
+    /// The scrape interval.
+    pub scrape_interval: Duration,
+    /// Scrape targets the pair was given.
+    pub configured: usize,
+    /// Why Prometheus could not be read, if it could not.
+    pub failed: Option<String>,
+    prometheus_url: String,
+    recorder: Option<Recorder>,
+}
+
+impl Pair {
+    /// Waits until every target was scraped (bounded by 10 scrape intervals, at least
+    /// 5 s), then reads the targets' health and every series' metric name and job.
+    pub async fn scrape(&self) -> Scraped {
+        let mut scraped = Scraped {
+            targets: Vec::new(),
+            metrics: BTreeMap::new(),
+            scrape_interval: self.scrape_interval,
+            configured: self.targets().len(),
+            failed: None,
+            prometheus_url: self.prometheus_url().to_owned(),
+            recorder: self.recorder.clone(),
+        };
+        if scraped.configured == 0 {
+            return scraped;
+        }
+        match self.wait_for_scrapes().await {
+            Ok(t) => scraped.targets = t,
+            Err(e) => {
+                scraped.failed = Some(e.to_string());
+                return scraped;
+            }
+        }
+        match self
+            .query("count by (__name__, job) ({__name__=~\".+\"})")
+            .await
+        {
+            Ok(series) => {
+                for (labels, n) in series {
+                    let Some(name) = labels.get("__name__") else {
+                        continue;
+                    };
+                    let entry = scraped.metrics.entry(name.clone()).or_default();
+                    entry.0 += n as u64;
+                    entry.1.extend(labels.get("job").cloned());
+                }
+            }
+            Err(e) => scraped.failed = Some(e.to_string()),
+        }
+        scraped
+    }
+}
+
+impl Scraped {
+    fn check(&self, id: &str, title: String, subject: &str) -> Check {
+        let check = Check::new(id, title, Category::OBSERVABILITY)
+            .with_subject(subject.to_owned())
+            .with_target(self.prometheus_url.clone());
+        match &self.recorder {
+            Some(r) => check.with_recorder(r.clone()),
+            None => check,
+        }
+    }
+}
 
 /// Panics unless [`try_assert_targets_up`] passes.
-pub async fn assert_targets_up(pair: &Pair) -> Evidence {
-    try_assert_targets_up(pair).await.or_panic()
+#[track_caller]
+pub fn assert_targets_up(scraped: &Scraped) -> Evidence {
+    try_assert_targets_up(scraped).or_panic()
 }
 
 /// `obs.targets_up`: every scrape target is up. A target that is down is named with
 /// Prometheus's reason (`connection refused`, `server returned HTTP status 503`). An
-/// `error` when the pair scrapes nothing.
-pub async fn try_assert_targets_up(pair: &Pair) -> Result<Evidence, Failure> {
-    let check = pair
+/// `error` when the pair scrapes nothing or Prometheus could not be read.
+pub fn try_assert_targets_up(scraped: &Scraped) -> Result<Evidence, Failure> {
+    let check = scraped
         .check(
             "obs.targets_up",
             "every scrape target is up".into(),
@@ -34,16 +124,15 @@ pub async fn try_assert_targets_up(pair: &Pair) -> Result<Evidence, Failure> {
         .with_combine(Combine::VerdictOnly)
         .with_scenario(format!(
             "Prometheus scrapes {} target(s) every {:?}",
-            pair.targets().len(),
-            pair.scrape_interval
+            scraped.configured, scraped.scrape_interval
         ));
-    if pair.targets().is_empty() {
+    if scraped.configured == 0 {
         return Err(check.nothing_measured("the pair was given no scrape target"));
     }
-    let health = match pair.wait_for_scrapes().await {
-        Ok(h) => h,
-        Err(e) => return Err(check.error(e)),
-    };
+    if let (Some(why), true) = (&scraped.failed, scraped.targets.is_empty()) {
+        return Err(check.error(Error::Other(why.clone())));
+    }
+    let health = &scraped.targets;
     let down: Vec<String> = health
         .iter()
         .filter(|t| t.health != "up")
@@ -78,14 +167,16 @@ pub async fn try_assert_targets_up(pair: &Pair) -> Result<Evidence, Failure> {
 }
 
 /// Panics unless [`try_assert_metric_exists`] passes.
-pub async fn assert_metric_exists(pair: &Pair, metric: &str) -> Evidence {
-    try_assert_metric_exists(pair, metric).await.or_panic()
+#[track_caller]
+pub fn assert_metric_exists(scraped: &Scraped, metric: &str) -> Evidence {
+    try_assert_metric_exists(scraped, metric).or_panic()
 }
 
 /// `obs.metric_exists`: some scraped target exports `metric` (at least one series). An
-/// `error` when no target is up: nothing was scraped to look in.
-pub async fn try_assert_metric_exists(pair: &Pair, metric: &str) -> Result<Evidence, Failure> {
-    let check = pair
+/// `error` when no target is up (nothing was scraped to look in) or Prometheus could not
+/// be read.
+pub fn try_assert_metric_exists(scraped: &Scraped, metric: &str) -> Result<Evidence, Failure> {
+    let check = scraped
         .check(
             "obs.metric_exists",
             format!("{metric} is exported"),
@@ -94,11 +185,8 @@ pub async fn try_assert_metric_exists(pair: &Pair, metric: &str) -> Result<Evide
         .with_threshold(Threshold::at_least(Count(1)))
         .with_combine(Combine::VerdictOnly)
         .with_scenario(format!("series of {metric} after a scrape of every target"));
-    let health = match pair.wait_for_scrapes().await {
-        Ok(h) => h,
-        Err(e) => return Err(check.error(e)),
-    };
-    let up: Vec<&str> = health
+    let up: Vec<&str> = scraped
+        .targets
         .iter()
         .filter(|t| t.health == "up")
         .map(|t| t.job.as_str())
@@ -106,45 +194,31 @@ pub async fn try_assert_metric_exists(pair: &Pair, metric: &str) -> Result<Evide
     if up.is_empty() {
         return Err(check.nothing_measured(format!(
             "no scrape target is up, so no metric could be seen (targets: {})",
-            health
+            scraped
+                .targets
                 .iter()
                 .map(|t| format!("{} {}", t.url, t.health))
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
     }
-    let selector = format!(
-        "{{__name__={}}}",
-        serde_json::Value::String(metric.to_owned())
-    );
-    let series = match pair.query(&selector).await {
-        Ok(s) => s,
-        Err(e) => return Err(check.error(e)),
-    };
-    let jobs: BTreeSet<&str> = series
-        .iter()
-        .filter_map(|(l, _)| l.get("job").map(String::as_str))
-        .collect();
-    let summary = if series.is_empty() {
-        let names = pair.metric_names().await.unwrap_or_default();
-        let near: Vec<&String> = names
-            .iter()
-            .filter(|n| {
-                let stem = metric.trim_end_matches("_total");
-                n.starts_with(stem) || stem.starts_with(n.trim_end_matches("_total"))
-            })
+    if let Some(why) = &scraped.failed {
+        return Err(check.error(Error::Other(why.clone())));
+    }
+    let (series, jobs) = scraped.metrics.get(metric).cloned().unwrap_or_default();
+    let summary = if series == 0 {
+        let stem = metric.trim_end_matches("_total");
+        let near: Vec<&str> = scraped
+            .metrics
+            .keys()
+            .filter(|n| n.starts_with(stem) || stem.starts_with(n.trim_end_matches("_total")))
+            .map(String::as_str)
             .take(5)
             .collect();
         let near = if near.is_empty() {
             String::new()
         } else {
-            format!(
-                "; similar names exported: {}",
-                near.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("; similar names exported: {}", near.join(", "))
         };
         format!(
             "series {metric} is absent: no scraped target exports it (targets up: {}){near}",
@@ -152,12 +226,11 @@ pub async fn try_assert_metric_exists(pair: &Pair, metric: &str) -> Result<Evide
         )
     } else {
         format!(
-            "{} series of {metric} from {}",
-            series.len(),
+            "{series} series of {metric} from {}",
             jobs.into_iter().collect::<Vec<_>>().join(", ")
         )
     };
-    check.judge(Observation::new(Quantity::count(series.len() as u64)).with_summary(summary))
+    check.judge(Observation::new(Quantity::count(series)).with_summary(summary))
 }
 
 /// Panics unless [`try_assert_query`] passes.

@@ -140,12 +140,18 @@ async fn targets_metrics_and_queries_are_judged_through_a_real_scrape() -> TestR
         .start()
         .await?;
 
-    try_assert_targets_up(&pair)
-        .await
-        .map_err(|f| message(&f))?;
-    try_assert_metric_exists(&pair, "app_requests_total")
-        .await
-        .map_err(|f| message(&f))?;
+    let scraped = pair.scrape().await;
+    try_assert_targets_up(&scraped).map_err(|f| message(&f))?;
+    let exists =
+        try_assert_metric_exists(&scraped, "app_requests_total").map_err(|f| message(&f))?;
+    assert!(
+        exists
+            .summary
+            .as_deref()
+            .is_some_and(|s| s.ends_with("series of app_requests_total from app")),
+        "{:?}",
+        exists.summary
+    );
     let q = try_assert_query(
         &pair,
         "max(app_error_ratio)",
@@ -155,9 +161,7 @@ async fn targets_metrics_and_queries_are_judged_through_a_real_scrape() -> TestR
     .map_err(|f| message(&f))?;
     assert_eq!(q.verdict, Verdict::Pass);
 
-    let f = try_assert_metric_exists(&pair, "app_request_total")
-        .await
-        .expect_err("a typo");
+    let f = try_assert_metric_exists(&scraped, "app_request_total").expect_err("a typo");
     let m = message(&f);
     assert!(
         m.contains(
@@ -204,9 +208,8 @@ async fn targets_metrics_and_queries_are_judged_through_a_real_scrape() -> TestR
 
     exporter.fail_scrapes(503);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let f = try_assert_targets_up(&pair)
-        .await
-        .expect_err("the exporter answers 503");
+    let scraped = pair.scrape().await;
+    let f = try_assert_targets_up(&scraped).expect_err("the exporter answers 503");
     let m = message(&f);
     assert!(
         m.contains(&format!(
@@ -216,13 +219,11 @@ async fn targets_metrics_and_queries_are_judged_through_a_real_scrape() -> TestR
         "{m}"
     );
     assert!(m.contains("503"), "{m}");
-    let f = try_assert_metric_exists(&pair, "app_requests_total")
-        .await
-        .expect_err("nothing scraped");
+    let f = try_assert_metric_exists(&scraped, "app_requests_total").expect_err("nothing scraped");
     assert_eq!(f.verdict(), Verdict::Error);
 
     let none = Pair::builder().with_recorder(recorder()).start().await?;
-    let f = try_assert_targets_up(&none).await.expect_err("no target");
+    let f = try_assert_targets_up(&none.scrape().await).expect_err("no target");
     assert_eq!(f.verdict(), Verdict::Error);
     let f = try_assert_rules_lint(&none).await.expect_err("no rule");
     assert_eq!(f.verdict(), Verdict::Error);

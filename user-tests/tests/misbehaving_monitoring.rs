@@ -67,9 +67,7 @@ async fn targets_that_serve_garbage_or_hang_are_named_with_the_reason() {
         .start()
         .await
         .expect("pair");
-    let failure = try_assert_targets_up(&pair)
-        .await
-        .expect_err("both are down");
+    let failure = try_assert_targets_up(&pair.scrape().await).expect_err("both are down");
     assert_eq!(failure.verdict(), Verdict::Fail);
     let m = failure.to_string();
     assert!(m.contains("2 of 2 target(s) down"), "{m}");

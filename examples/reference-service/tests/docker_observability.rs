@@ -99,7 +99,7 @@ async fn docker_every_alert_fires_routes_and_resolves_and_none_under_normal_load
     );
     let mut pair = pair_for(&s).await;
     let r = |e: Result<_, readiness_core::Failure>| e.unwrap_or_else(|f| panic!("{f}"));
-    r(try_assert_targets_up(&pair).await);
+    r(try_assert_targets_up(&pair.scrape().await));
     let routes = [
         ("ReferenceServiceDown", "pager"),
         ("ReferenceHighErrorRate", "pager"),

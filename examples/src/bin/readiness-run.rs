@@ -320,7 +320,7 @@ async fn observability_checks(stack: &Stack) -> readiness::Result<()> {
         "  (Prometheus and Alertmanager ready in {})",
         Quantity::duration(pair.start_time())
     );
-    show(try_assert_targets_up(&pair).await);
+    show(try_assert_targets_up(&pair.scrape().await));
     tokio::time::sleep(Duration::from_secs(2)).await;
     show(pair.try_assert_silent(Duration::from_secs(5)).await);
     show(try_assert_logs(
