@@ -416,6 +416,9 @@ mod tests {
             .with_attempt_timeout(Duration::from_secs(1))
             .with_settle(Duration::from_secs(1))
             .with_deadline(Duration::from_secs(10))
+            .with_recorder(Recorder::new(
+                readiness_core::settings::target_dir().join("readiness-self-test"),
+            ))
             .measure(&fault, &[])
             .await
             .expect("measured");
