@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use readiness_core::{
     AlertEvent, AlertState, AlertTimeline, Category, Check, CheckResultExt, Combine, Evidence,
-    Failure, Moment, Observation, Quantity, Ratio, Threshold,
+    Failure, Moment, Observation, Quantity, Ratio, Recorder, Threshold,
 };
 
 use tokio::time::Instant;
@@ -51,13 +51,44 @@ impl Pair {
     }
 
     pub(crate) fn check(&self, id: &str, title: String, subject: &str) -> Check {
-        let mut check = Check::new(id, title, Category::OBSERVABILITY)
-            .with_subject(subject.to_owned())
-            .with_target(self.prometheus_url().to_owned());
-        if let Some(r) = &self.recorder {
-            check = check.with_recorder(r.clone());
+        self.source().check(id, title, subject)
+    }
+
+    /// Where a measurement of this pair came from, to make its check from.
+    pub(crate) fn source(&self) -> Source {
+        Source {
+            target: self.prometheus_url().to_owned(),
+            recorder: self.recorder.clone(),
         }
-        check
+    }
+}
+
+/// The Prometheus a measurement was read from and the recorder its check writes to: what
+/// a pure judge needs besides the measurement.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    target: String,
+    recorder: Option<Recorder>,
+}
+
+impl Source {
+    /// The source of the crate's unit tests: no Prometheus, the self-test recorder.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Source {
+        Source {
+            target: "http://127.0.0.1:9090".into(),
+            recorder: Some(crate::self_test_recorder()),
+        }
+    }
+
+    pub(crate) fn check(&self, id: &str, title: String, subject: &str) -> Check {
+        let check = Check::new(id, title, Category::OBSERVABILITY)
+            .with_subject(subject.to_owned())
+            .with_target(self.target.clone());
+        match &self.recorder {
+            Some(r) => check.with_recorder(r.clone()),
+            None => check,
+        }
     }
 }
 

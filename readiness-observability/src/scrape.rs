@@ -6,9 +6,10 @@
 //! - `obs.query`: [`try_assert_query`]
 //! - `obs.metrics_lint`: [`try_assert_metrics_lint`]
 //!
-//! The first two judge one measurement, in the shape of every criterion:
-//! [`Pair::scrape`] waits until every target was scraped and reads what Prometheus
-//! holds ([`Scraped`]); the judges are pure and the assertions synchronous.
+//! Each in the shape of every criterion: a drive gives a measurement
+//! ([`Pair::scrape`] waits until every target was scraped and reads what Prometheus
+//! holds, [`Pair::evaluate`] runs an instant query, [`Exposition::read`] reads one
+//! endpoint); the judges are pure and the assertions synchronous.
 //!
 //! ```no_run
 //! # async fn demo(pair: &readiness_observability::Pair) {
@@ -28,7 +29,9 @@ use readiness_core::{
     Quantity, Recorder, Threshold, Unit,
 };
 
+use crate::alerts::Source;
 use crate::pair::{Pair, TargetHealth};
+use crate::rules::AlertRule;
 
 /// What Prometheus held after every target was scraped: each target's health and, per
 /// metric, its series and the jobs exporting them. Measured by [`Pair::scrape`].
@@ -43,10 +46,13 @@ pub struct Scraped {
     pub scrape_interval: Duration,
     /// Scrape targets the pair was given.
     pub configured: usize,
+    /// Metric types by name, from the targets' `# TYPE` lines.
+    pub types: BTreeMap<String, String>,
+    /// The alerting rules loaded when the targets were scraped.
+    pub rules: Vec<AlertRule>,
     /// Why Prometheus could not be read, if it could not.
     pub failed: Option<String>,
-    prometheus_url: String,
-    recorder: Option<Recorder>,
+    source: Source,
 }
 
 impl Pair {
@@ -58,9 +64,10 @@ impl Pair {
             metrics: BTreeMap::new(),
             scrape_interval: self.scrape_interval,
             configured: self.targets().len(),
+            types: BTreeMap::new(),
+            rules: self.alert_rules().to_vec(),
             failed: None,
-            prometheus_url: self.prometheus_url().to_owned(),
-            recorder: self.recorder.clone(),
+            source: self.source(),
         };
         if scraped.configured == 0 {
             return scraped;
@@ -88,18 +95,35 @@ impl Pair {
             }
             Err(e) => scraped.failed = Some(e.to_string()),
         }
+        match self.metric_types().await {
+            Ok(types) => scraped.types = types,
+            Err(e) => scraped.failed = Some(e.to_string()),
+        }
         scraped
     }
 }
 
 impl Scraped {
     fn check(&self, id: &str, title: String, subject: &str) -> Check {
-        let check = Check::new(id, title, Category::OBSERVABILITY)
-            .with_subject(subject.to_owned())
-            .with_target(self.prometheus_url.clone());
-        match &self.recorder {
-            Some(r) => check.with_recorder(r.clone()),
-            None => check,
+        self.source.check(id, title, subject)
+    }
+
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// A measurement of one target and `rules`, for the crate's unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(rules: Vec<AlertRule>) -> Scraped {
+        Scraped {
+            targets: Vec::new(),
+            metrics: BTreeMap::new(),
+            scrape_interval: Duration::from_secs(1),
+            configured: 1,
+            types: BTreeMap::new(),
+            rules,
+            failed: None,
+            source: Source::for_tests(),
         }
     }
 }
@@ -233,20 +257,59 @@ pub fn try_assert_metric_exists(scraped: &Scraped, metric: &str) -> Result<Evide
     check.judge(Observation::new(Quantity::count(series)).with_summary(summary))
 }
 
+/// What an instant query gave: every sample's labels and value. Measured by
+/// [`Pair::evaluate`], judged by [`try_assert_query`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Queried {
+    /// The PromQL expression.
+    pub expr: String,
+    /// Each sample's labels and value.
+    pub samples: Vec<(BTreeMap<String, String>, f64)>,
+    /// Why Prometheus could not answer, if it could not.
+    pub failed: Option<String>,
+    source: Source,
+}
+
+impl Pair {
+    /// Evaluates `expr` as an instant query now.
+    pub async fn evaluate(&self, expr: &str) -> Queried {
+        let (samples, failed) = match self.query(expr).await {
+            Ok(s) => (s, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        Queried {
+            expr: expr.to_owned(),
+            samples,
+            failed,
+            source: self.source(),
+        }
+    }
+}
+
 /// Panics unless [`try_assert_query`] passes.
-pub async fn assert_query(pair: &Pair, expr: &str, threshold: Threshold) -> Evidence {
-    try_assert_query(pair, expr, threshold).await.or_panic()
+#[track_caller]
+pub fn assert_query(queried: &Queried, threshold: Threshold) -> Evidence {
+    try_assert_query(queried, threshold).or_panic()
 }
 
 /// `obs.query`: the value of a PromQL expression against a threshold, read in the
 /// threshold's unit (seconds, a ratio, a count, a rate, bytes). The expression must give
 /// one sample: aggregate with `sum`, `max`, ... An `error` when it gives none.
-pub async fn try_assert_query(
-    pair: &Pair,
-    expr: &str,
-    threshold: Threshold,
-) -> Result<Evidence, Failure> {
-    let check = pair
+///
+/// ```no_run
+/// # async fn demo(pair: &readiness_observability::Pair) -> readiness_core::Result<()> {
+/// use readiness_core::{Ratio, Threshold};
+/// use readiness_observability::assert_query;
+///
+/// let errors = pair.evaluate("max(app_error_ratio)").await;
+/// assert_query(&errors, Threshold::at_most(Ratio::percent(1.0)?));
+/// # Ok(()) }
+/// ```
+pub fn try_assert_query(queried: &Queried, threshold: Threshold) -> Result<Evidence, Failure> {
+    let expr = &queried.expr;
+    let check = queried
+        .source
         .check(
             "obs.query",
             format!("`{expr}` {threshold}"),
@@ -255,11 +318,10 @@ pub async fn try_assert_query(
         .with_threshold(threshold)
         .with_combine(Combine::VerdictOnly)
         .with_scenario(format!("instant query `{expr}` against Prometheus"));
-    let samples = match pair.query(expr).await {
-        Ok(s) => s,
-        Err(e) => return Err(check.error(e)),
-    };
-    let value = match samples.as_slice() {
+    if let Some(why) = &queried.failed {
+        return Err(check.error(Error::Other(why.clone())));
+    }
+    let value = match queried.samples.as_slice() {
         [] => {
             return Err(check.nothing_measured(format!(
                 "`{expr}` gives no sample: its series are absent or the filter removed them all"
@@ -289,7 +351,7 @@ pub async fn try_assert_query(
 pub struct MetricsLint {
     max_series_per_metric: usize,
     max_values_per_label: usize,
-    recorder: Option<readiness_core::Recorder>,
+    recorder: Option<Recorder>,
 }
 
 impl Default for MetricsLint {
@@ -316,20 +378,20 @@ impl MetricsLint {
     }
 
     /// Records the check with `recorder`.
-    pub fn with_recorder(mut self, recorder: readiness_core::Recorder) -> Self {
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
         self.recorder = Some(recorder);
         self
     }
 
     /// The problems in an exposition text, each `rule: metric: why`.
     pub fn problems(&self, text: &str) -> Vec<String> {
-        let exposition = parse(text);
+        let parsed = parse(text);
         let mut problems = Vec::new();
-        for (family, meta) in &exposition.families {
-            let samples: Vec<&Sample> = exposition
+        for (family, meta) in &parsed.families {
+            let samples: Vec<&Sample> = parsed
                 .samples
                 .iter()
-                .filter(|s| family_of(&s.name, &exposition.families) == Some(family.as_str()))
+                .filter(|s| family_of(&s.name, &parsed.families) == Some(family.as_str()))
                 .collect();
             if !is_snake_case(family) {
                 problems.push(format!("name-format: {family}: use lower snake_case"));
@@ -418,8 +480,8 @@ impl MetricsLint {
                 }
             }
         }
-        for s in &exposition.samples {
-            if family_of(&s.name, &exposition.families).is_none() {
+        for s in &parsed.samples {
+            if family_of(&s.name, &parsed.families).is_none() {
                 problems.push(format!("type: {}: a sample with no # TYPE line", s.name));
             }
         }
@@ -428,24 +490,60 @@ impl MetricsLint {
     }
 }
 
-/// Panics unless [`try_assert_metrics_lint`] passes.
-pub async fn assert_metrics_lint(url: &str, lint: &MetricsLint) -> Evidence {
-    try_assert_metrics_lint(url, lint).await.or_panic()
+/// One metrics endpoint's exposition text, read once. Measured by [`Exposition::read`],
+/// judged by [`try_assert_metrics_lint`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Exposition {
+    /// The endpoint read.
+    pub url: String,
+    /// The text it gave.
+    pub text: String,
+    /// Why it could not be read (a URL off loopback, a refused connection), if it could not.
+    pub failed: Option<String>,
 }
 
-/// `obs.metrics_lint`: the exposition text at `url` (a loopback `/metrics`) follows
-/// Prometheus's conventions: lower snake_case names, `# HELP` and `# TYPE` for each
-/// family, counters ending in `_total`, histograms with `_bucket` (up to `+Inf`), `_sum`
-/// and `_count`, base units, and the cardinality limits. An `error` when the endpoint
-/// gives no metric.
-pub async fn try_assert_metrics_lint(url: &str, lint: &MetricsLint) -> Result<Evidence, Failure> {
+impl Exposition {
+    /// Reads the exposition text at `url`, a loopback `/metrics`.
+    pub async fn read(url: &str) -> Exposition {
+        let read = match readiness_core::guard::check_target(
+            url,
+            readiness_core::guard::Reach::Loopback,
+            "a loopback metrics URL",
+        ) {
+            Ok(_) => fetch(url).await,
+            Err(e) => Err(e),
+        };
+        let (text, failed) = match read {
+            Ok(t) => (t, None),
+            Err(e) => (String::new(), Some(e.to_string())),
+        };
+        Exposition {
+            url: url.to_owned(),
+            text,
+            failed,
+        }
+    }
+}
+
+/// Panics unless [`try_assert_metrics_lint`] passes.
+#[track_caller]
+pub fn assert_metrics_lint(exposition: &Exposition, lint: &MetricsLint) -> Evidence {
+    try_assert_metrics_lint(exposition, lint).or_panic()
+}
+
+/// `obs.metrics_lint`: an exposition text ([`Exposition::read`]) follows Prometheus's
+/// conventions: lower snake_case names, `# HELP` and `# TYPE` for each family, counters
+/// ending in `_total`, histograms with `_bucket` (up to `+Inf`), `_sum` and `_count`, base
+/// units, and the cardinality limits. An `error` when the endpoint gives no metric.
+pub fn try_assert_metrics_lint(
+    exposition: &Exposition,
+    lint: &MetricsLint,
+) -> Result<Evidence, Failure> {
+    let url = &exposition.url;
     let title = format!("metrics at {url} follow the naming and type conventions");
-    let mut check = readiness_core::Check::new(
-        "obs.metrics_lint",
-        title,
-        readiness_core::Category::OBSERVABILITY,
-    )
-    .with_subject(format!("metrics/{url}"));
+    let mut check = Check::new("obs.metrics_lint", title, Category::OBSERVABILITY)
+        .with_subject(format!("metrics/{url}"));
     if let Some(r) = &lint.recorder {
         check = check.with_recorder(r.clone());
     }
@@ -457,22 +555,14 @@ pub async fn try_assert_metrics_lint(url: &str, lint: &MetricsLint) -> Result<Ev
             "one scrape of {url}; at most {} series per metric, {} values per label",
             lint.max_series_per_metric, lint.max_values_per_label
         ));
-    if let Err(e) = readiness_core::guard::check_target(
-        url,
-        readiness_core::guard::Reach::Loopback,
-        "a loopback metrics URL",
-    ) {
-        return Err(check.error(e));
+    if let Some(why) = &exposition.failed {
+        return Err(check.error(Error::Other(why.clone())));
     }
-    let text = match fetch(url).await {
-        Ok(t) => t,
-        Err(e) => return Err(check.error(e)),
-    };
-    let families = parse(&text).families.len();
+    let families = parse(&exposition.text).families.len();
     if families == 0 {
         return Err(check.nothing_measured(format!("{url} gives no metric")));
     }
-    let problems = lint.problems(&text);
+    let problems = lint.problems(&exposition.text);
     let summary = if problems.is_empty() {
         format!("{families} metric families, no problem")
     } else {
@@ -521,7 +611,7 @@ struct Sample {
 }
 
 #[derive(Debug, Default)]
-struct Exposition {
+struct Parsed {
     families: BTreeMap<String, Meta>,
     samples: Vec<Sample>,
 }
@@ -549,8 +639,8 @@ fn family_of<'a>(sample: &str, families: &'a BTreeMap<String, Meta>) -> Option<&
 
 /// A lenient reader of the text format (0.0.4 and OpenMetrics): `# HELP`, `# TYPE` and
 /// samples with their labels.
-fn parse(text: &str) -> Exposition {
-    let mut e = Exposition::default();
+fn parse(text: &str) -> Parsed {
+    let mut e = Parsed::default();
     for line in text.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("# HELP ") {
             let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -654,5 +744,74 @@ mod tests {
         assert_eq!(l["a"], "x,y");
         assert_eq!(l["b"], "q\"uote");
         assert_eq!(l["c"], "line\nbreak");
+    }
+
+    fn verdict(r: &Result<Evidence, Failure>) -> readiness_core::Verdict {
+        match r {
+            Ok(e) => e.verdict,
+            Err(f) => f.verdict(),
+        }
+    }
+
+    fn queried(samples: &[f64], failed: Option<&str>) -> Queried {
+        Queried {
+            expr: "max(app_error_ratio)".into(),
+            samples: samples.iter().map(|v| (BTreeMap::new(), *v)).collect(),
+            failed: failed.map(str::to_owned),
+            source: Source::for_tests(),
+        }
+    }
+
+    #[test]
+    fn a_query_is_judged_in_the_thresholds_unit_and_needs_one_sample()
+    -> Result<(), readiness_core::Error> {
+        use readiness_core::{Ratio, Verdict};
+        let limit = Threshold::at_most(Ratio::percent(5.0)?);
+        assert_eq!(
+            verdict(&try_assert_query(&queried(&[0.02], None), limit)),
+            Verdict::Pass
+        );
+        let high = try_assert_query(&queried(&[0.08], None), limit);
+        assert_eq!(verdict(&high), Verdict::Fail);
+        assert_eq!(
+            verdict(&try_assert_query(&queried(&[], None), limit)),
+            Verdict::Error
+        );
+        let two = try_assert_query(&queried(&[0.01, 0.02], None), limit);
+        assert!(two.is_err_and(|f| f.to_string().contains("gives 2 samples")));
+        let down = try_assert_query(&queried(&[], Some("connection refused")), limit);
+        assert!(down.is_err_and(
+            |f| f.verdict() == Verdict::Error && f.to_string().contains("connection refused")
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn metrics_lint_judges_the_text_read() {
+        use readiness_core::Verdict;
+        let lint = MetricsLint::default().with_recorder(crate::self_test_recorder());
+        let read = |text: &str, failed: Option<&str>| Exposition {
+            url: "http://127.0.0.1:9/metrics".into(),
+            text: text.into(),
+            failed: failed.map(str::to_owned),
+        };
+        let clean = "# HELP up_total x\n# TYPE up_total counter\nup_total 1\n";
+        assert_eq!(
+            verdict(&try_assert_metrics_lint(&read(clean, None), &lint)),
+            Verdict::Pass
+        );
+        let bad = "# TYPE errors counter\nerrors 1\n";
+        let f = try_assert_metrics_lint(&read(bad, None), &lint);
+        assert!(f.is_err_and(
+            |f| f.verdict() == Verdict::Fail && f.to_string().contains("counter-total: errors")
+        ));
+        assert_eq!(
+            verdict(&try_assert_metrics_lint(&read("", None), &lint)),
+            Verdict::Error
+        );
+        assert_eq!(
+            verdict(&try_assert_metrics_lint(&read("", Some("refused")), &lint)),
+            Verdict::Error
+        );
     }
 }

@@ -181,25 +181,75 @@ impl OtlpReceiver {
         self.try_assert_traces(expect).await.or_panic()
     }
 
-    /// `obs.traces`: within the bound, spans of the service arrive and at least one trace
-    /// links a child span to its parent (the request span and the work under it). An
-    /// `error` when the test made no request: no trace is owed.
+    /// `obs.traces` in one call: [`OtlpReceiver::collect`], then [`Traced::judge`].
     pub async fn try_assert_traces(&self, expect: &Traces) -> Result<Evidence, Failure> {
+        self.collect(expect).await.judge()
+    }
+
+    /// Waits, up to `expect`'s bound, until a trace of the service links a child span to
+    /// its parent, then takes what arrived. Judged by [`Traced::judge`].
+    pub async fn collect(&self, expect: &Traces) -> Traced {
+        let deadline = Instant::now() + expect.within;
+        // Bounded by the deadline; the exporter's batches arrive every few seconds.
+        let linked = loop {
+            let linked = linked_traces(&self.spans(), &expect.service);
+            if expect.requests == 0 || !linked.is_empty() || Instant::now() > deadline {
+                break linked;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let (spans, others): (Vec<ReceivedSpan>, Vec<ReceivedSpan>) = self
+            .spans()
+            .into_iter()
+            .partition(|s| s.service == expect.service);
+        Traced {
+            expect: expect.clone(),
+            endpoint: self.endpoint(),
+            spans,
+            others: others.into_iter().map(|s| s.service).collect(),
+            rejected: self.rejected(),
+            linked,
+        }
+    }
+}
+
+/// The spans that reached the receiver for one service. Measured by
+/// [`OtlpReceiver::collect`], judged by [`Traced::judge`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Traced {
+    /// What was expected.
+    pub expect: Traces,
+    /// The receiver's OTLP/HTTP endpoint.
+    pub endpoint: String,
+    /// The service's spans.
+    pub spans: Vec<ReceivedSpan>,
+    /// Other services that sent spans.
+    pub others: BTreeSet<String>,
+    /// Export requests that could not be decoded.
+    pub rejected: Vec<String>,
+    /// One `(parent name, child name)` per trace that links a child to its parent.
+    pub linked: Vec<(String, String)>,
+}
+
+impl Traced {
+    /// `obs.traces`: spans of the service arrived and at least one trace links a child span
+    /// to its parent (the request span and the work under it). An `error` when the test
+    /// made no request: no trace is owed.
+    pub fn judge(&self) -> Result<Evidence, Failure> {
+        let expect = &self.expect;
         let mut check = Check::new(
             "obs.traces",
             format!("{} sends linked traces", expect.service),
             Category::OBSERVABILITY,
         )
         .with_subject(format!("traces/{}", expect.service))
-        .with_target(self.endpoint())
+        .with_target(self.endpoint.clone())
         .with_threshold(Threshold::at_least(Count(1)))
         .with_combine(Combine::VerdictOnly)
         .with_scenario(format!(
             "{} request(s) made; spans of {} awaited for up to {:?} at {}/v1/traces",
-            expect.requests,
-            expect.service,
-            expect.within,
-            self.endpoint()
+            expect.requests, expect.service, expect.within, self.endpoint
         ));
         if let Some(r) = &expect.recorder {
             check = check.with_recorder(r.clone());
@@ -207,43 +257,28 @@ impl OtlpReceiver {
         if expect.requests == 0 {
             return Err(check.nothing_measured("no request was made: no trace is owed"));
         }
-        let deadline = Instant::now() + expect.within;
-        // Bounded by the deadline; the exporter's batches arrive every few seconds.
-        let linked = loop {
-            let linked = linked_traces(&self.spans(), &expect.service);
-            if !linked.is_empty() || Instant::now() > deadline {
-                break linked;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        let spans: Vec<ReceivedSpan> = self
-            .spans()
-            .into_iter()
-            .filter(|s| s.service == expect.service)
-            .collect();
+        let spans = &self.spans;
         let traces: BTreeSet<&str> = spans.iter().map(|s| s.trace_id.as_str()).collect();
         let summary = if spans.is_empty() {
-            let others: BTreeSet<String> = self.spans().into_iter().map(|s| s.service).collect();
-            let rejected = self.rejected();
             format!(
                 "no span of {} arrived within {:?}{}{}",
                 expect.service,
                 expect.within,
-                if others.is_empty() {
+                if self.others.is_empty() {
                     String::new()
                 } else {
                     format!(
                         " (spans of: {})",
-                        others.into_iter().collect::<Vec<_>>().join(", ")
+                        self.others.iter().cloned().collect::<Vec<_>>().join(", ")
                     )
                 },
-                if rejected.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({} export(s) rejected: {})", rejected.len(), rejected[0])
+                match self.rejected.first() {
+                    None => String::new(),
+                    Some(first) =>
+                        format!(" ({} export(s) rejected: {first})", self.rejected.len()),
                 },
             )
-        } else if linked.is_empty() {
+        } else if self.linked.is_empty() {
             format!(
                 "{} span(s) in {} trace(s) arrived, none with a parent in its trace: every span is a root ({})",
                 spans.len(),
@@ -256,16 +291,24 @@ impl OtlpReceiver {
                     .join(", ")
             )
         } else {
-            let (parent, child) = &linked[0];
+            let (parent, child) = &self.linked[0];
             format!(
                 "{} of {} trace(s) link parent and child, e.g. {parent} → {child}; {} span(s)",
-                linked.len(),
+                self.linked.len(),
                 traces.len(),
                 spans.len()
             )
         };
-        check.judge(Observation::new(Quantity::count(linked.len() as u64)).with_summary(summary))
+        check.judge(
+            Observation::new(Quantity::count(self.linked.len() as u64)).with_summary(summary),
+        )
     }
+}
+
+/// Panics unless [`Traced::judge`] passes.
+#[track_caller]
+pub fn assert_traces(traced: &Traced) -> Evidence {
+    traced.judge().or_panic()
 }
 
 /// One `(parent name, child name)` per trace that links a child to a parent of the

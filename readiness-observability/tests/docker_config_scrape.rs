@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use readiness_core::{Count, Ratio, Threshold, Verdict};
 use readiness_observability::{
-    Exporter, MetricsLint, Pair, RuleFile, Target, try_assert_alert_routes,
+    Exporter, Exposition, MetricsLint, Pair, RuleFile, Target, try_assert_alert_routes,
     try_assert_metric_exists, try_assert_metrics_lint, try_assert_query, try_assert_rules_lint,
     try_assert_rules_load, try_assert_targets_up,
 };
@@ -29,8 +29,7 @@ async fn invalid_rules_fail_with_promtools_message_and_the_good_rules_stay() -> 
         "{start:?}"
     );
 
-    let loaded = try_assert_rules_load(&mut pair, &[RuleFile::new("app.yml", RULES)])
-        .await
+    let loaded = try_assert_rules_load(&pair.load_rules(&[RuleFile::new("app.yml", RULES)]).await)
         .map_err(|f| message(&f))?;
     assert!(
         loaded
@@ -39,9 +38,12 @@ async fn invalid_rules_fail_with_promtools_message_and_the_good_rules_stay() -> 
             .is_some_and(|s| s.contains("2 alerting rule(s): ErrorsHigh, QueueSlow"))
     );
 
-    let f = try_assert_rules_load(&mut pair, &[RuleFile::new("broken.yml", BAD_EXPR)])
-        .await
-        .expect_err("an unclosed parenthesis");
+    let f = try_assert_rules_load(
+        &pair
+            .load_rules(&[RuleFile::new("broken.yml", BAD_EXPR)])
+            .await,
+    )
+    .expect_err("an unclosed parenthesis");
     assert_eq!(f.verdict(), Verdict::Fail);
     let m = message(&f);
     assert!(
@@ -54,20 +56,20 @@ async fn invalid_rules_fail_with_promtools_message_and_the_good_rules_stay() -> 
     );
     assert!(m.contains("unclosed left parenthesis"), "{m}");
 
-    let f = try_assert_rules_load(&mut pair, &[RuleFile::new("typo.yml", BAD_FIELD)])
-        .await
-        .expect_err("an unknown field");
+    let f = try_assert_rules_load(
+        &pair
+            .load_rules(&[RuleFile::new("typo.yml", BAD_FIELD)])
+            .await,
+    )
+    .expect_err("an unknown field");
     let m = message(&f);
     assert!(m.contains("line 6: field fore not found"), "{m}");
     // The rules loaded before the refused files are still the ones Prometheus runs.
     assert_eq!(pair.alert_rules().len(), 2);
 
-    let f = try_assert_rules_load(&mut pair, &[])
-        .await
-        .expect_err("no file");
+    let f = try_assert_rules_load(&pair.load_rules(&[]).await).expect_err("no file");
     assert_eq!(f.verdict(), Verdict::Error);
-    let f = try_assert_rules_load(&mut pair, &[RuleFile::new("../x.yml", RULES)])
-        .await
+    let f = try_assert_rules_load(&pair.load_rules(&[RuleFile::new("../x.yml", RULES)]).await)
         .expect_err("a path is not a file name");
     assert_eq!(f.verdict(), Verdict::Error);
     assert!(
@@ -86,18 +88,17 @@ async fn alertmanager_config_is_checked_by_amtool_and_each_route_resolved() -> T
         .start()
         .await?;
     let routes = [("ErrorsHigh", "pager"), ("QueueSlow", "chat")];
-    let ok = try_assert_alert_routes(&mut pair, ALERTMANAGER, &routes)
-        .await
-        .map_err(|f| message(&f))?;
+    let loaded = pair.load_alertmanager_config(ALERTMANAGER).await;
+    let ok = try_assert_alert_routes(&loaded, &routes).map_err(|f| message(&f))?;
     assert!(
         ok.summary
             .as_deref()
             .is_some_and(|s| s.contains("ErrorsHigh → pager"))
     );
 
-    let f = try_assert_alert_routes(&mut pair, ALERTMANAGER, &[("ErrorsHigh", "chat")])
-        .await
-        .expect_err("ErrorsHigh pages");
+    // The same measurement judged against another expectation: the judge is pure.
+    let f =
+        try_assert_alert_routes(&loaded, &[("ErrorsHigh", "chat")]).expect_err("ErrorsHigh pages");
     assert!(
         message(&f).contains("ErrorsHigh routes to pager, expected chat"),
         "{}",
@@ -105,9 +106,11 @@ async fn alertmanager_config_is_checked_by_amtool_and_each_route_resolved() -> T
     );
 
     let unknown_receiver = ALERTMANAGER.replace("      receiver: pager", "      receiver: pagr");
-    let f = try_assert_alert_routes(&mut pair, &unknown_receiver, &routes)
-        .await
-        .expect_err("a route to a receiver that does not exist");
+    let f = try_assert_alert_routes(
+        &pair.load_alertmanager_config(&unknown_receiver).await,
+        &routes,
+    )
+    .expect_err("a route to a receiver that does not exist");
     let m = message(&f);
     assert!(m.contains("amtool check-config rejected it"), "{m}");
     assert!(
@@ -117,8 +120,7 @@ async fn alertmanager_config_is_checked_by_amtool_and_each_route_resolved() -> T
     assert!(!m.contains("/etc/readiness"), "the container's path: {m}");
 
     let mut empty = Pair::builder().with_recorder(recorder()).start().await?;
-    let f = try_assert_alert_routes(&mut empty, ALERTMANAGER, &routes)
-        .await
+    let f = try_assert_alert_routes(&empty.load_alertmanager_config(ALERTMANAGER).await, &routes)
         .expect_err("no rule to route");
     assert_eq!(f.verdict(), Verdict::Error);
     Ok(())
@@ -152,13 +154,9 @@ async fn targets_metrics_and_queries_are_judged_through_a_real_scrape() -> TestR
         "{:?}",
         exists.summary
     );
-    let q = try_assert_query(
-        &pair,
-        "max(app_error_ratio)",
-        Threshold::at_most(Ratio::percent(5.0)?),
-    )
-    .await
-    .map_err(|f| message(&f))?;
+    let errors = pair.evaluate("max(app_error_ratio)").await;
+    let q = try_assert_query(&errors, Threshold::at_most(Ratio::percent(5.0)?))
+        .map_err(|f| message(&f))?;
     assert_eq!(q.verdict, Verdict::Pass);
 
     let f = try_assert_metric_exists(&scraped, "app_request_total").expect_err("a typo");
@@ -173,33 +171,26 @@ async fn targets_metrics_and_queries_are_judged_through_a_real_scrape() -> TestR
         m.contains("similar names exported: app_requests_total"),
         "{m}"
     );
-    let f = try_assert_query(
-        &pair,
-        "max(app_error_ratio)",
-        Threshold::at_most(Ratio::percent(1.0)?),
-    )
-    .await
-    .expect_err("2% is above 1%");
+    let f = try_assert_query(&errors, Threshold::at_most(Ratio::percent(1.0)?))
+        .expect_err("2% is above 1%");
     assert_eq!(f.verdict(), Verdict::Fail);
-    let f = try_assert_query(&pair, "max(no_such_metric)", Threshold::at_most(Count(1)))
-        .await
-        .expect_err("no sample");
+    let f = try_assert_query(
+        &pair.evaluate("max(no_such_metric)").await,
+        Threshold::at_most(Count(1)),
+    )
+    .expect_err("no sample");
     assert_eq!(f.verdict(), Verdict::Error);
     assert!(message(&f).contains("gives no sample"));
     let f = try_assert_query(
-        &pair,
-        "app_requests_total or app_error_ratio",
+        &pair.evaluate("app_requests_total or app_error_ratio").await,
         Threshold::at_most(Count(100)),
     )
-    .await
     .expect_err("two samples");
     assert!(message(&f).contains("gives 2 samples; aggregate it to one"));
 
     // The rules select queue_depth, which nothing exports, and rate() nothing: the lint
     // names the absent selector.
-    let f = try_assert_rules_lint(&pair)
-        .await
-        .expect_err("queue_depth is absent");
+    let f = try_assert_rules_lint(&scraped).expect_err("queue_depth is absent");
     let m = message(&f);
     assert!(
         m.contains("absent-selector: QueueSlow: selects queue_depth"),
@@ -225,7 +216,7 @@ async fn targets_metrics_and_queries_are_judged_through_a_real_scrape() -> TestR
     let none = Pair::builder().with_recorder(recorder()).start().await?;
     let f = try_assert_targets_up(&none.scrape().await).expect_err("no target");
     assert_eq!(f.verdict(), Verdict::Error);
-    let f = try_assert_rules_lint(&none).await.expect_err("no rule");
+    let f = try_assert_rules_lint(&none.scrape().await).expect_err("no rule");
     assert_eq!(f.verdict(), Verdict::Error);
     Ok(())
 }
@@ -247,17 +238,16 @@ async fn rules_lint_names_each_check_that_fails() -> TestResult {
         .with_recorder(recorder())
         .start()
         .await?;
-    try_assert_rules_lint(&pair)
-        .await
-        .map_err(|f| message(&f))?;
+    try_assert_rules_lint(&pair.scrape().await).map_err(|f| message(&f))?;
 
     let mut pair = pair;
-    try_assert_rules_load(&mut pair, &[RuleFile::new("sloppy.yml", sloppy)])
-        .await
-        .map_err(|f| message(&f))?;
-    let f = try_assert_rules_lint(&pair)
-        .await
-        .expect_err("sloppy rules");
+    try_assert_rules_load(
+        &pair
+            .load_rules(&[RuleFile::new("sloppy.yml", sloppy)])
+            .await,
+    )
+    .map_err(|f| message(&f))?;
+    let f = try_assert_rules_lint(&pair.scrape().await).expect_err("sloppy rules");
     let m = message(&f);
     for needle in [
         "paging-for: QueueGrows: severity critical pages with no `for`",
@@ -282,8 +272,7 @@ async fn metrics_lint_reads_a_real_endpoint() -> TestResult {
     let lint = MetricsLint::default()
         .max_values_per_label(3)
         .with_recorder(recorder());
-    try_assert_metrics_lint(&exporter.url(), &lint)
-        .await
+    try_assert_metrics_lint(&Exposition::read(&exporter.url()).await, &lint)
         .map_err(|f| message(&f))?;
 
     exporter
@@ -293,8 +282,7 @@ async fn metrics_lint_reads_a_real_endpoint() -> TestResult {
     for u in 0..5 {
         users.set(&[("user", &format!("u{u}"))], 1.0);
     }
-    let f = try_assert_metrics_lint(&exporter.url(), &lint)
-        .await
+    let f = try_assert_metrics_lint(&Exposition::read(&exporter.url()).await, &lint)
         .expect_err("a counter without _total and a label per user");
     let m = message(&f);
     assert!(m.contains("counter-total: app_errors"), "{m}");
@@ -304,12 +292,10 @@ async fn metrics_lint_reads_a_real_endpoint() -> TestResult {
     );
 
     let empty = Exporter::start().await?;
-    let f = try_assert_metrics_lint(&empty.url(), &lint)
-        .await
+    let f = try_assert_metrics_lint(&Exposition::read(&empty.url()).await, &lint)
         .expect_err("no metric");
     assert_eq!(f.verdict(), Verdict::Error);
-    let f = try_assert_metrics_lint("http://192.0.2.1/metrics", &lint)
-        .await
+    let f = try_assert_metrics_lint(&Exposition::read("http://192.0.2.1/metrics").await, &lint)
         .expect_err("not loopback");
     assert_eq!(f.verdict(), Verdict::Error);
     Ok(())

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use readiness::Verdict;
 use readiness::observability::{
-    Exporter, Induced, LogLines, LogRules, MetricsLint, Pair, RuleFile, Target, try_assert_logs,
-    try_assert_metrics_lint, try_assert_targets_up,
+    Exporter, Exposition, Induced, LogLines, LogRules, MetricsLint, Pair, RuleFile, Target,
+    try_assert_logs, try_assert_metrics_lint, try_assert_targets_up,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -86,8 +86,7 @@ async fn targets_that_serve_garbage_or_hang_are_named_with_the_reason() {
     let lint = MetricsLint::default().with_recorder(recorder(&dir));
     for addr in [&garbage, &hanging] {
         let url = format!("http://{addr}/metrics");
-        let f = try_assert_metrics_lint(&url, &lint)
-            .await
+        let f = try_assert_metrics_lint(&Exposition::read(&url).await, &lint)
             .expect_err("nothing to lint");
         assert_eq!(f.verdict(), Verdict::Error, "{f}");
     }

@@ -17,7 +17,8 @@ use readiness_core::{Recorder, Verdict};
 use readiness_dr::fault::Faults;
 use readiness_observability::{
     HealthEndpoints, Induced, LogLines, LogRules, OtlpReceiver, Pair, RuleFile, Target, Traces,
-    try_assert_alert_routes, try_assert_logs, try_assert_rules_lint, try_assert_targets_up,
+    assert_traces, try_assert_alert_routes, try_assert_logs, try_assert_rules_lint,
+    try_assert_targets_up,
 };
 
 use common::{Stack, StackOptions, client, create, stack};
@@ -106,9 +107,12 @@ async fn docker_every_alert_fires_routes_and_resolves_and_none_under_normal_load
         ("ReferenceCacheDegraded", "chat"),
     ];
     let yaml = std::fs::read_to_string(monitoring("alertmanager.yml")).unwrap();
-    r(try_assert_alert_routes(&mut pair, &yaml, &routes).await);
+    r(try_assert_alert_routes(
+        &pair.load_alertmanager_config(&yaml).await,
+        &routes,
+    ));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    r(try_assert_rules_lint(&pair).await);
+    r(try_assert_rules_lint(&pair.scrape().await));
     r(pair.try_assert_silent(Duration::from_secs(8)).await);
     assert!(
         load.sent.load(Ordering::Relaxed) > 100,
@@ -184,9 +188,7 @@ async fn docker_defect_missing_metric_fails_the_error_rate_alert_naming_the_abse
             && m.contains("selects series http_requests_total, absent from every scraped target"),
         "{m}"
     );
-    let lint = try_assert_rules_lint(&pair)
-        .await
-        .expect_err("the lint sees it too");
+    let lint = try_assert_rules_lint(&pair.scrape().await).expect_err("the lint sees it too");
     assert!(
         lint.to_string()
             .contains("absent-selector: ReferenceHighErrorRate: selects http_requests_total")
@@ -197,13 +199,14 @@ async fn health_of(s: &Stack) -> Result<readiness_core::Evidence, readiness_core
     let faults = Faults::new().await.unwrap();
     let health = HealthEndpoints::new(&s.url).with_recorder(recorder());
     health
-        .try_assert_accurate(
+        .watch(
             "postgres",
             async { faults.pause(&s.postgres).await.map(|_| ()) },
             async { faults.unpause(&s.postgres).await.map(|_| ()) },
             Duration::from_secs(8),
         )
         .await
+        .judge()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,10 +288,10 @@ async fn docker_traces_link_the_request_span_to_its_database_span() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    let e = receiver
-        .try_assert_traces(&Traces::of("reference-service", requests).with_recorder(recorder()))
-        .await
-        .unwrap_or_else(|f| panic!("{f}"));
+    let traced = receiver
+        .collect(&Traces::of("reference-service", requests).with_recorder(recorder()))
+        .await;
+    let e = assert_traces(&traced);
     assert!(
         e.summary.as_deref().unwrap().contains("request → db.query"),
         "{:?}",
