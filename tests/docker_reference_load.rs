@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{self_test, stack};
 use readiness::load::{Load, Model, http, soak, try_assert_no_memory_drift, try_assert_p95_under};
-use readiness::{Bytes, Verdict, containers};
+use readiness::{Bytes, Verdict};
 use reference_service::stack::{Service, Stack, StackOptions};
 
 async fn seed(s: &Stack) {
@@ -63,35 +63,14 @@ async fn docker_slow_search_defect_fails_search_p95() {
     assert!(msg.contains("/orders/search?customer=c1"), "{msg}");
 }
 
-/// Memory of the service container, from the Docker API.
-async fn container_memory(
-    s: &Stack,
-) -> impl Fn() -> futures_util::future::BoxFuture<'static, Option<u64>> + Send + 'static {
-    use futures_util::{FutureExt, StreamExt};
-    let Service::Container(c) = &s.service else {
-        panic!("container mode")
-    };
-    let id = c.id().to_owned();
-    let docker = containers::docker().await.expect("docker");
-    move || {
-        let (docker, id) = (docker.clone(), id.clone());
-        async move {
-            let options =
-                readiness::testcontainers::bollard::query_parameters::StatsOptionsBuilder::new()
-                    .stream(false)
-                    .one_shot(true)
-                    .build();
-            let stats = docker.stats(&id, Some(options)).next().await?.ok()?;
-            stats.memory_stats?.usage
-        }
-        .boxed()
-    }
-}
-
 async fn soak_run(s: &Stack) -> readiness::load::SoakReport {
     let url = format!("{}/health/live", s.url);
     let model = Model::constant_rate(200.0, Duration::from_secs(6)).expect("model");
-    let memory = container_memory(s).await;
+    let Service::Container(service) = &s.service else {
+        panic!("container mode")
+    };
+    let faults = readiness::dr::fault::Faults::new().await.expect("docker");
+    let memory = faults.memory_of(service.as_ref());
     soak(
         &Load::new("live", model).with_recorder(self_test()),
         http::get(&url).with_timeout(Duration::from_secs(5)),

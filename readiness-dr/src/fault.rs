@@ -22,7 +22,8 @@ use readiness_core::testcontainers::bollard::models::{
     NetworkConnectRequest, NetworkDisconnectRequest,
 };
 use readiness_core::testcontainers::bollard::query_parameters::{
-    KillContainerOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+    KillContainerOptionsBuilder, RestartContainerOptionsBuilder, StatsOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use readiness_core::testcontainers::{ContainerAsync, Image};
 use readiness_core::{Error, Moment, Result};
@@ -219,6 +220,29 @@ impl Faults {
             u.paused.remove(id);
         }
         Ok(self.record(format!("unpause {}", short(id))))
+    }
+
+    /// A reading of `target`'s memory use in bytes (the Docker API's stats, one answer per
+    /// call), to pass to `readiness_load::soak`; `None` when the engine gives no figure.
+    pub fn memory_of(
+        &self,
+        target: &impl FaultTarget,
+    ) -> impl Fn() -> futures_util::future::BoxFuture<'static, Option<u64>> + Send + Sync + 'static
+    {
+        use futures_util::{FutureExt as _, StreamExt as _};
+        let (docker, id) = (self.docker.clone(), target.container_id().to_owned());
+        move || {
+            let (docker, id) = (docker.clone(), id.clone());
+            async move {
+                let options = StatsOptionsBuilder::new()
+                    .stream(false)
+                    .one_shot(true)
+                    .build();
+                let stats = docker.stats(&id, Some(options)).next().await?.ok()?;
+                stats.memory_stats?.usage
+            }
+            .boxed()
+        }
     }
 
     /// Takes the container off `network` (its peers there no longer reach it); undone on

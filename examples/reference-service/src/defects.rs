@@ -5,7 +5,7 @@
 //! | defect | what it does | the criterion that catches it |
 //! |---|---|---|
 //! | `slow_search` | drops the index on `orders.customer` and adds 200 ms to every search | `load.p95` on `GET /orders/search` |
-//! | `leak` | keeps 64 KiB per request forever | soak: `load.no_drift` of the target's memory |
+//! | `leak` | keeps 64 KiB per request forever | soak: `load.soak_memory` of the container's memory |
 //! | `unacked_write_loss` | answers `201` before the order is written; writes land a second later, so a crash loses them | `dr.rpo` (no acknowledged write lost) |
 //! | `always_ready` | `/health/ready` says ready even when PostgreSQL is down | `obs.health_accurate`, `dr.rto` via readiness |
 //! | `missing_metric` | never exports `http_requests_total`, so an error-rate alert can never fire | `obs.alert_fires` |
@@ -43,6 +43,25 @@ pub const ALL: [&str; 14] = [
     "unchecked_text",
 ];
 
+/// For each defect, the criteria of the readiness review (`readiness-run`) that must fail
+/// when it is on; with it on, every other criterion must still pass.
+pub const CAUGHT_BY: [(&str, &[&str]); 14] = [
+    ("slow_search", &["load.p95"]),
+    ("leak", &["load.soak_memory"]),
+    ("unacked_write_loss", &["dr.no_ack_write_lost"]),
+    ("always_ready", &["obs.health_accurate"]),
+    ("missing_metric", &["obs.alert_fires", "obs.alerts_fired"]),
+    ("no_rate_limit", &["sec.rate_limit"]),
+    ("crash_on_slow_dependency", &["dr.rto"]),
+    ("no_graceful_drain", &["dr.zero_downtime"]),
+    ("no_auth", &["sec.auth_required"]),
+    ("cors_allow_all", &["sec.cors"]),
+    ("panic_on_crafted_body", &["sec.malformed_input"]),
+    ("logs_token", &["sec.no_secrets"]),
+    ("debug_port", &["sec.exposed_ports"]),
+    ("unchecked_text", &["sec.malformed_input"]),
+];
+
 /// The defects switched on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Defects(BTreeSet<&'static str>);
@@ -76,6 +95,13 @@ impl fmt::Display for Defects {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_defect_names_the_criteria_that_catch_it() {
+        let named: Vec<&str> = CAUGHT_BY.iter().map(|(d, _)| *d).collect();
+        assert_eq!(named, ALL);
+        assert!(CAUGHT_BY.iter().all(|(_, c)| !c.is_empty()));
+    }
 
     #[test]
     fn parse_knows_every_defect() {

@@ -2,8 +2,9 @@
 //! the service in containers, checks real criteria against them (dependency start time,
 //! readiness probe, latency and errors under load, refused unauthenticated writes, its
 //! monitoring on a real Prometheus and Alertmanager (alerts fired, routed and resolved,
-//! health, logs, traces), recovery from a killed database and acknowledged writes across a
-//! killed service), then
+//! health, logs, traces), memory under a soak, a switch of instances with requests in
+//! flight, recovery from a killed database, acknowledged writes across a killed service and
+//! a start while the database is slow), then
 //! prints the scorecard of this run and writes the report (Markdown, HTML, JSON, JUnit).
 //!
 //! Exit code: 0 go, 1 no-go, 2 the report could not be made.
@@ -31,11 +32,14 @@ use readiness::dr::history::{
 use readiness::dr::proxy::Proxy;
 use readiness::dr::recovery::{Health, Recovery, try_assert_rto_within};
 use readiness::dr::switch::{switch, try_assert_zero_downtime_switch};
-use readiness::load::{Load, Model, http, try_assert_error_rate_under, try_assert_p95_under};
+use readiness::load::{
+    Load, Model, http, soak, try_assert_error_rate_under, try_assert_no_memory_drift,
+    try_assert_p95_under,
+};
 use readiness::report::{Decision, Format, Options, Run, make, write_outputs};
 use readiness::{
-    Category, Check, Error, Evidence, Failure, Observation, Probe, Quantity, Ratio, Threshold,
-    containers,
+    Bytes, Category, Check, Error, Evidence, Failure, Observation, Probe, Quantity, Ratio,
+    Threshold, containers,
 };
 use reference_service::stack::{SERVICE_PORT, Stack, StackOptions};
 
@@ -43,8 +47,14 @@ use reference_service::stack::{SERVICE_PORT, Stack, StackOptions};
 const READY_LIMIT: Duration = Duration::from_secs(10);
 /// How long the service may take to be ready again after its database was killed.
 const RTO_LIMIT: Duration = Duration::from_secs(60);
-/// The p99 latency of a search across a switch of instances.
-const SWITCH_P99_LIMIT: Duration = Duration::from_millis(500);
+/// The p99 latency of a 200 ms request across a switch of instances.
+const SWITCH_P99_LIMIT: Duration = Duration::from_secs(1);
+/// How long the service may take to be ready after it was started while its database was
+/// slow (the database answers again 3 s after the start).
+const SLOW_START_LIMIT: Duration = Duration::from_secs(15);
+/// How fast the service's memory may grow under a steady load (the `leak` defect keeps
+/// 64 KiB per request: about 750 MiB a minute at 200 requests a second).
+const DRIFT_LIMIT: Bytes = Bytes(32 * 1024 * 1024);
 /// How much acknowledged data a crash of the service may lose (the seeds' "RPO < 5 min").
 const RPO_LIMIT: Duration = Duration::from_secs(300);
 
@@ -190,6 +200,9 @@ async fn service_checks(defect: &str) {
 
     if let Err(e) = observability_checks(&stack).await {
         println!("  error observability: {e}");
+    }
+    if let Err(e) = soak_drill(&stack).await {
+        println!("  error soak: {e}");
     }
     if let Err(e) = switch_drill(&stack).await {
         println!("  error switch drill: {e}");
@@ -425,17 +438,19 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// A deploy: the old instance behind the fault proxy, a load of searches through it (a new
-/// connection each, as behind a load balancer), the switch to a new instance with
-/// connection draining and SIGTERM to the old one; no request may fail.
+/// A deploy: the old instance behind the fault proxy, a load of 200 ms requests through it
+/// (a new connection each, as behind a load balancer, so some are always in flight), the
+/// switch to a new instance with connection draining and SIGTERM to the old one; no
+/// request may fail.
 async fn switch_drill(stack: &Stack) -> readiness::Result<()> {
-    let (old, old_url) = stack.start_another_service().await?;
-    let (_new, new_url) = stack.start_another_service().await?;
+    let debug = [("REFERENCE_DEBUG_ENDPOINTS", "1")];
+    let (old, old_url) = stack.start_another_service_with(&debug).await?;
+    let (_new, new_url) = stack.start_another_service_with(&debug).await?;
     let host = |url: &str| url.trim_start_matches("http://").to_owned();
     let proxy = Proxy::start("front", host(&old_url)).await?;
-    let front = format!("http://{}/orders/search?customer=c1", proxy.listen_addr());
-    let model = Model::constant_rate(50.0, Duration::from_secs(4))?;
-    let load = Load::new("search_across_switch", model);
+    let front = format!("http://{}/debug/sleep?ms=200", proxy.listen_addr());
+    let model = Model::constant_rate(20.0, Duration::from_secs(5))?;
+    let load = Load::new("requests_across_switch", model);
     let run = load.run(
         http::get(&front)
             .with_new_connection_per_request()
@@ -455,6 +470,25 @@ async fn switch_drill(stack: &Stack) -> readiness::Result<()> {
         &switched?,
         SWITCH_P99_LIMIT,
     ));
+    Ok(())
+}
+
+/// A soak: a steady 200 requests a second for 6 s while the service container's memory is
+/// read from Docker; the slope of its growth is judged.
+async fn soak_drill(stack: &Stack) -> readiness::Result<()> {
+    let service = stack
+        .service_container()
+        .ok_or_else(|| Error::Other("the service is not a container".into()))?;
+    let faults = Faults::new().await?;
+    let model = Model::constant_rate(200.0, Duration::from_secs(6))?;
+    let report = soak(
+        &Load::new("soak_live", model),
+        http::get(format!("{}/health/live", stack.url)).with_timeout(Duration::from_secs(5)),
+        Duration::from_millis(250),
+        faults.memory_of(service),
+    )
+    .await?;
+    show(try_assert_no_memory_drift(&report, DRIFT_LIMIT));
     Ok(())
 }
 
@@ -490,6 +524,23 @@ async fn recovery_drills(stack: &Stack) -> readiness::Result<()> {
         .read_back(stack.orders_written().await?);
     show(try_assert_no_acknowledged_write_lost(&history));
     show(try_assert_rpo_within(&history, RPO_LIMIT));
+
+    // The killed service started again while its database is slow (paused for 3 s): it
+    // must wait for the database, not exit.
+    faults.pause(&stack.postgres).await?;
+    let started = faults.start(service).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    faults.unpause(&stack.postgres).await?;
+    let recovery = Recovery::of(
+        "orders service started behind a slow database",
+        Health::http_of(service, SERVICE_PORT, "/health/ready"),
+    )
+    .with_interval(Duration::from_millis(200))
+    .with_settle(Duration::from_secs(1))
+    .with_deadline(Duration::from_secs(20))
+    .measure(&started, &faults.events())
+    .await?;
+    show(try_assert_rto_within(&recovery, SLOW_START_LIMIT));
     Ok(())
 }
 
