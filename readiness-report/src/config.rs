@@ -16,6 +16,10 @@
 //! reliability = 15
 //! security = 15
 //!
+//! [[report.category_of]]                # optional: the team's own categories
+//! criteria = ["svc.*", "obs.health_accurate"]
+//! category = "availability"             # first rule that names a criterion wins
+//!
 //! [[report.no_go]]                      # any rule that holds makes the verdict no-go
 //! when = "any_failed"                   # any_failed | any_error | score_below
 //! category = "security"                 # optional: only this category
@@ -51,6 +55,10 @@ pub struct ReportConfig {
     pub expected: Vec<String>,
     /// Category weights.
     pub categories: BTreeMap<String, f64>,
+    /// The team's own categories: each rule puts the criteria it names (ids, a trailing `*`
+    /// matches a prefix) in `category`, in place of the category their tests gave them. The
+    /// first rule that names a criterion wins.
+    pub category_of: Vec<CategoryRule>,
     /// How a weighted category without evidence counts.
     pub unassessed: Unassessed,
     /// Rules that make the verdict no-go.
@@ -59,6 +67,16 @@ pub struct ReportConfig {
     pub capacity: Option<CapacityConfig>,
     /// Baseline comparison.
     pub baseline: BaselineConfig,
+}
+
+/// One `[[report.category_of]]` rule: these criteria count in that category.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryRule {
+    /// Criterion ids; a trailing `*` matches a prefix (`"dr.*"`).
+    pub criteria: Vec<String>,
+    /// The category they count in.
+    pub category: String,
 }
 
 /// How a weighted category with no evidence counts in the score. It is shown as "not
@@ -154,6 +172,7 @@ impl Default for ReportConfig {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
+            category_of: Vec::new(),
             unassessed: Unassessed::Zero,
             no_go: vec![
                 NoGoRule::AnyError { category: None },
@@ -240,6 +259,15 @@ impl ReportConfig {
                 ));
             }
         }
+        for rule in &self.category_of {
+            if rule.criteria.is_empty() || rule.category.trim().is_empty() {
+                return bad(format!(
+                    "category_of: a rule needs criteria and a category (criteria = {:?}, \
+                     category = {:?})",
+                    rule.criteria, rule.category
+                ));
+            }
+        }
         for rule in &self.no_go {
             if let NoGoRule::ScoreBelow { score, .. } = rule
                 && !(0.0..=10.0).contains(score)
@@ -276,6 +304,15 @@ impl ReportConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The category `id` counts in: the first `category_of` rule naming it, else `given`
+    /// (the category its test gave it).
+    pub fn category_for<'a>(&'a self, id: &str, given: &'a str) -> &'a str {
+        self.category_of
+            .iter()
+            .find(|rule| rule.criteria.iter().any(|p| matches(p, id)))
+            .map_or(given, |rule| rule.category.as_str())
     }
 
     /// Whether `id` is must-pass.

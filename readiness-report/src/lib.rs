@@ -72,7 +72,7 @@ mod text;
 use std::path::{Path, PathBuf};
 
 pub use baseline::{Baseline, Change, Comparison};
-pub use config::{NoGoRule, ReportConfig, Unassessed};
+pub use config::{CategoryRule, NoGoRule, ReportConfig, Unassessed};
 pub use finding::{Finding, FindingKind};
 pub use merge::{Merged, merge};
 pub use read::{Entry, Read, ShardOf, read};

@@ -428,6 +428,10 @@ pub fn score(merged: Merged, config: &ReportConfig) -> Scored {
     let mut seen = vec![false; config.expected.len()];
     let mut last: Option<(usize, bool)> = None;
     for r in &mut lines {
+        let category = config.category_for(&r.id, &r.category);
+        if category != r.category.as_str() {
+            r.category = Text::from(category);
+        }
         let must = match last {
             Some((id, must)) if id == r.id.id() => must,
             _ => {
@@ -456,7 +460,7 @@ pub fn score(merged: Merged, config: &ReportConfig) -> Scored {
         lines.push(CriterionResult {
             id: Text::from(id.as_str()),
             title: Text::from("expected in readiness.toml, no evidence"),
-            category: Text::from("missing"),
+            category: Text::from(config.category_for(id, "missing")),
             subject: Text::from(id.as_str()),
             verdict: Status::Missing,
             must_pass: config.is_must_pass(id),

@@ -340,6 +340,81 @@ fn every_weighted_category_is_on_the_scorecard_and_one_not_assessed_counts_zero(
     );
 }
 
+#[test]
+fn the_teams_own_categories_take_the_criteria_they_name() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let evidence = tmp.path().join("evidence");
+    passing(
+        &evidence,
+        "suite::ready",
+        "svc.ready",
+        Category::RELIABILITY,
+    );
+    passing(&evidence, "suite::p95", "load.p95", Category::PERFORMANCE);
+    passing(&evidence, "suite::rto", "dr.rto", Category::RECOVERY);
+    let ms = Duration::from_millis;
+    judged(
+        &evidence,
+        "suite::health",
+        ("obs.health_accurate", Category::OBSERVABILITY),
+        ms(500),
+        ms(900),
+    );
+    let config = tmp.path().join("readiness.toml");
+    std::fs::write(
+        &config,
+        "[report]
+expected = [\"ops.runbooks\"]
+         [report.categories]
+availability = 15
+performance = 15
+continuity = 8
+         operations = 10
+         [[report.category_of]]
+criteria = [\"svc.*\", \"obs.health_accurate\"]
+         category = \"availability\"
+         [[report.category_of]]
+criteria = [\"dr.*\"]
+category = \"continuity\"
+         [[report.category_of]]
+criteria = [\"ops.*\"]
+category = \"operations\"
+",
+    )
+    .expect("config");
+    let card = make(&options(&evidence, &config)).expect("scorecard");
+    let of = |name: &str| {
+        card.categories
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| (c.passed, c.failed, c.missing))
+    };
+    // The failed health check counts against availability, next to svc.ready.
+    assert_eq!(of("availability"), Some((1, 1, 0)));
+    assert_eq!(of("continuity"), Some((1, 0, 0)));
+    assert_eq!(of("performance"), Some((1, 0, 0)));
+    // An expected criterion without evidence is missing in its own category.
+    assert_eq!(of("operations"), Some((0, 0, 1)));
+    assert!(of("reliability").is_none() && of("recovery").is_none());
+    assert_eq!(card.verdict, Decision::NoGo);
+
+    std::fs::write(
+        &config,
+        "[report]
+[[report.category_of]]
+criteria = []
+category = \"x\"
+",
+    )
+    .expect("config");
+    let e = make(&options(&evidence, &config)).expect_err("a rule naming nothing");
+    assert!(
+        e.to_string()
+            .contains("category_of: a rule needs criteria and a category"),
+        "{e}"
+    );
+}
+
 use common::only_record;
 
 #[test]

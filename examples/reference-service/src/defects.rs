@@ -50,7 +50,15 @@ pub const CAUGHT_BY: [(&str, &[&str]); 14] = [
     ("leak", &["load.soak_memory"]),
     ("unacked_write_loss", &["dr.no_ack_write_lost"]),
     ("always_ready", &["obs.health_accurate"]),
-    ("missing_metric", &["obs.alert_fires", "obs.alerts_fired"]),
+    (
+        "missing_metric",
+        &[
+            "obs.metric_exists",
+            "obs.rules_lint",
+            "obs.alert_fires",
+            "obs.alerts_fired",
+        ],
+    ),
     ("no_rate_limit", &["sec.rate_limit"]),
     ("crash_on_slow_dependency", &["dr.rto"]),
     ("no_graceful_drain", &["dr.zero_downtime"]),

@@ -52,6 +52,18 @@ const SWITCH_P99_LIMIT: Duration = Duration::from_secs(1);
 /// How long the service may take to be ready after it was started while its database was
 /// slow (the database answers again 3 s after the start).
 const SLOW_START_LIMIT: Duration = Duration::from_secs(15);
+/// Where each alert of the service's rule file must be routed.
+const ROUTES: [(&str, &str); 3] = [
+    ("ReferenceServiceDown", "pager"),
+    ("ReferenceHighErrorRate", "pager"),
+    ("ReferenceCacheDegraded", "chat"),
+];
+/// The metrics the service's alerts and dashboards read.
+const REQUIRED_METRICS: [&str; 3] = [
+    "http_requests_total",
+    "http_request_duration_seconds_bucket",
+    "circuit_breaker_state",
+];
 /// How fast the service's memory may grow under a steady load (the `leak` defect keeps
 /// 64 KiB per request: about 750 MiB a minute at 200 requests a second).
 const DRIFT_LIMIT: Bytes = Bytes(32 * 1024 * 1024);
@@ -290,14 +302,19 @@ async fn security_checks(stack: &Stack) -> readiness::Result<()> {
 }
 
 /// The service's monitoring on a real Prometheus and Alertmanager with its own rule file
-/// and Alertmanager config (`reference-service/monitoring/`), under a normal load: targets
-/// up, no alert under the load, each alert fired by its cause (Redis, PostgreSQL, the
-/// service itself paused), routed and resolved, all rules fired, structured logs, health
-/// that follows PostgreSQL, and linked traces from an instance that exports them.
+/// and Alertmanager config (`reference-service/monitoring/`), under a normal load: the rule
+/// file loads (promtool) and passes the lint, the config loads (amtool) and routes each
+/// alert to its receiver, targets up, the metrics the alerts need exported and the
+/// exposition linted, no alert under the load, each alert fired by its cause (Redis,
+/// PostgreSQL, the service itself paused), routed and resolved, all rules fired,
+/// structured logs, health that follows PostgreSQL, and linked traces from an instance
+/// that exports them.
 async fn observability_checks(stack: &Stack) -> readiness::Result<()> {
     use readiness::observability::{
-        HealthEndpoints, LogLines, LogRules, OtlpReceiver, Pair, RuleFile, Target, Traces,
-        try_assert_logs, try_assert_targets_up,
+        Exposition, HealthEndpoints, LogLines, LogRules, MetricsLint, OtlpReceiver, Pair, RuleFile,
+        Target, Traces, try_assert_alert_routes, try_assert_logs, try_assert_metric_exists,
+        try_assert_metrics_lint, try_assert_rules_lint, try_assert_rules_load,
+        try_assert_targets_up,
     };
     let service = stack
         .service_container()
@@ -318,22 +335,34 @@ async fn observability_checks(stack: &Stack) -> readiness::Result<()> {
             async move { load.run(get).await },
         )));
     }
-    let pair = Pair::builder()
+    let mut pair = Pair::builder()
         .scrape(Target::new(
             "reference-service",
             stack.url.trim_start_matches("http://"),
         ))
-        .rule_file(RuleFile::read(monitoring.join("alerts.yml"))?)
-        .alertmanager_config(std::fs::read_to_string(
-            monitoring.join("alertmanager.yml"),
-        )?)
         .start()
         .await?;
     println!(
         "  (Prometheus and Alertmanager ready in {})",
         Quantity::duration(pair.start_time())
     );
-    show(try_assert_targets_up(&pair.scrape().await));
+    let rules = RuleFile::read(monitoring.join("alerts.yml"))?;
+    show(try_assert_rules_load(&pair.load_rules(&[rules]).await));
+    let config = std::fs::read_to_string(monitoring.join("alertmanager.yml"))?;
+    show(try_assert_alert_routes(
+        &pair.load_alertmanager_config(&config).await,
+        &ROUTES,
+    ));
+    let scraped = pair.scrape().await;
+    show(try_assert_targets_up(&scraped));
+    for metric in REQUIRED_METRICS {
+        show(try_assert_metric_exists(&scraped, metric));
+    }
+    show(try_assert_rules_lint(&scraped));
+    show(try_assert_metrics_lint(
+        &Exposition::read(&format!("{}/metrics", stack.url)).await,
+        &MetricsLint::default(),
+    ));
     tokio::time::sleep(Duration::from_secs(2)).await;
     show(pair.try_assert_silent(Duration::from_secs(5)).await);
     show(try_assert_logs(
