@@ -194,6 +194,21 @@ async fn service_checks(defect: &str) {
     }
 
     let get = format!("{}/orders/{}", stack.url, first_id.unwrap_or(1));
+    // The loads read data that exists: wait (at most 10 s) until the first order reads
+    // back. A write acknowledged before it is stored is dr.no_ack_write_lost's to judge,
+    // not the read load's.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let readable = client
+            .get(&get)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if readable {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let search = format!("{}/orders/search?customer=c1", stack.url);
     for (name, url, rate, p95) in [
         ("get_order", get, 100.0, Duration::from_millis(100)),
