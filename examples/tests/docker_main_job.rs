@@ -52,7 +52,14 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         "pass  dr.rto                 orders service recovers from kill SIGKILL",
         "pass  dr.no_ack_write_lost   no acknowledged write of orders lost",
         "pass  dr.rpo",
-        "pass  dr.zero_downtime       no failed request of search_across_switch across the switch",
+        "pass  dr.zero_downtime       no failed request of requests_across_switch across the switch",
+        "pass  dr.rto                 orders service started behind a slow database",
+        "pass  load.soak_memory       memory of soak_live grows at most 32 MiB per minute",
+        "pass  obs.rules_load",
+        "pass  obs.alert_routes",
+        "pass  obs.metric_exists      http_requests_total is exported",
+        "pass  obs.rules_lint",
+        "pass  obs.metrics_lint",
         "pass  obs.targets_up         every scrape target is up",
         "pass  obs.alert_silent       no alert fires over 5s",
         "pass  obs.alert_fires        ReferenceHighErrorRate fires within 30s",
@@ -61,7 +68,11 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         "pass  obs.health_accurate    readiness follows postgres within 8s",
         "pass  obs.logs",
         "pass  obs.traces             reference-service sends linked traces",
-        "observability        15   10.0    12     0      0        0",
+        "availability         15   10.0     5     0      0        0",
+        "monitoring           12   10.0    16     0      0        0",
+        "operations           10   10.0     2     0      0        0",
+        "continuity            8   10.0     4     0      0        0",
+        "quality              15   not assessed: no evidence",
         "readiness scorecard: GO  score 10.0/10",
         "verdict: go",
     ] {
@@ -81,7 +92,7 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
         assert!(report.join(f).is_file(), "{f}");
     }
     let records = records(dir.path());
-    assert_eq!(records.len(), 29, "one record per check");
+    assert_eq!(records.len(), 38, "one record per check");
     assert!(
         records.iter().all(|r| r["verdict"] == "pass"),
         "{records:?}"
@@ -91,7 +102,7 @@ fn docker_main_job_prints_the_scorecard_go_and_writes_the_report() {
     )
     .expect("scorecard json");
     assert_eq!(card["verdict"], "go");
-    assert_eq!(card["records"], 29);
+    assert_eq!(card["records"], 38);
 }
 
 #[test]
