@@ -445,6 +445,80 @@ impl CheckResultExt for Result<Evidence, Failure> {
     }
 }
 
+/// Several criteria judged by one drill, each recorded whatever the others did: the test
+/// fails once, at the end, with every failure (an `assert_*` per criterion would stop at
+/// the first, and the criteria after it would have no evidence).
+///
+/// ```
+/// use readiness_core::{Category, Check, Quantity, Recorder, Threshold, Verdicts};
+/// use std::time::Duration;
+///
+/// let recorder = Recorder::new(std::env::temp_dir().join("readiness-doc"));
+/// let check = |id: &str, ms: f64| {
+///     Check::new(id, "under 500ms", Category::PERFORMANCE)
+///         .with_threshold(Threshold::at_most(Duration::from_millis(500)))
+///         .with_recorder(recorder.clone())
+///         .judge(Quantity::millis(ms))
+/// };
+/// let mut all = Verdicts::new();
+/// all.add(check("load.p95", 812.0));
+/// all.add(check("load.p99", 420.0));
+/// assert_eq!(all.failures().len(), 1);
+/// assert_eq!(all.judged(), 2);
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "call `assert_all` to fail the test when a criterion failed"]
+pub struct Verdicts {
+    judged: usize,
+    failures: Vec<Failure>,
+}
+
+impl Verdicts {
+    /// Nothing judged yet.
+    pub fn new() -> Self {
+        Verdicts::default()
+    }
+
+    /// Keeps one criterion's result (its evidence is already recorded).
+    pub fn add(&mut self, result: Result<Evidence, Failure>) -> &mut Self {
+        self.judged += 1;
+        if let Err(failure) = result {
+            self.failures.push(failure);
+        }
+        self
+    }
+
+    /// How many criteria were judged.
+    pub fn judged(&self) -> usize {
+        self.judged
+    }
+
+    /// The failures (verdict `fail` or `error`) in the order they were judged.
+    pub fn failures(&self) -> &[Failure] {
+        &self.failures
+    }
+
+    /// Passes when every criterion passed; otherwise prints every failure block to stderr
+    /// and panics at the caller with one line per failure.
+    #[track_caller]
+    pub fn assert_all(self) {
+        if self.failures.is_empty() {
+            return;
+        }
+        let mut lines = Vec::new();
+        for failure in &self.failures {
+            eprintln!("{failure}\n");
+            lines.push(format!("  {}", failure.headline()));
+        }
+        panic!(
+            "{} of {} readiness criteria did not pass:\n{}",
+            self.failures.len(),
+            self.judged,
+            lines.join("\n")
+        );
+    }
+}
+
 /// A check that did not pass: the criterion was missed (verdict `fail`), or the check could
 /// not run or had nothing to judge (verdict `error`, with the [`Error`] as
 /// [`Failure::cause`]).

@@ -119,7 +119,7 @@ pub use attachment::{
     WriteRecord,
 };
 pub use check::{
-    Check, CheckResultExt, Failure, Observation, current_test_name, git_commit, run_id,
+    Check, CheckResultExt, Failure, Observation, Verdicts, current_test_name, git_commit, run_id,
 };
 pub use error::{Error, Result};
 pub use evidence::{

@@ -149,6 +149,33 @@ fn assert_panics_with_the_headline() {
     latency_check(dir.path()).assert(Quantity::millis(900.0));
 }
 
+#[test]
+#[should_panic(expected = "2 of 3 readiness criteria did not pass:\n  \
+readiness criterion failed: test.latency (p95 latency under 500ms)\n  \
+readiness check could not run: test.latency (p95 latency under 500ms)")]
+fn verdicts_record_every_criterion_and_fail_once_with_all_failures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut all = readiness_core::Verdicts::new();
+    all.add(latency_check(dir.path()).judge(Quantity::millis(900.0)));
+    all.add(latency_check(dir.path()).judge(Quantity::millis(40.0)));
+    all.add(Err(
+        latency_check(dir.path()).nothing_measured("no request answered")
+    ));
+    assert_eq!(all.judged(), 3);
+    assert_eq!(all.failures().len(), 2);
+    // Every criterion left its record, the ones after a failure too.
+    assert_eq!(read_records(dir.path()).len(), 3);
+    all.assert_all();
+}
+
+#[test]
+fn verdicts_with_every_criterion_passed_pass() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut all = readiness_core::Verdicts::new();
+    all.add(latency_check(dir.path()).judge(Quantity::millis(40.0)));
+    all.assert_all();
+}
+
 /// How many records each writer process writes, from 4 threads at once.
 const RECORDS_PER_WRITER: usize = 100;
 const THREADS_PER_WRITER: usize = 4;

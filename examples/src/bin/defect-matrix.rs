@@ -1,4 +1,5 @@
-//! The defect matrix: the readiness review (`readiness-run`) once on the healthy reference
+//! The defect matrix: the readiness review (`readiness-run`, the `review_*` tests under
+//! nextest, then the report) once on the healthy reference
 //! service and once per defect switched on. A defect is caught when the review says no-go,
 //! every criterion meant to catch it failed, and every other criterion still passed; the
 //! healthy row must be go with nothing failed. Prints the table (defect → criteria failed,
@@ -133,13 +134,13 @@ fn row(dir: &Path, defect: &str, run_id: &str, seconds: f64) -> readiness::Resul
     options.run = Run::Id(run_id.to_owned());
     let card = make(&options)?;
     let ids = |status: Status| {
-        let mut v: Vec<String> = card
+        // A criterion judged more than once (two drills, two routes) is named once.
+        let v: std::collections::BTreeSet<String> = card
             .criteria()
             .filter(|c| c.verdict == status)
             .map(|c| c.id.to_string())
             .collect();
-        v.dedup();
-        v
+        v.into_iter().collect::<Vec<_>>()
     };
     let expected = CAUGHT_BY
         .iter()

@@ -1,0 +1,99 @@
+//! The review, security: the seeds' security ticks as checks, on an instance with the
+//! service's stated limits (1000 requests per minute per client, CORS for
+//! `https://app.example` only).
+//!
+//! Part of the readiness review of the reference service (`readiness-run` runs every
+//! `review_*` binary under nextest's `review` profile, then the report); excluded from a
+//! plain `cargo nextest run`.
+
+mod review;
+
+use readiness::Verdicts;
+use readiness::security::{
+    self, Auth, Cors, ExposedPorts, Malformed, RateLimit, Route, SecretScan, Text,
+    VulnerabilityLimits,
+};
+use reference_service::stack::{SERVICE_PORT, Stack};
+use review::stack;
+use rstest::rstest;
+
+/// The rate limit holds, every write route of the OpenAPI document refuses missing, invalid
+/// and read-only tokens, CORS stays shut to other origins, generated bad bodies get 4xx and
+/// leave the service ready, only port 8080 is exposed, and no token appears in its logs or
+/// answers. With `READINESS_RUN_SCAN_REPORTS` (Trivy or cargo-audit JSON files,
+/// comma-separated) their findings are judged too: none at high or above.
+#[rstest]
+#[tokio::test]
+async fn security_criteria_hold(#[future(awt)] stack: Stack) {
+    let (secured, url) = stack
+        .start_another_service_with(&[
+            ("RATE_LIMIT_PER_MINUTE", "1000"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example"),
+        ])
+        .await
+        .expect("the secured instance starts");
+    let mut all = Verdicts::new();
+    let search = Route::get(format!("{url}/orders/search?customer=c1"));
+    all.add(security::try_assert_rate_limit_holds(&search, &RateLimit::per_minute(1000)).await);
+
+    let writes = security::openapi_write_routes(&format!("{url}/openapi.json"), &url)
+        .await
+        .expect("the OpenAPI document lists the write routes");
+    let auth = Auth::bearer()
+        .with_valid("write-token")
+        .with_read_only("read-token");
+    all.add(security::try_assert_auth_required(&writes, &auth).await);
+
+    let orders = Route::post(format!("{url}/orders"));
+    let cors = Cors::allowing(["https://app.example"]);
+    all.add(security::try_assert_cors_restrictive(&orders, &cors).await);
+
+    let example = serde_json::json!({ "customer": "c9", "item": "widget", "quantity": 1 });
+    let order = orders
+        .clone()
+        .with_bearer("write-token")
+        .with_json(&example);
+    let malformed = Malformed::new(format!("{url}/health/ready")).with_cases(48);
+    all.add(security::try_assert_rejects_malformed_input(&order, &malformed).await);
+
+    let service = stack
+        .service_container()
+        .expect("the service is a container");
+    all.add(security::try_assert_exposed_ports(service, &ExposedPorts::only([SERVICE_PORT])).await);
+
+    // Everything both instances logged, and what they answer to anyone.
+    let mut texts = Vec::new();
+    for path in [
+        "/health/ready",
+        "/metrics",
+        "/openapi.json",
+        "/orders?limit=5",
+    ] {
+        let text = Text::fetch(&Route::get(format!("{url}{path}"))).await;
+        texts.push(text.expect("the service answers"));
+    }
+    texts.push(Text::fetch(&orders).await.expect("the service answers"));
+    texts.push(
+        Text::container_logs("secured instance", &secured)
+            .await
+            .expect("Docker gives the logs"),
+    );
+    texts.push(
+        Text::container_logs("service", service)
+            .await
+            .expect("Docker gives the logs"),
+    );
+    let scan = SecretScan::defaults()
+        .with_secret("write-token")
+        .with_secret("read-token");
+    all.add(scan.try_assert_no_secrets(&texts));
+
+    if let Ok(list) = std::env::var("READINESS_RUN_SCAN_REPORTS") {
+        let reports: Vec<&str> = list.split(',').filter(|p| !p.is_empty()).collect();
+        all.add(security::try_assert_no_vulnerabilities(
+            &reports,
+            &VulnerabilityLimits::default(),
+        ));
+    }
+    all.assert_all();
+}
