@@ -1,5 +1,7 @@
 //! The review, continuity: recovery from losing the database or the service, the data kept
-//! across a crash, and a start while the database is slow.
+//! across a crash, a start while the database is slow, the database restored from its
+//! backup, the cache's persistence, a bad release rolled back, and the service degrading
+//! gracefully when its cache stalls.
 //!
 //! Part of the readiness review of the reference service (`readiness-run` runs every
 //! `review_*` binary under nextest's `review` profile, then the report); excluded from a
@@ -9,12 +11,20 @@ mod review;
 
 use std::time::Duration;
 
-use readiness::Verdicts;
+use readiness::dr::degrade::{
+    fast_answers, try_assert_circuit_opens_within, try_assert_degrades_gracefully,
+};
 use readiness::dr::fault::Faults;
 use readiness::dr::history::{
     Writer, try_assert_no_acknowledged_write_lost, try_assert_rpo_within,
 };
+use readiness::dr::postgres::{self, try_assert_restore_intact, try_assert_restore_within};
+use readiness::dr::proxy::Proxy;
 use readiness::dr::recovery::{Health, Recovery, assert_rto_within};
+use readiness::dr::redis::{Persistence, assert_redis_durability};
+use readiness::dr::rollback::{RollbackPolicy, assert_rollback_within};
+use readiness::load::{Load, Model, http};
+use readiness::{Probe, Ratio, Verdicts};
 use reference_service::stack::{SERVICE_PORT, Stack};
 use review::stack;
 use rstest::rstest;
@@ -118,4 +128,186 @@ async fn a_start_behind_a_slow_database_waits_for_it(#[future(awt)] stack: Stack
     .await
     .expect("the recovery was watched");
     assert_rto_within(&recovery, Duration::from_secs(15));
+}
+
+/// PostgreSQL killed (SIGKILL) is the database; this is the service's own container killed
+/// and started again, as an orchestrator's restart policy does: ready again within 2 min
+/// (the seeds' "container auto-restart, recovery time < 2 minutes").
+#[rstest]
+#[tokio::test]
+async fn a_killed_service_is_ready_again_within_2_minutes(#[future(awt)] stack: Stack) {
+    let service = stack
+        .service_container()
+        .expect("the service is a container");
+    let faults = Faults::new().await.expect("Docker answers");
+    let killed = faults
+        .kill(service, "SIGKILL")
+        .await
+        .expect("Docker kills the service");
+    faults
+        .start(service)
+        .await
+        .expect("Docker starts the service again");
+    let recovery = Recovery::of(
+        "orders service container",
+        Health::http_of(service, SERVICE_PORT, "/health/ready"),
+    )
+    .with_interval(Duration::from_millis(250))
+    .with_settle(Duration::from_secs(2))
+    .with_deadline(Duration::from_secs(120))
+    .measure(&killed, &faults.events())
+    .await
+    .expect("the recovery was watched");
+    assert_rto_within(&recovery, Duration::from_secs(120));
+}
+
+/// Writes `n` orders through the service (the write token); how many it acknowledged.
+async fn write_orders(stack: &Stack, n: usize) -> usize {
+    let client = reqwest::Client::new();
+    let mut acknowledged = 0;
+    for i in 0..n {
+        let created = client
+            .post(format!("{}/orders", stack.url))
+            .header("authorization", "Bearer write-token")
+            .json(&serde_json::json!({
+                "customer": format!("c{}", i % 4), "item": "widget", "quantity": 1
+            }))
+            .send()
+            .await;
+        acknowledged += usize::from(created.is_ok_and(|r| r.status().is_success()));
+    }
+    acknowledged
+}
+
+/// The service's database, with orders in it, backed up (`pg_dump`, a manifest of every
+/// table from the same snapshot) and restored into a fresh PostgreSQL: every table's rows
+/// and checksum as backed up, and the restore within 5 minutes (the seeds' "PostgreSQL
+/// restore completes in < 5 minutes, data integrity verified").
+#[rstest]
+#[tokio::test]
+async fn the_database_restores_from_its_backup_intact_within_5_minutes(
+    #[future(awt)] stack: Stack,
+) {
+    assert!(
+        write_orders(&stack, 200).await > 0,
+        "the service acknowledged no order"
+    );
+    let backup = postgres::backup(&stack.postgres)
+        .await
+        .expect("pg_dump backs up the database");
+    let (_restored, report) = postgres::restore_into_fresh(&backup)
+        .await
+        .expect("pg_restore restores it into a fresh PostgreSQL");
+    let mut all = Verdicts::new();
+    all.add(try_assert_restore_intact(&report));
+    all.add(try_assert_restore_within(&report, Duration::from_secs(300)));
+    all.assert_all();
+}
+
+/// The cache's persistence, read from the running Redis (`CONFIG GET appendonly`,
+/// `appendfsync`, `save`): a crash loses at most an hour of writes.
+#[rstest]
+#[tokio::test]
+async fn the_cache_persists_its_data(#[future(awt)] stack: Stack) {
+    let redis = stack.redis.as_ref().expect("the stack has Redis");
+    let persistence = Persistence::read(redis)
+        .await
+        .expect("Redis answers CONFIG GET");
+    assert_redis_durability(&persistence, Duration::from_secs(3600));
+}
+
+/// A release whose searches are slow (`slow_search` on the new instance) rolled out behind
+/// the front under a search load: the rollback policy (a check every 500 ms, p95 over
+/// 100 ms twice) switches back to the old instance within 5 s of the first breach.
+#[rstest]
+#[tokio::test]
+async fn a_slow_release_is_rolled_back_within_5s(#[future(awt)] stack: Stack) {
+    assert!(
+        write_orders(&stack, 4).await > 0,
+        "the service acknowledged no order"
+    );
+    let blue = stack.url.trim_start_matches("http://").to_owned();
+    let proxy = Proxy::start("front", &blue)
+        .await
+        .expect("the proxy starts");
+    let (_slow, slow_url) = stack
+        .start_another_service_with(&[("REFERENCE_DEFECT", "slow_search")])
+        .await
+        .expect("the new release starts");
+    let green = slow_url.trim_start_matches("http://").to_owned();
+    let policy = RollbackPolicy::new(Duration::from_millis(500), Duration::from_millis(100))
+        .with_sample(5)
+        .with_failure_limit(2);
+    let front = format!("http://{}/orders/search?customer=c1", proxy.listen_addr());
+    let model = Model::constant_rate(10.0, Duration::from_secs(6)).expect("a valid model");
+    let load = Load::new("search_through_rollout", model);
+    let run = load.run(http::get(&front).with_timeout(Duration::from_secs(2)));
+    let probe = Probe::http(format!("http://{green}/orders/search?customer=c1"));
+    let (report, rollout) = tokio::join!(run, policy.roll_out(&proxy, &green, probe));
+    assert_rollback_within(
+        &rollout.expect("the rollout ran"),
+        &report.expect("the load ran"),
+        Duration::from_secs(5),
+    );
+}
+
+/// An order read once, so that it is in the cache; its URL.
+async fn cached_order(stack: &Stack) -> String {
+    let client = reqwest::Client::new();
+    let created: serde_json::Value = client
+        .post(format!("{}/orders", stack.url))
+        .header("authorization", "Bearer write-token")
+        .json(&serde_json::json!({ "customer": "c1", "item": "widget", "quantity": 1 }))
+        .send()
+        .await
+        .expect("the service answers a write")
+        .json()
+        .await
+        .expect("the service answers the order");
+    let url = format!("{}/orders/{}", stack.url, created["id"]);
+    let read = client.get(&url).send().await;
+    assert!(
+        read.is_ok_and(|r| r.status().is_success()),
+        "the order {url} does not read back"
+    );
+    url
+}
+
+/// Redis paused: reads of an order keep answering (at most 1 % failed, p99 under 1 s, 20/s
+/// for 3 s), and the circuit breaker opens, reads answering within 50 ms again, within 5 s.
+#[rstest]
+#[tokio::test]
+async fn a_stalled_cache_degrades_gracefully_and_opens_the_breaker(#[future(awt)] stack: Stack) {
+    let order = cached_order(&stack).await;
+    let redis = stack.redis.as_ref().expect("the stack has Redis");
+    let faults = Faults::new().await.expect("Docker answers");
+    let paused = faults.pause(redis).await.expect("Docker pauses Redis");
+    let breaker = Recovery::of(
+        "orders service",
+        fast_answers(Probe::http(&order), Duration::from_millis(50)),
+    )
+    .with_interval(Duration::from_millis(100))
+    .with_settle(Duration::from_secs(1))
+    .with_deadline(Duration::from_secs(10))
+    .measure(&paused, &faults.events())
+    .await
+    .expect("the breaker was watched");
+    let model = Model::constant_rate(20.0, Duration::from_secs(3)).expect("a valid model");
+    let report = Load::new("get_order", model)
+        .run(http::get(&order).with_timeout(Duration::from_secs(2)))
+        .await
+        .expect("the load ran");
+    faults.unpause(redis).await.expect("Docker unpauses Redis");
+    let mut all = Verdicts::new();
+    all.add(try_assert_circuit_opens_within(
+        &breaker,
+        Duration::from_secs(5),
+    ));
+    all.add(try_assert_degrades_gracefully(
+        &report,
+        &paused.what,
+        Ratio::percent(1.0).expect("a valid ratio"),
+        Duration::from_secs(1),
+    ));
+    all.assert_all();
 }

@@ -8,7 +8,7 @@
 
 mod review;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use readiness::Verdicts;
@@ -29,12 +29,51 @@ const ROUTES: [(&str, &str); 3] = [
     ("ReferenceHighErrorRate", "pager"),
     ("ReferenceCacheDegraded", "chat"),
 ];
+/// How long the service's Prometheus must keep its data (the seeds' "metrics retention
+/// configured (30 days minimum)").
+const RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// The metrics the service's alerts and dashboards read.
 const REQUIRED_METRICS: [&str; 3] = [
     "http_requests_total",
     "http_request_duration_seconds_bucket",
     "circuit_breaker_state",
 ];
+
+/// Whether a defect of the service's deployment (`reference_service::defects::DEPLOYMENT`)
+/// is on for this run: the defect matrix names it in `READINESS_RUN_DEFECT`.
+fn deployment_defect(name: &str) -> bool {
+    std::env::var("READINESS_RUN_DEFECT")
+        .unwrap_or_default()
+        .split(',')
+        .any(|d| d.trim() == name)
+}
+
+/// The service's rule file; with `broken_rule`, the error-rate alert reads a metric that
+/// does not exist (a typo), as a broken rule file in a repository does.
+fn rule_file(monitoring: &Path) -> RuleFile {
+    let mut rules = RuleFile::read(monitoring.join("alerts.yml")).expect("the rule file reads");
+    if deployment_defect("broken_rule") {
+        rules.yaml = rules
+            .yaml
+            .replace("rate(http_requests_total{", "rate(http_request_total{");
+    }
+    rules
+}
+
+/// The flags the service's Prometheus runs with (`prometheus.flags`); with
+/// `short_retention`, a week's retention instead.
+fn prometheus_flags(monitoring: &Path) -> Vec<String> {
+    if deployment_defect("short_retention") {
+        return vec!["--storage.tsdb.retention.time=7d".to_owned()];
+    }
+    std::fs::read_to_string(monitoring.join("prometheus.flags"))
+        .expect("the Prometheus flags read")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
 
 /// A background task stopped when dropped.
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
@@ -45,7 +84,8 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// Under a normal load: the rule file loads (promtool) and passes the lint, the config
+/// Under a normal load: the service's Prometheus flags keep 30 days of data (read back from
+/// the running Prometheus), the rule file loads (promtool) and passes the lint, the config
 /// loads (amtool) and routes each alert to its receiver, every target is up, the metrics
 /// the alerts need are exported and the exposition is linted, no alert fires, the logs are
 /// structured with no error, and each alert is fired by its cause (Redis, PostgreSQL, the
@@ -73,16 +113,20 @@ async fn alerts_fire_route_and_resolve(#[future(awt)] stack: Stack) {
             async move { load.run(get).await },
         )));
     }
-    let mut pair = Pair::builder()
-        .scrape(Target::new(
-            "reference-service",
-            stack.url.trim_start_matches("http://"),
-        ))
+    let mut builder = Pair::builder().scrape(Target::new(
+        "reference-service",
+        stack.url.trim_start_matches("http://"),
+    ));
+    for flag in prometheus_flags(&monitoring) {
+        builder = builder.prometheus_flag(flag);
+    }
+    let mut pair = builder
         .start()
         .await
         .expect("Prometheus and Alertmanager start");
     let mut all = Verdicts::new();
-    let rules = RuleFile::read(monitoring.join("alerts.yml")).expect("the rule file reads");
+    all.add(pair.retention().await.judge(RETENTION));
+    let rules = rule_file(&monitoring);
     all.add(try_assert_rules_load(&pair.load_rules(&[rules]).await));
     let config = std::fs::read_to_string(monitoring.join("alertmanager.yml"))
         .expect("the Alertmanager config reads");

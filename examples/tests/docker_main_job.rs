@@ -52,6 +52,9 @@ fn docker_quick_main_job_prints_the_scorecard_go_and_writes_the_report() {
         "✓ sec.malformed_input    POST /orders answers malformed input by its handler, never by a crash",
         "✓ sec.exposed_ports      only 8080/tcp exposed",
         "✓ sec.no_secrets         no secret in logs or responses",
+        "✓ docs.runbooks          every alert's runbook is a file of the repository",
+        "✓ docs.config            every configuration variable the service reads is documented",
+        "✓ docs.routes            every route the service serves is in its API document",
         "readiness scorecard: GO  score 10.0/10",
         "verdict: go",
     ] {
@@ -71,7 +74,7 @@ fn docker_quick_main_job_prints_the_scorecard_go_and_writes_the_report() {
         assert!(report.join(f).is_file(), "{f}");
     }
     let records = records(dir.path());
-    assert_eq!(records.len(), 12, "one record per check");
+    assert_eq!(records.len(), 15, "one record per check");
     assert!(
         records.iter().all(|r| r["verdict"] == "pass"),
         "{records:?}"
@@ -81,7 +84,7 @@ fn docker_quick_main_job_prints_the_scorecard_go_and_writes_the_report() {
     )
     .expect("scorecard json");
     assert_eq!(card["verdict"], "go");
-    assert_eq!(card["records"], 12);
+    assert_eq!(card["records"], 15);
 }
 
 #[test]

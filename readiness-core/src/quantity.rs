@@ -152,7 +152,7 @@ impl fmt::Display for Quantity {
     }
 }
 
-/// `812.4ms`, `1.92s`, `45µs`, `12m 03s`.
+/// `812.4ms`, `1.92s`, `45µs`, `12m 03s`, `3h 05m`, `30d`.
 fn fmt_seconds(s: f64) -> String {
     if !s.is_finite() {
         return format!("{s}s");
@@ -166,13 +166,22 @@ fn fmt_seconds(s: f64) -> String {
     } else if s < 3600.0 {
         let m = (s / 60.0).floor();
         format!("{}m {:02}s", m as u64, (s - m * 60.0).round() as u64)
-    } else {
+    } else if s < 2.0 * 86_400.0 {
         let h = (s / 3600.0).floor();
         format!(
             "{}h {:02}m",
             h as u64,
             ((s - h * 3600.0) / 60.0).round() as u64
         )
+    } else {
+        // Retention, certificates: days read better than hours.
+        let d = (s / 86_400.0).floor();
+        let h = ((s - d * 86_400.0) / 3600.0).round() as u64;
+        if h == 0 {
+            format!("{}d", d as u64)
+        } else {
+            format!("{}d {h:02}h", d as u64)
+        }
     }
 }
 
@@ -673,6 +682,9 @@ mod tests {
         assert_eq!(Quantity::millis(812.4).to_string(), "812.4ms");
         assert_eq!(Quantity::secs(1.92).to_string(), "1.92s");
         assert_eq!(Quantity::secs(723.0).to_string(), "12m 03s");
+        assert_eq!(Quantity::secs(3.0 * 3600.0 + 300.0).to_string(), "3h 05m");
+        assert_eq!(Quantity::secs(30.0 * 86_400.0).to_string(), "30d");
+        assert_eq!(Quantity::secs(7.5 * 86_400.0).to_string(), "7d 12h");
         assert_eq!(Quantity::secs(0.000_045).to_string(), "45µs");
         assert_eq!(Quantity::per_second(200.0).to_string(), "200/s");
         assert_eq!(Quantity::per_second(12_345.0).to_string(), "12,345/s");

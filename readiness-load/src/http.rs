@@ -34,6 +34,7 @@ pub fn get(url: impl Into<String>) -> HttpGet {
         reach: Reach::Loopback,
         max_redirects: 10,
         keep_alive: true,
+        expected: Vec::new(),
         client: OnceLock::new(),
     }
 }
@@ -47,6 +48,7 @@ pub struct HttpGet {
     reach: Reach,
     max_redirects: usize,
     keep_alive: bool,
+    expected: Vec<u16>,
     client: OnceLock<std::result::Result<reqwest::Client, String>>,
 }
 
@@ -66,6 +68,13 @@ impl HttpGet {
     /// (a kept-alive connection stays with the instance it was opened to).
     pub fn with_new_connection_per_request(mut self) -> Self {
         self.keep_alive = false;
+        self
+    }
+    /// Statuses that are the expected answer too, besides 2xx and 3xx: a 503 from a
+    /// service that sheds load fast, when that is what the test asks of it. Their latency is
+    /// judged with the other answers.
+    pub fn expecting_status(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
+        self.expected.extend(statuses);
         self
     }
     /// Lets the load aim outside loopback, and its redirects go there.
@@ -100,9 +109,10 @@ impl HttpGet {
 impl Transaction for HttpGet {
     fn call(&self, _i: u64) -> impl Future<Output = Outcome> + Send {
         let request = self.client().map(|c| c.get(&self.url));
+        let expected = self.expected.clone();
         async move {
             match request {
-                Ok(r) => classify(r.send().await).await,
+                Ok(r) => classify(r.send().await, &expected).await,
                 Err(e) => Err(ErrorClass::User(e.to_string())),
             }
         }
@@ -120,7 +130,7 @@ impl Transaction for HttpGet {
 /// The answer's class: a status is an answer only once its body arrived whole; a body cut
 /// short, reset or still arriving at the timeout is a failure of its own
 /// ([`ErrorClass::Body`]), whatever the status said.
-async fn classify(result: reqwest::Result<reqwest::Response>) -> Outcome {
+async fn classify(result: reqwest::Result<reqwest::Response>, expected: &[u16]) -> Outcome {
     match result {
         Ok(resp) => {
             let status = resp.status();
@@ -128,7 +138,9 @@ async fn classify(result: reqwest::Result<reqwest::Response>) -> Outcome {
             if let Err(e) = resp.bytes().await {
                 return Err(ErrorClass::Body(body_failure(&e)));
             }
-            if status.is_server_error() {
+            if expected.contains(&status.as_u16()) {
+                Ok(())
+            } else if status.is_server_error() {
                 Err(ErrorClass::Status5xx)
             } else if status.is_client_error() {
                 Err(ErrorClass::Status4xx)

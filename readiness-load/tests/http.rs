@@ -133,3 +133,16 @@ async fn a_refused_target_gives_classified_errors_a_failing_verdict_and_a_hint()
         "{msg}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expected_status_is_an_answer_and_any_other_stays_a_failure() {
+    let unavailable =
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let (addr, _) = server("127.0.0.1:0", unavailable.to_owned()).await;
+    let url = format!("http://{addr}/");
+    assert_eq!(http::get(&url).call(0).await, Err(ErrorClass::Status5xx));
+    let shedding = http::get(&url).expecting_status([503]);
+    assert_eq!(shedding.call(0).await, Ok(()));
+    let other = http::get(&url).expecting_status([429]);
+    assert_eq!(other.call(0).await, Err(ErrorClass::Status5xx));
+}

@@ -14,6 +14,7 @@
 //! | `obs.targets_up` | [`Pair::scrape`] → [`assert_targets_up`] | every scrape target up, the down one named |
 //! | `obs.metric_exists` | [`Pair::scrape`] → [`assert_metric_exists`] | some target exports the metric |
 //! | `obs.metrics_lint` | [`Exposition::read`] → [`assert_metrics_lint`] | naming, types, buckets, cardinality |
+//! | `obs.retention` | [`Pair::retention`] or [`Retention::read`] → [`assert_retention_at_least`] | the running Prometheus's own flags |
 //! | `obs.query` | [`Pair::evaluate`] → [`assert_query`] | a PromQL value against a threshold |
 //! | `obs.health_accurate` | [`HealthEndpoints::watch`] → [`assert_health_accurate`] | ready follows a dependency down and up, live stays good |
 //! | `obs.logs` | [`LogLines::of_container`] → [`assert_logs`] | structured lines, error lines as expected, no secret |
@@ -57,6 +58,7 @@ mod http;
 mod logs;
 mod pair;
 mod promql;
+mod retention;
 mod rules;
 mod scrape;
 pub mod silence;
@@ -82,6 +84,7 @@ pub use exporter::{Counter, Exporter, Gauge, Histogram};
 pub use health::{Before, HealthEndpoints, HealthWatch, assert_health_accurate};
 pub use logs::{LogLines, LogRules, assert_logs, try_assert_logs};
 pub use pair::{Pair, PairBuilder, Target, TargetHealth};
+pub use retention::{Retention, assert_retention_at_least};
 pub use rules::{AlertRule, RuleFile, parse_duration};
 pub use scrape::{
     Exposition, MetricsLint, Queried, Scraped, assert_metric_exists, assert_metrics_lint,

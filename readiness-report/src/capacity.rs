@@ -2,6 +2,7 @@
 //! months of headroom and when to scale (the seeds' "3/6/12-month growth against the
 //! ceiling").
 
+use readiness_core::Bound;
 use serde::Serialize;
 
 use crate::config::CapacityConfig;
@@ -19,6 +20,9 @@ pub struct CapacityPlan {
     pub growth_per_month: f64,
     /// Share of the ceiling to stay under.
     pub utilisation_limit: f64,
+    /// Whether `ceiling` is the measured ceiling or a bound of it (a stress that never
+    /// broke: at least; one whose first step broke: at most).
+    pub bound: Bound,
     /// Today's peak over the ceiling.
     pub utilisation_now: f64,
     /// Months until the peak reaches `utilisation_limit` of the ceiling (0: already there;
@@ -69,6 +73,17 @@ fn months_until(from: f64, to: f64, growth: f64) -> Option<f64> {
 
 /// The plan for a measured `ceiling`.
 pub fn plan(ceiling: f64, source: String, c: &CapacityConfig) -> CapacityPlan {
+    plan_bounded(ceiling, Bound::Exact, source, c)
+}
+
+/// The plan for a `ceiling` that may be a bound: a stress that never broke measured at
+/// least it (so at least this headroom), one whose first step broke at most it.
+pub fn plan_bounded(
+    ceiling: f64,
+    bound: Bound,
+    source: String,
+    c: &CapacityConfig,
+) -> CapacityPlan {
     let limit = ceiling * c.utilisation_limit;
     let headroom = months_until(c.peak_rate, limit, c.growth_per_month);
     let to_ceiling = months_until(c.peak_rate, ceiling, c.growth_per_month);
@@ -103,8 +118,20 @@ pub fn plan(ceiling: f64, source: String, c: &CapacityConfig) -> CapacityPlan {
             pct(c.peak_rate / ceiling)
         ),
     };
+    let advice = match bound {
+        Bound::Exact => advice,
+        Bound::AtLeast => format!(
+            "at least: {advice} (no stress step broke up to {ceiling:.0}/s: the real ceiling is higher, \
+             step further to know it)"
+        ),
+        Bound::AtMost => format!(
+            "at most: {advice} (the first stress step already broke: the real ceiling is lower, \
+             start the steps lower to know it)"
+        ),
+    };
     CapacityPlan {
         ceiling,
+        bound,
         source,
         peak_rate: c.peak_rate,
         growth_per_month: c.growth_per_month,
@@ -140,6 +167,24 @@ mod tests {
         assert_eq!(p.projections.len(), 3);
         assert!((p.projections[2].peak_rate - 400.0 * 1.1f64.powi(12)).abs() < 1e-6);
         assert!(p.advice.contains("7.3 months"), "{}", p.advice);
+    }
+
+    #[test]
+    fn a_ceiling_that_is_a_bound_says_so() {
+        let p = plan_bounded(300.0, Bound::AtLeast, "t".into(), &config(40.0, 0.08));
+        assert_eq!(p.bound, Bound::AtLeast);
+        assert!(
+            p.advice.starts_with("at least: 23.3 months of headroom")
+                && p.advice.contains("no stress step broke up to 300/s"),
+            "{}",
+            p.advice
+        );
+        let p = plan_bounded(300.0, Bound::AtMost, "t".into(), &config(40.0, 0.08));
+        assert!(p.advice.starts_with("at most: "), "{}", p.advice);
+        assert_eq!(
+            plan(300.0, "t".into(), &config(40.0, 0.08)).bound,
+            Bound::Exact
+        );
     }
 
     #[test]

@@ -185,11 +185,18 @@ fn capacity_plan<'a>(
     results
         .filter(|r| r.id == cap.criterion.as_str())
         .find_map(|r| {
-            let from_steps = r
-                .attachment::<readiness_core::StressSteps>()
-                .and_then(|s| s.ceiling)
-                .map(|c| c.value());
-            let ceiling = from_steps.or_else(|| r.observed.map(|o| o.value()))?;
+            // A stress whose every step held measured a lower bound of the ceiling.
+            let from_steps = r.attachment::<readiness_core::StressSteps>().and_then(|s| {
+                let held_all = s.steps.iter().all(|step| !step.broke);
+                let bound = if held_all {
+                    readiness_core::Bound::AtLeast
+                } else {
+                    readiness_core::Bound::Exact
+                };
+                s.ceiling.map(|c| (c.value(), bound))
+            });
+            let (ceiling, bound) =
+                from_steps.or_else(|| r.observed.map(|o| (o.value(), r.bound)))?;
             (ceiling > 0.0).then(|| {
                 let source = format!(
                     "{} of {} ({})",
@@ -199,7 +206,7 @@ fn capacity_plan<'a>(
                         .as_ref()
                         .map_or_else(String::new, |e| e.to_string())
                 );
-                capacity::plan(ceiling, source, cap)
+                capacity::plan_bounded(ceiling, bound, source, cap)
             })
         })
 }

@@ -490,6 +490,11 @@ pub fn openapi() -> serde_json::Value {
                 "operationId": "metrics",
                 "summary": "Prometheus metrics (OpenMetrics text).",
                 "responses": { "200": { "description": "the metrics", "content": { "application/openmetrics-text": {} } } }
+            } },
+            "/openapi.json": { "get": {
+                "operationId": "openapi",
+                "summary": "This document (OpenAPI 3.1).",
+                "responses": { "200": { "description": "the API document", "content": { "application/json": {} } } }
             } }
         },
         "components": {
@@ -745,6 +750,7 @@ mod tests {
         let store = Store {
             pool: crate::db::pool(&config).expect("a lazy pool"),
             query_timeout: config.db_query_timeout,
+            leak_on_timeout: false,
         };
         let metrics = Arc::new(Metrics::new(false));
         let breaker = Breaker::new(5, Duration::from_secs(2), 2);
@@ -813,6 +819,7 @@ mod tests {
             "/health/live",
             "/health/ready",
             "/metrics",
+            "/openapi.json",
         ] {
             assert!(doc["paths"][path]["get"].is_object(), "no GET {path}");
         }

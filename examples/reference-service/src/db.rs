@@ -168,6 +168,9 @@ fn row_to_order(row: &tokio_postgres::Row) -> Order {
 pub struct Store {
     pub pool: Pool,
     pub query_timeout: Duration,
+    /// The `pool_leak` defect: a search whose query times out never gives its connection
+    /// back to the pool.
+    pub leak_on_timeout: bool,
 }
 
 const COLUMNS: &str = "id, customer, item, quantity, amount_cents";
@@ -291,24 +294,47 @@ impl Store {
         limit: i64,
         extra_delay: Option<Duration>,
     ) -> Result<Vec<Order>, DbError> {
+        if self.leak_on_timeout {
+            let c = tokio::time::timeout(self.query_timeout, self.client())
+                .await
+                .unwrap_or(Err(DbError::Timeout(self.query_timeout)))?;
+            let searched = tokio::time::timeout(
+                self.query_timeout,
+                search_with(&c, customer, limit, extra_delay),
+            )
+            .await;
+            return searched.unwrap_or_else(|_| {
+                // The defect: the connection is lost on the error path, never returned.
+                std::mem::forget(c);
+                Err(DbError::Timeout(self.query_timeout))
+            });
+        }
         self.timed(async {
             let c = self.client().await?;
-            if let Some(d) = extra_delay {
-                c.execute("SELECT pg_sleep($1)", &[&d.as_secs_f64()])
-                    .await
-                    .map_err(query)?;
-            }
-            let rows = c
-                .query(
-                    &format!(
-                        "SELECT {COLUMNS} FROM orders WHERE customer = $1 ORDER BY id LIMIT $2"
-                    ),
-                    &[&customer, &limit],
-                )
-                .await
-                .map_err(query)?;
-            Ok(rows.iter().map(row_to_order).collect())
+            search_with(&c, customer, limit, extra_delay).await
         })
         .await
     }
+}
+
+/// A customer's orders, on `c`, after `extra_delay` (the `slow_search` defect).
+async fn search_with(
+    c: &deadpool_postgres::Object,
+    customer: &str,
+    limit: i64,
+    extra_delay: Option<Duration>,
+) -> Result<Vec<Order>, DbError> {
+    if let Some(d) = extra_delay {
+        c.execute("SELECT pg_sleep($1)", &[&d.as_secs_f64()])
+            .await
+            .map_err(query)?;
+    }
+    let rows = c
+        .query(
+            &format!("SELECT {COLUMNS} FROM orders WHERE customer = $1 ORDER BY id LIMIT $2"),
+            &[&customer, &limit],
+        )
+        .await
+        .map_err(query)?;
+    Ok(rows.iter().map(row_to_order).collect())
 }

@@ -18,6 +18,9 @@
 //! | `logs_token` | logs the write and read tokens in clear at start (`"auth configured"`) | `sec.no_secrets` |
 //! | `debug_port` | also listens on port [`DEBUG_PORT`] (6060) of the `BIND_ADDR` address, serving `GET /debug/config` | `sec.exposed_ports` |
 //! | `unchecked_text` | control characters in `customer` (a body field, or the search query) reach PostgreSQL, which refuses a NUL: a `500` whose body carries the database's own error | `sec.malformed_input` |
+//! | `pool_leak` | a search whose query times out (PostgreSQL stalled) never gives its connection back: after a stall the pool stays in use | `db.pool_released` |
+//! | `short_retention` | of its deployment, not its binary: the review starts its Prometheus with `--storage.tsdb.retention.time=7d` instead of `monitoring/prometheus.flags` | `obs.retention` |
+//! | `broken_rule` | of its deployment, not its binary: the review loads its rule file with a typo in the error-rate alert's metric (`http_request_total`), so that alert can never fire | `obs.rules_lint`, `obs.alert_fires` |
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -26,7 +29,7 @@ use std::fmt;
 pub const DEBUG_PORT: u16 = 6060;
 
 /// The known defects, in the order of the table above.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 17] = [
     "slow_search",
     "leak",
     "unacked_write_loss",
@@ -41,11 +44,18 @@ pub const ALL: [&str; 14] = [
     "logs_token",
     "debug_port",
     "unchecked_text",
+    "pool_leak",
+    "short_retention",
+    "broken_rule",
 ];
+
+/// The defects of the service's deployment (its monitoring files), not of its binary: the
+/// service accepts them and changes nothing; the readiness review applies them.
+pub const DEPLOYMENT: [&str; 2] = ["short_retention", "broken_rule"];
 
 /// For each defect, the criteria of the readiness review (`readiness-run`) that must fail
 /// when it is on; with it on, every other criterion must still pass.
-pub const CAUGHT_BY: [(&str, &[&str]); 14] = [
+pub const CAUGHT_BY: [(&str, &[&str]); 17] = [
     ("slow_search", &["load.p95"]),
     ("leak", &["load.soak_memory"]),
     ("unacked_write_loss", &["dr.no_ack_write_lost"]),
@@ -68,6 +78,12 @@ pub const CAUGHT_BY: [(&str, &[&str]); 14] = [
     ("logs_token", &["sec.no_secrets"]),
     ("debug_port", &["sec.exposed_ports"]),
     ("unchecked_text", &["sec.malformed_input"]),
+    ("pool_leak", &["db.pool_released"]),
+    ("short_retention", &["obs.retention"]),
+    (
+        "broken_rule",
+        &["obs.rules_lint", "obs.alert_fires", "obs.alerts_fired"],
+    ),
 ];
 
 /// The defects switched on.

@@ -77,6 +77,7 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     let store = Store {
         pool,
         query_timeout: config.db_query_timeout,
+        leak_on_timeout: config.defects.has("pool_leak"),
     };
     wait_for_postgres(&config, &store).await?;
     db::migrate(&store.pool, config.defects.has("slow_search"))

@@ -1,5 +1,6 @@
 //! The main job: the readiness review of the reference service. It runs the review's tests
-//! (`tests/review_*.rs`: availability, performance, security, monitoring, continuity; each
+//! (`tests/review_*.rs`: availability, performance, security, monitoring, continuity,
+//! documentation; each
 //! starts PostgreSQL, Redis and the service in containers of its own) under nextest's
 //! `review` profile, as one run, then prints the scorecard of that run and writes the
 //! report (Markdown, HTML, JSON, JUnit) with `readiness.toml`'s categories and go / no-go
@@ -13,7 +14,7 @@
 //! ```
 //!
 //! `--quick` runs the subset a person runs while working (the dependencies start, the
-//! reads under load, the security criteria; under a minute) and judges it with
+//! reads under load, the security criteria, the documentation; under a minute) and judges it with
 //! `readiness-quick.toml`. `READINESS_RUN_DEFECT=slow_search` (any defect of the reference
 //! service, comma-separated) runs the review against a broken service, to see a no-go.
 #![expect(
@@ -29,7 +30,8 @@ use readiness::report::{Decision, Format, Options, Run, make, write_outputs};
 
 /// The tests of the quick subset (a nextest filterset).
 const QUICK: &str = "binary(review_availability) & test(/postgres|ready_within/) \
-    | binary(review_performance) & test(normal_load) | binary(review_security)";
+    | binary(review_performance) & test(normal_load) | binary(review_security) \
+    | binary(review_documentation)";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -76,7 +76,17 @@ pub struct PairBuilder {
     evaluation_interval: Duration,
     poll_interval: Duration,
     recorder: Option<Recorder>,
+    prometheus_flags: Vec<String>,
 }
+
+/// Flags the harness sets itself: a team's flag cannot replace them.
+const OWN_FLAGS: [&str; 5] = [
+    "--config.file",
+    "--storage.tsdb.path",
+    "--web.enable-lifecycle",
+    "--rules.alert.resend-delay",
+    "--web.listen-address",
+];
 
 impl Default for PairBuilder {
     fn default() -> Self {
@@ -88,6 +98,7 @@ impl Default for PairBuilder {
             evaluation_interval: Duration::from_secs(1),
             poll_interval: Duration::from_millis(200),
             recorder: None,
+            prometheus_flags: Vec::new(),
         }
     }
 }
@@ -123,6 +134,12 @@ impl PairBuilder {
     /// How often the harness reads Prometheus's alerts (default 200 ms).
     pub fn poll_interval(mut self, d: Duration) -> Self {
         self.poll_interval = d;
+        self
+    }
+    /// Starts Prometheus with one of the team's own flags too, as production runs it
+    /// (`--storage.tsdb.retention.time=30d`); [`Pair::retention`] reads it back.
+    pub fn prometheus_flag(mut self, flag: impl Into<String>) -> Self {
+        self.prometheus_flags.push(flag.into());
         self
     }
     /// Records every check of the pair with `recorder`.
@@ -163,6 +180,16 @@ impl PairBuilder {
                 }
             }
         }
+        for flag in &self.prometheus_flags {
+            let name = flag.split('=').next().unwrap_or_default();
+            if !flag.starts_with("--") || OWN_FLAGS.contains(&name) {
+                return Err(Error::InvalidInput(format!(
+                    "Prometheus flag {flag:?} cannot be given: write `--name=value`, and not one \
+                     the harness sets itself ({})",
+                    OWN_FLAGS.join(", ")
+                )));
+            }
+        }
         let started = Instant::now();
         let webhook = Webhook::start().await?;
         let dir = tempfile::Builder::new()
@@ -179,13 +206,17 @@ impl PairBuilder {
         let prometheus = containers::catalogue(Prometheus::default(), "prometheus")?
             .with_network("host")
             .with_mount(mount.clone())
-            .with_cmd([
-                format!("--config.file={MOUNT}/prometheus.yml"),
-                "--storage.tsdb.path=/prometheus".into(),
-                "--web.enable-lifecycle".into(),
-                "--rules.alert.resend-delay=1s".into(),
-                format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            ]);
+            .with_cmd(
+                [
+                    format!("--config.file={MOUNT}/prometheus.yml"),
+                    "--storage.tsdb.path=/prometheus".into(),
+                    "--web.enable-lifecycle".into(),
+                    "--rules.alert.resend-delay=1s".into(),
+                    format!("--web.listen-address=127.0.0.1:{prom_port}"),
+                ]
+                .into_iter()
+                .chain(self.prometheus_flags.iter().cloned()),
+            );
         let alertmanager = containers::catalogue(Alertmanager::default(), "alertmanager")?
             .with_network("host")
             .with_mount(mount)
