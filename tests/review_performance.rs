@@ -59,20 +59,21 @@ async fn seed_orders(stack: &Stack) -> i64 {
     id
 }
 
-/// A normal load on the two reads: an order by id at 100/s (p95 under 100 ms) and a
-/// customer's orders at 20/s (p95 under 150 ms), 5 s each; under 1 % errors for both.
+/// A normal load on the two reads, an order by id at 100/s and a customer's orders at 20/s,
+/// 5 s each: p95 under 500 ms and under 1 % errors for both (the seeds' "API response time
+/// (P95) < 500ms").
 #[rstest]
 #[tokio::test]
 async fn reads_under_normal_load(#[future(awt)] stack: Stack) {
     let id = seed_orders(&stack).await;
     let mut all = Verdicts::new();
     for (name, path, rate, p95) in [
-        ("get_order", format!("/orders/{id}"), 100.0, 100),
+        ("get_order", format!("/orders/{id}"), 100.0, 500),
         (
             "search_orders",
             "/orders/search?customer=c1".to_owned(),
             20.0,
-            150,
+            500,
         ),
     ] {
         let model = Model::constant_rate(rate, Duration::from_secs(5)).expect("a valid model");

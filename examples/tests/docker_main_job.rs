@@ -44,7 +44,7 @@ fn docker_quick_main_job_prints_the_scorecard_go_and_writes_the_report() {
         "the reference service (quick subset)",
         "✓ deps.postgres_ready",
         "✓ svc.ready",
-        "✓ load.p95               p95 latency of search_orders under 150ms",
+        "✓ load.p95               p95 latency of search_orders under 500ms",
         "✓ load.error_rate        error rate of get_order under 1%",
         "✓ sec.rate_limit         rate limit of 1000/min per client holds",
         "✓ sec.auth_required      write routes refuse missing, invalid and under-scoped credentials",

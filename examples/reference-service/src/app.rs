@@ -700,7 +700,7 @@ async fn search_orders(
         .config
         .defects
         .has("slow_search")
-        .then_some(Duration::from_millis(200));
+        .then_some(Duration::from_millis(600));
     let orders = read_with_retries(|| state.store.search(&customer, limit, delay))
         .await
         .map_err(|e| if unchecked { leaky(e) } else { e.into() })?;

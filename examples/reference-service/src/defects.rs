@@ -4,7 +4,7 @@
 //!
 //! | defect | what it does | the criterion that catches it |
 //! |---|---|---|
-//! | `slow_search` | drops the index on `orders.customer` and adds 200 ms to every search | `load.p95` on `GET /orders/search` |
+//! | `slow_search` | drops the index on `orders.customer` and adds 600 ms to every search (a table grown large) | `load.p95` on `GET /orders/search` |
 //! | `leak` | keeps 64 KiB per request forever | soak: `load.soak_memory` of the container's memory |
 //! | `unacked_write_loss` | answers `201` before the order is written; writes land a second later, so a crash loses them | `dr.rpo` (no acknowledged write lost) |
 //! | `always_ready` | `/health/ready` says ready even when PostgreSQL is down | `obs.health_accurate`, `dr.rto` via readiness |
