@@ -145,10 +145,17 @@ async fn statuses_and_refusals_are_classified() {
         .port();
     let url = format!("http://127.0.0.1:{port}/");
     let report = run(&url, 2, model, Duration::from_secs(1), Timer::Tokio).await;
-    assert_eq!(
-        report.metrics().total().errors().get(&ErrorClass::Connect),
-        Some(&50)
-    );
+    // Refused, or not started when both connections were busy (CI on a loaded machine saw
+    // 47 and 3).
+    let refused = report
+        .metrics()
+        .total()
+        .errors()
+        .get(&ErrorClass::Connect)
+        .copied()
+        .unwrap_or(0);
+    assert!(refused > 0, "{}", report.summary());
+    assert_eq!(refused + report.not_started(), 50, "{}", report.summary());
 }
 
 #[tokio::test]

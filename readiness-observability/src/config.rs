@@ -253,7 +253,7 @@ pub fn try_assert_rules_lint(scraped: &Scraped) -> Result<Evidence, Failure> {
     if rules.is_empty() {
         return Err(check.nothing_measured("no alerting rule is loaded"));
     }
-    if let Some(why) = &scraped.failed {
+    if let Some(why) = scraped.failed.as_ref().or(scraped.types_failed.as_ref()) {
         return Err(check.error(Error::Other(why.clone())));
     }
     let (names, types) = (&scraped.metrics, &scraped.types);
@@ -456,6 +456,31 @@ mod tests {
         assert_eq!(
             verdict(&try_assert_rules_lint(&scraped(Vec::new()))),
             Verdict::Error
+        );
+    }
+
+    #[test]
+    fn unread_metric_types_fail_only_the_lint_that_needs_them() {
+        let mut s = scraped(vec![rule(
+            "QueueHigh",
+            "queue_depth > 5",
+            Some("warning"),
+            0,
+        )]);
+        s.types_failed = Some("GET /api/v1/metadata: 503".into());
+        s.targets.push(crate::TargetHealth {
+            job: "app".into(),
+            url: "http://127.0.0.1:9100/metrics".into(),
+            health: "up".into(),
+            last_error: String::new(),
+        });
+        let lint = try_assert_rules_lint(&s);
+        assert_eq!(verdict(&lint), Verdict::Error);
+        assert!(message(lint).contains("/api/v1/metadata: 503"));
+        assert_eq!(
+            verdict(&crate::try_assert_metric_exists(&s, "queue_depth")),
+            Verdict::Pass,
+            "the series were read: their judgement does not need the types"
         );
     }
 }

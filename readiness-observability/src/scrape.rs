@@ -52,6 +52,9 @@ pub struct Scraped {
     pub rules: Vec<AlertRule>,
     /// Why Prometheus could not be read, if it could not.
     pub failed: Option<String>,
+    /// Why the metric types (`/api/v1/metadata`) could not be read: only the rules lint
+    /// needs them, so only it is an `error` for this.
+    pub types_failed: Option<String>,
     source: Source,
 }
 
@@ -67,6 +70,7 @@ impl Pair {
             types: BTreeMap::new(),
             rules: self.alert_rules().to_vec(),
             failed: None,
+            types_failed: None,
             source: self.source(),
         };
         if scraped.configured == 0 {
@@ -97,7 +101,7 @@ impl Pair {
         }
         match self.metric_types().await {
             Ok(types) => scraped.types = types,
-            Err(e) => scraped.failed = Some(e.to_string()),
+            Err(e) => scraped.types_failed = Some(e.to_string()),
         }
         scraped
     }
@@ -123,6 +127,7 @@ impl Scraped {
             types: BTreeMap::new(),
             rules,
             failed: None,
+            types_failed: None,
             source: Source::for_tests(),
         }
     }

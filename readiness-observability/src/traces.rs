@@ -191,15 +191,16 @@ impl OtlpReceiver {
     pub async fn collect(&self, expect: &Traces) -> Traced {
         let deadline = Instant::now() + expect.within;
         // Bounded by the deadline; the exporter's batches arrive every few seconds.
-        let linked = loop {
-            let linked = linked_traces(&self.spans(), &expect.service);
+        // One snapshot: the links and the spans judged are of the same spans.
+        let (received, linked) = loop {
+            let received = self.spans();
+            let linked = linked_traces(&received, &expect.service);
             if expect.requests == 0 || !linked.is_empty() || Instant::now() > deadline {
-                break linked;
+                break (received, linked);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        let (spans, others): (Vec<ReceivedSpan>, Vec<ReceivedSpan>) = self
-            .spans()
+        let (spans, others): (Vec<ReceivedSpan>, Vec<ReceivedSpan>) = received
             .into_iter()
             .partition(|s| s.service == expect.service);
         Traced {

@@ -13,7 +13,26 @@ pub(super) fn json(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
 
+/// A port for Prometheus or Alertmanager to listen on (they run on the host's network and
+/// need it before they start). Taken below the kernel's ephemeral range (32768 and up on
+/// Linux): a port there may be taken, between this check and the container's bind, as the
+/// local port of any outgoing connection — a load test opens thousands — and the container
+/// would fail with "address already in use". Bounded: 64 candidates, then the kernel's
+/// choice.
 pub(super) fn free_port() -> Result<u16> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos().into())
+        ^ u64::from(std::process::id()).wrapping_mul(0x9E37_79B9);
+    for _ in 0..64 {
+        let n = seed.wrapping_add(NEXT.fetch_add(7919, Ordering::Relaxed));
+        let port = 20_000 + (n % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
