@@ -153,8 +153,8 @@ async fn pool_in_use(stack: &Stack) -> Option<u64> {
 
 /// Connection-pool saturation: a service with 4 connections (250 ms to wait for one, 1 s
 /// per query) takes searches at 40/s for 3 s while PostgreSQL is paused. It must fail fast
-/// (p99 under 2 s, a 503 the expected answer: not a request hanging until the client gives
-/// up),
+/// (p99 under 2 s, a 503 or 500 the expected answer: not a request hanging until the client
+/// gives up),
 /// and once PostgreSQL is back, give every connection back to the pool (none in use within
 /// 5 s).
 #[tokio::test]
@@ -178,7 +178,7 @@ async fn a_saturated_pool_fails_fast_and_is_released_after() {
         .run(
             http::get(&search)
                 .with_timeout(Duration::from_secs(5))
-                .expecting_status([503]),
+                .expecting_status([500, 503]),
         )
         .await
         .expect("the load ran");

@@ -321,6 +321,17 @@ async fn drive_rate_limit_holds(
                 limit.rate()
             )));
         }
+        // Never more than the budget (burst, refill, tolerance) was asked for: no refusal
+        // was owed, so none proves nothing.
+        if drive.requests.len() as f64 <= burst_limit {
+            return Err(check.nothing_measured(format!(
+                "{name} answered {} requests in {:.1}s ({achieved:.1}/s), never more than the \
+                 limit lets through in that time ({burst_limit:.0}): the limit was not reached; \
+                 probe a route that answers faster",
+                drive.requests.len(),
+                spent_in.as_secs_f64()
+            )));
+        }
         items.push(SecurityItem::new(
             &name,
             format!("{who_a} as fast as {BURST_WAVE} at a time"),
