@@ -179,32 +179,6 @@ async fn docker_no_graceful_drain_defect_fails_the_zero_downtime_switch() {
     assert!(text.contains("requests failed"), "{text}");
 }
 
-/// One order, read once so that it is in the cache; its URL.
-async fn cached_order(s: &Stack) -> String {
-    let client = reqwest::Client::new();
-    let created: serde_json::Value = client
-        .post(format!("{}/orders", s.url))
-        .header("authorization", "Bearer write-token")
-        .json(&serde_json::json!({ "customer": "c1", "item": "widget", "quantity": 1 }))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("order");
-    let url = format!("{}/orders/{}", s.url, created["id"]);
-    assert!(
-        client
-            .get(&url)
-            .send()
-            .await
-            .expect("read")
-            .status()
-            .is_success()
-    );
-    url
-}
-
 /// 20 requests/s for 3 s against `url`, each bounded by 2 s.
 async fn load_during_fault(name: &str, url: &str) -> readiness::load::Report {
     use readiness::load::{Load, Model, http};
@@ -221,7 +195,7 @@ async fn load_during_fault(name: &str, url: &str) -> readiness::load::Report {
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_the_service_degrades_gracefully_with_redis_paused_and_not_without_postgres() {
     let s = stack(StackOptions::new()).await;
-    let order = cached_order(&s).await;
+    let order = s.readable_order().await.expect("an order reads back");
     let faults = Faults::new().await.expect("docker");
 
     let paused = faults
@@ -269,7 +243,7 @@ async fn docker_the_service_degrades_gracefully_with_redis_paused_and_not_withou
 
 /// Redis paused; the time until `GET order` answers within 50 ms and stays fast for 1 s.
 async fn answers_fast_after_redis_pauses(s: &Stack) -> RecoveryReport {
-    let order = cached_order(s).await;
+    let order = s.readable_order().await.expect("an order reads back");
     let faults = Faults::new().await.expect("docker");
     let paused = faults
         .pause(s.redis.as_ref().expect("redis"))
@@ -337,7 +311,7 @@ async fn rollout_under_load(
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_a_slow_green_is_rolled_back_by_the_policy_and_a_healthy_one_is_promoted() {
     let s = stack(StackOptions::new()).await;
-    cached_order(&s).await;
+    s.readable_order().await.expect("an order reads back");
     let blue = s.url.trim_start_matches("http://").to_owned();
     let proxy = Proxy::start("front", &blue).await.expect("proxy");
     let (_slow, slow_url) = s

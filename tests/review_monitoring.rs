@@ -39,20 +39,11 @@ const REQUIRED_METRICS: [&str; 3] = [
     "circuit_breaker_state",
 ];
 
-/// Whether a defect of the service's deployment (`reference_service::defects::DEPLOYMENT`)
-/// is on for this run: the defect matrix names it in `READINESS_RUN_DEFECT`.
-fn deployment_defect(name: &str) -> bool {
-    std::env::var("READINESS_RUN_DEFECT")
-        .unwrap_or_default()
-        .split(',')
-        .any(|d| d.trim() == name)
-}
-
 /// The service's rule file; with `broken_rule`, the error-rate alert reads a metric that
 /// does not exist (a typo), as a broken rule file in a repository does.
 fn rule_file(monitoring: &Path) -> RuleFile {
     let mut rules = RuleFile::read(monitoring.join("alerts.yml")).expect("the rule file reads");
-    if deployment_defect("broken_rule") {
+    if review::under_review("broken_rule") {
         rules.yaml = rules
             .yaml
             .replace("rate(http_requests_total{", "rate(http_request_total{");
@@ -63,7 +54,7 @@ fn rule_file(monitoring: &Path) -> RuleFile {
 /// The flags the service's Prometheus runs with (`prometheus.flags`); with
 /// `short_retention`, a week's retention instead.
 fn prometheus_flags(monitoring: &Path) -> Vec<String> {
-    if deployment_defect("short_retention") {
+    if review::under_review("short_retention") {
         return vec!["--storage.tsdb.retention.time=7d".to_owned()];
     }
     std::fs::read_to_string(monitoring.join("prometheus.flags"))

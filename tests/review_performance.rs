@@ -23,61 +23,21 @@ use reference_service::stack::Stack;
 use review::stack;
 use rstest::rstest;
 
-/// Writes 20 orders of 4 customers and waits (at most 10 s) until the first reads back;
-/// returns its id. A write acknowledged before it is stored is the continuity review's to
-/// judge (`dr.no_ack_write_lost`), not a read load's.
-async fn seed_orders(stack: &Stack) -> i64 {
-    let client = reqwest::Client::new();
-    let mut first_id = None;
-    for i in 0..20 {
-        let created = client
-            .post(format!("{}/orders", stack.url))
-            .header("authorization", "Bearer write-token")
-            .json(&serde_json::json!({
-                "customer": format!("c{}", i % 4), "item": "widget", "quantity": 1
-            }))
-            .send()
-            .await;
-        if let Ok(r) = created
-            && let Ok(body) = r.json::<serde_json::Value>().await
-        {
-            first_id = first_id.or(body.get("id").and_then(serde_json::Value::as_i64));
-        }
-    }
-    let id = first_id.expect("the service acknowledged none of 20 orders");
-    for _ in 0..100 {
-        let readable = client
-            .get(format!("{}/orders/{id}", stack.url))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if readable {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    id
-}
-
 /// A normal load on the two reads, an order by id at 100/s and a customer's orders at 20/s,
 /// 5 s each: p95 under 500 ms and under 1 % errors for both (the seeds' "API response time
 /// (P95) < 500ms").
 #[rstest]
 #[tokio::test]
 async fn reads_under_normal_load(#[future(awt)] stack: Stack) {
-    let id = seed_orders(&stack).await;
+    let order = review::orders(&stack, 20).await;
+    let search = format!("{}/orders/search?customer=c1", stack.url);
     let mut all = Verdicts::new();
-    for (name, path, rate, p95) in [
-        ("get_order", format!("/orders/{id}"), 100.0, 500),
-        (
-            "search_orders",
-            "/orders/search?customer=c1".to_owned(),
-            20.0,
-            500,
-        ),
+    for (name, url, rate, p95) in [
+        ("get_order", order, 100.0, 500),
+        ("search_orders", search, 20.0, 500),
     ] {
         let model = Model::constant_rate(rate, Duration::from_secs(5)).expect("a valid model");
-        let get = http::get(format!("{}{path}", stack.url)).with_timeout(Duration::from_secs(5));
+        let get = http::get(url).with_timeout(Duration::from_secs(5));
         let report = Load::new(name, model).run(get).await.expect("the load ran");
         all.add(try_assert_p95_under(&report, Duration::from_millis(p95)));
         all.add(try_assert_error_rate_under(
@@ -117,9 +77,8 @@ async fn memory_stays_flat_under_a_soak(#[future(awt)] stack: Stack) {
 #[rstest]
 #[tokio::test]
 async fn capacity_under_stress_is_at_least_100_per_second(#[future(awt)] stack: Stack) {
-    let id = seed_orders(&stack).await;
+    let url = review::orders(&stack, 20).await;
     let rate = |r: f64| Rate::per_second(r).expect("a valid rate");
-    let url = format!("{}/orders/{id}", stack.url);
     let stress = Stress::new(
         "get_order",
         rate(100.0),
@@ -166,7 +125,7 @@ async fn a_saturated_pool_fails_fast_and_is_released_after() {
     let stack = Stack::start_containers(opts)
         .await
         .unwrap_or_else(|e| panic!("the stack did not start: {e}"));
-    seed_orders(&stack).await;
+    review::orders(&stack, 20).await;
     let faults = Faults::new().await.expect("Docker answers");
     faults
         .pause(&stack.postgres)

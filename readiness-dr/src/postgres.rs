@@ -212,6 +212,8 @@ pub struct Backup {
     pub manifest: Manifest,
     /// How long the dump and its manifest took.
     pub took: Duration,
+    /// The team's own `pg_dump` options it was taken with (see [`backup_with`]).
+    pub options: Vec<String>,
 }
 
 impl fmt::Debug for Backup {
@@ -220,6 +222,7 @@ impl fmt::Debug for Backup {
             .field("dump_bytes", &self.dump.len())
             .field("manifest", &self.manifest)
             .field("took", &self.took)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -229,12 +232,78 @@ impl fmt::Debug for Backup {
 /// `pg_dump --snapshot` dumps exactly that, and the same transaction sums the tables
 /// after the dump, so a write made meanwhile is in both or in neither.
 pub async fn backup<I: Image>(container: &ContainerAsync<I>) -> Result<Backup> {
+    backup_with(container, &[]).await
+}
+
+/// The options of `pg_dump` the drill sets itself; a team's options may not change them.
+const OWN_OPTIONS: [&str; 12] = [
+    "-f",
+    "--file",
+    "-F",
+    "--format",
+    "--snapshot",
+    "-d",
+    "--dbname",
+    "-U",
+    "--username",
+    "-h",
+    "--host",
+    "-p",
+];
+
+/// A team's `pg_dump` options, one per line (`#` starts a comment), as its backup job
+/// passes them (`--exclude-table=audit`, `--lock-wait-timeout=10s`): what [`backup_with`]
+/// takes. An option the drill sets itself (`-f`, `-F`, `--snapshot`, the connection) or a
+/// line that is not an option is an error naming it.
+pub fn dump_options(text: &str) -> Result<Vec<String>> {
+    let mut options = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let option = line.split('#').next().unwrap_or_default().trim();
+        if option.is_empty() {
+            continue;
+        }
+        let name = option.split('=').next().unwrap_or_default();
+        let refused = OWN_OPTIONS
+            .iter()
+            .any(|own| name == *own || (own.len() == 2 && name.starts_with(own)));
+        if !option.starts_with('-') || option.contains(char::is_whitespace) {
+            return Err(Error::InvalidInput(format!(
+                "line {}: {option:?} is not one pg_dump option (one per line, like --exclude-table=audit)",
+                n + 1
+            )));
+        }
+        if refused {
+            return Err(Error::InvalidInput(format!(
+                "line {}: {name} is set by the backup drill itself (custom format, one snapshot, \
+                 database postgres); leave it out of the options",
+                n + 1
+            )));
+        }
+        options.push(option.to_owned());
+    }
+    Ok(options)
+}
+
+/// [`backup`] with the team's own `pg_dump` options (read by [`dump_options`]): the drill
+/// judges the backup the team really takes, so a job that leaves a table out
+/// (`--exclude-table`) restores without it and [`assert_restore_intact`] names the table.
+/// The manifest still sums every table of the database.
+pub async fn backup_with<I: Image>(
+    container: &ContainerAsync<I>,
+    options: &[String],
+) -> Result<Backup> {
+    let checked = dump_options(&options.join("\n"))?;
+    // Each option quoted for the shell of psql's \!: what it holds stays one argument.
+    let quoted: String = checked
+        .iter()
+        .map(|o| format!(" '{}'", o.replace('\'', "'\\''")))
+        .collect();
     let started = Instant::now();
     let script = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n\
          SELECT pg_export_snapshot() AS readiness_snapshot \\gset\n\
          \\setenv READINESS_SNAPSHOT :readiness_snapshot\n\
-         \\! pg_dump -U postgres -Fc --snapshot=\"$READINESS_SNAPSHOT\" -f {DUMP_PATH} postgres > {DUMP_PATH}.log 2>&1; echo $? > {DUMP_PATH}.rc\n\
+         \\! pg_dump -U postgres -Fc --snapshot=\"$READINESS_SNAPSHOT\"{quoted} -f {DUMP_PATH} postgres > {DUMP_PATH}.log 2>&1; echo $? > {DUMP_PATH}.rc\n\
          {MANIFEST_SQL}\n\
          COMMIT;"
     );
@@ -260,6 +329,7 @@ pub async fn backup<I: Image>(container: &ContainerAsync<I>) -> Result<Backup> {
         dump,
         manifest,
         took,
+        options: checked,
     })
 }
 
@@ -278,6 +348,8 @@ pub struct RestoreReport {
     pub provision: Duration,
     /// `pg_restore` itself.
     pub restore: Duration,
+    /// The team's `pg_dump` options the backup was taken with.
+    pub options: Vec<String>,
     recorder: Option<Recorder>,
 }
 
@@ -298,7 +370,11 @@ impl RestoreReport {
             .with_subject(format!("{}/{id}", self.name))
             .with_combine(Combine::VerdictOnly)
             .with_scenario(format!(
-                "pg_dump -Fc of {} ({} rows, {}), pg_restore into {}",
+                "pg_dump -Fc{} of {} ({} rows, {}), pg_restore into {}",
+                self.options
+                    .iter()
+                    .map(|o| format!(" {o}"))
+                    .collect::<String>(),
                 self.name,
                 self.expected.rows(),
                 Quantity::bytes(self.dump_bytes),
@@ -343,6 +419,7 @@ pub async fn restore_into<I: Image>(
         dump_bytes: backup.dump.len() as u64,
         provision: Duration::ZERO,
         restore,
+        options: backup.options.clone(),
         recorder: None,
     })
 }
@@ -380,7 +457,12 @@ pub fn try_assert_restore_intact(report: &RestoreReport) -> Result<Evidence, Fai
             report.restored
         )
     } else {
-        format!("{} tables differ: {}", diffs.len(), diffs.join("; "))
+        let tables = if diffs.len() == 1 {
+            "1 table differs".to_owned()
+        } else {
+            format!("{} tables differ", diffs.len())
+        };
+        format!("{tables}: {}", diffs.join("; "))
     };
     check.judge(Observation::new(Quantity::count(diffs.len() as u64)).with_summary(summary))
 }
@@ -422,4 +504,41 @@ pub fn try_assert_restore_within(
 #[track_caller]
 pub fn assert_restore_within(report: &RestoreReport, limit: Duration) -> Evidence {
     try_assert_restore_within(report, limit).or_panic()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dump_options_reads_one_option_a_line_and_skips_comments() {
+        let options = dump_options(
+            "# the nightly job's options\n--lock-wait-timeout=10s\n\n  --exclude-table=audit # not needed\n",
+        )
+        .unwrap();
+        assert_eq!(
+            options,
+            ["--lock-wait-timeout=10s", "--exclude-table=audit"]
+        );
+        assert_eq!(dump_options("").unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn dump_options_refuses_what_the_drill_sets_and_what_is_not_one_option() {
+        for (text, says) in [
+            ("--file=/tmp/x", "--file is set by the backup drill"),
+            ("-Fp", "-Fp is set by the backup drill"),
+            ("--snapshot=1", "--snapshot is set by the backup drill"),
+            ("--host=db.example", "--host is set by the backup drill"),
+            ("exclude-table=audit", "is not one pg_dump option"),
+            (
+                "--exclude-table=audit --no-owner",
+                "is not one pg_dump option",
+            ),
+        ] {
+            let e = dump_options(text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text}: {e}");
+            assert!(e.contains("line 1"), "{text}: {e}");
+        }
+    }
 }

@@ -281,6 +281,32 @@ async fn docker_a_postgres_backup_restores_intact_into_a_fresh_container_and_a_s
         "{failure}"
     );
 
+    // The team's backup job leaves a table out: the restore lacks it, and says which.
+    postgres::psql(
+        &source,
+        "CREATE TABLE audit (id int); INSERT INTO audit VALUES (1)",
+    )
+    .await
+    .unwrap();
+    let options = postgres::dump_options("# the nightly job\n--exclude-table=audit\n").unwrap();
+    let skipping = postgres::backup_with(&source, &options).await.unwrap();
+    let (_restored, report) = postgres::restore_into_fresh(&skipping).await.unwrap();
+    let failure =
+        postgres::try_assert_restore_intact(&report.with_recorder(recorder())).unwrap_err();
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    let text = failure.to_string();
+    assert!(text.contains("audit: missing (1 rows expected)"), "{text}");
+    assert!(
+        failure
+            .evidence()
+            .context
+            .scenario
+            .as_deref()
+            .is_some_and(|s| s.contains("pg_dump -Fc --exclude-table=audit")),
+        "{:?}",
+        failure.evidence().context.scenario
+    );
+
     // An empty database: nothing to verify is an error.
     let empty = containers::start(containers::postgres().unwrap())
         .await

@@ -765,6 +765,39 @@ pub fn page(s: &Scorecard) -> String {
         }
         let _ = write!(o, "</table><p>Ceiling from {}.</p>", esc(&cap.source));
     }
+    if let Some(m) = &s.matrix {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "—".to_owned()
+            } else {
+                esc(&v.join(", "))
+            }
+        };
+        let _ = write!(
+            o,
+            "<h2>Defect matrix</h2><p>The review once on the healthy service and once per defect \
+             switched on; each row is the verdict of its own run. {}.</p><table><tr>\
+             <th>Defect</th><th>Meant to be caught by</th><th>Failed</th>\
+             <th>Also failed or not measured</th><th>Verdict</th><th>As expected</th>\
+             <th>Time</th></tr>",
+            esc(&m.summary())
+        );
+        for r in &m.rows {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td class=num>{:.0} s</td></tr>",
+                esc(r.name()),
+                list(&r.expected),
+                list(&r.failed),
+                list(&r.collateral()),
+                r.verdict,
+                esc(&r.outcome()),
+                r.seconds
+            );
+        }
+        o.push_str("</table>");
+    }
     if let Some(b) = &s.baseline {
         o.push_str(
             "<h2>Compared with the baseline</h2><table><tr><th>Change</th><th>Criterion</th>\

@@ -62,6 +62,7 @@ mod chunks;
 pub mod config;
 mod finding;
 pub mod html;
+pub mod matrix;
 mod merge;
 mod read;
 pub mod render;
@@ -74,6 +75,7 @@ use std::path::{Path, PathBuf};
 pub use baseline::{Baseline, Change, Comparison};
 pub use config::{CategoryRule, NoGoRule, ReportConfig, Unassessed};
 pub use finding::{Finding, FindingKind};
+pub use matrix::{MATRIX_FILE, Matrix, MatrixRow};
 pub use merge::{Merged, merge};
 pub use read::{Entry, Read, ShardOf, read};
 pub use readiness_core as core;
@@ -175,7 +177,12 @@ pub fn make(options: &Options) -> Result<Scorecard> {
             .with_commits(&commits)
             .save(path)?;
     }
-    Ok(decide(scored, &config, capacity, compared))
+    let mut card = decide(scored, &config, capacity, compared);
+    // The defect matrix, when the judged run is one of its rows: shown apart, its rows'
+    // verdicts are their own runs'.
+    card.matrix =
+        Matrix::read(&options.dir)?.filter(|m| card.runs.iter().any(|r| m.has_run(r.id.as_ref())));
+    Ok(card)
 }
 
 fn capacity_plan<'a>(

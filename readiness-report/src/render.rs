@@ -177,6 +177,27 @@ pub fn terminal(s: &Scorecard, colour: bool) -> String {
             );
         }
     }
+    if let Some(m) = &s.matrix {
+        let _ = writeln!(
+            o,
+            "\ndefect matrix ({}; each row its own run):",
+            m.summary()
+        );
+        for r in &m.rows {
+            let failed = if r.failed.is_empty() {
+                "nothing failed".to_owned()
+            } else {
+                format!("failed {}", r.failed.join(", "))
+            };
+            let _ = writeln!(
+                o,
+                "  {:<26} {:<5} {failed} — as expected: {}",
+                r.name(),
+                r.verdict.to_string(),
+                r.outcome()
+            );
+        }
+    }
     if let Some(b) = &s.baseline {
         let _ = writeln!(o, "\ncompared with the baseline:");
         for c in b {
@@ -192,7 +213,7 @@ pub fn terminal(s: &Scorecard, colour: bool) -> String {
     o
 }
 
-fn md_escape(text: &str) -> String {
+pub(crate) fn md_escape(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
@@ -303,6 +324,14 @@ pub fn write_markdown(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()>
             writeln!(o, "| {when} | {peak:.0}/s | {:.0}% |", share * 100.0)?;
         }
         writeln!(o, "\nCeiling from {}.\n", md_escape(&cap.source))?;
+    }
+    if let Some(m) = &s.matrix {
+        writeln!(
+            o,
+            "## Defect matrix\n\nThe review once on the healthy service and once per defect switched on; \
+             each row is the verdict of its own run.\n\n{}",
+            m.markdown()
+        )?;
     }
     if let Some(b) = &s.baseline {
         writeln!(
@@ -435,6 +464,33 @@ pub fn write_junit(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
                     r.verdict,
                     xml_escape(&failure_text(r))
                 )?,
+            }
+        }
+        writeln!(o, "  </testsuite>")?;
+    }
+    if let Some(m) = &s.matrix {
+        // Each row a case of its own suite: a row not as expected fails it, so CI shows it.
+        writeln!(
+            o,
+            "  <testsuite name=\"defect-matrix\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">",
+            m.rows.len(),
+            m.rows.len() - m.as_expected()
+        )?;
+        for r in &m.rows {
+            write!(
+                o,
+                "    <testcase classname=\"readiness.defect-matrix\" name=\"{}: {}\"",
+                xml_escape(r.name()),
+                r.verdict
+            )?;
+            if r.as_expected() {
+                writeln!(o, "/>")?;
+            } else {
+                writeln!(
+                    o,
+                    ">\n      <failure message=\"{}\" type=\"not_as_expected\"/>\n    </testcase>",
+                    xml_escape(&r.outcome())
+                )?;
             }
         }
         writeln!(o, "  </testsuite>")?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use readiness_core::{Attachment, AttachmentKind, Bound, Combine, Quantity, Threshold, Verdict};
 use serde::ser::SerializeStruct as _;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::baseline::{Change, Comparison};
 use crate::capacity::CapacityPlan;
@@ -17,10 +17,10 @@ use crate::runs::RunInfo;
 use crate::text::Text;
 
 /// Version of the scorecard's JSON form; a consumer refuses an unknown major.
-pub const SCORECARD_SCHEMA: &str = "1.2";
+pub const SCORECARD_SCHEMA: &str = "1.3";
 
 /// Go or no-go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Every rule holds: release.
@@ -291,6 +291,8 @@ pub struct Scorecard {
     pub capacity: Option<CapacityPlan>,
     /// Comparison with a baseline, when one was given.
     pub baseline: Option<Vec<Comparison>>,
+    /// The defect matrix, when the judged run is one of its rows ([`crate::Matrix`]).
+    pub matrix: Option<crate::Matrix>,
     /// Every criterion, category by category (in the order of `categories`).
     lines: Vec<CriterionResult>,
 }
@@ -350,6 +352,9 @@ impl Serialize for Scorecard {
         }
         if let Some(b) = &self.baseline {
             st.serialize_field("baseline", b)?;
+        }
+        if let Some(m) = &self.matrix {
+            st.serialize_field("matrix", m)?;
         }
         st.end()
     }
@@ -700,6 +705,7 @@ pub fn decide(
         findings,
         capacity,
         baseline: baseline.map(|b| b.comparisons),
+        matrix: None,
         lines,
     }
 }

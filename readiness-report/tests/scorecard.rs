@@ -520,3 +520,85 @@ fn a_report_with_no_flags_judges_the_latest_run() {
     assert_eq!(this.records, 1);
     let _ = Verdict::Pass;
 }
+
+#[test]
+fn the_defect_matrix_is_in_every_format_of_a_report_of_one_of_its_runs() {
+    use readiness_report::{Matrix, MatrixRow};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let evidence = tmp.path().join("evidence");
+    passing(&evidence, "suite::p95", "load.p95", Category::PERFORMANCE);
+    let config = tmp.path().join("readiness.toml");
+    std::fs::write(&config, "[report]\nunassessed = \"exclude\"\n").expect("config");
+    let o = options(&evidence, &config);
+    let healthy = make(&o).expect("the healthy run");
+    assert_eq!(healthy.verdict, Decision::Go);
+    let run = readiness_core::run_id();
+    let mut leak = MatrixRow::of(
+        Some("leak"),
+        &["load.soak_memory"],
+        &healthy,
+        "run-leak",
+        140.0,
+    );
+    leak.verdict = Decision::NoGo;
+    leak.failed = vec!["load.soak_memory".into()];
+    let mut slow = MatrixRow::of(
+        Some("slow_search"),
+        &["load.p95"],
+        &healthy,
+        "run-slow",
+        120.0,
+    );
+    slow.verdict = Decision::NoGo;
+    slow.failed = vec!["load.p95".into(), "sec.rate_limit".into()];
+    let matrix = Matrix {
+        rows: vec![MatrixRow::of(None, &[], &healthy, run, 110.0), leak, slow],
+    };
+    matrix.save(&evidence).expect("saved");
+
+    let card = make(&o).expect("the healthy run with its matrix");
+    assert_eq!(card.matrix.as_ref(), Some(&matrix));
+    assert_eq!(
+        (card.verdict, card.score),
+        (healthy.verdict, healthy.score),
+        "the matrix is shown apart: the run's verdict and score are its own"
+    );
+    let says = "2 of 3 rows as expected";
+    let terminal = Format::Terminal.render(&card, false);
+    assert!(terminal.contains(says), "{terminal}");
+    assert!(terminal.contains("no: also sec.rate_limit"), "{terminal}");
+    let md = Format::Markdown.render(&card, false);
+    assert!(md.contains("## Defect matrix"), "{md}");
+    assert!(
+        md.contains("| slow_search | load.p95 | load.p95, sec.rate_limit | sec.rate_limit | NO-GO | no: also sec.rate_limit | 120 s |"),
+        "{md}"
+    );
+    let html = Format::Html.render(&card, false);
+    assert!(
+        html.contains("<h2>Defect matrix</h2>") && html.contains(says),
+        "{html}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&Format::Json.render(&card, false)).expect("json");
+    assert_eq!(json["matrix"]["rows"][2]["defect"], "slow_search");
+    assert_eq!(json["matrix"]["rows"][0]["verdict"], "go");
+    let junit = Format::Junit.render(&card, false);
+    assert!(
+        junit.contains("<testsuite name=\"defect-matrix\" tests=\"3\" failures=\"1\"")
+            && junit.contains("message=\"no: also sec.rate_limit\" type=\"not_as_expected\""),
+        "{junit}"
+    );
+
+    // A matrix of other runs (an earlier invocation's) is not this run's: not shown.
+    Matrix {
+        rows: matrix.rows[1..].to_vec(),
+    }
+    .save(&evidence)
+    .expect("saved");
+    assert_eq!(make(&o).expect("the healthy run").matrix, None);
+
+    // A matrix file that does not read is an error of the report, naming the file.
+    std::fs::write(evidence.join(readiness_report::MATRIX_FILE), "[").expect("write");
+    let e = make(&o).expect_err("a broken matrix file").to_string();
+    assert!(e.contains("defect-matrix.json"), "{e}");
+}

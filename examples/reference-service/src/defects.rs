@@ -21,6 +21,7 @@
 //! | `pool_leak` | a search whose query times out (PostgreSQL stalled) never gives its connection back: after a stall the pool stays in use | `db.pool_released` |
 //! | `short_retention` | of its deployment, not its binary: the review starts its Prometheus with `--storage.tsdb.retention.time=7d` instead of `monitoring/prometheus.flags` | `obs.retention` |
 //! | `broken_rule` | of its deployment, not its binary: the review loads its rule file with a typo in the error-rate alert's metric (`http_request_total`), so that alert can never fire | `obs.rules_lint`, `obs.alert_fires` |
+//! | `backup_skips_table` | of its deployment, not its binary: the backup job's `pg_dump` options (`backup/pg_dump.options`) also say `--exclude-table=schema_migrations`, so a restore lacks that table | `dr.restore_integrity` |
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -29,7 +30,7 @@ use std::fmt;
 pub const DEBUG_PORT: u16 = 6060;
 
 /// The known defects, in the order of the table above.
-pub const ALL: [&str; 17] = [
+pub const ALL: [&str; 18] = [
     "slow_search",
     "leak",
     "unacked_write_loss",
@@ -47,15 +48,16 @@ pub const ALL: [&str; 17] = [
     "pool_leak",
     "short_retention",
     "broken_rule",
+    "backup_skips_table",
 ];
 
-/// The defects of the service's deployment (its monitoring files), not of its binary: the
+/// The defects of the service's deployment (its monitoring and backup files), not of its binary: the
 /// service accepts them and changes nothing; the readiness review applies them.
-pub const DEPLOYMENT: [&str; 2] = ["short_retention", "broken_rule"];
+pub const DEPLOYMENT: [&str; 3] = ["short_retention", "broken_rule", "backup_skips_table"];
 
 /// For each defect, the criteria of the readiness review (`readiness-run`) that must fail
 /// when it is on; with it on, every other criterion must still pass.
-pub const CAUGHT_BY: [(&str, &[&str]); 17] = [
+pub const CAUGHT_BY: [(&str, &[&str]); 18] = [
     ("slow_search", &["load.p95"]),
     ("leak", &["load.soak_memory"]),
     ("unacked_write_loss", &["dr.no_ack_write_lost"]),
@@ -84,6 +86,7 @@ pub const CAUGHT_BY: [(&str, &[&str]); 17] = [
         "broken_rule",
         &["obs.rules_lint", "obs.alert_fires", "obs.alerts_fired"],
     ),
+    ("backup_skips_table", &["dr.restore_integrity"]),
 ];
 
 /// The defects switched on.

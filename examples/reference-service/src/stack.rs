@@ -353,6 +353,55 @@ impl Stack {
         }
     }
 
+    /// Creates `n` orders through the service (the write token; customers `c0` to `c3`,
+    /// in turn, so a search finds a quarter of them): the ids it acknowledged, in order.
+    pub async fn create_orders(&self, n: usize) -> Vec<i64> {
+        let client = reqwest::Client::new();
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let created = client
+                .post(format!("{}/orders", self.url))
+                .header("authorization", "Bearer write-token")
+                .json(&serde_json::json!({
+                    "customer": format!("c{}", i % 4), "item": "widget", "quantity": 1
+                }))
+                .send()
+                .await;
+            if let Ok(r) = created
+                && r.status().is_success()
+                && let Ok(body) = r.json::<serde_json::Value>().await
+                && let Some(id) = body.get("id").and_then(serde_json::Value::as_i64)
+            {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// One order created and read back once (so it is in the cache): its URL. An order
+    /// the service acknowledged but cannot read back within 10 s is an error (a write
+    /// acknowledged before it is stored is `dr.no_ack_write_lost`'s to judge, not the
+    /// caller's).
+    pub async fn readable_order(&self) -> Result<String> {
+        let id = *self
+            .create_orders(1)
+            .await
+            .first()
+            .ok_or_else(|| Error::Other(format!("{} acknowledged no order", self.url)))?;
+        let url = format!("{}/orders/{id}", self.url);
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            let read = client.get(&url).send().await;
+            if read.is_ok_and(|r| r.status().is_success()) {
+                return Ok(url);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Error::Other(format!(
+            "the order {url} did not read back within 10 s"
+        )))
+    }
+
     /// The sequence numbers of the [`Stack::order_writer`] orders PostgreSQL holds, read
     /// from PostgreSQL itself on its current host port (it changes when PostgreSQL is
     /// started again).
