@@ -35,6 +35,15 @@
 //!
 //! [report.baseline]
 //! noise = 0.10                          # changes under 10% are within noise
+//!
+//! [[report.attested]]                   # what only people judge: shown apart, never scored
+//! id = "ops.oncall_trained"             # (crate::attest); expired = a finding, no-go
+//! title = "the on-call rota is trained on the runbooks"
+//! category = "operations"
+//! by = "J. Doe, SRE lead"
+//! on = "2026-11-20"
+//! link = "docs/training/2026-11.md"     # beside readiness.toml, or an http(s) URL
+//! expires = "2027-05-20"
 //! ```
 
 use std::collections::BTreeMap;
@@ -67,6 +76,8 @@ pub struct ReportConfig {
     pub capacity: Option<CapacityConfig>,
     /// Baseline comparison.
     pub baseline: BaselineConfig,
+    /// What only people judge, attested ([`crate::attest`]).
+    pub attested: Vec<crate::attest::Attestation>,
 }
 
 /// One `[[report.category_of]]` rule: these criteria count in that category.
@@ -182,6 +193,7 @@ impl Default for ReportConfig {
             ],
             capacity: None,
             baseline: BaselineConfig::default(),
+            attested: Vec::new(),
         }
     }
 }
@@ -215,7 +227,20 @@ impl ReportConfig {
                 "cannot read it: {e}; pass an existing file with --config or READINESS_CONFIG"
             ),
         })?;
-        Self::parse(&text, &path.display().to_string())
+        let config = Self::parse(&text, &path.display().to_string())?;
+        // A link to a file is to one beside the config, and it must be there.
+        let dir = path.parent().unwrap_or(Path::new("."));
+        if let Some((a, problem)) = config
+            .attested
+            .iter()
+            .find_map(|a| Some((a, a.problem(Some(dir))?)))
+        {
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                reason: format!("[report] attested {:?}: {problem}", a.id),
+            });
+        }
+        Ok(config)
     }
 
     /// The config for a run: `explicit` (a `--config` flag), else `READINESS_CONFIG`, else
@@ -295,6 +320,15 @@ impl ReportConfig {
                     "capacity.utilisation_limit = {} must be in (0, 1]",
                     c.utilisation_limit
                 ));
+            }
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for a in &self.attested {
+            if let Some(problem) = a.problem(None) {
+                return bad(format!("attested {:?}: {problem}", a.id));
+            }
+            if !ids.insert(a.id.as_str()) {
+                return bad(format!("attested: id {:?} is there twice", a.id));
             }
         }
         if !(self.baseline.noise.is_finite() && self.baseline.noise >= 0.0) {

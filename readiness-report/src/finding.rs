@@ -40,6 +40,8 @@ pub enum FindingKind {
     UnweightedCategory,
     /// Capacity planning configured, no ceiling measured.
     CapacityUnmeasured,
+    /// An attestation of the config that has expired or is dated after the report. No-go.
+    AttestationNotValid,
 }
 
 impl FindingKind {
@@ -52,6 +54,7 @@ impl FindingKind {
                 | FindingKind::ShardsMissing
                 | FindingKind::ShardsDisagree
                 | FindingKind::MissingExpected
+                | FindingKind::AttestationNotValid
         )
     }
 
@@ -72,6 +75,7 @@ impl FindingKind {
             FindingKind::NotAssessed => "not_assessed",
             FindingKind::UnweightedCategory => "unweighted_category",
             FindingKind::CapacityUnmeasured => "capacity_unmeasured",
+            FindingKind::AttestationNotValid => "attestation_not_valid",
         }
     }
 }

@@ -765,6 +765,38 @@ pub fn page(s: &Scorecard) -> String {
         }
         let _ = write!(o, "</table><p>Ceiling from {}.</p>", esc(&cap.source));
     }
+    if !s.attested.is_empty() {
+        o.push_str(
+            "<h2>Attested by people</h2><p>What only people judge: shown apart, never measured \
+             and never in the score.</p><table><tr><th></th><th>Attestation</th><th>Category</th>\
+             <th>By</th><th>On</th><th>Record</th><th>Holds</th></tr>",
+        );
+        for a in &s.attested {
+            let link = &a.attestation.link;
+            let record = if link.starts_with("https://") || link.starts_with("http://") {
+                format!("<a href=\"{0}\">{0}</a>", esc(link))
+            } else {
+                esc(link)
+            };
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td><code>{}</code> {}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{record}</td><td>{}</td></tr>",
+                if a.state == crate::AttestState::Valid {
+                    "✅"
+                } else {
+                    "❌"
+                },
+                esc(&a.attestation.id),
+                esc(&a.attestation.title),
+                esc(&a.attestation.category),
+                esc(&a.attestation.by),
+                esc(&a.attestation.on),
+                esc(&a.describe())
+            );
+        }
+        o.push_str("</table>");
+    }
     if let Some(m) = &s.matrix {
         let list = |v: &[String]| {
             if v.is_empty() {

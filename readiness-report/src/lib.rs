@@ -56,6 +56,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod attest;
 pub mod baseline;
 pub mod capacity;
 mod chunks;
@@ -72,6 +73,7 @@ mod text;
 
 use std::path::{Path, PathBuf};
 
+pub use attest::{AttestState, Attestation, Attested};
 pub use baseline::{Baseline, Change, Comparison};
 pub use config::{CategoryRule, NoGoRule, ReportConfig, Unassessed};
 pub use finding::{Finding, FindingKind};

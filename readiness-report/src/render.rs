@@ -177,6 +177,25 @@ pub fn terminal(s: &Scorecard, colour: bool) -> String {
             );
         }
     }
+    if !s.attested.is_empty() {
+        let _ = writeln!(o, "\nattested by people (not measured, not scored):");
+        for a in &s.attested {
+            let _ = writeln!(
+                o,
+                "  {} {:<22} {} — {}, {}: {}",
+                if a.state == crate::AttestState::Valid {
+                    "✓"
+                } else {
+                    "✗"
+                },
+                a.attestation.id,
+                a.attestation.title,
+                a.attestation.by,
+                a.attestation.on,
+                a.describe()
+            );
+        }
+    }
     if let Some(m) = &s.matrix {
         let _ = writeln!(
             o,
@@ -325,6 +344,33 @@ pub fn write_markdown(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()>
         }
         writeln!(o, "\nCeiling from {}.\n", md_escape(&cap.source))?;
     }
+    if !s.attested.is_empty() {
+        writeln!(
+            o,
+            "## Attested by people\n\nWhat only people judge: shown apart, never measured and never \
+             in the score.\n\n| | Attestation | Category | By | On | Record | Holds |\n\
+             |---|---|---|---|---|---|---|"
+        )?;
+        for a in &s.attested {
+            writeln!(
+                o,
+                "| {} | `{}` {} | {} | {} | {} | {} | {} |",
+                if a.state == crate::AttestState::Valid {
+                    "✅"
+                } else {
+                    "❌"
+                },
+                md_escape(&a.attestation.id),
+                md_escape(&a.attestation.title),
+                md_escape(&a.attestation.category),
+                md_escape(&a.attestation.by),
+                md_escape(&a.attestation.on),
+                md_escape(&a.attestation.link),
+                md_escape(&a.describe())
+            )?;
+        }
+        writeln!(o)?;
+    }
     if let Some(m) = &s.matrix {
         writeln!(
             o,
@@ -414,12 +460,22 @@ pub fn junit(s: &Scorecard) -> String {
 pub fn write_junit(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
     let count = |v: Status| s.criteria().filter(|c| c.verdict == v).count();
     let unassessed = s.categories.iter().filter(|c| !c.assessed).count();
-    let total = s.criteria().count() + unassessed;
+    // The suites apart from the criteria: what people attested, the defect matrix.
+    let attested_failed = s
+        .attested
+        .iter()
+        .filter(|a| a.state != crate::AttestState::Valid)
+        .count();
+    let (rows, rows_failed) = s
+        .matrix
+        .as_ref()
+        .map_or((0, 0), |m| (m.rows.len(), m.rows.len() - m.as_expected()));
+    let total = s.criteria().count() + unassessed + s.attested.len() + rows;
     writeln!(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
     writeln!(
         o,
         "<testsuites name=\"readiness\" tests=\"{total}\" failures=\"{}\" errors=\"{}\">",
-        count(Status::Fail) + count(Status::Missing) + unassessed,
+        count(Status::Fail) + count(Status::Missing) + unassessed + attested_failed + rows_failed,
         count(Status::Error)
     )?;
     for c in s.categories.iter().filter(|c| !c.assessed) {
@@ -464,6 +520,38 @@ pub fn write_junit(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
                     r.verdict,
                     xml_escape(&failure_text(r))
                 )?,
+            }
+        }
+        writeln!(o, "  </testsuite>")?;
+    }
+    if !s.attested.is_empty() {
+        // Apart from the categories: a person's word, not a measurement.
+        let not_valid = s
+            .attested
+            .iter()
+            .filter(|a| a.state != crate::AttestState::Valid)
+            .count();
+        writeln!(
+            o,
+            "  <testsuite name=\"attested\" tests=\"{}\" failures=\"{not_valid}\" errors=\"0\" skipped=\"0\">",
+            s.attested.len()
+        )?;
+        for a in &s.attested {
+            write!(
+                o,
+                "    <testcase classname=\"readiness.attested\" name=\"{}: {} (attested by {}, not measured)\"",
+                xml_escape(&a.attestation.id),
+                xml_escape(&a.attestation.title),
+                xml_escape(&a.attestation.by)
+            )?;
+            if a.state == crate::AttestState::Valid {
+                writeln!(o, "/>")?;
+            } else {
+                writeln!(
+                    o,
+                    ">\n      <failure message=\"{}\" type=\"attestation_not_valid\"/>\n    </testcase>",
+                    xml_escape(&a.describe())
+                )?;
             }
         }
         writeln!(o, "  </testsuite>")?;

@@ -293,6 +293,9 @@ pub struct Scorecard {
     pub baseline: Option<Vec<Comparison>>,
     /// The defect matrix, when the judged run is one of its rows ([`crate::Matrix`]).
     pub matrix: Option<crate::Matrix>,
+    /// What people attested (`[[report.attested]]`), judged on the report's day: shown
+    /// apart from the criteria, never scored.
+    pub attested: Vec<crate::Attested>,
     /// Every criterion, category by category (in the order of `categories`).
     lines: Vec<CriterionResult>,
 }
@@ -355,6 +358,9 @@ impl Serialize for Scorecard {
         }
         if let Some(m) = &self.matrix {
             st.serialize_field("matrix", m)?;
+        }
+        if !self.attested.is_empty() {
+            st.serialize_field("attested", &self.attested)?;
         }
         st.end()
     }
@@ -673,6 +679,26 @@ pub fn decide(
             }
         }
     }
+    let today = time::OffsetDateTime::now_utc().date();
+    let attested: Vec<crate::Attested> = config.attested.iter().map(|a| a.judge(today)).collect();
+    let not_valid: Vec<Finding> = attested
+        .iter()
+        .filter(|a| a.state != crate::AttestState::Valid)
+        .map(|a| {
+            Finding::new(
+                FindingKind::AttestationNotValid,
+                format!(
+                    "attestation {} ({}) by {}: {}",
+                    a.attestation.id,
+                    a.attestation.title,
+                    a.attestation.by,
+                    a.describe()
+                ),
+            )
+        })
+        .collect();
+    reasons.extend(no_go_findings(&not_valid));
+    findings.extend(not_valid);
     if let (Some(cap), None) = (&config.capacity, &capacity) {
         findings.push(Finding::new(
             FindingKind::CapacityUnmeasured,
@@ -706,6 +732,7 @@ pub fn decide(
         capacity,
         baseline: baseline.map(|b| b.comparisons),
         matrix: None,
+        attested,
         lines,
     }
 }
@@ -739,6 +766,10 @@ fn no_go_findings(findings: &[Finding]) -> Vec<String> {
                 FindingKind::MissingExpected => (
                     "expected criterion has no evidence",
                     "expected criteria have no evidence",
+                ),
+                FindingKind::AttestationNotValid => (
+                    "attestation does not hold",
+                    "attestations do not hold",
                 ),
                 _ => ("finding", "findings"),
             };

@@ -602,3 +602,83 @@ fn the_defect_matrix_is_in_every_format_of_a_report_of_one_of_its_runs() {
     let e = make(&o).expect_err("a broken matrix file").to_string();
     assert!(e.contains("defect-matrix.json"), "{e}");
 }
+
+#[test]
+fn attestations_are_shown_apart_never_scored_and_one_that_expired_is_a_no_go() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let evidence = tmp.path().join("evidence");
+    passing(&evidence, "suite::p95", "load.p95", Category::PERFORMANCE);
+    std::fs::create_dir_all(tmp.path().join("docs")).expect("docs");
+    std::fs::write(tmp.path().join("docs/training.md"), "# trained\n").expect("record");
+    let config = tmp.path().join("readiness.toml");
+    let attested = |expires: &str| {
+        format!(
+            "[report]\nunassessed = \"exclude\"\n\n\
+             [[report.attested]]\nid = \"ops.oncall_trained\"\n\
+             title = \"the on-call rota is trained on the runbooks\"\ncategory = \"operations\"\n\
+             by = \"J. Doe, SRE lead\"\non = \"2019-11-20\"\nlink = \"docs/training.md\"\n\
+             expires = \"{expires}\"\n\n\
+             [[report.attested]]\nid = \"release.signed_off\"\ntitle = \"the release is signed off\"\n\
+             category = \"operations\"\nby = \"A. Smith\"\non = \"2019-12-01\"\n\
+             link = \"https://example.invalid/signoff/42\"\nexpires = \"2099-12-01\"\n"
+        )
+    };
+    std::fs::write(&config, "[report]\nunassessed = \"exclude\"\n").expect("config");
+    let bare = make(&options(&evidence, &config)).expect("no attestation");
+
+    std::fs::write(&config, attested("2099-05-20")).expect("config");
+    let card = make(&options(&evidence, &config)).expect("both valid");
+    assert_eq!(card.verdict, Decision::Go, "{:?}", card.reasons);
+    assert_eq!(card.score, bare.score, "an attestation is never scored");
+    assert_eq!(card.criteria().count(), bare.criteria().count());
+    assert!(
+        card.categories.iter().all(|c| c.name != "operations"),
+        "never a category of criteria"
+    );
+    let terminal = Format::Terminal.render(&card, false);
+    assert!(
+        terminal.contains("attested by people (not measured, not scored)"),
+        "{terminal}"
+    );
+    let md = Format::Markdown.render(&card, false);
+    assert!(
+        md.contains("| ✅ | `release.signed_off` the release is signed off | operations | A. Smith | 2019-12-01 | https://example.invalid/signoff/42 | valid until 2099-12-01"),
+        "{md}"
+    );
+    let html = Format::Html.render(&card, false);
+    assert!(html.contains("<h2>Attested by people</h2>"), "{html}");
+    let json: serde_json::Value =
+        serde_json::from_str(&Format::Json.render(&card, false)).expect("json");
+    assert_eq!(json["attested"][0]["state"], "valid");
+    assert_eq!(json["attested"][0]["by"], "J. Doe, SRE lead");
+
+    // Expired: a finding and a no-go that says what to do; the score is still the same.
+    std::fs::write(&config, attested("2020-05-20")).expect("config");
+    let card = make(&options(&evidence, &config)).expect("one expired");
+    assert_eq!(card.verdict, Decision::NoGo);
+    assert_eq!(card.score, bare.score);
+    assert!(
+        card.reasons.iter().any(|r| r.starts_with(
+            "attestation ops.oncall_trained (the on-call rota is trained on the runbooks) by J. Doe, SRE lead: expired on 2020-05-20"
+        ) && r.ends_with("attest it again")),
+        "{:?}",
+        card.reasons
+    );
+    let junit = Format::Junit.render(&card, false);
+    assert!(
+        junit.contains("<testsuite name=\"attested\" tests=\"2\" failures=\"1\"")
+            && junit.contains("type=\"attestation_not_valid\""),
+        "{junit}"
+    );
+
+    // A record that is not where the link says is an error of the config, naming both.
+    std::fs::remove_file(tmp.path().join("docs/training.md")).expect("remove");
+    let e = make(&options(&evidence, &config))
+        .expect_err("a dangling link")
+        .to_string();
+    assert!(
+        e.contains("readiness.toml")
+            && e.contains("\"docs/training.md\": no such file beside the config"),
+        "{e}"
+    );
+}

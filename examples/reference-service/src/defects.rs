@@ -19,6 +19,7 @@
 //! | `debug_port` | also listens on port [`DEBUG_PORT`] (6060) of the `BIND_ADDR` address, serving `GET /debug/config` | `sec.exposed_ports` |
 //! | `unchecked_text` | control characters in `customer` (a body field, or the search query) reach PostgreSQL, which refuses a NUL: a `500` whose body carries the database's own error | `sec.malformed_input` |
 //! | `pool_leak` | a search whose query times out (PostgreSQL stalled) never gives its connection back: after a stall the pool stays in use | `db.pool_released` |
+//! | `slow_start` | warms up for 35 s ([`SLOW_START`]) before it listens, as a service that loads everything at start does: it is not ready within 30 s of its start | `svc.ready`, `dr.rto` of a start behind a slow database |
 //! | `short_retention` | of its deployment, not its binary: the review starts its Prometheus with `--storage.tsdb.retention.time=7d` instead of `monitoring/prometheus.flags` | `obs.retention` |
 //! | `broken_rule` | of its deployment, not its binary: the review loads its rule file with a typo in the error-rate alert's metric (`http_request_total`), so that alert can never fire | `obs.rules_lint`, `obs.alert_fires` |
 //! | `backup_skips_table` | of its deployment, not its binary: the backup job's `pg_dump` options (`backup/pg_dump.options`) also say `--exclude-table=schema_migrations`, so a restore lacks that table | `dr.restore_integrity` |
@@ -26,11 +27,14 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+/// How long the `slow_start` defect warms up before it listens.
+pub const SLOW_START: std::time::Duration = std::time::Duration::from_secs(35);
+
 /// The port the `debug_port` defect listens on, on the address of `BIND_ADDR`.
 pub const DEBUG_PORT: u16 = 6060;
 
 /// The known defects, in the order of the table above.
-pub const ALL: [&str; 18] = [
+pub const ALL: [&str; 19] = [
     "slow_search",
     "leak",
     "unacked_write_loss",
@@ -46,6 +50,7 @@ pub const ALL: [&str; 18] = [
     "debug_port",
     "unchecked_text",
     "pool_leak",
+    "slow_start",
     "short_retention",
     "broken_rule",
     "backup_skips_table",
@@ -57,7 +62,7 @@ pub const DEPLOYMENT: [&str; 3] = ["short_retention", "broken_rule", "backup_ski
 
 /// For each defect, the criteria of the readiness review (`readiness-run`) that must fail
 /// when it is on; with it on, every other criterion must still pass.
-pub const CAUGHT_BY: [(&str, &[&str]); 18] = [
+pub const CAUGHT_BY: [(&str, &[&str]); 19] = [
     ("slow_search", &["load.p95"]),
     ("leak", &["load.soak_memory"]),
     ("unacked_write_loss", &["dr.no_ack_write_lost"]),
@@ -81,6 +86,7 @@ pub const CAUGHT_BY: [(&str, &[&str]); 18] = [
     ("debug_port", &["sec.exposed_ports"]),
     ("unchecked_text", &["sec.malformed_input"]),
     ("pool_leak", &["db.pool_released"]),
+    ("slow_start", &["svc.ready", "dr.rto"]),
     ("short_retention", &["obs.retention"]),
     (
         "broken_rule",

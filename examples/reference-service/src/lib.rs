@@ -83,6 +83,14 @@ pub async fn run(config: Config) -> Result<(), ServiceError> {
     db::migrate(&store.pool, config.defects.has("slow_search"))
         .await
         .map_err(|e| ServiceError::Startup(format!("migrations failed: {e}")))?;
+    if config.defects.has("slow_start") {
+        // A warm-up done before listening, as a service that loads everything at start.
+        tracing::warn!(
+            seconds = defects::SLOW_START.as_secs(),
+            "warming up before listening (defect slow_start)"
+        );
+        tokio::time::sleep(defects::SLOW_START).await;
+    }
 
     let metrics = Arc::new(metrics::Metrics::new(config.defects.has("missing_metric")));
     let breaker = breaker::Breaker::new(
