@@ -345,6 +345,7 @@ fn closed_lanes<W: Worker>(
         None => 0,
     };
     let next = Arc::new(AtomicU64::new(0));
+    let think = plan.model.think_time();
     for k in 0..lanes {
         let (w, sh, next, model) = (
             worker.clone(),
@@ -378,6 +379,9 @@ fn closed_lanes<W: Worker>(
                 );
                 let outcome = guarded(w.iterate(&mut lane, i)).await;
                 sh.finish(k, &outcome);
+                if !think.is_zero() {
+                    tokio::time::sleep_until((Instant::now() + think).min(end)).await;
+                }
             }
         });
     }

@@ -30,12 +30,15 @@ pub enum Model {
         stages: Vec<RateStage>,
     },
     /// Closed model: `users` virtual users, each starting its next iteration when the last
-    /// one finished.
+    /// one finished (and `think` after it).
     Closed {
         /// Virtual users.
         users: usize,
         /// How long they run.
         duration: Duration,
+        /// What each user waits after an iteration before the next (a person reading what
+        /// came back); zero: at once.
+        think: Duration,
     },
     /// Closed model with ramping stages: the number of active virtual users moves linearly
     /// from `start` to each stage's target over the stage.
@@ -120,7 +123,49 @@ impl Model {
                 "a load needs a duration greater than zero".into(),
             ));
         }
-        Ok(Model::Closed { users, duration })
+        Ok(Model::Closed {
+            users,
+            duration,
+            think: Duration::ZERO,
+        })
+    }
+
+    /// `users` virtual users for `duration`, each waiting `think` after every iteration
+    /// before its next, as people reading a page do: the users' throughput is at most
+    /// `users / think`, and it grows with the users only while the service keeps up (the
+    /// seeds' "linear throughput scaling: 35 req/s (50 users) → 140 req/s (200 users)";
+    /// see [`crate::try_assert_scales_linearly`]). The latency of an iteration does not
+    /// include the wait.
+    pub fn closed_with_think_time(
+        users: usize,
+        duration: Duration,
+        think: Duration,
+    ) -> Result<Self> {
+        if think >= duration {
+            return Err(Error::InvalidInput(format!(
+                "a think time of {} is not shorter than the run ({}): each user would run once",
+                readiness_core::Quantity::duration(think),
+                readiness_core::Quantity::duration(duration)
+            )));
+        }
+        match Self::closed(users, duration)? {
+            Model::Closed {
+                users, duration, ..
+            } => Ok(Model::Closed {
+                users,
+                duration,
+                think,
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// What a virtual user waits between iterations (zero for every other model).
+    pub fn think_time(&self) -> Duration {
+        match self {
+            Model::Closed { think, .. } => *think,
+            _ => Duration::ZERO,
+        }
     }
 
     /// Virtual users ramping from `start` through `stages` of (duration, users).
@@ -235,8 +280,16 @@ impl fmt::Display for Model {
                 }
                 Ok(())
             }
-            Model::Closed { users, duration } => {
-                write!(f, "{users} virtual users for {}", secs(*duration))
+            Model::Closed {
+                users,
+                duration,
+                think,
+            } => {
+                write!(f, "{users} virtual users for {}", secs(*duration))?;
+                if !think.is_zero() {
+                    write!(f, ", each waiting {} between iterations", secs(*think))?;
+                }
+                Ok(())
             }
             Model::RampingUsers { start, stages } => {
                 write!(f, "virtual users from {start}")?;

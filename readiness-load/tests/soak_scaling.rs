@@ -123,3 +123,70 @@ async fn linear_scaling_passes_an_independent_target_and_fails_a_serialised_one(
     assert!(msg.contains("load.linear_scaling"), "{msg}");
     assert!(msg.contains("20 users:"), "{msg}");
 }
+
+/// Users who think between requests, as the seeds' users do: each user's pace is its
+/// think time plus the latency, the wait is not in the latency, and a target that
+/// serialises its requests still fails to scale once the users outrun it.
+#[tokio::test(start_paused = true)]
+async fn users_who_think_scale_with_their_number_until_the_target_serialises() {
+    let run = |users: usize, tx: fn() -> readiness_load::BoxedIteration| async move {
+        Load::new(
+            "thinking",
+            Model::closed_with_think_time(users, Duration::from_secs(2), Duration::from_millis(90))
+                .expect("model"),
+        )
+        .with_recorder(common::recorder())
+        .run(move |_| tx())
+        .await
+        .expect("run")
+    };
+    fn fast() -> readiness_load::BoxedIteration {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(())
+        })
+    }
+    // 10 ms of work and 90 ms of thought: 10 iterations a second per user.
+    let (five, twenty) = (run(5, fast).await, run(20, fast).await);
+    let per_second = |r: &readiness_load::Report| r.throughput().expect("throughput").value();
+    assert!(
+        (per_second(&five) - 50.0).abs() <= 3.0,
+        "5 users: {}/s",
+        per_second(&five)
+    );
+    assert!(
+        (per_second(&twenty) - 200.0).abs() <= 10.0,
+        "20 users: {}/s",
+        per_second(&twenty)
+    );
+    let p95 = readiness_load::try_assert_p95_under(&twenty, Duration::from_millis(15))
+        .expect("the think time is not in the latency");
+    let scenario = p95.context.scenario.unwrap_or_default();
+    assert!(
+        scenario.contains("20 virtual users for 2s, each waiting 90ms between iterations"),
+        "{scenario}"
+    );
+    let tolerance = Ratio::percent(20.0).expect("20%");
+    let e = readiness_load::try_assert_scales_linearly(&[(5, &five), (20, &twenty)], tolerance);
+    assert!(e.is_ok(), "{:?}", e.err().map(|f| f.to_string()));
+
+    // 40 ms of work behind one lock: at most 25 a second, whatever the users.
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    fn serialised() -> readiness_load::BoxedIteration {
+        Box::pin(async {
+            let _held = LOCK.lock().await;
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            Ok(())
+        })
+    }
+    let (five, twenty) = (run(5, serialised).await, run(20, serialised).await);
+    let f = readiness_load::try_assert_scales_linearly(&[(5, &five), (20, &twenty)], tolerance)
+        .expect_err("it cannot keep up with 20 thinking users");
+    assert_eq!(f.verdict(), Verdict::Fail, "{f}");
+
+    let refused = Model::closed_with_think_time(5, Duration::from_secs(1), Duration::from_secs(1));
+    assert!(
+        refused.is_err_and(|e| e.to_string().contains("is not shorter than the run")),
+        "a think time as long as the run"
+    );
+}
