@@ -16,6 +16,10 @@ use readiness_core::{
 use crate::pair::Pair;
 use crate::rules::parse_duration;
 
+/// How long reading the flags may take: a Prometheus that does not answer is an error,
+/// never a test that hangs.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Prometheus's retention when neither a time nor a size is set.
 const DEFAULT_RETENTION: Duration = Duration::from_secs(15 * 86_400);
 
@@ -40,7 +44,8 @@ pub struct Retention {
 
 impl Retention {
     /// Reads the flags of the Prometheus at `prometheus_url` (on loopback: the harness
-    /// reads only what the test started or reaches on this machine).
+    /// reads only what the test started or reaches on this machine), waiting at most 10 s
+    /// for them.
     pub async fn read(prometheus_url: &str) -> Retention {
         let url = prometheus_url.trim_end_matches('/');
         let host = url
@@ -53,7 +58,10 @@ impl Retention {
             return Retention::unread(url, e.to_string());
         }
         let flags = async {
-            let body: serde_json::Value = reqwest::get(format!("{url}/api/v1/status/flags"))
+            let client = reqwest::Client::builder().timeout(READ_TIMEOUT).build()?;
+            let body: serde_json::Value = client
+                .get(format!("{url}/api/v1/status/flags"))
+                .send()
                 .await?
                 .error_for_status()?
                 .json()
@@ -76,7 +84,14 @@ impl Retention {
                     ),
                 }
             }
-            Err(e) => Retention::unread(url, format!("cannot read /api/v1/status/flags: {e}")),
+            Err(e) => {
+                let why = if e.is_timeout() {
+                    format!("no answer within {}", Quantity::duration(READ_TIMEOUT))
+                } else {
+                    e.to_string()
+                };
+                Retention::unread(url, format!("cannot read /api/v1/status/flags: {why}"))
+            }
         }
     }
 

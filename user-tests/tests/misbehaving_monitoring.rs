@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use readiness::Verdict;
 use readiness::observability::{
-    Exporter, Exposition, Induced, LogLines, LogRules, MetricsLint, Pair, RuleFile, Target,
-    try_assert_logs, try_assert_metrics_lint, try_assert_targets_up,
+    Exporter, Exposition, Induced, LogLines, LogRules, MetricsLint, Pair, Retention, RuleFile,
+    Target, try_assert_logs, try_assert_metrics_lint, try_assert_targets_up,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -175,4 +175,57 @@ fn logs_that_leak_a_token_fail_without_printing_it() {
         "{m}"
     );
     assert!(!m.contains("eyJhbGciOiJIUzI1NiJ9"), "{m}");
+}
+
+/// A "Prometheus" whose `/api/v1/status/flags` answers `body` (200, JSON).
+async fn flags(body: &str) -> String {
+    let text = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    format!("http://{}", endpoint(Some(Box::leak(text.into_boxed_str()))).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_is_judged_from_what_prometheus_says_and_a_silent_one_is_an_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let month = Duration::from_secs(30 * 86_400);
+    let judge = |url: String| {
+        let dir = recorder(&dir);
+        async move { Retention::read(&url).await.with_recorder(dir).judge(month) }
+    };
+    let kept = |time: &str, size: &str| {
+        format!(
+            r#"{{"status":"success","data":{{"storage.tsdb.retention.time":"{time}","storage.tsdb.retention.size":"{size}"}}}}"#
+        )
+    };
+
+    let ok = judge(flags(&kept("45d", "0B")).await).await;
+    assert!(ok.is_ok(), "{:?}", ok.err().map(|f| f.to_string()));
+
+    let short = judge(flags(&kept("7d", "0B")).await)
+        .await
+        .expect_err("a week is not a month");
+    assert_eq!(short.verdict(), Verdict::Fail);
+    let m = short.to_string();
+    assert!(m.contains("storage.tsdb.retention.time \"7d\""), "{m}");
+
+    // Bounded by size alone: how many days it holds depends on the ingest rate.
+    let sized = judge(flags(&kept("0s", "10GB")).await)
+        .await
+        .expect_err("nothing says how many days");
+    assert_eq!(sized.verdict(), Verdict::Error);
+    assert!(sized.to_string().contains("bounded by size alone (10GB)"), "{sized}");
+
+    // Not Prometheus's answer, and no answer at all: errors, the stall bounded.
+    let garbage = judge(flags("<html>login</html>").await)
+        .await
+        .expect_err("not flags");
+    assert_eq!(garbage.verdict(), Verdict::Error);
+    assert!(garbage.to_string().contains("cannot read /api/v1/status/flags"), "{garbage}");
+    let silent = judge(format!("http://{}", endpoint(None).await))
+        .await
+        .expect_err("no answer");
+    assert_eq!(silent.verdict(), Verdict::Error);
+    assert!(silent.to_string().contains("no answer within 10s"), "{silent}");
 }
