@@ -67,6 +67,14 @@ pub struct Attested {
 }
 
 impl Attested {
+    /// Whether it holds on the report's day.
+    pub fn holds(&self) -> bool {
+        self.state == AttestState::Valid
+    }
+    /// ✅ when it holds, ❌ when not (the Markdown and HTML mark).
+    pub fn mark(&self) -> &'static str {
+        if self.holds() { "✅" } else { "❌" }
+    }
     /// "valid, 167 days left", "expired 3 days ago", "dated after this report".
     pub fn describe(&self) -> String {
         match self.state {

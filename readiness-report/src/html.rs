@@ -782,11 +782,7 @@ pub fn page(s: &Scorecard) -> String {
                 o,
                 "<tr><td>{}</td><td><code>{}</code> {}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td>{record}</td><td>{}</td></tr>",
-                if a.state == crate::AttestState::Valid {
-                    "✅"
-                } else {
-                    "❌"
-                },
+                a.mark(),
                 esc(&a.attestation.id),
                 esc(&a.attestation.title),
                 esc(&a.attestation.category),

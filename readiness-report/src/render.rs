@@ -183,11 +183,7 @@ pub fn terminal(s: &Scorecard, colour: bool) -> String {
             let _ = writeln!(
                 o,
                 "  {} {:<22} {} — {}, {}: {}",
-                if a.state == crate::AttestState::Valid {
-                    "✓"
-                } else {
-                    "✗"
-                },
+                if a.holds() { "✓" } else { "✗" },
                 a.attestation.id,
                 a.attestation.title,
                 a.attestation.by,
@@ -355,11 +351,7 @@ pub fn write_markdown(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()>
             writeln!(
                 o,
                 "| {} | `{}` {} | {} | {} | {} | {} | {} |",
-                if a.state == crate::AttestState::Valid {
-                    "✅"
-                } else {
-                    "❌"
-                },
+                a.mark(),
                 md_escape(&a.attestation.id),
                 md_escape(&a.attestation.title),
                 md_escape(&a.attestation.category),
@@ -461,11 +453,7 @@ pub fn write_junit(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
     let count = |v: Status| s.criteria().filter(|c| c.verdict == v).count();
     let unassessed = s.categories.iter().filter(|c| !c.assessed).count();
     // The suites apart from the criteria: what people attested, the defect matrix.
-    let attested_failed = s
-        .attested
-        .iter()
-        .filter(|a| a.state != crate::AttestState::Valid)
-        .count();
+    let attested_failed = s.attested.iter().filter(|a| !a.holds()).count();
     let (rows, rows_failed) = s
         .matrix
         .as_ref()
@@ -526,11 +514,7 @@ pub fn write_junit(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
     }
     if !s.attested.is_empty() {
         // Apart from the categories: a person's word, not a measurement.
-        let not_valid = s
-            .attested
-            .iter()
-            .filter(|a| a.state != crate::AttestState::Valid)
-            .count();
+        let not_valid = s.attested.iter().filter(|a| !a.holds()).count();
         writeln!(
             o,
             "  <testsuite name=\"attested\" tests=\"{}\" failures=\"{not_valid}\" errors=\"0\" skipped=\"0\">",
@@ -544,7 +528,7 @@ pub fn write_junit(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
                 xml_escape(&a.attestation.title),
                 xml_escape(&a.attestation.by)
             )?;
-            if a.state == crate::AttestState::Valid {
+            if a.holds() {
                 writeln!(o, "/>")?;
             } else {
                 writeln!(

@@ -683,7 +683,7 @@ pub fn decide(
     let attested: Vec<crate::Attested> = config.attested.iter().map(|a| a.judge(today)).collect();
     let not_valid: Vec<Finding> = attested
         .iter()
-        .filter(|a| a.state != crate::AttestState::Valid)
+        .filter(|a| !a.holds())
         .map(|a| {
             Finding::new(
                 FindingKind::AttestationNotValid,
