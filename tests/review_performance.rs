@@ -1,6 +1,6 @@
 //! The review, performance and capacity: latency and errors of the service's reads under a
 //! normal load, sustained second by second, concurrent users and how throughput scales
-//! with them, its memory under a soak, its capacity under stress (the ceiling the
+//! with them, a 5× spike and its recovery, its memory under a soak, its capacity under stress (the ceiling the
 //! report's capacity plan projects), and its connection pool when PostgreSQL stalls.
 //!
 //! Part of the readiness review of the reference service (`readiness-run` runs every
@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use readiness::dr::fault::Faults;
 use readiness::load::{
-    Load, Model, Stress, assert_capacity_at_least, assert_no_memory_drift, http, soak,
+    Load, Model, Spike, Stress, assert_capacity_at_least, assert_no_memory_drift, http, soak,
     try_assert_error_rate_under, try_assert_p95_under, try_assert_percentile_under,
     try_assert_percentile_under_in_every_window, try_assert_scales_linearly,
+    try_assert_spike_recovers_within,
 };
 use readiness::{
     Bytes, Category, Check, Count, Observation, Percentile, Quantity, Rate, Ratio, Threshold,
@@ -91,6 +92,42 @@ async fn concurrent_users_are_served_and_throughput_scales_with_them(#[future(aw
     all.add(try_assert_scales_linearly(&scaling, ratio(20.0)));
     all.add(try_assert_p95_under(busiest, Duration::from_millis(500)));
     all.add(try_assert_error_rate_under(busiest, ratio(1.0)));
+    all.assert_all();
+}
+
+/// A spike: reads of an order at today's peak (40/s, the capacity plan's), five times that
+/// for 3 s, then the peak again for 5 s (the seeds' "sudden traffic spike (5x peak), measure
+/// recovery time, check for cascading failures"): p95 of every second back within the
+/// objective (500 ms) within 3 s of the spike's end, and under 1 % errors over the whole run.
+#[rstest]
+#[tokio::test]
+async fn a_5x_spike_is_absorbed_and_latency_recovers_within_3s(#[future(awt)] stack: Stack) {
+    let url = review::orders(&stack, 20).await;
+    let spike = Spike {
+        baseline: Rate::per_second(40.0).expect("a valid rate"),
+        factor: 5.0,
+        before: Duration::from_secs(3),
+        spike: Duration::from_secs(3),
+        after: Duration::from_secs(5),
+    };
+    let load = spike
+        .load("get_order_spike")
+        .expect("a valid spike")
+        .with_target(format!("GET {url}"));
+    let report = spike
+        .run(&load, http::get(&url).with_timeout(Duration::from_secs(5)))
+        .await
+        .expect("the spike ran")
+        .with_objective(Duration::from_millis(500));
+    let mut all = Verdicts::new();
+    all.add(try_assert_spike_recovers_within(
+        &report,
+        Duration::from_secs(3),
+    ));
+    all.add(try_assert_error_rate_under(
+        report.report(),
+        Ratio::percent(1.0).expect("a valid ratio"),
+    ));
     all.assert_all();
 }
 

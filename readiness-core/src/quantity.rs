@@ -157,6 +157,10 @@ fn fmt_seconds(s: f64) -> String {
     if !s.is_finite() {
         return format!("{s}s");
     }
+    if s == 0.0 {
+        // "back at once", "none lost": nothing, not a microsecond figure.
+        return "0s".into();
+    }
     if s < 1e-3 {
         format!("{}µs", trim(s * 1e6, 1))
     } else if s < 1.0 {
@@ -686,6 +690,7 @@ mod tests {
         assert_eq!(Quantity::secs(30.0 * 86_400.0).to_string(), "30d");
         assert_eq!(Quantity::secs(7.5 * 86_400.0).to_string(), "7d 12h");
         assert_eq!(Quantity::secs(0.000_045).to_string(), "45µs");
+        assert_eq!(Quantity::secs(0.0).to_string(), "0s");
         assert_eq!(Quantity::per_second(200.0).to_string(), "200/s");
         assert_eq!(Quantity::per_second(12_345.0).to_string(), "12,345/s");
         assert_eq!(Quantity::ratio(0.008).to_string(), "0.8%");

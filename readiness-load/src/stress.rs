@@ -306,6 +306,9 @@ pub struct SpikeReport {
     report: Report,
     spike: Spike,
     recovery: Option<SpikeRecovery>,
+    /// The band is the service's objective ([`SpikeReport::with_objective`]), not the
+    /// baseline's.
+    objective: bool,
 }
 
 impl SpikeReport {
@@ -326,6 +329,22 @@ impl SpikeReport {
     /// least + 5 ms); `None` when nothing was timed before the spike.
     pub fn band(&self) -> Option<Duration> {
         self.recovery.as_ref().map(|r| r.band)
+    }
+    /// The same run judged against the service's latency objective (`band`: p95 of every
+    /// second after the spike at most this) instead of the baseline's p95 × 1.5. A relative
+    /// band of a few dozen samples a second moves with every noisy second of a busy
+    /// machine; "back within the objective" does not, and it is what a person asks of a
+    /// spike. The recovery is derived the same way, from the same p95 of each second.
+    pub fn with_objective(mut self, band: Duration) -> Self {
+        let p95 = p95_per_second(&self.report);
+        let s = self.spike;
+        self.recovery = Some(SpikeRecovery::new(
+            p95,
+            band,
+            (s.before, s.before + s.spike),
+        ));
+        self.objective = true;
+        self
     }
     /// Whole seconds from the end of the spike until every later second's p95 is in the
     /// band; `None` if it was not back by the end of the run.
@@ -383,10 +402,7 @@ impl Spike {
         let load = load.clone().with_model(self.model()?);
         let report = load.run(transaction).await?;
         let seconds = report.metrics().seconds();
-        let p95: Vec<Option<Duration>> = seconds
-            .iter()
-            .map(|s| percentile(&s.latency(), Percentile::P95))
-            .collect();
+        let p95 = p95_per_second(&report);
         let before = self.before.as_secs() as usize;
         let mut base = crate::metrics::histogram();
         // Skip the first second (warm-up) when there is more than one.
@@ -401,8 +417,19 @@ impl Spike {
             report,
             spike: *self,
             recovery,
+            objective: false,
         })
     }
+}
+
+/// The p95 of each second of `report` (`None` for a second where nothing was timed).
+fn p95_per_second(report: &Report) -> Vec<Option<Duration>> {
+    report
+        .metrics()
+        .seconds()
+        .iter()
+        .map(|s| percentile(&s.latency(), Percentile::P95))
+        .collect()
 }
 
 /// `load.spike_recovery`: after the spike, p95 is back in the baseline band within `limit`.
@@ -442,7 +469,12 @@ pub fn try_assert_spike_recovers_within(
     };
     check = check
         .with_summary(format!(
-            "baseline band p95 <= {}; p95 per second: {}",
+            "{} p95 <= {}; p95 per second: {}",
+            if report.objective {
+                "objective"
+            } else {
+                "baseline band"
+            },
             ms(&Some(recovery.band)),
             recovery
                 .p95_per_second

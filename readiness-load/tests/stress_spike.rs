@@ -152,6 +152,48 @@ async fn spike_recovery_matches_the_servers_known_recovery_within_one_step() {
     assert!(f.to_string().contains("baseline band p95 <="), "{f}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_spike_judged_against_the_objective_recovers_when_latency_is_back_within_it() {
+    let spike = Spike {
+        baseline: readiness_core::Rate::per_second(100.0).expect("a rate"),
+        factor: 5.0,
+        before: Duration::from_secs(2),
+        spike: Duration::from_secs(1),
+        after: Duration::from_secs(4),
+    };
+    let load = spike
+        .load("queue")
+        .expect("model")
+        .with_recorder(common::recorder());
+    let objective = Duration::from_millis(500);
+    // Capacity 300/s: the backlog is gone a second after the spike; a looser band than the
+    // baseline's is met no later.
+    let report = spike.run(&load, queue_server(300.0)).await.expect("run");
+    let relative = report.recovery_time().expect("recovered");
+    let judged = report.with_objective(objective);
+    assert_eq!(judged.band(), Some(objective));
+    let absolute = judged.recovery_time().expect("recovered");
+    assert!(
+        absolute <= relative,
+        "{absolute:?} after, {relative:?} against the baseline"
+    );
+    assert!(
+        readiness_load::try_assert_spike_recovers_within(&judged, Duration::from_secs(2)).is_ok()
+    );
+    // Capacity 120/s: 380 requests behind after the spike drain at 20/s, about 19 s: not
+    // back within the objective by the end of the run, a failure (at least 4 s).
+    let report = spike.run(&load, queue_server(120.0)).await.expect("run");
+    let f = readiness_load::try_assert_spike_recovers_within(
+        &report.with_objective(objective),
+        Duration::from_secs(2),
+    )
+    .expect_err("still queued");
+    assert_eq!(f.verdict(), Verdict::Fail, "{f}");
+    let text = f.to_string();
+    assert!(text.contains("objective p95 <= 500ms"), "{text}");
+    assert!(text.contains("at least 4s"), "{text}");
+}
+
 #[test]
 fn bad_stress_and_spike_input_is_refused() {
     let e = Stress::new(
