@@ -19,7 +19,7 @@
 //! | `debug_port` | also listens on port [`DEBUG_PORT`] (6060) of the `BIND_ADDR` address, serving `GET /debug/config` | `sec.exposed_ports` |
 //! | `unchecked_text` | control characters in `customer` (a body field, or the search query) reach PostgreSQL, which refuses a NUL: a `500` whose body carries the database's own error | `sec.malformed_input` |
 //! | `pool_leak` | a search whose query times out (PostgreSQL stalled) never gives its connection back: after a stall the pool stays in use | `db.pool_released` |
-//! | `slow_start` | warms up for 35 s ([`SLOW_START`]) before it listens, as a service that loads everything at start does: it is not ready within 30 s of its start | `svc.ready`, `dr.rto` of a start behind a slow database |
+//! | `slow_start` | warms up for 20 s ([`SLOW_START`]) before it listens, as a service that loads everything at start does: it is not ready within 15 s of its start | `svc.ready`, `dr.rto` of a start behind a slow database |
 //! | `short_retention` | of its deployment, not its binary: the review starts its Prometheus with `--storage.tsdb.retention.time=7d` instead of `monitoring/prometheus.flags` | `obs.retention` |
 //! | `broken_rule` | of its deployment, not its binary: the review loads its rule file with a typo in the error-rate alert's metric (`http_request_total`), so that alert can never fire | `obs.rules_lint`, `obs.alert_fires` |
 //! | `backup_skips_table` | of its deployment, not its binary: the backup job's `pg_dump` options (`backup/pg_dump.options`) also say `--exclude-table=schema_migrations`, so a restore lacks that table | `dr.restore_integrity` |
@@ -28,7 +28,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 /// How long the `slow_start` defect warms up before it listens.
-pub const SLOW_START: std::time::Duration = std::time::Duration::from_secs(35);
+pub const SLOW_START: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The port the `debug_port` defect listens on, on the address of `BIND_ADDR`.
 pub const DEBUG_PORT: u16 = 6060;
