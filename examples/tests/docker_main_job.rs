@@ -46,6 +46,7 @@ fn docker_quick_main_job_prints_the_scorecard_go_and_writes_the_report() {
         "✓ svc.ready",
         "✓ load.p95               p95 latency of search_orders under 500ms",
         "✓ load.error_rate        error rate of get_order under 1%",
+        "✓ load.p95_window        p95 latency of get_order under 500ms in every 1s window",
         "✓ sec.rate_limit         rate limit of 1000/min per client holds",
         "✓ sec.auth_required      write routes refuse missing, invalid and under-scoped credentials",
         "✓ sec.cors               CORS allows only the allowed origins",
@@ -74,7 +75,7 @@ fn docker_quick_main_job_prints_the_scorecard_go_and_writes_the_report() {
         assert!(report.join(f).is_file(), "{f}");
     }
     let records = records(dir.path());
-    assert_eq!(records.len(), 15, "one record per check");
+    assert_eq!(records.len(), 16, "one record per check");
     assert!(
         records.iter().all(|r| r["verdict"] == "pass"),
         "{records:?}"
@@ -84,7 +85,7 @@ fn docker_quick_main_job_prints_the_scorecard_go_and_writes_the_report() {
     )
     .expect("scorecard json");
     assert_eq!(card["verdict"], "go");
-    assert_eq!(card["records"], 15);
+    assert_eq!(card["records"], 16);
 }
 
 #[test]
