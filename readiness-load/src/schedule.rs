@@ -148,16 +148,12 @@ impl Model {
                 readiness_core::Quantity::duration(duration)
             )));
         }
-        match Self::closed(users, duration)? {
-            Model::Closed {
-                users, duration, ..
-            } => Ok(Model::Closed {
-                users,
-                duration,
-                think,
-            }),
-            other => Ok(other),
-        }
+        Self::closed(users, duration)?;
+        Ok(Model::Closed {
+            users,
+            duration,
+            think,
+        })
     }
 
     /// What a virtual user waits between iterations (zero for every other model).

@@ -10,7 +10,7 @@ use readiness_core::{
 };
 
 use crate::load::Load;
-use crate::metrics::percentile;
+use crate::metrics::{Second, percentile};
 use crate::report::Report;
 use crate::schedule::{Model, RateStage};
 use crate::transaction::Transaction;
@@ -336,7 +336,7 @@ impl SpikeReport {
     /// machine; "back within the objective" does not, and it is what a person asks of a
     /// spike. The recovery is derived the same way, from the same p95 of each second.
     pub fn with_objective(mut self, band: Duration) -> Self {
-        let p95 = p95_per_second(&self.report);
+        let p95 = p95_per_second(self.report.metrics().seconds());
         let s = self.spike;
         self.recovery = Some(SpikeRecovery::new(
             p95,
@@ -402,7 +402,7 @@ impl Spike {
         let load = load.clone().with_model(self.model()?);
         let report = load.run(transaction).await?;
         let seconds = report.metrics().seconds();
-        let p95 = p95_per_second(&report);
+        let p95 = p95_per_second(seconds);
         let before = self.before.as_secs() as usize;
         let mut base = crate::metrics::histogram();
         // Skip the first second (warm-up) when there is more than one.
@@ -422,11 +422,9 @@ impl Spike {
     }
 }
 
-/// The p95 of each second of `report` (`None` for a second where nothing was timed).
-fn p95_per_second(report: &Report) -> Vec<Option<Duration>> {
-    report
-        .metrics()
-        .seconds()
+/// The p95 of each second (`None` for a second where nothing was timed).
+fn p95_per_second(seconds: &[Second]) -> Vec<Option<Duration>> {
+    seconds
         .iter()
         .map(|s| percentile(&s.latency(), Percentile::P95))
         .collect()

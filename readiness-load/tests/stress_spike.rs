@@ -119,18 +119,23 @@ async fn a_stress_that_never_breaks_or_breaks_at_once_decides_only_what_its_boun
     assert_eq!(f.verdict(), Verdict::Error, "{f}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn spike_recovery_matches_the_servers_known_recovery_within_one_step() {
-    // Capacity 300/s, baseline 100/s, a 5x spike (500/s) for 1 s: a backlog of
-    // (500 - 300) x 1 s = 200 requests drains at 300 - 100 = 200/s, so the server is back
-    // to baseline latency 1.0 s after the spike.
-    let spike = Spike {
+/// 100/s for 2 s, a 5x spike (500/s) for 1 s, 100/s for 4 s.
+fn five_x_of_100() -> Spike {
+    Spike {
         baseline: readiness_core::Rate::per_second(100.0).expect("a rate"),
         factor: 5.0,
         before: Duration::from_secs(2),
         spike: Duration::from_secs(1),
         after: Duration::from_secs(4),
-    };
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn spike_recovery_matches_the_servers_known_recovery_within_one_step() {
+    // Capacity 300/s, baseline 100/s, a 5x spike (500/s) for 1 s: a backlog of
+    // (500 - 300) x 1 s = 200 requests drains at 300 - 100 = 200/s, so the server is back
+    // to baseline latency 1.0 s after the spike.
+    let spike = five_x_of_100();
     let load = spike
         .load("queue")
         .expect("model")
@@ -154,13 +159,7 @@ async fn spike_recovery_matches_the_servers_known_recovery_within_one_step() {
 
 #[tokio::test(start_paused = true)]
 async fn a_spike_judged_against_the_objective_recovers_when_latency_is_back_within_it() {
-    let spike = Spike {
-        baseline: readiness_core::Rate::per_second(100.0).expect("a rate"),
-        factor: 5.0,
-        before: Duration::from_secs(2),
-        spike: Duration::from_secs(1),
-        after: Duration::from_secs(4),
-    };
+    let spike = five_x_of_100();
     let load = spike
         .load("queue")
         .expect("model")

@@ -635,6 +635,21 @@ pub fn decide(
         lines,
         mut findings,
     } = scored;
+    let today = time::OffsetDateTime::now_utc().date();
+    let attested: Vec<crate::Attested> = config.attested.iter().map(|a| a.judge(today)).collect();
+    // An attestation that does not hold is a no-go finding like any other.
+    findings.extend(attested.iter().filter(|a| !a.holds()).map(|a| {
+        Finding::new(
+            FindingKind::AttestationNotValid,
+            format!(
+                "attestation {} ({}) by {}: {}",
+                a.attestation.id,
+                a.attestation.title,
+                a.attestation.by,
+                a.describe()
+            ),
+        )
+    }));
     let mut reasons = Vec::new();
     if !categories.iter().any(|c| c.assessed && c.weight > 0.0) {
         reasons.push(
@@ -679,26 +694,6 @@ pub fn decide(
             }
         }
     }
-    let today = time::OffsetDateTime::now_utc().date();
-    let attested: Vec<crate::Attested> = config.attested.iter().map(|a| a.judge(today)).collect();
-    let not_valid: Vec<Finding> = attested
-        .iter()
-        .filter(|a| !a.holds())
-        .map(|a| {
-            Finding::new(
-                FindingKind::AttestationNotValid,
-                format!(
-                    "attestation {} ({}) by {}: {}",
-                    a.attestation.id,
-                    a.attestation.title,
-                    a.attestation.by,
-                    a.describe()
-                ),
-            )
-        })
-        .collect();
-    reasons.extend(no_go_findings(&not_valid));
-    findings.extend(not_valid);
     if let (Some(cap), None) = (&config.capacity, &capacity) {
         findings.push(Finding::new(
             FindingKind::CapacityUnmeasured,
