@@ -1,7 +1,7 @@
 //! The review, continuity: recovery from losing the database or the service, the data kept
 //! across a crash, a start while the database is slow, the database restored from its
-//! backup, the cache's persistence, a bad release rolled back, and the service degrading
-//! gracefully when its cache stalls.
+//! backup, the cache's persistence, a bad release rolled back, the service degrading
+//! gracefully when its cache stalls, and fault plans searched rather than scripted.
 //!
 //! Part of the readiness review of the reference service (`readiness-run` runs every
 //! `review_*` binary under nextest's `review` profile, then the report); excluded from a
@@ -18,10 +18,11 @@ use readiness::dr::fault::Faults;
 use readiness::dr::history::{
     Writer, try_assert_no_acknowledged_write_lost, try_assert_rpo_within,
 };
+use readiness::dr::plan::{PlanFault, PlanRunner, PlanSpace, PlanTargets, assert_fault_plans_hold};
 use readiness::dr::postgres::{self, try_assert_restore_intact, try_assert_restore_within};
 use readiness::dr::proxy::Proxy;
 use readiness::dr::recovery::{Health, Recovery, assert_rto_within};
-use readiness::dr::redis::{Persistence, assert_redis_durability};
+use readiness::dr::redis::{KillNine, Persistence, try_assert_redis_durability};
 use readiness::dr::rollback::{RollbackPolicy, assert_rollback_within};
 use readiness::load::{Load, Model, http};
 use readiness::{Probe, Ratio, Verdicts};
@@ -201,7 +202,9 @@ async fn the_database_restores_from_its_backup_intact_within_5_minutes(
 }
 
 /// The cache's persistence, read from the running Redis (`CONFIG GET appendonly`,
-/// `appendfsync`, `save`): a crash loses at most an hour of writes.
+/// `appendfsync`, `save`): a crash loses at most an hour of writes; and shown by a drill,
+/// the seeds' manual snapshot made real: 200 keys written, a snapshot (`BGSAVE`), Redis
+/// killed (SIGKILL) and started again, and every key the snapshot took is back.
 #[rstest]
 #[tokio::test]
 async fn the_cache_persists_its_data(#[future(awt)] stack: Stack) {
@@ -209,7 +212,19 @@ async fn the_cache_persists_its_data(#[future(awt)] stack: Stack) {
     let persistence = Persistence::read(redis)
         .await
         .expect("Redis answers CONFIG GET");
-    assert_redis_durability(&persistence, Duration::from_secs(3600));
+    let drill = KillNine::new()
+        .with_writes(200)
+        .with_snapshot_after(200)
+        .run(redis)
+        .await
+        .expect("the kill -9 drill ran");
+    let mut all = Verdicts::new();
+    all.add(try_assert_redis_durability(
+        &persistence,
+        Duration::from_secs(3600),
+    ));
+    all.add(try_assert_no_acknowledged_write_lost(&drill));
+    all.assert_all();
 }
 
 /// A release whose searches are slow (`slow_search` on the new instance) rolled out behind
@@ -281,4 +296,78 @@ async fn a_stalled_cache_degrades_gracefully_and_opens_the_breaker(#[future(awt)
         Duration::from_secs(1),
     ));
     all.assert_all();
+}
+
+/// Fault plans searched, not scripted (the seeds' chaos testing): 5 plans of 1 or 2 steps,
+/// PostgreSQL or Redis paused, or killed (SIGKILL) and started again, at 0.1–0.6 s, held
+/// 0.2–0.4 s; after each plan the service answers an order written before it and that
+/// customer's orders (200 both) within 30 s. A plan that breaks it is shrunk to the smallest
+/// that still does. The seed is fixed (7: PostgreSQL restarted in three of its plans, Redis
+/// in two, each paused too), so every review tries the same plans and the same service gets
+/// the same verdict; `READINESS_FAULT_PLAN_SEED` searches others.
+#[rstest]
+#[tokio::test]
+async fn fault_plans_leave_the_service_answering_within_30s(#[future(awt)] stack: Stack) {
+    let order = review::orders(&stack, 4).await;
+    let search = format!("{}/orders/search?customer=c1", stack.url);
+    let redis = stack.redis.as_ref().expect("the stack has Redis");
+    let faults = Faults::new().await.expect("Docker answers");
+    let targets = PlanTargets::new(&faults)
+        .container("postgres", &stack.postgres)
+        .container("redis", redis);
+    let ms = Duration::from_millis;
+    let space = PlanSpace::new(["postgres", "redis"])
+        .with_faults([PlanFault::Pause, PlanFault::Restart])
+        .with_times([ms(100), ms(300), ms(600)])
+        .with_holds([ms(200), ms(400)])
+        .with_steps(1..=2);
+    let client = reqwest::Client::new();
+    let urls = [order.as_str(), search.as_str()];
+    let runner = PlanRunner::new().with_cases(5).with_max_shrink_iters(4);
+    let runner = match std::env::var_os("READINESS_FAULT_PLAN_SEED") {
+        Some(_) => runner,
+        None => runner.with_seed(7),
+    };
+    let searched = runner
+        .search("orders service", &space, |plan| {
+            let (targets, client, urls) = (&targets, &client, &urls);
+            async move {
+                targets.apply(&plan).await?;
+                Ok(answering_within(client, urls, Duration::from_secs(30)).await)
+            }
+        })
+        .await
+        .expect("the fault plans ran");
+    assert_fault_plans_hold(&searched);
+}
+
+/// Whether every one of `urls` answers 200 within `deadline` of now (each polled every
+/// 250 ms); the failure names the first that did not and its last answer.
+async fn answering_within(
+    client: &reqwest::Client,
+    urls: &[&str],
+    deadline: Duration,
+) -> Result<(), String> {
+    let until = tokio::time::Instant::now() + deadline;
+    for url in urls {
+        loop {
+            let answer = client
+                .get(*url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            let last = match answer {
+                Ok(r) if r.status().is_success() => break,
+                Ok(r) => r.status().to_string(),
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() >= until {
+                return Err(format!(
+                    "GET {url} did not answer 200 within {deadline:?} of the plan's end: {last}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    Ok(())
 }

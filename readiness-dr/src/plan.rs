@@ -3,7 +3,8 @@
 //! proxies ([`PlanTargets`]), and a runner ([`PlanRunner`]) that checks the test's
 //! invariants after each plan. A failing plan shrinks (proptest) to the smallest plan that
 //! still breaks an invariant, and the runner says the seed that replays it
-//! (`READINESS_FAULT_PLAN_SEED`).
+//! (`READINESS_FAULT_PLAN_SEED`). [`PlanRunner::search`] keeps what the search did as a
+//! [`PlanSearch`], judged by [`try_assert_fault_plans_hold`] (`dr.fault_plan`).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -34,7 +35,10 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use readiness_core::testcontainers::{ContainerAsync, Image};
-use readiness_core::{Error, Result, settings};
+use readiness_core::{
+    Category, Check, CheckResultExt, Combine, Count, Error, Evidence, Failure, Observation,
+    Quantity, Recorder, Result, Threshold, settings,
+};
 
 use crate::fault::{Fault, FaultTarget, Faults};
 use crate::proxy::{Proxy, Toxic};
@@ -180,6 +184,22 @@ impl PlanSpace {
     }
 }
 
+impl fmt::Display for PlanSpace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |items: Vec<String>| items.join("/");
+        write!(
+            f,
+            "{}–{} steps of {} on {}, at {}, held {}",
+            self.steps.start(),
+            self.steps.end(),
+            list(self.faults.iter().map(ToString::to_string).collect()),
+            self.targets.join(", "),
+            list(self.times.iter().map(|t| format!("{t:?}")).collect()),
+            list(self.holds.iter().map(|t| format!("{t:?}")).collect()),
+        )
+    }
+}
+
 /// A plan that broke an invariant, shrunk, with the seed that replays the search.
 #[derive(Debug, Clone)]
 pub struct PlanFailure {
@@ -199,6 +219,98 @@ impl fmt::Display for PlanFailure {
             self.minimal, self.reason, self.seed
         )
     }
+}
+
+/// What a search of fault plans did ([`PlanRunner::search`]): the space and the seed, how
+/// many generated plans ran, every plan run (shrinking included) with what broke, and the
+/// shrunk failure if a plan broke an invariant. Judged by [`try_assert_fault_plans_hold`].
+#[derive(Debug, Clone)]
+pub struct PlanSearch {
+    /// What the invariants are of (`orders service`).
+    pub name: String,
+    /// The space, in words.
+    pub space: String,
+    /// The seed of the search.
+    pub seed: u64,
+    /// Generated plans that ran (the search stops at the first that breaks).
+    pub cases: u32,
+    /// Every plan run, in order, with the invariant it broke (`None`: all held).
+    pub tried: Vec<(FaultPlan, Option<String>)>,
+    /// The smallest failing plan found, if any broke.
+    pub failure: Option<PlanFailure>,
+    recorder: Option<Recorder>,
+}
+
+impl PlanSearch {
+    /// Where the evidence of [`try_assert_fault_plans_hold`] goes.
+    #[must_use]
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+}
+
+/// `dr.fault_plan`: every generated fault plan kept the invariants. The failure names the
+/// shrunk plan, what it broke and the seed that replays the search; a search that ran no
+/// plan is nothing measured.
+pub fn try_assert_fault_plans_hold(search: &PlanSearch) -> Result<Evidence, Failure> {
+    let mut check = Check::new(
+        "dr.fault_plan",
+        format!("every fault plan keeps the invariants of {}", search.name),
+        Category::RECOVERY,
+    )
+    .with_subject(format!("{}/dr.fault_plan", search.name))
+    .with_combine(Combine::VerdictOnly)
+    .with_threshold(Threshold::at_most(Count(0)))
+    .with_scenario(format!(
+        "{} generated plans ({} run in all, shrinking included) of {}; seed {} \
+         (READINESS_FAULT_PLAN_SEED={} replays them)",
+        search.cases,
+        search.tried.len(),
+        search.space,
+        search.seed,
+        search.seed
+    ))
+    .with_hint(
+        "replay the minimal plan (READINESS_FAULT_PLAN_SEED) and fix what its broken \
+         invariant names: a plan is a few faults, so the fix is usually one retry, timeout \
+         or reconnect",
+    );
+    if let Some(r) = &search.recorder {
+        check = check.with_recorder(r.clone());
+    }
+    if search.cases == 0 {
+        return Err(check.nothing_measured("no fault plan ran; give the runner at least one case"));
+    }
+    let (broken, summary) = match &search.failure {
+        None => (
+            0,
+            format!(
+                "all {} plans kept the invariants: {}",
+                search.cases,
+                search
+                    .tried
+                    .iter()
+                    .map(|(plan, _)| plan.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        Some(f) => (
+            1,
+            format!(
+                "{f} (the smallest of {} failing plans tried)",
+                search.tried.iter().filter(|(_, r)| r.is_some()).count()
+            ),
+        ),
+    };
+    check.judge(Observation::new(Quantity::count(broken)).with_summary(summary))
+}
+
+/// Panics unless [`try_assert_fault_plans_hold`] passes.
+#[track_caller]
+pub fn assert_fault_plans_hold(search: &PlanSearch) -> Evidence {
+    try_assert_fault_plans_hold(search).or_panic()
 }
 
 /// Runs plans of a [`PlanSpace`] through the test's invariants.
@@ -261,8 +373,24 @@ impl PlanRunner {
     pub async fn run<F, Fut>(
         &self,
         space: &PlanSpace,
-        mut case: F,
+        case: F,
     ) -> Result<std::result::Result<(), PlanFailure>>
+    where
+        F: FnMut(FaultPlan) -> Fut,
+        Fut: std::future::Future<Output = Result<std::result::Result<(), String>>>,
+    {
+        let search = self.search("the system", space, case).await?;
+        Ok(search.failure.map_or(Ok(()), Err))
+    }
+
+    /// As [`PlanRunner::run`], keeping what the search did for
+    /// [`try_assert_fault_plans_hold`]: `name` says what the invariants are of.
+    pub async fn search<F, Fut>(
+        &self,
+        name: &str,
+        space: &PlanSpace,
+        mut case: F,
+    ) -> Result<PlanSearch>
     where
         F: FnMut(FaultPlan) -> Fut,
         Fut: std::future::Future<Output = Result<std::result::Result<(), String>>>,
@@ -282,10 +410,24 @@ impl PlanRunner {
         let mut runner =
             TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
         let strategy = space.strategy();
-        let setup = |e: Error, plan: &FaultPlan| {
-            Error::Other(format!(
-                "fault plan {plan} could not run, so nothing was judged: {e}"
-            ))
+        let mut search = PlanSearch {
+            name: name.to_owned(),
+            space: space.to_string(),
+            seed,
+            cases: 0,
+            tried: Vec::new(),
+            failure: None,
+            recorder: None,
+        };
+        let mut try_plan = async |plan: FaultPlan, search: &mut PlanSearch| {
+            let outcome = case(plan.clone()).await.map_err(|e| {
+                Error::Other(format!(
+                    "fault plan {plan} could not run, so nothing was judged: {e}"
+                ))
+            })?;
+            let broken = outcome.err();
+            search.tried.push((plan, broken.clone()));
+            Ok::<_, Error>(broken)
         };
         // proptest's own loop, on this runtime: a case, then on a failure simplify while
         // it still fails and complicate when it passed, within the shrink budget.
@@ -294,9 +436,9 @@ impl PlanRunner {
                 .new_tree(&mut runner)
                 .map_err(|r| Error::Other(format!("the fault plan search stopped: {r}")))?;
             let plan = tree.current();
-            let reason = match case(plan.clone()).await.map_err(|e| setup(e, &plan))? {
-                Ok(()) => continue,
-                Err(reason) => reason,
+            search.cases += 1;
+            let Some(reason) = try_plan(plan.clone(), &mut search).await? else {
+                continue;
             };
             let mut failure = PlanFailure {
                 minimal: plan,
@@ -308,18 +450,19 @@ impl PlanRunner {
             while more && budget > 0 {
                 budget -= 1;
                 let plan = tree.current();
-                more = match case(plan.clone()).await.map_err(|e| setup(e, &plan))? {
-                    Err(reason) => {
+                more = match try_plan(plan.clone(), &mut search).await? {
+                    Some(reason) => {
                         failure.minimal = plan;
                         failure.reason = reason;
                         tree.simplify()
                     }
-                    Ok(()) => tree.complicate(),
+                    None => tree.complicate(),
                 };
             }
-            return Ok(Err(failure));
+            search.failure = Some(failure);
+            break;
         }
-        Ok(Ok(()))
+        Ok(search)
     }
 }
 
@@ -559,5 +702,73 @@ mod tests {
             text.contains("could not run, so nothing was judged: Docker refused the container"),
             "{text}"
         );
+    }
+
+    /// `dr.fault_plan` on both verdicts and on nothing: the failing search names the
+    /// shrunk plan, the broken invariant and the seed; the evidence re-judges.
+    #[tokio::test]
+    async fn a_search_is_judged_by_dr_fault_plan() -> Result<()> {
+        let restarts_break = |plan: FaultPlan| async move {
+            Ok(
+                if plan.steps.iter().any(|s| s.fault == PlanFault::Restart) {
+                    Err("an order written before the restart was not found".to_owned())
+                } else {
+                    Ok(())
+                },
+            )
+        };
+        let held = PlanRunner::new()
+            .with_cases(5)
+            .with_seed(7)
+            .search(
+                "orders",
+                &space().with_faults([PlanFault::Pause]),
+                restarts_break,
+            )
+            .await?;
+        assert_eq!((held.cases, held.tried.len()), (5, 5));
+        let evidence =
+            try_assert_fault_plans_hold(&held).map_err(|f| Error::Other(f.to_string()))?;
+        let summary = evidence.summary.clone().unwrap_or_default();
+        assert!(
+            summary.contains("all 5 plans kept the invariants"),
+            "{summary}"
+        );
+        evidence.verify().map_err(Error::Other)?;
+
+        let broke = PlanRunner::new()
+            .with_cases(32)
+            .with_seed(7)
+            .search("orders", &space(), restarts_break)
+            .await?;
+        let failure = try_assert_fault_plans_hold(&broke).expect_err("a restart breaks it");
+        assert_eq!(failure.verdict(), readiness_core::Verdict::Fail);
+        let text = failure.to_string();
+        for part in [
+            "dr.fault_plan",
+            "restart (kill -9, start)",
+            "an order written before the restart was not found",
+            "READINESS_FAULT_PLAN_SEED=7",
+        ] {
+            assert!(text.contains(part), "{part:?} missing from {text}");
+        }
+        assert_eq!(
+            broke.failure.as_ref().map(|f| f.minimal.steps.len()),
+            Some(1)
+        );
+        failure.evidence().verify().map_err(Error::Other)?;
+
+        let none = PlanRunner::new()
+            .with_cases(0)
+            .with_seed(7)
+            .search("orders", &space(), restarts_break)
+            .await?;
+        let nothing = try_assert_fault_plans_hold(&none).expect_err("no plan ran");
+        assert_eq!(nothing.verdict(), readiness_core::Verdict::Error);
+        assert!(
+            nothing.to_string().contains("no fault plan ran"),
+            "{nothing}"
+        );
+        Ok(())
     }
 }

@@ -2,13 +2,16 @@
 //! (`CONFIG GET`), the durability they give stated in words and as the window of
 //! acknowledged writes a crash can lose, and a snapshot on demand (`BGSAVE`).
 //!
-//! What the settings promise is one half; the other is shown by a drill: write through a
-//! [`crate::history::Writer`], `kill -9` the container, start it, read the keys back and
-//! judge the history with [`crate::history::assert_no_acknowledged_write_lost`].
+//! What the settings promise is one half; the other is shown by a drill ([`KillNine`]):
+//! write keys through a [`crate::history::Writer`], optionally snapshot (`BGSAVE`), `kill -9`
+//! the container, start it, read the keys back, and judge the history with
+//! [`crate::history::assert_no_acknowledged_write_lost`] and
+//! [`crate::history::assert_rpo_within`].
 
 use std::fmt;
 use std::time::Duration;
 
+use readiness_core::containers::REDIS_PORT;
 use readiness_core::testcontainers::{ContainerAsync, Image};
 use readiness_core::{
     Category, Check, CheckResultExt, Combine, Error, Evidence, Failure, Observation, Quantity,
@@ -16,6 +19,9 @@ use readiness_core::{
 };
 
 use crate::exec;
+use crate::fault::Faults;
+use crate::history::{History, WriteError, Writer};
+use crate::recovery::{Health, Recovery};
 
 /// Runs `redis-cli` with `args` inside the container; its stdout.
 pub async fn cli<I: Image>(container: &ContainerAsync<I>, args: &[&str]) -> Result<String> {
@@ -171,6 +177,140 @@ pub async fn bgsave<I: Image>(container: &ContainerAsync<I>, deadline: Duration)
     Err(Error::Other(format!(
         "BGSAVE did not finish within {deadline:?}"
     )))
+}
+
+/// A `kill -9` drill of a Redis container: keys `k:<seq>` written through a fresh
+/// connection each (a refused connection is a failed write, an error after connecting an
+/// indeterminate one), optionally a snapshot (`BGSAVE`, the seeds' "trigger a manual
+/// snapshot") part way, then SIGKILL, a start, and the keys read back. The [`History`] it
+/// gives is judged by [`crate::history::try_assert_no_acknowledged_write_lost`] and
+/// [`crate::history::try_assert_rpo_within`] (the kill is its fault).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct KillNine {
+    writes: usize,
+    snapshot_after: Option<usize>,
+    recorder: Option<Recorder>,
+}
+
+impl Default for KillNine {
+    fn default() -> Self {
+        KillNine::new()
+    }
+}
+
+impl KillNine {
+    /// 150 writes, then the kill; no snapshot.
+    pub fn new() -> Self {
+        KillNine {
+            writes: 150,
+            snapshot_after: None,
+            recorder: None,
+        }
+    }
+    /// `n` writes before the kill, all of them done before it.
+    pub fn with_writes(mut self, n: usize) -> Self {
+        self.writes = n;
+        self
+    }
+    /// A snapshot (`BGSAVE`, waited for) once `n` writes are done, the rest written after
+    /// it: what the snapshot holds must be back; what came after is the loss window of
+    /// snapshots. `n` equal to the writes: every write is in the snapshot.
+    pub fn with_snapshot_after(mut self, n: usize) -> Self {
+        self.snapshot_after = Some(n);
+        self
+    }
+    /// Where the evidence of the history's judges goes.
+    pub fn with_recorder(mut self, recorder: Recorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Runs the drill on `redis` (its port 6379 published). An error, never a verdict, when
+    /// the drill cannot be done: a drill of no writes or a snapshot after more writes than
+    /// it makes, Redis not taking the writes within 30 s, or not answering `PING` within
+    /// 30 s of its start after the kill.
+    pub async fn run<I: Image>(&self, redis: &ContainerAsync<I>) -> Result<History> {
+        if self.writes == 0 || self.snapshot_after.is_some_and(|n| n > self.writes) {
+            return Err(Error::InvalidInput(format!(
+                "a kill -9 drill of {} writes with a snapshot after {:?}: give at least one \
+                 write and a snapshot after at most that many",
+                self.writes, self.snapshot_after
+            )));
+        }
+        let url = host_url(redis).await?;
+        let faults = Faults::new().await?;
+        let mut writer = Writer::new("redis keys")
+            .with_interval(Duration::from_millis(5))
+            .with_timeout(Duration::from_secs(1))
+            .with_max_writes(self.writes as u64);
+        if let Some(r) = &self.recorder {
+            writer = writer.with_recorder(r.clone());
+        }
+        let writing = writer.start(move |seq| set_key(url.clone(), seq))?;
+        let written = |n: usize| {
+            let done = writing.wait_for(n, Duration::from_secs(30));
+            async move {
+                let done = done.await;
+                if done < n {
+                    return Err(Error::Other(format!(
+                        "Redis took {done} of {n} writes within 30 s: is it running?"
+                    )));
+                }
+                Ok(())
+            }
+        };
+        if let Some(n) = self.snapshot_after {
+            written(n).await?;
+            bgsave(redis, Duration::from_secs(30)).await?;
+        }
+        written(self.writes).await?;
+        let killed = faults.kill(redis, "SIGKILL").await?;
+        writing.mark(&killed);
+        let history = writing.stop().await?;
+        faults.start(redis).await?;
+        let back = Recovery::of("redis", Health::exec(redis, &["redis-cli", "ping"]))
+            .with_interval(Duration::from_millis(100))
+            .with_settle(Duration::from_millis(300))
+            .with_deadline(Duration::from_secs(30))
+            .measure(&killed, &[])
+            .await?;
+        if back.rto().is_none() {
+            return Err(Error::Other(
+                "Redis did not answer PING within 30 s of its start after the kill".into(),
+            ));
+        }
+        // Read inside the container: the host port changed with the start.
+        let keys = cli(redis, &["--scan", "--pattern", "k:*"]).await?;
+        Ok(history.read_back(
+            keys.lines()
+                .filter_map(|k| k.trim().strip_prefix("k:")?.parse().ok()),
+        ))
+    }
+}
+
+/// `redis://127.0.0.1:<port>/` of the container's published Redis port.
+async fn host_url<I: Image>(redis: &ContainerAsync<I>) -> Result<String> {
+    let port = redis
+        .get_host_port_ipv4(REDIS_PORT)
+        .await
+        .map_err(|e| Error::Other(format!("Redis's port 6379 is not published: {e}")))?;
+    Ok(format!("redis://127.0.0.1:{port}/"))
+}
+
+/// `SET k:<seq> <seq>` through a fresh connection.
+async fn set_key(url: String, seq: u64) -> std::result::Result<(), WriteError> {
+    let client = redis::Client::open(url).map_err(|e| WriteError::Failed(e.to_string()))?;
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| WriteError::Failed(e.to_string()))?;
+    redis::cmd("SET")
+        .arg(format!("k:{seq}"))
+        .arg(seq)
+        .query_async::<()>(&mut con)
+        .await
+        .map_err(|e| WriteError::Indeterminate(e.to_string()))
 }
 
 /// `dr.redis_durability`: the settings lose at most `max_loss` of acknowledged writes in

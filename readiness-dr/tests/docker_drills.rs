@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use readiness_core::containers::{self, REDIS_PORT};
@@ -102,64 +101,13 @@ async fn redis_url(redis: &ContainerAsync<Redis>) -> String {
     format!("redis://127.0.0.1:{port}/")
 }
 
-/// Writes `k:<seq>` through a fresh connection each time (a refused connection is a
-/// failed write; an error after connecting is indeterminate), kills Redis with SIGKILL
-/// after 150 acknowledged writes, starts it again and reads the keys back.
+/// [`dr_redis::KillNine`]: 150 acknowledged writes, SIGKILL, a start, the keys read back.
 async fn kill_nine_drill(redis: &ContainerAsync<Redis>) -> History {
-    let url = redis_url(redis).await;
-    let faults = Faults::new().await.unwrap();
-    let writing = Writer::new("redis keys")
-        .with_interval(Duration::from_millis(5))
-        .with_timeout(Duration::from_secs(1))
+    dr_redis::KillNine::new()
         .with_recorder(recorder())
-        .start(move |seq| {
-            let url = url.clone();
-            async move {
-                let client =
-                    redis::Client::open(url).map_err(|e| WriteError::Failed(e.to_string()))?;
-                let mut con = client
-                    .get_multiplexed_async_connection()
-                    .await
-                    .map_err(|e| WriteError::Failed(e.to_string()))?;
-                redis::cmd("SET")
-                    .arg(format!("k:{seq}"))
-                    .arg(seq)
-                    .query_async::<()>(&mut con)
-                    .await
-                    .map_err(|e| WriteError::Indeterminate(e.to_string()))
-            }
-        })
-        .unwrap();
-    assert!(writing.wait_for(150, Duration::from_secs(30)).await >= 150);
-    let killed = faults.kill(redis, "SIGKILL").await.unwrap();
-    writing.mark(&killed);
-    let history = writing.stop().await.unwrap();
-    faults.start(redis).await.unwrap();
-    let back = Recovery::of("redis", Health::exec(redis, &["redis-cli", "ping"]))
-        .with_interval(Duration::from_millis(100))
-        .with_settle(Duration::from_millis(300))
-        .with_deadline(Duration::from_secs(30))
-        .measure(&killed, &[])
+        .run(redis)
         .await
-        .unwrap();
-    assert!(
-        back.rto().is_some(),
-        "redis did not come back: {:?}",
-        back.timeline.samples.last()
-    );
-    // The host port changed with the restart: read it again.
-    let client = redis::Client::open(redis_url(redis).await).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("k:*")
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    let present: BTreeSet<u64> = keys
-        .iter()
-        .filter_map(|k| k.strip_prefix("k:")?.parse().ok())
-        .collect();
-    history.read_back(present)
+        .unwrap()
 }
 
 #[tokio::test]
@@ -214,6 +162,58 @@ async fn docker_redis_without_persistence_loses_acknowledged_writes_and_says_whi
         "{failure}"
     );
     failure.evidence().verify().unwrap();
+}
+
+/// Snapshots only, none configured (`save ""`): a `BGSAVE` in the drill keeps the 150
+/// writes before it across `kill -9` and loses the ones after it, and the loss window is
+/// those writes' time, not the drill's; with every write before the snapshot, none is lost.
+#[tokio::test]
+async fn docker_redis_keeps_what_a_snapshot_holds_across_kill_nine_and_loses_what_came_after() {
+    let redis = redis_with(&["--appendonly", "no", "--save", ""]).await;
+    let settings = Persistence::read(&redis).await.unwrap();
+    assert_eq!(settings.durability(), Durability::None);
+    let history = dr_redis::KillNine::new()
+        .with_writes(300)
+        .with_snapshot_after(150)
+        .with_recorder(recorder())
+        .run(&redis)
+        .await
+        .unwrap();
+    let lost: Vec<u64> = history.history.lost().iter().map(|w| w.seq).collect();
+    // The writes go on while the snapshot is taken: those acknowledged before its fork
+    // are in it too. Every one after it is lost, up to the last.
+    assert!(lost.len() >= 100 && lost.last() == Some(&300), "{lost:?}");
+    assert!(
+        lost[0] > 150,
+        "a write before the snapshot is missing: {lost:?}"
+    );
+    assert!(
+        lost.windows(2).all(|p| p[1] == p[0] + 1),
+        "the loss is one run after the snapshot: {lost:?}"
+    );
+    let failure = history::try_assert_no_acknowledged_write_lost(&history).unwrap_err();
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    let evidence = history::try_assert_rpo_within(&history, Duration::from_secs(60)).unwrap();
+    evidence.verify().unwrap();
+    let window = history.history.loss_window().unwrap();
+    assert!(window < Duration::from_secs(60), "{window:?}");
+
+    let history = dr_redis::KillNine::new()
+        .with_writes(100)
+        .with_snapshot_after(100)
+        .with_recorder(recorder())
+        .run(&redis)
+        .await
+        .unwrap();
+    let evidence = history::try_assert_no_acknowledged_write_lost(&history).unwrap();
+    evidence.verify().unwrap();
+    let refused = dr_redis::KillNine::new()
+        .with_writes(10)
+        .with_snapshot_after(11)
+        .run(&redis)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::InvalidInput(_)), "{refused}");
 }
 
 #[tokio::test]

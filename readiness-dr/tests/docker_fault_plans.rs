@@ -10,12 +10,15 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use readiness_core::Verdict;
 use readiness_core::containers::{self, REDIS_PORT};
 use readiness_core::testcontainers::{ContainerAsync, ImageExt};
 use readiness_core::testcontainers_modules::redis::Redis;
 use readiness_dr::fault::Faults;
 use readiness_dr::history::{WriteError, Writer, try_assert_no_acknowledged_write_lost};
-use readiness_dr::plan::{FaultPlan, PlanFault, PlanRunner, PlanSpace, PlanTargets};
+use readiness_dr::plan::{
+    FaultPlan, PlanFault, PlanRunner, PlanSpace, PlanTargets, try_assert_fault_plans_hold,
+};
 use readiness_dr::proxy::Proxy;
 use readiness_dr::recovery::{Health, Recovery, try_assert_rto_within};
 
@@ -155,15 +158,19 @@ async fn docker_a_fault_plan_search_finds_writes_lost_on_a_redis_restart_and_shr
         .with_max_shrink_iters(16)
         .with_seed(20261129);
 
-    let found = runner
-        .run(&space(), |plan| {
+    let searched = runner
+        .search("redis writer", &space(), |plan| {
             let s = &s;
             async move { case(s, &plan, true).await }
         })
         .await
         .unwrap()
-        .expect_err("the planted bug is found");
-    let text = found.to_string();
+        .with_recorder(recorder());
+    let failure = try_assert_fault_plans_hold(&searched).expect_err("the planted bug is found");
+    assert_eq!(failure.verdict(), Verdict::Fail);
+    failure.evidence().verify().unwrap();
+    let found = searched.failure.clone().unwrap();
+    let text = failure.to_string();
     eprintln!("{text}");
     assert_eq!(found.minimal.steps.len(), 1, "shrunk to one step: {text}");
     assert_eq!(found.minimal.steps[0].fault, PlanFault::Restart, "{text}");
@@ -177,14 +184,17 @@ async fn docker_a_fault_plan_search_finds_writes_lost_on_a_redis_restart_and_shr
     assert!(again.contains("lost"), "{again}");
 
     // The same service without the bug holds every plan of the same search.
-    runner
-        .run(&space(), |plan| {
+    let searched = runner
+        .search("redis writer", &space(), |plan| {
             let s = &s;
             async move { case(s, &plan, false).await }
         })
         .await
         .unwrap()
-        .unwrap_or_else(|f| panic!("{f}"));
+        .with_recorder(recorder());
+    let evidence = try_assert_fault_plans_hold(&searched).unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(evidence.verdict, Verdict::Pass);
+    assert_eq!(searched.cases, 6);
 }
 
 #[tokio::test]

@@ -134,7 +134,7 @@ mod tempfile_path {
     }
 }
 
-fn other(what: &str) -> impl Fn(readiness_core::testcontainers::TestcontainersError) -> Error + '_ {
+fn other<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> Error + '_ {
     move |e| Error::Other(format!("{what}: {e}"))
 }
 
@@ -402,30 +402,69 @@ impl Stack {
         )))
     }
 
-    /// The sequence numbers of the [`Stack::order_writer`] orders PostgreSQL holds, read
-    /// from PostgreSQL itself on its current host port (it changes when PostgreSQL is
-    /// started again).
-    pub async fn orders_written(&self) -> Result<BTreeSet<u64>> {
+    /// A connection to PostgreSQL itself, on its current host port (it changes when
+    /// PostgreSQL is started again).
+    async fn database(&self) -> Result<tokio_postgres::Client> {
         let port = self
             .postgres
             .get_host_port_ipv4(POSTGRES_PORT)
             .await
             .map_err(other("postgres port"))?;
         let url = format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres");
-        let failed =
-            |e: tokio_postgres::Error| Error::Other(format!("reading the orders back: {e}"));
         let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
-            .map_err(failed)?;
+            .map_err(other("connecting to PostgreSQL"))?;
         tokio::spawn(connection);
-        let rows = db
+        Ok(db)
+    }
+
+    /// The sequence numbers of the [`Stack::order_writer`] orders PostgreSQL holds, read
+    /// from PostgreSQL itself.
+    pub async fn orders_written(&self) -> Result<BTreeSet<u64>> {
+        let rows = self
+            .database()
+            .await?
             .query("SELECT customer FROM orders WHERE customer LIKE 'w-%'", &[])
             .await
-            .map_err(failed)?;
+            .map_err(other("reading the orders back"))?;
         Ok(rows
             .iter()
             .filter_map(|r| r.get::<_, String>(0).strip_prefix("w-")?.parse().ok())
             .collect())
+    }
+
+    /// `n` orders written straight into PostgreSQL with `COPY … FROM STDIN` (as a team
+    /// seeds a production-sized table), of 10,000 customers `m0` to `m9999` in turn, so a
+    /// customer has `n / 10,000` of them; then `ANALYZE`, so the planner knows the table's
+    /// size. The service's schema must be there (call it after the service is ready).
+    pub async fn seed_orders(&self, n: u64) -> Result<()> {
+        use futures_util::SinkExt;
+        let db = self.database().await?;
+        let failed = other("seeding orders with COPY");
+        let sink = db
+            .copy_in("COPY orders (customer, item, quantity, amount_cents) FROM STDIN")
+            .await
+            .map_err(&failed)?;
+        let mut sink = std::pin::pin!(sink);
+        let mut seq = 0;
+        while seq < n {
+            let mut chunk = String::with_capacity(2 << 20);
+            for i in seq..n.min(seq + 100_000) {
+                chunk.push_str(&format!(
+                    "m{}\twidget\t{}\t{}\n",
+                    i % 10_000,
+                    1 + i % 5,
+                    100 + i % 900
+                ));
+            }
+            seq = n.min(seq + 100_000);
+            sink.send(std::io::Cursor::new(chunk.into_bytes()))
+                .await
+                .map_err(&failed)?;
+        }
+        sink.as_mut().finish().await.map_err(&failed)?;
+        db.batch_execute("ANALYZE orders").await.map_err(&failed)?;
+        Ok(())
     }
 
     /// Polls `/health/ready` until it answers 200 (or the process exits).
