@@ -3,11 +3,13 @@
 # have a Docker engine but no reachable registry.
 #
 #   images/build.sh [--force] [--print-env] [NAME...]
-#       NAME: postgres redis prometheus alertmanager reference (default: all)
+#       NAME: postgres redis prometheus alertmanager stunnel reference (default: all)
 #
 # debootstrap (minbase, bookworm) -> chroot install of the packages -> trim -> docker import
 # (readiness-local/base:bookworm) -> `docker build FROM` that image for each service's
-# entrypoint (no registry involved). Idempotent: an image that exists is kept unless --force.
+# entrypoint (no registry involved). Idempotent: an image that exists is kept unless --force,
+# or unless the base was made from another package list (its label org.readiness.packages):
+# then the base and every image on it are made again.
 # `reference` is the reference service: its binary is built with cargo
 # (profile READINESS_REFERENCE_PROFILE, default release) and the image is rebuilt whenever
 # the binary changed.
@@ -21,10 +23,11 @@ declare -A images=(
   [redis]=readiness-local/redis:7
   [prometheus]=readiness-local/prometheus:2.42
   [alertmanager]=readiness-local/alertmanager:0.25
+  [stunnel]=readiness-local/stunnel:5
   [reference]=readiness-local/reference-service:latest
 )
-order=(postgres redis prometheus alertmanager reference)
-packages=(postgresql-15 redis-server prometheus prometheus-alertmanager ca-certificates)
+order=(postgres redis prometheus alertmanager stunnel reference)
+packages=(postgresql-15 redis-server prometheus prometheus-alertmanager stunnel4 ca-certificates)
 mirror=${READINESS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 force=0 print_only=0 wanted=()
@@ -65,6 +68,16 @@ reference_binary() {
   [[ $target == /* ]] || target=$here/../$target   # an absolute CARGO_TARGET_DIR stays as it is
   echo "$target/$dir/reference-service"
 }
+# A base of another package list (made before a package was added) is made again, and
+# every image on it with it.
+stale_base=0
+if exists "$base_image"; then
+  made_with=$(docker image inspect -f '{{index .Config.Labels "org.readiness.packages"}}' "$base_image" 2>/dev/null || true)
+  if [[ $made_with != "${packages[*]}" ]]; then
+    log "the base was made from '${made_with:-an older list}', not '${packages[*]}': making it again"
+    stale_base=1 force=1
+  fi
+fi
 reference_bin= reference_sum=
 todo=()
 for name in "${wanted[@]}"; do
@@ -128,13 +141,14 @@ build_base() {
   log "docker import -> $base_image"
   "${sudo[@]}" tar -C "$root" -c . | docker import \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    -c 'CMD ["/bin/bash"]' - "$base_image" >/dev/null
+    -c 'CMD ["/bin/bash"]' -c "LABEL org.readiness.packages=\"${packages[*]}\"" \
+    - "$base_image" >/dev/null
   "${sudo[@]}" rm -rf "$work"
   trap - EXIT
 }
 
 start=$SECONDS
-if [[ $force == 1 && " ${todo[*]} " != " reference " ]] || ! exists "$base_image"; then build_base; fi
+if [[ $stale_base == 1 || $force == 1 && " ${todo[*]} " != " reference " ]] || ! exists "$base_image"; then build_base; fi
 for name in "${todo[@]}"; do
   log "docker build -> ${images[$name]}"
   context=$here/$name labels=(--label org.readiness.image=local)

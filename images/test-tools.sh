@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Rust and Docker, when it is missing:
 #   - headless Chromium (Debian's `chromium`): the HTML report test opens the report in it;
-#   - Python's junitparser: the JUnit test reads the report with a real JUnit consumer.
+#   - Python's junitparser: the JUnit test reads the report with a real JUnit consumer;
+#   - OpenSSL's `openssl`: the TLS criteria probe with it and the tests make certificates.
 # Called by images/with-local-images before a test command. Without root (or without
 # network) it says what to install and leaves it to the tests to fail with the same words.
 set -Eeuo pipefail
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [[ ${#need_apt[@]} -gt 0 ]]; then
   echo "images/test-tools.sh: installing ${need_apt[*]}" >&2
   if [[ $(id -u) == 0 ]]; then

@@ -1,6 +1,6 @@
 //! The review, security: the seeds' security ticks as checks, on an instance with the
 //! service's stated limits (1000 requests per minute per client, CORS for
-//! `https://app.example` only).
+//! `https://app.example` only), and TLS on the service's front.
 //!
 //! Part of the readiness review of the reference service (`readiness-run` runs every
 //! `review_*` binary under nextest's `review` profile, then the report); excluded from a
@@ -10,7 +10,7 @@ mod review;
 
 use readiness::Verdicts;
 use readiness::security::{
-    self, Auth, Cors, ExposedPorts, Malformed, RateLimit, Route, SecretScan, Text,
+    self, Auth, Cors, ExposedPorts, Malformed, RateLimit, Route, SecretScan, Text, Tls,
     VulnerabilityLimits,
 };
 use reference_service::stack::{SERVICE_PORT, Stack};
@@ -97,5 +97,45 @@ async fn security_criteria_hold(#[future(awt)] stack: Stack) {
             &VulnerabilityLimits::default(),
         ));
     }
+    all.assert_all();
+}
+
+/// TLS on the service's front: stunnel with the deployment's own `deploy/stunnel.conf`, and a
+/// certificate of 90 days that the test makes (as the deployment's renewal does): TLS 1.0
+/// and 1.1 refused, 1.2 or later accepted, and the certificate valid for at least 30 more
+/// days (the seeds' "SSL/TLS certificates valid", "TLS 1.2+"). With `weak_tls` the
+/// configuration allows TLS 1.0 again; with `expiring_certificate` the certificate has 5 days.
+#[rstest]
+#[tokio::test]
+async fn the_tls_front_speaks_tls_1_2_or_later_with_a_certificate_valid_30_more_days(
+    #[future(awt)] stack: Stack,
+) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/reference-service/deploy/stunnel.conf"
+    );
+    let mut config = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    if review::under_review("weak_tls") {
+        config = config.replace(
+            "sslVersionMin = TLSv1.2",
+            "sslVersionMin = TLSv1\nsecurityLevel = 0",
+        );
+    }
+    let days = if review::under_review("expiring_certificate") {
+        5
+    } else {
+        90
+    };
+    let pem = security::self_signed_pem("orders.localhost", days)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_front, addr) = stack
+        .start_tls_front(&config, pem.as_bytes())
+        .await
+        .expect("the TLS front starts");
+    let tls = Tls::new(addr).with_server_name("orders.localhost");
+    let mut all = Verdicts::new();
+    all.add(security::try_assert_tls_protocol(&tls).await);
+    all.add(security::try_assert_tls_certificate(&tls).await);
     all.assert_all();
 }

@@ -9,6 +9,8 @@
 //! | `sec.malformed_input` | [`try_assert_rejects_malformed_input`] | the valid example is accepted; every class of bad value in every field, query and path parameter, then random cases, gets the handler's rejection (or, for odd but valid text, no crash), no answer leaks internals, and afterwards the valid example is accepted again and the service stays ready; 401/403/404/405/429 judge nothing; a random failure is shrunk |
 //! | `sec.exposed_ports` | [`try_assert_exposed_ports`] (feature `containers`) | a container publishes, and listens on, only the declared ports, watched over a window |
 //! | `sec.no_secrets` | [`SecretScan::try_assert_no_secrets`] | no secret pattern (or known secret value) appears in the captured log lines and response bodies |
+//! | `sec.tls_protocol` | [`try_assert_tls_protocol`] | a TLS front refuses every protocol version before the minimum (TLS 1.2 by default), each offered on its own handshake by `openssl s_client`, and accepts one at or after it |
+//! | `sec.tls_certificate` | [`try_assert_tls_certificate`] | the leaf certificate of the newest version the front accepts is valid now and for at least the given time more (30 days by default) |
 //! | `sec.vulnerabilities` | [`try_assert_no_vulnerabilities`] | the findings of Trivy or cargo-audit JSON reports stay within the limits per severity |
 //!
 //! Each probing criterion has the shape of every criterion: `probe_*` drives (async) and
@@ -46,6 +48,7 @@ mod ports;
 mod rate_limit;
 pub mod rules;
 mod secrets;
+mod tls;
 mod vulns;
 
 use std::time::Duration;
@@ -74,6 +77,10 @@ pub use readiness_core::{
 };
 pub use rules::{Rules, mask_credential};
 pub use secrets::{MAX_SCANNED_BODY, SecretScan, Text};
+pub use tls::{
+    Tls, TlsVersion, assert_tls_certificate, assert_tls_protocol, probe_tls_certificate,
+    probe_tls_protocol, self_signed_pem, try_assert_tls_certificate, try_assert_tls_protocol,
+};
 pub use vulns::{
     ScanReport, VulnerabilityLimits, assert_no_vulnerabilities, try_assert_no_vulnerabilities,
 };

@@ -183,7 +183,10 @@ async fn flags(body: &str) -> String {
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    format!("http://{}", endpoint(Some(Box::leak(text.into_boxed_str()))).await)
+    format!(
+        "http://{}",
+        endpoint(Some(Box::leak(text.into_boxed_str()))).await
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,17 +218,28 @@ async fn retention_is_judged_from_what_prometheus_says_and_a_silent_one_is_an_er
         .await
         .expect_err("nothing says how many days");
     assert_eq!(sized.verdict(), Verdict::Error);
-    assert!(sized.to_string().contains("bounded by size alone (10GB)"), "{sized}");
+    assert!(
+        sized.to_string().contains("bounded by size alone (10GB)"),
+        "{sized}"
+    );
 
     // Not Prometheus's answer, and no answer at all: errors, the stall bounded.
     let garbage = judge(flags("<html>login</html>").await)
         .await
         .expect_err("not flags");
     assert_eq!(garbage.verdict(), Verdict::Error);
-    assert!(garbage.to_string().contains("cannot read /api/v1/status/flags"), "{garbage}");
+    assert!(
+        garbage
+            .to_string()
+            .contains("cannot read /api/v1/status/flags"),
+        "{garbage}"
+    );
     let silent = judge(format!("http://{}", endpoint(None).await))
         .await
         .expect_err("no answer");
     assert_eq!(silent.verdict(), Verdict::Error);
-    assert!(silent.to_string().contains("no answer within 10s"), "{silent}");
+    assert!(
+        silent.to_string().contains("no answer within 10s"),
+        "{silent}"
+    );
 }

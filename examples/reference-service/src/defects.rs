@@ -22,6 +22,8 @@
 //! | `slow_start` | warms up for 20 s ([`SLOW_START`]) before it listens, as a service that loads everything at start does: it is not ready within 15 s of its start | `svc.ready`, `dr.rto` of a start behind a slow database |
 //! | `short_retention` | of its deployment, not its binary: the review starts its Prometheus with `--storage.tsdb.retention.time=7d` instead of `monitoring/prometheus.flags` | `obs.retention` |
 //! | `broken_rule` | of its deployment, not its binary: the review loads its rule file with a typo in the error-rate alert's metric (`http_request_total`), so that alert can never fire | `obs.rules_lint`, `obs.alert_fires` |
+//! | `weak_tls` | of its deployment, not its binary: the TLS front's `deploy/stunnel.conf` says `sslVersionMin = TLSv1` and `securityLevel = 0`, so clients may still speak TLS 1.0 and 1.1 | `sec.tls_protocol` |
+//! | `expiring_certificate` | of its deployment, not its binary: the TLS front's certificate has 5 days left (its renewal stopped) | `sec.tls_certificate` |
 //! | `backup_skips_table` | of its deployment, not its binary: the backup job's `pg_dump` options (`backup/pg_dump.options`) also say `--exclude-table=schema_migrations`, so a restore lacks that table | `dr.restore_integrity` |
 
 use std::collections::BTreeSet;
@@ -34,7 +36,7 @@ pub const SLOW_START: std::time::Duration = std::time::Duration::from_secs(20);
 pub const DEBUG_PORT: u16 = 6060;
 
 /// The known defects, in the order of the table above.
-pub const ALL: [&str; 19] = [
+pub const ALL: [&str; 21] = [
     "slow_search",
     "leak",
     "unacked_write_loss",
@@ -54,15 +56,23 @@ pub const ALL: [&str; 19] = [
     "short_retention",
     "broken_rule",
     "backup_skips_table",
+    "weak_tls",
+    "expiring_certificate",
 ];
 
-/// The defects of the service's deployment (its monitoring and backup files), not of its binary: the
+/// The defects of the service's deployment (its monitoring, backup and TLS front files), not of its binary: the
 /// service accepts them and changes nothing; the readiness review applies them.
-pub const DEPLOYMENT: [&str; 3] = ["short_retention", "broken_rule", "backup_skips_table"];
+pub const DEPLOYMENT: [&str; 5] = [
+    "short_retention",
+    "broken_rule",
+    "backup_skips_table",
+    "weak_tls",
+    "expiring_certificate",
+];
 
 /// For each defect, the criteria of the readiness review (`readiness-run`) that must fail
 /// when it is on; with it on, every other criterion must still pass.
-pub const CAUGHT_BY: [(&str, &[&str]); 19] = [
+pub const CAUGHT_BY: [(&str, &[&str]); 21] = [
     ("slow_search", &["load.p95"]),
     ("leak", &["load.soak_memory"]),
     ("unacked_write_loss", &["dr.no_ack_write_lost"]),
@@ -93,6 +103,8 @@ pub const CAUGHT_BY: [(&str, &[&str]); 19] = [
         &["obs.rules_lint", "obs.alert_fires", "obs.alerts_fired"],
     ),
     ("backup_skips_table", &["dr.restore_integrity"]),
+    ("weak_tls", &["sec.tls_protocol"]),
+    ("expiring_certificate", &["sec.tls_certificate"]),
 ];
 
 /// The defects switched on.

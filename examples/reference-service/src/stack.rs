@@ -19,6 +19,9 @@ use readiness_dr::history::WriteError;
 /// The port the service listens on inside its container.
 pub const SERVICE_PORT: u16 = 8080;
 
+/// The port of the TLS front ([`Stack::start_tls_front`]) inside its container.
+pub const TLS_FRONT_PORT: u16 = 8443;
+
 /// What to start.
 #[derive(Debug, Clone, Default)]
 #[must_use]
@@ -99,6 +102,7 @@ pub struct Stack {
 #[derive(Debug)]
 struct Instance {
     network: String,
+    service_name: String,
     env: Vec<(String, String)>,
     published_ports: Vec<u16>,
 }
@@ -107,6 +111,7 @@ struct Instance {
 /// and `published_ports`.
 fn service_request(
     network: &str,
+    name: Option<&str>,
     env: &[(String, String)],
     published_ports: &[u16],
 ) -> Result<readiness_core::testcontainers::ContainerRequest<GenericImage>> {
@@ -117,6 +122,9 @@ fn service_request(
     }
     let image = image.with_wait_for(WaitFor::message_on_stdout("\"message\":\"listening\""));
     let mut request = containers::catalogue(image, "reference")?.with_network(network);
+    if let Some(name) = name {
+        request = request.with_container_name(name);
+    }
     for (k, v) in env {
         request = request.with_env_var(k, v);
     }
@@ -254,7 +262,8 @@ impl Stack {
             ));
         }
         env.extend(opts.env.iter().cloned());
-        let request = service_request(&network, &env, &opts.published_ports)?;
+        let service_name = format!("service-{id}");
+        let request = service_request(&network, Some(&service_name), &env, &opts.published_ports)?;
         let service = containers::start(request).await?;
         let port = service
             .get_host_port_ipv4(SERVICE_PORT)
@@ -271,6 +280,7 @@ impl Stack {
             log: None,
             instance: Some(Instance {
                 network,
+                service_name,
                 env,
                 published_ports: opts.published_ports.clone(),
             }),
@@ -292,6 +302,38 @@ impl Stack {
             Service::Container(c) => Some(c.as_ref()),
             Service::Process(_) => None,
         }
+    }
+
+    /// Container mode: a TLS front of the service (stunnel: `READINESS_IMAGE_STUNNEL`,
+    /// default `readiness-local/stunnel:5`) on the stack's network, with `config` as its
+    /// `stunnel.conf` (`{service}` in it replaced by the service's host on the network) and
+    /// `pem` (a certificate and its key) at `/etc/stunnel/front.pem`. Returns the container
+    /// and its `127.0.0.1:<port>` for the front's port 8443, once stunnel has read its
+    /// configuration.
+    pub async fn start_tls_front(
+        &self,
+        config: &str,
+        pem: &[u8],
+    ) -> Result<(ContainerAsync<GenericImage>, String)> {
+        let Some(instance) = &self.instance else {
+            return Err(Error::Other(
+                "a TLS front needs the stack in containers (Stack::start_containers)".into(),
+            ));
+        };
+        let image = GenericImage::new("readiness-local/stunnel", "5")
+            .with_exposed_port(TLS_FRONT_PORT.tcp())
+            .with_wait_for(WaitFor::message_on_stderr("Configuration successful"));
+        let config = config.replace("{service}", &instance.service_name);
+        let request = containers::catalogue(image, "stunnel")?
+            .with_network(&instance.network)
+            .with_copy_to("/etc/stunnel/stunnel.conf", config.into_bytes())
+            .with_copy_to("/etc/stunnel/front.pem", pem.to_vec());
+        let front = containers::start(request).await?;
+        let port = front
+            .get_host_port_ipv4(TLS_FRONT_PORT)
+            .await
+            .map_err(other("TLS front port"))?;
+        Ok((front, format!("127.0.0.1:{port}")))
     }
 
     /// Container mode: another instance of the service on the same network, database and
@@ -317,7 +359,7 @@ impl Stack {
             env.retain(|(k, _)| k != key);
             env.push(((*key).to_owned(), (*value).to_owned()));
         }
-        let request = service_request(&instance.network, &env, &instance.published_ports)?;
+        let request = service_request(&instance.network, None, &env, &instance.published_ports)?;
         let service = containers::start(request).await?;
         let port = service
             .get_host_port_ipv4(SERVICE_PORT)
