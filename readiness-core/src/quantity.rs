@@ -168,19 +168,21 @@ fn fmt_seconds(s: f64) -> String {
     } else if s < 60.0 {
         format!("{}s", trim(s, 2))
     } else if s < 3600.0 {
-        let m = (s / 60.0).floor();
-        format!("{}m {:02}s", m as u64, (s - m * 60.0).round() as u64)
+        // Rounded whole, then split: 119.6 s is "2m 00s", never "1m 60s".
+        let total = s.round() as u64;
+        format!("{}m {:02}s", total / 60, total % 60)
     } else if s < 2.0 * 86_400.0 {
-        let h = (s / 3600.0).floor();
-        format!(
-            "{}h {:02}m",
-            h as u64,
-            ((s - h * 3600.0) / 60.0).round() as u64
-        )
+        let minutes = (s / 60.0).round() as u64;
+        format!("{}h {:02}m", minutes / 60, minutes % 60)
     } else {
         // Retention, certificates: days read better than hours.
-        let d = (s / 86_400.0).floor();
-        let h = ((s - d * 86_400.0) / 3600.0).round() as u64;
+        let mut d = (s / 86_400.0).floor();
+        let mut h = ((s - d * 86_400.0) / 3600.0).round() as u64;
+        if h == 24 {
+            // 89 days and 23.6 hours is 90 days, not "89d 24h".
+            d += 1.0;
+            h = 0;
+        }
         if h == 0 {
             format!("{}d", d as u64)
         } else {
@@ -688,6 +690,10 @@ mod tests {
         assert_eq!(Quantity::secs(723.0).to_string(), "12m 03s");
         assert_eq!(Quantity::secs(3.0 * 3600.0 + 300.0).to_string(), "3h 05m");
         assert_eq!(Quantity::secs(30.0 * 86_400.0).to_string(), "30d");
+        // Rounding carries into the next unit.
+        assert_eq!(Quantity::secs(119.6).to_string(), "2m 00s");
+        assert_eq!(Quantity::secs(2.0 * 3600.0 - 10.0).to_string(), "2h 00m");
+        assert_eq!(Quantity::secs(90.0 * 86_400.0 - 600.0).to_string(), "90d");
         assert_eq!(Quantity::secs(7.5 * 86_400.0).to_string(), "7d 12h");
         assert_eq!(Quantity::secs(0.000_045).to_string(), "45µs");
         assert_eq!(Quantity::secs(0.0).to_string(), "0s");

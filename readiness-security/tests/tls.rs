@@ -223,5 +223,5 @@ async fn a_port_without_tls_a_closed_port_and_a_remote_host_judge_nothing() {
     let no_port = try_assert_tls_protocol(&tls("127.0.0.1", dir.path()))
         .await
         .unwrap_err();
-    assert!(no_port.to_string().contains("has no port"), "{no_port}");
+    assert!(no_port.to_string().contains("host:port"), "{no_port}");
 }
