@@ -708,6 +708,8 @@ mod tests {
     /// shrunk plan, the broken invariant and the seed; the evidence re-judges.
     #[tokio::test]
     async fn a_search_is_judged_by_dr_fault_plan() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Other(e.to_string()))?;
+        let recorder = Recorder::new(dir.path());
         let restarts_break = |plan: FaultPlan| async move {
             Ok(
                 if plan.steps.iter().any(|s| s.fault == PlanFault::Restart) {
@@ -725,7 +727,8 @@ mod tests {
                 &space().with_faults([PlanFault::Pause]),
                 restarts_break,
             )
-            .await?;
+            .await?
+            .with_recorder(recorder.clone());
         assert_eq!((held.cases, held.tried.len()), (5, 5));
         let evidence =
             try_assert_fault_plans_hold(&held).map_err(|f| Error::Other(f.to_string()))?;
@@ -740,7 +743,8 @@ mod tests {
             .with_cases(32)
             .with_seed(7)
             .search("orders", &space(), restarts_break)
-            .await?;
+            .await?
+            .with_recorder(recorder.clone());
         let failure = try_assert_fault_plans_hold(&broke).expect_err("a restart breaks it");
         assert_eq!(failure.verdict(), readiness_core::Verdict::Fail);
         let text = failure.to_string();
@@ -762,7 +766,8 @@ mod tests {
             .with_cases(0)
             .with_seed(7)
             .search("orders", &space(), restarts_break)
-            .await?;
+            .await?
+            .with_recorder(recorder);
         let nothing = try_assert_fault_plans_hold(&none).expect_err("no plan ran");
         assert_eq!(nothing.verdict(), readiness_core::Verdict::Error);
         assert!(
