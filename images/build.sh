@@ -3,7 +3,7 @@
 # have a Docker engine but no reachable registry.
 #
 #   images/build.sh [--force] [--print-env] [NAME...]
-#       NAME: postgres redis prometheus alertmanager stunnel reference (default: all)
+#       NAME: postgres redis prometheus alertmanager pushgateway stunnel reference (default: all)
 #
 # debootstrap (minbase, bookworm) -> chroot install of the packages -> trim -> docker import
 # (readiness-local/base:bookworm) -> `docker build FROM` that image for each service's
@@ -23,11 +23,12 @@ declare -A images=(
   [redis]=readiness-local/redis:7
   [prometheus]=readiness-local/prometheus:2.42
   [alertmanager]=readiness-local/alertmanager:0.25
+  [pushgateway]=readiness-local/pushgateway:1.5
   [stunnel]=readiness-local/stunnel:5
   [reference]=readiness-local/reference-service:latest
 )
-order=(postgres redis prometheus alertmanager stunnel reference)
-packages=(postgresql-15 redis-server prometheus prometheus-alertmanager stunnel4 ca-certificates)
+order=(postgres redis prometheus alertmanager pushgateway stunnel reference)
+packages=(postgresql-15 redis-server prometheus prometheus-alertmanager prometheus-pushgateway stunnel4 ca-certificates)
 mirror=${READINESS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 force=0 print_only=0 wanted=()

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod push;
 use readiness_report::{
     BaselinePolicy, Change, Decision, Format, Options, Run, make, write_outputs,
 };
@@ -15,7 +17,7 @@ Exit codes:
   0  go (report), no regression (baseline compare), done (baseline save, clean)
   1  no-go (report), a regression (baseline compare --strict)
   2  the report could not be made: bad input, bad config, unreadable evidence; nothing was
-     written";
+     written (report --push: also when the push failed, after the files were written)";
 
 const SCAN_EXIT_CODES: &str = "\
 Exit codes:
@@ -50,9 +52,17 @@ enum Command {
         /// run as the baseline (the only way `report` writes one).
         #[arg(long, value_enum, default_value_t = Policy::Compare)]
         baseline_policy: Policy,
-        /// Comma-separated: terminal, md, html, json, junit.
-        #[arg(long, default_value = "terminal,md,html,json,junit")]
+        /// Comma-separated: terminal, md, html, json, junit, openmetrics (scorecard.prom).
+        #[arg(long, default_value = "terminal,md,html,json,junit,openmetrics")]
         format: String,
+        /// A Prometheus Pushgateway (`http://host:9091`) the scorecard is pushed to as
+        /// OpenMetrics text, replacing the group of --push-job (default:
+        /// $READINESS_PUSHGATEWAY, else no push).
+        #[arg(long, value_name = "URL")]
+        push: Option<String>,
+        /// The Pushgateway job the scorecard is pushed as (its grouping key).
+        #[arg(long, default_value = "readiness", value_name = "JOB")]
+        push_job: String,
         /// Where the files go (default: target/readiness/report).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -166,8 +176,15 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
             format,
             out,
             run,
+            push,
+            push_job,
         } => {
             let formats = Format::parse_list(&format)?;
+            let push = match push {
+                Some(p) => Some(p),
+                None => readiness_core::settings::get("READINESS_PUSHGATEWAY")?
+                    .filter(|p| !p.is_empty()),
+            };
             let baseline = match baseline {
                 Some(b) => Some(b),
                 None => readiness_core::settings::get("READINESS_BASELINE")?
@@ -210,6 +227,10 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
             }
             if let (Some(b), BaselinePolicy::Save) = (baseline, policy) {
                 println!("wrote baseline {}", b.display());
+            }
+            if let Some(gateway) = push {
+                let url = push::to_gateway(&gateway, &push_job, &card)?;
+                println!("pushed the scorecard to {url}");
             }
             let code = match card.verdict {
                 Decision::Go => ExitCode::SUCCESS,

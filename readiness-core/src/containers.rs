@@ -7,6 +7,7 @@
 //! | Redis | `redis:7.0` | `READINESS_IMAGE_REDIS` | [`redis`] (testcontainers-modules) |
 //! | Prometheus | `prom/prometheus:v2.42.0` | `READINESS_IMAGE_PROMETHEUS` | [`prometheus`] ([`Prometheus`]) |
 //! | Alertmanager | `prom/alertmanager:v0.25.0` | `READINESS_IMAGE_ALERTMANAGER` | [`alertmanager`] ([`Alertmanager`]) |
+//! | Pushgateway | `prom/pushgateway:v1.5.1` | `READINESS_IMAGE_PUSHGATEWAY` | [`pushgateway`] ([`Pushgateway`]) |
 //!
 //! On a machine without a registry, `images/build.sh` builds local images with the same
 //! contract and prints the `READINESS_IMAGE_*` lines to export.
@@ -57,6 +58,8 @@ pub const REDIS_PORT: u16 = 6379;
 pub const PROMETHEUS_PORT: u16 = 9090;
 /// The Alertmanager port inside the container.
 pub const ALERTMANAGER_PORT: u16 = 9093;
+/// The Pushgateway port inside the container.
+pub const PUSHGATEWAY_PORT: u16 = 9091;
 
 /// Where an image comes from: its `name:tag` and the variable that replaces it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +172,11 @@ pub fn prometheus() -> Result<ContainerRequest<Prometheus>> {
 /// Alertmanager with the harness's settings (see [`Alertmanager`]).
 pub fn alertmanager() -> Result<ContainerRequest<Alertmanager>> {
     catalogue(Alertmanager::default(), "alertmanager")
+}
+
+/// A Pushgateway (see [`Pushgateway`]).
+pub fn pushgateway() -> Result<ContainerRequest<Pushgateway>> {
+    catalogue(Pushgateway, "pushgateway")
 }
 
 /// A Docker client for `DOCKER_HOST` (or the local socket), checked with a ping.
@@ -520,6 +528,26 @@ impl Image for Alertmanager {
     }
     fn copy_to_sources(&self) -> impl IntoIterator<Item = &CopyToContainer> {
         &self.copy
+    }
+}
+
+/// A Prometheus Pushgateway for tests: nothing persisted, ready at "Listening on" on
+/// stderr.
+#[derive(Debug, Clone, Default)]
+pub struct Pushgateway;
+
+impl Image for Pushgateway {
+    fn name(&self) -> &str {
+        "prom/pushgateway"
+    }
+    fn tag(&self) -> &str {
+        "v1.5.1"
+    }
+    fn ready_conditions(&self) -> Vec<WaitFor> {
+        vec![WaitFor::message_on_stderr("Listening on")]
+    }
+    fn expose_ports(&self) -> &[ContainerPort] {
+        &[ContainerPort::Tcp(PUSHGATEWAY_PORT)]
     }
 }
 

@@ -23,8 +23,8 @@
 //! 5. [`decide()`]: go / no-go with every reason.
 //! 6. Render: [`render::terminal`], [`render::markdown`], [`html::page`] (one
 //!    self-contained file with a chart for every attachment), [`render::json`] (stable,
-//!    versioned by [`SCORECARD_SCHEMA`]), [`render::junit`]; [`write_outputs`] streams
-//!    them to files.
+//!    versioned by [`SCORECARD_SCHEMA`]), [`render::junit`], [`openmetrics::text`] (for
+//!    dashboards and a Pushgateway); [`write_outputs`] streams them to files.
 //!
 //! Beside it: [`ReportConfig`] (the `[report]` table of `readiness.toml`), [`Baseline`] (a
 //! run's verdicts and raw histograms saved; a later run compared on the histograms, each
@@ -65,6 +65,7 @@ mod finding;
 pub mod html;
 pub mod matrix;
 mod merge;
+pub mod openmetrics;
 mod read;
 pub mod render;
 mod runs;
@@ -233,10 +234,12 @@ pub enum Format {
     Json,
     /// `junit.xml`.
     Junit,
+    /// `scorecard.prom`: OpenMetrics text ([`openmetrics`]).
+    OpenMetrics,
 }
 
 impl Format {
-    /// Parses `terminal,md,html,json,junit`.
+    /// Parses `terminal,md,html,json,junit,openmetrics`.
     pub fn parse_list(text: &str) -> Result<Vec<Format>> {
         text.split(',')
             .map(str::trim)
@@ -247,8 +250,10 @@ impl Format {
                 "html" => Ok(Format::Html),
                 "json" => Ok(Format::Json),
                 "junit" => Ok(Format::Junit),
+                "openmetrics" | "prom" => Ok(Format::OpenMetrics),
                 other => Err(Error::InvalidInput(format!(
-                    "--format {other}: use a comma-separated list of terminal, md, html, json, junit"
+                    "--format {other}: use a comma-separated list of terminal, md, html, json, \
+                     junit, openmetrics"
                 ))),
             })
             .collect()
@@ -261,6 +266,7 @@ impl Format {
             Format::Html => Some("scorecard.html"),
             Format::Json => Some("scorecard.json"),
             Format::Junit => Some("junit.xml"),
+            Format::OpenMetrics => Some("scorecard.prom"),
         }
     }
     /// Writes `card` in this format to `w` (the terminal form without colours).
@@ -271,6 +277,7 @@ impl Format {
             Format::Junit => render::write_junit(card, w),
             Format::Terminal => w.write_all(render::terminal(card, false).as_bytes()),
             Format::Html => w.write_all(html::page(card).as_bytes()),
+            Format::OpenMetrics => openmetrics::write(card, w),
         }
     }
     /// Renders `card` in this format.
@@ -281,6 +288,7 @@ impl Format {
             Format::Html => html::page(card),
             Format::Json => render::json(card),
             Format::Junit => render::junit(card),
+            Format::OpenMetrics => openmetrics::text(card),
         }
     }
 }

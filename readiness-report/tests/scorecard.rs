@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use readiness_core::{Category, Check, Recorder, Threshold, Verdict};
 use readiness_load::{Load, Model, Shard};
-use readiness_report::{Decision, Format, Options, Run, make, render};
+use readiness_report::{Decision, Format, Options, Run, make, openmetrics, render};
 
 fn normalise(text: &str, dir: &Path) -> String {
     let mut out = text.replace(&dir.display().to_string(), "[dir]");
@@ -54,6 +54,20 @@ fn normalise(text: &str, dir: &Path) -> String {
 
 use common::golden_dir;
 
+/// The run id and commit labels (they change with every run) as `[run]` and `[commit]`.
+fn without_run(text: &str) -> String {
+    let mut out = text.to_owned();
+    for (label, stand_in) in [("run=\"", "[run]"), ("commit=\"", "[commit]")] {
+        let mut from = 0;
+        while let Some(start) = out[from..].find(label).map(|i| from + i + label.len()) {
+            let end = start + out[start..].find('"').expect("a closing quote");
+            out.replace_range(start..end, stand_in);
+            from = start;
+        }
+    }
+    out
+}
+
 fn options(evidence: &Path, config: &Path) -> Options {
     let mut o = Options::new(evidence);
     o.config = Some(config.to_path_buf());
@@ -89,6 +103,7 @@ fn golden_markdown_json_and_junit() {
     insta::assert_snapshot!("json", normalise(&pretty, dir));
     insta::assert_snapshot!("junit", normalise(&render::junit(&card), dir));
     insta::assert_snapshot!("terminal", normalise(&render::terminal(&card, false), dir));
+    insta::assert_snapshot!("openmetrics", without_run(&openmetrics::text(&card)));
     // Colour only when asked (the CLI asks when stdout is a terminal).
     let coloured = render::terminal(&card, true);
     assert!(coloured.contains("\x1b[1;31mNO-GO\x1b[0m"), "{coloured}");
