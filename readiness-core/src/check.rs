@@ -191,6 +191,12 @@ impl Check {
         self.context.shard = Some(shard.into());
         self
     }
+    /// The environment beyond loopback the measurement ran in, on purpose
+    /// ([`crate::guard::Staging::describe`]).
+    pub fn with_remote(mut self, remote: impl Into<String>) -> Self {
+        self.context.remote = Some(remote.into());
+        self
+    }
     /// Where the record goes (default: [`Recorder::global`], the evidence directory).
     /// The harness's own self-tests give a recorder of their own, so their deliberate
     /// failures never land where a user's report looks.

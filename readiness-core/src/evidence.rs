@@ -134,6 +134,11 @@ pub struct Context {
     /// The process that wrote the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Beyond loopback, on purpose: the environment the test opted into and its limits
+    /// (`staging http://… (opted in; at most 5/s for 1m; no faults, no stress)`), absent
+    /// for everything on loopback ([`crate::guard::Staging`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
 /// Whether an observed value is the value itself or only a bound of it.

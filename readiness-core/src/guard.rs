@@ -89,6 +89,220 @@ fn split_host_port(target: &str) -> Result<(String, Option<u16>)> {
     }
 }
 
+/// The setting that names a staging URL: a smoke run may aim there, on purpose.
+pub const STAGING_URL: &str = "READINESS_STAGING_URL";
+/// The setting that, with [`Staging::allow_faults_and_stress`] in the test, lets faults and
+/// stress run on staging: told twice, once in the code and once in the run's settings.
+pub const STAGING_DESTRUCTIVE: &str = "READINESS_STAGING_DESTRUCTIVE";
+
+/// A remote environment a test aims at on purpose: a staging URL, with a smoke's limits.
+///
+/// Everything else of the harness goes only to loopback. A smoke run on staging needs the
+/// URL named (`READINESS_STAGING_URL`, or [`Staging::new`] in the test) and the load
+/// marked for it (`http::get(url).on_staging(&staging)`); it is capped by default at 5
+/// requests a second for at most a minute, an open model only (a closed model's rate is
+/// not capped by anything), and every record says where it ran. Faults and stress there
+/// are refused unless told twice: [`Staging::allow_faults_and_stress`] in the test and
+/// `READINESS_STAGING_DESTRUCTIVE=yes` in the run.
+///
+/// ```
+/// use std::time::Duration;
+/// use readiness_core::guard::Staging;
+///
+/// let staging = Staging::new("https://staging.example.com")?
+///     .with_max_rate(2.0)?
+///     .with_max_duration(Duration::from_secs(30));
+/// assert!(staging.covers("https://staging.example.com/orders/1"));
+/// assert!(!staging.covers("https://prod.example.com/orders/1"));
+/// assert!(staging.check_load(5.0, Duration::from_secs(10)).is_err());
+/// # Ok::<(), readiness_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Staging {
+    url: String,
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    max_rate: f64,
+    max_duration: std::time::Duration,
+    destructive: bool,
+}
+
+impl Staging {
+    /// Staging at `url` (`https://staging.example.com`), with the default limits: 5
+    /// requests a second, a minute.
+    pub fn new(url: &str) -> Result<Staging> {
+        let parsed = url::Url::parse(url).map_err(|e| {
+            Error::InvalidInput(format!(
+                "the staging URL {url:?} is not a URL ({e}); give its base, as \
+                 https://staging.example.com"
+            ))
+        })?;
+        let host = parsed
+            .host_str()
+            .filter(|_| matches!(parsed.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "the staging URL {url:?} needs http(s) and a host, as https://staging.example.com"
+                ))
+            })?;
+        Ok(Staging {
+            url: url.trim_end_matches('/').to_owned(),
+            scheme: parsed.scheme().to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase(),
+            port: parsed.port_or_known_default(),
+            max_rate: 5.0,
+            max_duration: std::time::Duration::from_secs(60),
+            destructive: false,
+        })
+    }
+
+    /// Staging at the URL of `READINESS_STAGING_URL`; an error saying how to opt in when
+    /// it is not set.
+    pub fn from_settings() -> Result<Staging> {
+        match crate::settings::get(STAGING_URL)?.filter(|u| !u.trim().is_empty()) {
+            Some(url) => Staging::new(url.trim()),
+            None => Err(Error::InvalidInput(format!(
+                "no staging URL: a run aims at staging only on purpose; set {STAGING_URL}=https://… \
+                 (or a key of that name in [settings] of readiness.toml)"
+            ))),
+        }
+    }
+
+    /// Another cap of the request rate (per second; default 5).
+    pub fn with_max_rate(mut self, per_second: f64) -> Result<Staging> {
+        if !(per_second.is_finite() && per_second > 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "the staging rate cap must be a positive number of requests a second, got {per_second}"
+            )));
+        }
+        self.max_rate = per_second;
+        Ok(self)
+    }
+
+    /// Another bound of a load's length (default a minute).
+    #[must_use]
+    pub fn with_max_duration(mut self, duration: std::time::Duration) -> Staging {
+        self.max_duration = duration;
+        self
+    }
+
+    /// Faults and stress on staging, once `READINESS_STAGING_DESTRUCTIVE=yes` says so too.
+    #[must_use]
+    pub fn allow_faults_and_stress(mut self) -> Staging {
+        self.destructive = true;
+        self
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `path` on staging (`/orders/1` → `https://staging.example.com/orders/1`).
+    pub fn join(&self, path: &str) -> String {
+        format!("{}/{}", self.url, path.trim_start_matches('/'))
+    }
+
+    /// Whether `target` (a URL) is on staging: its scheme, host and port.
+    pub fn covers(&self, target: &str) -> bool {
+        url::Url::parse(target).is_ok_and(|u| {
+            u.scheme() == self.scheme
+                && u.host_str().is_some_and(|h| {
+                    h.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .eq_ignore_ascii_case(&self.host)
+                })
+                && u.port_or_known_default() == self.port
+        })
+    }
+
+    /// Whether `host:port` is staging's host and port (a proxy's upstream).
+    pub fn covers_address(&self, address: &str) -> bool {
+        split_host_port(address).is_ok_and(|(host, port)| {
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .eq_ignore_ascii_case(&self.host)
+                && port == self.port
+        })
+    }
+
+    /// Refuses `target` unless it is on staging.
+    pub fn check_target(&self, target: &str) -> Result<()> {
+        if self.covers(target) {
+            Ok(())
+        } else {
+            Err(Error::InvalidInput(format!(
+                "{target} is not on staging ({}): a load marked for staging goes there only",
+                self.url
+            )))
+        }
+    }
+
+    /// Refuses a load that would pass the caps: a rate above the cap, a length above the
+    /// bound, or no rate at all (`peak_rate` 0: a closed model).
+    pub fn check_load(&self, peak_rate: f64, duration: std::time::Duration) -> Result<()> {
+        if peak_rate <= 0.0 {
+            return Err(Error::InvalidInput(format!(
+                "a load on staging ({}) needs an open model (a rate): a closed model's rate is \
+                 not capped by anything",
+                self.url
+            )));
+        }
+        if peak_rate > self.max_rate + 1e-9 {
+            return Err(Error::InvalidInput(format!(
+                "a load of {peak_rate}/s on staging ({}) passes its cap of {}/s; lower the rate \
+                 or raise the cap on purpose (Staging::with_max_rate)",
+                self.url, self.max_rate
+            )));
+        }
+        if duration > self.max_duration {
+            return Err(Error::InvalidInput(format!(
+                "a load of {:?} on staging ({}) is longer than its bound of {:?}; shorten it or \
+                 raise the bound on purpose (Staging::with_max_duration)",
+                duration, self.url, self.max_duration
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses `what` (a stress, a fault) on staging unless told twice: in the test
+    /// ([`Staging::allow_faults_and_stress`]) and in the run (`READINESS_STAGING_DESTRUCTIVE=yes`).
+    pub fn check_destructive(&self, what: &str) -> Result<()> {
+        let in_run = crate::settings::get(STAGING_DESTRUCTIVE)?
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("yes"));
+        match (self.destructive, in_run) {
+            (true, true) => Ok(()),
+            (code, run) => Err(Error::InvalidInput(format!(
+                "{what} on staging ({}) is refused: faults and stress there need to be asked for \
+                 twice, Staging::allow_faults_and_stress() in the test ({}) and \
+                 {STAGING_DESTRUCTIVE}=yes in the run ({})",
+                self.url,
+                if code { "given" } else { "missing" },
+                if run { "given" } else { "missing" },
+            ))),
+        }
+    }
+
+    /// What the evidence says: where, that it was on purpose, and the limits.
+    pub fn describe(&self) -> String {
+        format!(
+            "staging {} (opted in; at most {}/s for {}; {})",
+            self.url,
+            self.max_rate,
+            crate::Quantity::duration(self.max_duration),
+            if self.destructive {
+                "faults and stress asked for in the test"
+            } else {
+                "no faults, no stress"
+            }
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

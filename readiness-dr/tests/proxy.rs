@@ -937,3 +937,41 @@ fn toxiproxy_json_means_the_same_toxic() {
         assert!(text.contains(says), "{json}: {text}");
     }
 }
+
+/// Faults on staging only when told twice: a proxy in front of staging (a second loopback
+/// address standing in for it) is refused, told once or not at all, before any
+/// connection to it; and a proxy marked for staging goes nowhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_proxy_on_staging_needs_to_be_told_twice() {
+    within(async {
+        let upstream = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let address = upstream.local_addr().unwrap().to_string();
+        let staging = readiness_core::guard::Staging::new(&format!("http://{address}")).unwrap();
+        for (staging, code) in [
+            (staging.clone(), "missing"),
+            (staging.clone().allow_faults_and_stress(), "given"),
+        ] {
+            let err = Proxy::builder("api", &address)
+                .on_staging(&staging)
+                .start()
+                .await
+                .unwrap_err();
+            let text = message(err);
+            assert!(
+                text.contains("a fault proxy (`api`) on staging")
+                    && text.contains(&format!("in the test ({code})"))
+                    && text.contains("READINESS_STAGING_DESTRUCTIVE=yes in the run (missing)"),
+                "{text}"
+            );
+        }
+        let accepted = tokio::time::timeout(Duration::from_millis(200), upstream.accept()).await;
+        assert!(accepted.is_err(), "nothing connected to staging");
+        let err = Proxy::builder("api", "127.0.0.1:5432")
+            .on_staging(&staging)
+            .start()
+            .await
+            .unwrap_err();
+        assert!(message(err).contains("is not staging's host and port"));
+    })
+    .await;
+}

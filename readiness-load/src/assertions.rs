@@ -30,6 +30,9 @@ pub(crate) fn check_of(report: &Report, id: &str, title: String, category: Categ
     if let Some(shard) = report.shard {
         check = check.with_shard(shard.to_string());
     }
+    if let Some(remote) = &report.remote {
+        check = check.with_remote(remote);
+    }
     if let Some(r) = &report.recorder {
         check = check.with_recorder(r.clone());
     }

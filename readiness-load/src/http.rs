@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use readiness_core::guard::{self, Reach};
+use readiness_core::guard::{self, Reach, Staging};
 use readiness_core::{Error, Result};
 
 use crate::metrics::{BodyFailure, ErrorClass, Outcome};
@@ -35,6 +35,7 @@ pub fn get(url: impl Into<String>) -> HttpGet {
         max_redirects: 10,
         keep_alive: true,
         expected: Vec::new(),
+        staging: None,
         client: OnceLock::new(),
     }
 }
@@ -49,6 +50,7 @@ pub struct HttpGet {
     max_redirects: usize,
     keep_alive: bool,
     expected: Vec<u16>,
+    staging: Option<Staging>,
     client: OnceLock<std::result::Result<reqwest::Client, String>>,
 }
 
@@ -82,16 +84,33 @@ impl HttpGet {
         self.reach = Reach::Anywhere;
         self
     }
+    /// Aims the load at `staging` on purpose: the URL must be on it (redirects too, and
+    /// nowhere else), a load of it is held to its caps (an open model at most its rate,
+    /// for at most its length), a stress is refused unless told twice, and the evidence
+    /// says where it ran ([`Staging`]).
+    pub fn on_staging(mut self, staging: &Staging) -> Self {
+        self.staging = Some(staging.clone());
+        self
+    }
+
+    /// The guard's verdict on the URL: on staging when marked for it, else on loopback
+    /// unless allowed anywhere.
+    fn check_url(&self) -> Result<()> {
+        match &self.staging {
+            Some(s) => s.check_target(&self.url),
+            None => guard::check_target(&self.url, self.reach, OPT_IN).map(|_| ()),
+        }
+    }
 
     /// The client, built once after the guard accepted the URL.
     fn client(&self) -> Result<&reqwest::Client> {
         self.client
             .get_or_init(|| {
-                guard::check_target(&self.url, self.reach, OPT_IN).map_err(|e| e.to_string())?;
-                let policy = if self.max_redirects == 0 {
-                    reqwest::redirect::Policy::none()
-                } else {
-                    guard::redirect_policy(self.reach, self.max_redirects, OPT_IN)
+                self.check_url().map_err(|e| e.to_string())?;
+                let policy = match (&self.staging, self.max_redirects) {
+                    (_, 0) => reqwest::redirect::Policy::none(),
+                    (Some(s), max) => staging_redirects(s.clone(), max),
+                    (None, max) => guard::redirect_policy(self.reach, max, OPT_IN),
                 };
                 reqwest::Client::builder()
                     .no_proxy()
@@ -119,12 +138,29 @@ impl Transaction for HttpGet {
     }
     fn check(&self) -> Result<()> {
         // The guard's own error (with the opt-in it names) rather than the cached text.
-        guard::check_target(&self.url, self.reach, OPT_IN)?;
+        self.check_url()?;
         self.client().map(|_| ())
     }
     fn target(&self) -> Option<String> {
         Some(format!("GET {}", self.url))
     }
+    fn staging(&self) -> Option<&Staging> {
+        self.staging.as_ref()
+    }
+}
+
+/// Redirects that stay on staging, at most `max` of them.
+fn staging_redirects(staging: Staging, max: usize) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > max {
+            let e = Error::Other(format!("more than {max} redirects"));
+            return attempt.error(e);
+        }
+        match staging.check_target(attempt.url().as_str()) {
+            Ok(()) => attempt.follow(),
+            Err(e) => attempt.error(e),
+        }
+    })
 }
 
 /// The answer's class: a status is an answer only once its body arrived whole; a body cut

@@ -107,9 +107,18 @@ impl Load {
     /// that may not run (a target off loopback) is refused before any traffic.
     pub async fn run(&self, transaction: impl Transaction) -> Result<Report> {
         transaction.check()?;
+        let remote = match transaction.staging() {
+            Some(staging) => {
+                staging.check_load(self.model.peak_rate(), self.model.duration())?;
+                Some(staging.describe())
+            }
+            None => None,
+        };
         let target = self.target.clone().or_else(|| transaction.target());
         let worker = Arc::new(One(transaction));
-        self.execute(worker, 1, target, Vec::new()).await
+        let mut report = self.execute(worker, 1, target, Vec::new()).await?;
+        report.remote = remote;
+        Ok(report)
     }
 
     /// Runs a [`Mix`] of named transactions: iteration i runs the transaction its weight
@@ -125,6 +134,12 @@ impl Load {
             .ok_or_else(|| Error::InvalidInput("the weights of a mix add up to zero".into()))?;
         for e in &mix.entries {
             (e.check)()?;
+            if e.on_staging {
+                return Err(Error::InvalidInput(format!(
+                    "{} aims at staging: run it on its own (Load::run), where the staging caps apply",
+                    e.name
+                )));
+            }
         }
         let names: Vec<String> = mix.entries.iter().map(|e| e.name.clone()).collect();
         let parts = names.len();
@@ -208,6 +223,7 @@ impl Load {
             shard,
             aborted,
             recorder: self.recorder.clone(),
+            remote: None,
         })
     }
 }

@@ -26,6 +26,8 @@ pub struct Report {
     pub(crate) shard: Option<Shard>,
     pub(crate) aborted: Option<String>,
     pub(crate) recorder: Option<Recorder>,
+    /// Where beyond loopback it ran, on purpose (the staging it was marked for).
+    pub(crate) remote: Option<String>,
 }
 
 impl Report {
@@ -40,6 +42,11 @@ impl Report {
     /// What was targeted.
     pub fn target(&self) -> Option<&str> {
         self.target.as_deref()
+    }
+    /// The environment beyond loopback it ran in on purpose, with its limits (none on
+    /// loopback).
+    pub fn remote(&self) -> Option<&str> {
+        self.remote.as_deref()
     }
     /// When the run started.
     pub fn started_at(&self) -> OffsetDateTime {

@@ -228,6 +228,16 @@ impl Model {
         }
     }
 
+    /// The highest rate the open model reaches (per second); 0 for closed models.
+    pub fn peak_rate(&self) -> f64 {
+        match self {
+            Model::Open { start_rate, stages } => {
+                stages.iter().map(|s| s.target).fold(*start_rate, f64::max)
+            }
+            Model::Closed { .. } | Model::RampingUsers { .. } => 0.0,
+        }
+    }
+
     /// The iterations the open model schedules (the integral of the rate); 0 for closed.
     pub fn expected_iterations(&self) -> f64 {
         match self {

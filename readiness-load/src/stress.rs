@@ -168,6 +168,9 @@ impl Stress {
     /// the drain after it lets the backlog clear before the next.
     pub async fn run(&self, transaction: impl Transaction) -> Result<StressReport> {
         transaction.check()?;
+        if let Some(staging) = transaction.staging() {
+            staging.check_destructive("a stress")?;
+        }
         let target = self.target.clone().or_else(|| transaction.target());
         let transaction = Arc::new(transaction);
         let c = self.criterion;
@@ -399,6 +402,9 @@ impl Spike {
     /// [`Spike::load`]; the spike's model is used whatever `load`'s is) and finds the
     /// recovery time.
     pub async fn run(&self, load: &Load, transaction: impl Transaction) -> Result<SpikeReport> {
+        if let Some(staging) = transaction.staging() {
+            staging.check_destructive("a spike")?;
+        }
         let load = load.clone().with_model(self.model()?);
         let report = load.run(transaction).await?;
         let seconds = report.metrics().seconds();

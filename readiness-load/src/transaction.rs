@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use readiness_core::Result;
+use readiness_core::guard::Staging;
 
 use crate::metrics::{BoxedIteration, Outcome};
 
@@ -20,6 +21,11 @@ pub trait Transaction: Send + Sync + 'static {
     }
     /// What it targets, for evidence ("GET http://127.0.0.1:8080/orders/1").
     fn target(&self) -> Option<String> {
+        None
+    }
+    /// The environment beyond loopback it aims at on purpose (`http::get(url).on_staging(..)`):
+    /// a load of it is held to the staging caps, and a stress refused unless told twice.
+    fn staging(&self) -> Option<&Staging> {
         None
     }
 }
@@ -44,6 +50,8 @@ pub(crate) struct Entry {
     pub(crate) call: Boxed,
     pub(crate) check: Box<dyn Fn() -> Result<()> + Send + Sync>,
     pub(crate) target: Option<String>,
+    /// Whether it aims at staging (a mix of such is refused: its caps are a single load's).
+    pub(crate) on_staging: bool,
 }
 
 /// Named transactions with weights, run together by [`crate::Load::run_mix`] (k6's
@@ -76,7 +84,7 @@ impl Mix {
         transaction: impl Transaction,
     ) -> Self {
         let t = Arc::new(transaction);
-        let (c, target) = (t.clone(), t.target());
+        let (c, target, on_staging) = (t.clone(), t.target(), t.staging().is_some());
         self.entries.push(Entry {
             name: name.into(),
             weight,
@@ -86,6 +94,7 @@ impl Mix {
             }),
             check: Box::new(move || c.check()),
             target,
+            on_staging,
         });
         self
     }

@@ -69,7 +69,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use readiness_core::guard::{Reach, check_target};
+use readiness_core::guard::{Reach, Staging, check_target};
 use readiness_core::{Error, Result};
 
 use readiness_core::Moment;
@@ -120,9 +120,20 @@ pub struct ProxyBuilder {
     reach: Reach,
     seed: Option<u64>,
     close_both_on_eof: bool,
+    staging: Option<Staging>,
 }
 
 impl ProxyBuilder {
+    /// Puts the proxy in front of `staging` (its upstream staging's host and port): faults
+    /// there only when told twice, [`Staging::allow_faults_and_stress`] in the test and
+    /// `READINESS_STAGING_DESTRUCTIVE=yes` in the run; refused at [`ProxyBuilder::start`]
+    /// otherwise, before any connection.
+    pub fn on_staging(mut self, staging: &Staging) -> Self {
+        self.staging = Some(staging.clone());
+        self.reach = Reach::Anywhere;
+        self
+    }
+
     /// When one side closes, closes the whole connection, as Toxiproxy does, instead of
     /// passing the half-close on.
     pub fn close_both_on_eof(mut self) -> Self {
@@ -153,6 +164,17 @@ impl ProxyBuilder {
     /// Checks that the upstream accepts a connection, then listens. Nothing is started
     /// when it fails.
     pub async fn start(self) -> Result<Proxy> {
+        if let Some(staging) = &self.staging {
+            if !staging.covers_address(&self.upstream) {
+                return Err(Error::InvalidInput(format!(
+                    "proxy `{}`: upstream {} is not staging's host and port ({})",
+                    self.name,
+                    self.upstream,
+                    staging.url()
+                )));
+            }
+            staging.check_destructive(&format!("a fault proxy (`{}`)", self.name))?;
+        }
         check_upstream(&self.name, &self.upstream, self.reach).await?;
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)).await.map_err(|e| {
             Error::Other(format!(
@@ -224,6 +246,7 @@ impl Proxy {
             reach: Reach::Loopback,
             seed: None,
             close_both_on_eof: false,
+            staging: None,
         }
     }
 
