@@ -10,6 +10,7 @@ use common::{self_test, stack};
 use readiness::load::{Load, Model, http, soak, try_assert_no_memory_drift, try_assert_p95_under};
 use readiness::{Bytes, Verdict};
 use reference_service::stack::{Service, Stack, StackOptions};
+use rstest::rstest;
 
 async fn seed(s: &Stack) {
     let client = reqwest::Client::new();
@@ -35,9 +36,13 @@ async fn search_load(s: &Stack) -> readiness::load::Report {
         .expect("run")
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_search_p95_passes_when_healthy() {
-    let s = stack(StackOptions::new()).await;
+async fn docker_search_p95_passes_when_healthy(
+    #[future(awt)]
+    #[from(stack)]
+    s: Stack,
+) {
     seed(&s).await;
     let report = search_load(&s).await;
     let evidence =
@@ -45,9 +50,14 @@ async fn docker_search_p95_passes_when_healthy() {
     assert_eq!(evidence.verdict, Verdict::Pass);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_slow_search_defect_fails_search_p95() {
-    let s = stack(StackOptions::new().with_defect("slow_search")).await;
+async fn docker_slow_search_defect_fails_search_p95(
+    #[future(awt)]
+    #[from(stack)]
+    #[with(StackOptions::new().with_defect("slow_search"))]
+    s: Stack,
+) {
     seed(&s).await;
     let report = search_load(&s).await;
     let failure = try_assert_p95_under(&report, Duration::from_millis(150))
@@ -81,9 +91,13 @@ async fn soak_run(s: &Stack) -> readiness::load::SoakReport {
     .expect("soak")
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_soak_memory_drift_passes_when_healthy() {
-    let s = stack(StackOptions::new()).await;
+async fn docker_soak_memory_drift_passes_when_healthy(
+    #[future(awt)]
+    #[from(stack)]
+    s: Stack,
+) {
     let report = soak_run(&s).await;
     // Docker answers a stats call in about a second: a handful of samples.
     assert!(
@@ -102,9 +116,14 @@ async fn docker_soak_memory_drift_passes_when_healthy() {
     );
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_leak_defect_fails_soak_memory_drift() {
-    let s = stack(StackOptions::new().with_defect("leak")).await;
+async fn docker_leak_defect_fails_soak_memory_drift(
+    #[future(awt)]
+    #[from(stack)]
+    #[with(StackOptions::new().with_defect("leak"))]
+    s: Stack,
+) {
     let report = soak_run(&s).await;
     let failure =
         try_assert_no_memory_drift(&report, Bytes(32 * 1024 * 1024)).expect_err("leak must fail");

@@ -18,6 +18,7 @@ use readiness::dr::rollback::{Decision, RollbackPolicy, Rollout, try_assert_roll
 use readiness::dr::switch::{Switched, switch, try_assert_zero_downtime_switch};
 use readiness::{Probe, Ratio, Verdict};
 use reference_service::stack::{SERVICE_PORT, Service, Stack, StackOptions};
+use rstest::rstest;
 
 fn service(
     s: &Stack,
@@ -47,9 +48,13 @@ async fn write_then_kill(s: &Stack) -> History {
     history.read_back(s.orders_written().await.expect("read back"))
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_no_acknowledged_order_is_lost_when_the_healthy_service_is_killed() {
-    let s = stack(StackOptions::new()).await;
+async fn docker_no_acknowledged_order_is_lost_when_the_healthy_service_is_killed(
+    #[future(awt)]
+    #[from(stack)]
+    s: Stack,
+) {
     let history = write_then_kill(&s).await;
     let evidence =
         try_assert_no_acknowledged_write_lost(&history).unwrap_or_else(|f| panic!("{f}"));
@@ -57,9 +62,14 @@ async fn docker_no_acknowledged_order_is_lost_when_the_healthy_service_is_killed
     assert!(history.history.counts().ok >= 100);
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_unacked_write_loss_defect_fails_no_acknowledged_write_lost() {
-    let s = stack(StackOptions::new().with_defect("unacked_write_loss")).await;
+async fn docker_unacked_write_loss_defect_fails_no_acknowledged_write_lost(
+    #[future(awt)]
+    #[from(stack)]
+    #[with(StackOptions::new().with_defect("unacked_write_loss"))]
+    s: Stack,
+) {
     let history = write_then_kill(&s).await;
     let failure =
         try_assert_no_acknowledged_write_lost(&history).expect_err("acknowledged orders were lost");
@@ -93,9 +103,13 @@ async fn restart_behind_a_slow_database(s: &Stack) -> RecoveryReport {
     .expect("measure")
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_the_healthy_service_restarted_behind_a_slow_database_meets_its_rto() {
-    let s = stack(StackOptions::new()).await;
+async fn docker_the_healthy_service_restarted_behind_a_slow_database_meets_its_rto(
+    #[future(awt)]
+    #[from(stack)]
+    s: Stack,
+) {
     let report = restart_behind_a_slow_database(&s).await;
     let evidence =
         try_assert_rto_within(&report, Duration::from_secs(15)).unwrap_or_else(|f| panic!("{f}"));
@@ -106,9 +120,14 @@ async fn docker_the_healthy_service_restarted_behind_a_slow_database_meets_its_r
     );
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_crash_on_slow_dependency_defect_fails_the_rto() {
-    let s = stack(StackOptions::new().with_defect("crash_on_slow_dependency")).await;
+async fn docker_crash_on_slow_dependency_defect_fails_the_rto(
+    #[future(awt)]
+    #[from(stack)]
+    #[with(StackOptions::new().with_defect("crash_on_slow_dependency"))]
+    s: Stack,
+) {
     let report = restart_behind_a_slow_database(&s).await;
     let failure =
         try_assert_rto_within(&report, Duration::from_secs(15)).expect_err("it never comes back");
@@ -151,9 +170,14 @@ async fn blue_green_switch(s: &Stack) -> (readiness::load::Report, Switched) {
     (report.expect("load"), switched)
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_the_healthy_service_switches_blue_to_green_without_a_failed_request() {
-    let s = stack(StackOptions::new().with_env("REFERENCE_DEBUG_ENDPOINTS", "1")).await;
+async fn docker_the_healthy_service_switches_blue_to_green_without_a_failed_request(
+    #[future(awt)]
+    #[from(stack)]
+    #[with(StackOptions::new().with_env("REFERENCE_DEBUG_ENDPOINTS", "1"))]
+    s: Stack,
+) {
     let (report, switched) = blue_green_switch(&s).await;
     let evidence = try_assert_zero_downtime_switch(&report, &switched, Duration::from_secs(2))
         .unwrap_or_else(|f| panic!("{f}"));
@@ -162,14 +186,18 @@ async fn docker_the_healthy_service_switches_blue_to_green_without_a_failed_requ
     assert!(report.attempts() >= 90, "{}", report.summary());
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_no_graceful_drain_defect_fails_the_zero_downtime_switch() {
-    let s = stack(
+async fn docker_no_graceful_drain_defect_fails_the_zero_downtime_switch(
+    #[future(awt)]
+    #[from(stack)]
+    #[with(
         StackOptions::new()
             .with_env("REFERENCE_DEBUG_ENDPOINTS", "1")
-            .with_defect("no_graceful_drain"),
-    )
-    .await;
+            .with_defect("no_graceful_drain")
+    )]
+    s: Stack,
+) {
     let (report, switched) = blue_green_switch(&s).await;
     let failure = try_assert_zero_downtime_switch(&report, &switched, Duration::from_secs(2))
         .expect_err("blue dropped its in-flight requests");
@@ -192,9 +220,13 @@ async fn load_during_fault(name: &str, url: &str) -> readiness::load::Report {
     .expect("load")
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_the_service_degrades_gracefully_with_redis_paused_and_not_without_postgres() {
-    let s = stack(StackOptions::new()).await;
+async fn docker_the_service_degrades_gracefully_with_redis_paused_and_not_without_postgres(
+    #[future(awt)]
+    #[from(stack)]
+    s: Stack,
+) {
     let order = s.readable_order().await.expect("an order reads back");
     let faults = Faults::new().await.expect("docker");
 
@@ -262,9 +294,13 @@ async fn answers_fast_after_redis_pauses(s: &Stack) -> RecoveryReport {
     .expect("measure")
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_the_circuit_breaker_opens_within_bound_when_redis_stalls() {
-    let s = stack(StackOptions::new()).await;
+async fn docker_the_circuit_breaker_opens_within_bound_when_redis_stalls(
+    #[future(awt)]
+    #[from(stack)]
+    s: Stack,
+) {
     let report = answers_fast_after_redis_pauses(&s).await;
     let evidence = try_assert_circuit_opens_within(&report, Duration::from_secs(5))
         .unwrap_or_else(|f| panic!("{f}"));
@@ -275,9 +311,14 @@ async fn docker_the_circuit_breaker_opens_within_bound_when_redis_stalls() {
     );
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_a_breaker_that_never_opens_fails_the_circuit_check() {
-    let s = stack(StackOptions::new().with_env("BREAKER_FAILURES", "1000000")).await;
+async fn docker_a_breaker_that_never_opens_fails_the_circuit_check(
+    #[future(awt)]
+    #[from(stack)]
+    #[with(StackOptions::new().with_env("BREAKER_FAILURES", "1000000"))]
+    s: Stack,
+) {
     let report = answers_fast_after_redis_pauses(&s).await;
     let failure = try_assert_circuit_opens_within(&report, Duration::from_secs(5))
         .expect_err("every call waits for the cache timeout");
@@ -308,9 +349,13 @@ async fn rollout_under_load(
     (rollout.expect("rollout"), report.expect("load"))
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_a_slow_green_is_rolled_back_by_the_policy_and_a_healthy_one_is_promoted() {
-    let s = stack(StackOptions::new()).await;
+async fn docker_a_slow_green_is_rolled_back_by_the_policy_and_a_healthy_one_is_promoted(
+    #[future(awt)]
+    #[from(stack)]
+    s: Stack,
+) {
     s.readable_order().await.expect("an order reads back");
     let blue = s.url.trim_start_matches("http://").to_owned();
     let proxy = Proxy::start("front", &blue).await.expect("proxy");
@@ -368,9 +413,13 @@ async fn docker_a_slow_green_is_rolled_back_by_the_policy_and_a_healthy_one_is_p
     );
 }
 
+#[rstest]
 #[tokio::test(flavor = "multi_thread")]
-async fn docker_a_failover_to_green_after_blue_is_killed_meets_its_rto() {
-    let s = stack(StackOptions::new()).await;
+async fn docker_a_failover_to_green_after_blue_is_killed_meets_its_rto(
+    #[future(awt)]
+    #[from(stack)]
+    s: Stack,
+) {
     let (_green, green_url) = s.start_another_service().await.expect("green");
     let proxy = Proxy::start("front", s.url.trim_start_matches("http://"))
         .await

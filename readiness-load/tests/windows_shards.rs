@@ -40,6 +40,30 @@ async fn a_bad_window_fails_the_windowed_check_while_the_whole_run_passes() {
         )
         .is_ok()
     );
+    // Over the whole run p99 is the slow second's: a limit under it fails, one over passes
+    // (each percentile judge with both verdicts).
+    let p99 = readiness_load::try_assert_percentile_under(
+        &report,
+        Percentile::P99,
+        Duration::from_millis(40),
+    )
+    .expect_err("p99 is the slow second's 80 ms");
+    assert!(p99.to_string().contains("load.p99"), "{p99}");
+    assert!(
+        readiness_load::try_assert_percentile_under(
+            &report,
+            Percentile::P99,
+            Duration::from_millis(150)
+        )
+        .is_ok()
+    );
+    let p50 = readiness_load::try_assert_percentile_under(
+        &report,
+        Percentile::P50,
+        Duration::from_millis(2),
+    )
+    .expect_err("p50 is 5 ms");
+    assert!(p50.to_string().contains("load.p50"), "{p50}");
     // In 1 s windows the third second's p50 is 80 ms.
     let failure = readiness_load::try_assert_percentile_under_in_every_window(
         &report,
@@ -223,5 +247,12 @@ async fn a_burst_of_errors_fails_the_windowed_error_rate_and_shards_are_recorded
         failure.evidence().context.shard.as_deref(),
         Some("1/1"),
         "the shard is in the evidence"
-    );
+    ); // A limit every window meets (the burst's 100%) passes: the judge has both verdicts.
+    let evidence = readiness_load::try_assert_error_rate_under_in_every_window(
+        &report,
+        Duration::from_secs(1),
+        Ratio::percent(100.0).expect("100%"),
+    )
+    .expect("every window at most 100%");
+    assert_eq!(evidence.criterion.id, "load.error_rate_window");
 }

@@ -29,7 +29,9 @@ fn files(guide: &str) -> Vec<(String, String)> {
             }
             None => {
                 if let Some(info) = line.strip_prefix("```")
-                    && let Some(name) = info.split_whitespace().find_map(|w| w.strip_prefix("file="))
+                    && let Some(name) = info
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix("file="))
                 {
                     open = Some((name.to_owned(), String::new()));
                 }
@@ -55,7 +57,12 @@ fn the_guide_builds_as_written_and_its_ci_step_says_go() {
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["Cargo.toml", "tests/readiness.rs", "readiness.toml", "ci/readiness.sh"],
+        [
+            "Cargo.toml",
+            "tests/readiness.rs",
+            "readiness.toml",
+            "ci/readiness.sh"
+        ],
         "the guide's files"
     );
 
@@ -86,10 +93,9 @@ fn the_guide_builds_as_written_and_its_ci_step_says_go() {
         .status()
         .expect("cargo runs");
     assert!(built.success(), "the readiness command builds");
-    let path = std::env::join_paths(
-        std::iter::once(target.join("debug"))
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
+    let path = std::env::join_paths(std::iter::once(target.join("debug")).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
     .expect("PATH");
 
     let evidence = tmp.path().join("evidence");
@@ -123,7 +129,10 @@ fn the_guide_builds_as_written_and_its_ci_step_says_go() {
         "obs.alert_fires",
         "sec.auth_required",
     ] {
-        assert!(out.contains(criterion), "{criterion} on the scorecard:\n{out}");
+        assert!(
+            out.contains(criterion),
+            "{criterion} on the scorecard:\n{out}"
+        );
     }
 }
 
