@@ -43,24 +43,31 @@ pub fn check_target(target: &str, reach: Reach, opt_in: &str) -> Result<(String,
 }
 
 /// A redirect policy that lets the guard see every hop: at most `max` redirects, each to a
-/// target [`check_target`] accepts; a hop it refuses ends the request with that error
+/// target `check` accepts (`|t| check_target(t, reach, opt_in)`, or staging's own
+/// [`Staging::check_target`]); a hop it refuses ends the request with that error
 /// (reqwest's `is_redirect()`), before any connection to it.
 #[cfg(feature = "probes")]
 pub fn redirect_policy(
-    reach: Reach,
     max: usize,
-    opt_in: &'static str,
+    check: impl Fn(&str) -> Result<()> + Send + Sync + 'static,
 ) -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() > max {
             let e = Error::Other(format!("more than {max} redirects"));
             return attempt.error(e);
         }
-        match check_target(attempt.url().as_str(), reach, opt_in) {
-            Ok(_) => attempt.follow(),
+        match check(attempt.url().as_str()) {
+            Ok(()) => attempt.follow(),
             Err(e) => attempt.error(e),
         }
     })
+}
+
+/// A host as staging compares it: without IPv6 brackets, in lower case.
+fn bare_host(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase()
 }
 
 fn split_host_port(target: &str) -> Result<(String, Option<u16>)> {
@@ -149,10 +156,7 @@ impl Staging {
         Ok(Staging {
             url: url.trim_end_matches('/').to_owned(),
             scheme: parsed.scheme().to_owned(),
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_ascii_lowercase(),
+            host: bare_host(host),
             port: parsed.port_or_known_default(),
             max_rate: 5.0,
             max_duration: std::time::Duration::from_secs(60),
@@ -209,25 +213,14 @@ impl Staging {
 
     /// Whether `target` (a URL) is on staging: its scheme, host and port.
     pub fn covers(&self, target: &str) -> bool {
-        url::Url::parse(target).is_ok_and(|u| {
-            u.scheme() == self.scheme
-                && u.host_str().is_some_and(|h| {
-                    h.trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .eq_ignore_ascii_case(&self.host)
-                })
-                && u.port_or_known_default() == self.port
-        })
+        url::Url::parse(target).is_ok_and(|u| u.scheme() == self.scheme)
+            && self.covers_address(target)
     }
 
-    /// Whether `host:port` is staging's host and port (a proxy's upstream).
+    /// Whether `host:port` (or a URL's) is staging's host and port (a proxy's upstream).
     pub fn covers_address(&self, address: &str) -> bool {
-        split_host_port(address).is_ok_and(|(host, port)| {
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .eq_ignore_ascii_case(&self.host)
-                && port == self.port
-        })
+        split_host_port(address)
+            .is_ok_and(|(host, port)| bare_host(&host) == self.host && port == self.port)
     }
 
     /// Refuses `target` unless it is on staging.

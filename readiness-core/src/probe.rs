@@ -105,10 +105,13 @@ impl Probe {
             }
             Kind::Http { url, .. } => {
                 guard::check_target(url, self.reach, OPT_IN)?;
+                let reach = self.reach;
                 let client = reqwest::Client::builder()
                     .no_proxy()
                     .timeout(self.attempt_timeout)
-                    .redirect(guard::redirect_policy(self.reach, 10, OPT_IN))
+                    .redirect(guard::redirect_policy(10, move |t| {
+                        guard::check_target(t, reach, OPT_IN).map(|_| ())
+                    }))
                     .build()
                     .map_err(|e| Error::Other(format!("failed to build an HTTP client: {e}")))?;
                 Some(client)

@@ -47,6 +47,20 @@ pub enum Unit {
     Bytes,
 }
 
+impl Unit {
+    /// The base unit's name as records write it (`seconds`, `per_second`, `ratio`,
+    /// `count`, `bytes`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Seconds => "seconds",
+            Unit::PerSecond => "per_second",
+            Unit::Ratio => "ratio",
+            Unit::Count => "count",
+            Unit::Bytes => "bytes",
+        }
+    }
+}
+
 impl fmt::Display for Unit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -680,6 +694,20 @@ mod tests {
                 exact
             };
             proptest::prop_assert_eq!(trim(v, decimals), exact);
+        }
+    }
+
+    #[test]
+    fn a_unit_is_named_as_records_write_it() {
+        for q in [
+            Quantity::secs(1.0),
+            Quantity::per_second(1.0),
+            Quantity::ratio(0.5),
+            Quantity::count(1),
+            Quantity::bytes(1),
+        ] {
+            let written = serde_json::to_value(q).expect("a quantity serializes");
+            assert_eq!(written["unit"], q.unit().as_str(), "{q:?}");
         }
     }
 

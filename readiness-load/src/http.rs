@@ -109,8 +109,16 @@ impl HttpGet {
                 self.check_url().map_err(|e| e.to_string())?;
                 let policy = match (&self.staging, self.max_redirects) {
                     (_, 0) => reqwest::redirect::Policy::none(),
-                    (Some(s), max) => staging_redirects(s.clone(), max),
-                    (None, max) => guard::redirect_policy(self.reach, max, OPT_IN),
+                    (Some(s), max) => {
+                        let s = s.clone();
+                        guard::redirect_policy(max, move |t| s.check_target(t))
+                    }
+                    (None, max) => {
+                        let reach = self.reach;
+                        guard::redirect_policy(max, move |t| {
+                            guard::check_target(t, reach, OPT_IN).map(|_| ())
+                        })
+                    }
                 };
                 reqwest::Client::builder()
                     .no_proxy()
@@ -147,20 +155,6 @@ impl Transaction for HttpGet {
     fn staging(&self) -> Option<&Staging> {
         self.staging.as_ref()
     }
-}
-
-/// Redirects that stay on staging, at most `max` of them.
-fn staging_redirects(staging: Staging, max: usize) -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() > max {
-            let e = Error::Other(format!("more than {max} redirects"));
-            return attempt.error(e);
-        }
-        match staging.check_target(attempt.url().as_str()) {
-            Ok(()) => attempt.follow(),
-            Err(e) => attempt.error(e),
-        }
-    })
 }
 
 /// The answer's class: a status is an answer only once its body arrived whole; a body cut

@@ -99,7 +99,7 @@ pub fn write(card: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
                 Bound::AtLeast => "at_least",
                 Bound::AtMost => "at_most",
             };
-            let labels = labels.with(&[("unit", unit(&observed)), ("bound", bound)]);
+            let labels = labels.with(&[("unit", observed.unit().as_str()), ("bound", bound)]);
             sample(
                 o,
                 "readiness_criterion_observed",
@@ -121,7 +121,7 @@ pub fn write(card: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
             _ => Vec::new(),
         };
         for (kind, limit) in limits {
-            let labels = labels.with(&[("unit", unit(&limit)), ("kind", kind)]);
+            let labels = labels.with(&[("unit", limit.unit().as_str()), ("kind", kind)]);
             sample(
                 o,
                 "readiness_criterion_threshold",
@@ -144,17 +144,6 @@ pub fn write(card: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
 }
 
 const STATUSES: [Status; 4] = [Status::Pass, Status::Fail, Status::Error, Status::Missing];
-
-fn unit(q: &Quantity) -> &'static str {
-    match q {
-        Quantity::Duration(_) => "seconds",
-        Quantity::Rate(_) => "per_second",
-        Quantity::Ratio(_) => "ratio",
-        Quantity::Count(_) => "count",
-        Quantity::Bytes(_) => "bytes",
-        _ => "unknown",
-    }
-}
 
 /// Each criterion with its labels; a label set that repeats (two lines alike in all four
 /// labels) gets a `copy` label, as a series may appear once only.
