@@ -84,6 +84,8 @@ pub struct StressReport {
     target: Option<String>,
     scenario: String,
     recorder: Option<Recorder>,
+    /// Where it ran when that was staging ([`Staging::describe`](readiness_core::guard::Staging::describe)).
+    remote: Option<String>,
 }
 
 impl StressReport {
@@ -168,9 +170,13 @@ impl Stress {
     /// the drain after it lets the backlog clear before the next.
     pub async fn run(&self, transaction: impl Transaction) -> Result<StressReport> {
         transaction.check()?;
-        if let Some(staging) = transaction.staging() {
-            staging.check_destructive("a stress")?;
-        }
+        let remote = match transaction.staging() {
+            Some(staging) => {
+                staging.check_destructive("a stress")?;
+                Some(staging.describe())
+            }
+            None => None,
+        };
         let target = self.target.clone().or_else(|| transaction.target());
         let transaction = Arc::new(transaction);
         let c = self.criterion;
@@ -218,6 +224,7 @@ impl Stress {
             steps: judged,
             target,
             recorder: self.recorder.clone(),
+            remote,
         })
     }
 }
@@ -257,6 +264,9 @@ pub fn try_assert_capacity_at_least(report: &StressReport, min: Rate) -> Result<
     }
     if let Some(r) = &report.recorder {
         check = check.with_recorder(r.clone());
+    }
+    if let Some(remote) = &report.remote {
+        check = check.with_remote(remote);
     }
     let broke = steps.steps.iter().find(|s| s.broke);
     let observed = match (steps.ceiling, broke, steps.steps.first()) {

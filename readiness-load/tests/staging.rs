@@ -241,7 +241,10 @@ async fn a_stress_on_staging_told_twice() {
         .expect("a staging URL")
         .allow_faults_and_stress();
     let ten = Rate::per_second(10.0).expect("rate");
-    let stress = Stress::new("stress", ten, ten, ten, Duration::from_secs(1)).expect("stress");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stress = Stress::new("stress", ten, ten, ten, Duration::from_secs(1))
+        .expect("stress")
+        .with_recorder(readiness_core::Recorder::new(dir.path()));
     let report = stress
         .run(http::get(staging.join("/orders/1")).on_staging(&staging))
         .await
@@ -256,5 +259,15 @@ async fn a_stress_on_staging_told_twice() {
         staging
             .describe()
             .ends_with("faults and stress asked for in the test)")
+    );
+    // Its evidence says where it ran.
+    let evidence = match readiness_load::try_assert_capacity_at_least(&report, ten) {
+        Ok(e) => e,
+        Err(f) => f.evidence().clone(),
+    };
+    assert_eq!(
+        evidence.context.remote.as_deref(),
+        Some(staging.describe().as_str()),
+        "{evidence:?}"
     );
 }
