@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod criteria;
 mod push;
 use readiness_report::{
     BaselinePolicy, Change, Decision, Format, Options, Run, make, write_outputs,
@@ -92,6 +93,15 @@ enum Command {
         /// repeatable.
         #[arg(long = "secret", value_name = "VALUE")]
         secrets: Vec<String>,
+    },
+    /// Lists the criteria the harness defines: id, category, kind of limit, and the failure
+    /// each catches. With --census, which of them a test run saw pass, fail and error.
+    Criteria {
+        /// A census written by tests run with READINESS_VERDICT_CENSUS=FILE: prints each
+        /// criterion's verdict counts and exits 1 when one was not seen both to pass and to
+        /// fail.
+        #[arg(long, value_name = "FILE")]
+        census: Option<PathBuf>,
     },
     /// Removes containers left behind by killed runs: those labelled
     /// org.readiness.harness=readiness whose test process (org.readiness.pid) is gone.
@@ -326,6 +336,21 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Criteria { census: None } => {
+            print!("{}", criteria::table());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Criteria { census: Some(file) } => {
+            let (table, missing) = criteria::census_table(&criteria::read_census(&file)?);
+            print!("{table}");
+            if missing.is_empty() {
+                println!("every criterion was seen to pass and to fail");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("not seen both to pass and to fail: {}", missing.join(", "));
+                Ok(ExitCode::from(1))
+            }
         }
         Command::Clean { run, all } => {
             let runtime = tokio::runtime::Builder::new_current_thread()

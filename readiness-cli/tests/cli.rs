@@ -414,3 +414,82 @@ fn scan_secrets_lists_each_secret_masked_and_exits_1_clean_exits_0_and_a_missing
     assert_eq!(missing.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("not-written"), "{stderr}");
 }
+
+#[test]
+fn criteria_lists_the_harness_criteria_and_a_census_names_each_one_never_seen_failing() {
+    use readiness_core::criteria::DEFINED;
+    let list = cli().arg("criteria").output().expect("runs");
+    assert_eq!(list.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&list.stdout);
+    for d in DEFINED {
+        assert!(
+            stdout.contains(&format!("| {} | {} |", d.id, d.category)),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(
+            "| dr.rto | recovery | at most | a service slow to answer again after a failure |"
+        ),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let census = dir.path().join("census.jsonl");
+    let line = |id: &str, verdict: &str| {
+        format!(
+            "{{\"criterion\":\"{}\",\"verdict\":\"{verdict}\"}}\n",
+            id.replace("<q>", "95")
+        )
+    };
+    let mut every: String = DEFINED
+        .iter()
+        .flat_map(|d| [line(d.id, "pass"), line(d.id, "fail")])
+        .collect();
+    every.push_str(&line("team.own", "pass"));
+    std::fs::write(&census, &every).expect("write");
+    let all = cli()
+        .args(["criteria", "--census"])
+        .arg(&census)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&all.stdout);
+    assert_eq!(all.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("every criterion was seen to pass and to fail"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| load.p<q> | 1 | 1 | 0 | yes |"),
+        "{stdout}"
+    );
+
+    // dr.rto only ever passed.
+    let without: String = every
+        .lines()
+        .filter(|l| !l.contains("\"dr.rto\",\"verdict\":\"fail\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&census, without).expect("write");
+    let gap = cli()
+        .args(["criteria", "--census"])
+        .arg(&census)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&gap.stdout);
+    assert_eq!(gap.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("| dr.rto | 1 | 0 | 0 | NO |"), "{stdout}");
+    assert!(
+        stdout.contains("not seen both to pass and to fail: dr.rto"),
+        "{stdout}"
+    );
+
+    let none = cli()
+        .args(["criteria", "--census"])
+        .arg(dir.path().join("absent.jsonl"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(none.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("READINESS_VERDICT_CENSUS"), "{stderr}");
+}

@@ -377,6 +377,7 @@ impl Check {
             Some(r) => r.record(&evidence),
             None => Recorder::global().and_then(|r| r.record(&evidence)),
         };
+        crate::recorder::count_in_census(&evidence);
         let path = written.map_err(|e| e.to_string());
         if let Err(e) = &path {
             tracing::error!("readiness: {e}");

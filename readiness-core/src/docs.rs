@@ -329,9 +329,33 @@ mod tests {
             "| `DATABASE_URL` | where |\nDB_POOL_SIZE_MAX is another\n",
         )
         .expect("write");
-        let coverage =
-            config_documented(&["DATABASE_URL", "DB_POOL_SIZE"], &[&doc]).expect("reads");
+        let (_evidence, r) = recorder();
+        let coverage = config_documented(&["DATABASE_URL", "DB_POOL_SIZE"], &[&doc])
+            .expect("reads")
+            .with_recorder(r.clone());
         assert_eq!(coverage.undocumented(), vec!["DB_POOL_SIZE"]);
+        let failure = coverage
+            .judge()
+            .expect_err("DB_POOL_SIZE is not documented");
+        assert_eq!(failure.verdict(), Verdict::Fail);
+        assert!(
+            failure
+                .to_string()
+                .contains("1 of 2 not documented: DB_POOL_SIZE"),
+            "{failure}"
+        );
+        let documented = config_documented(&["DATABASE_URL", "DB_POOL_SIZE_MAX"], &[&doc])
+            .expect("reads")
+            .with_recorder(r.clone());
+        assert_eq!(documented.judge().expect("both").verdict, Verdict::Pass);
+        let none: [&str; 0] = [];
+        let nothing = config_documented(&none, &[&doc])
+            .expect("reads")
+            .with_recorder(r);
+        assert_eq!(
+            nothing.judge().expect_err("nothing").verdict(),
+            Verdict::Error
+        );
         let missing =
             config_documented(&["X_Y"], &[dir.path().join("nope.md")]).expect_err("no such file");
         assert!(missing.to_string().contains("nope.md"), "{missing}");
@@ -371,7 +395,8 @@ mod tests {
             ("Missing", format!("{prefix}docs/errors.md")),
             ("Escape", format!("{prefix}../etc/passwd")),
         ];
-        let coverage = runbooks_resolve(&links, prefix, root.path());
+        let (_evidence, r) = recorder();
+        let coverage = runbooks_resolve(&links, prefix, root.path()).with_recorder(r.clone());
         assert_eq!(
             coverage.undocumented(),
             vec![
@@ -379,6 +404,23 @@ mod tests {
                 "Missing → https://git.example/team/svc/blob/main/docs/errors.md",
                 "Escape → https://git.example/team/svc/blob/main/../etc/passwd",
             ]
+        );
+        let failure = coverage.judge().expect_err("three do not resolve");
+        assert_eq!(failure.verdict(), Verdict::Fail);
+        assert!(
+            failure.to_string().contains("3 of 5 not documented"),
+            "{failure}"
+        );
+        let resolved = runbooks_resolve(&links[..2], prefix, root.path()).with_recorder(r.clone());
+        assert_eq!(
+            resolved.judge().expect("both resolve").verdict,
+            Verdict::Pass
+        );
+        let none: [(&str, &str); 0] = [];
+        let nothing = runbooks_resolve(&none, prefix, root.path()).with_recorder(r);
+        assert_eq!(
+            nothing.judge().expect_err("nothing").verdict(),
+            Verdict::Error
         );
     }
 }

@@ -93,6 +93,7 @@ mod attachment;
 mod check;
 #[cfg(feature = "containers")]
 pub mod containers;
+pub mod criteria;
 pub mod docs;
 mod error;
 mod evidence;

@@ -88,3 +88,31 @@ impl Recorder {
         Ok(path.clone())
     }
 }
+
+/// With `READINESS_VERDICT_CENSUS` set to a file, every verdict a check judges is also
+/// counted there as one line (`{"criterion":..,"verdict":..}`), whichever directory its
+/// record went to: the harness's CI runs its tests so and checks that each criterion it
+/// defines was seen both to pass and to fail. Records written by hand (a test's fixture)
+/// are not judged and not counted. Nothing else of the record is written. A census that
+/// cannot be written is said on stderr and never fails the check.
+pub(crate) fn count_in_census(evidence: &Evidence) {
+    let census = match settings::get("READINESS_VERDICT_CENSUS") {
+        Ok(Some(c)) if !c.is_empty() => PathBuf::from(c),
+        _ => return,
+    };
+    let line = serde_json::json!({
+        "criterion": evidence.criterion.id,
+        "verdict": evidence.verdict,
+    });
+    let written = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&census)
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
+    if let Err(e) = written {
+        eprintln!(
+            "readiness: READINESS_VERDICT_CENSUS {}: {e}",
+            census.display()
+        );
+    }
+}

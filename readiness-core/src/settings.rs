@@ -11,6 +11,7 @@
 //! | `READINESS_SHARD` | run shard `i/n` of every load (readiness-load) | unset |
 //! | `READINESS_CONFIG` | the report's config file (readiness-report) | `readiness.toml` at the workspace root, else defaults |
 //! | `READINESS_BASELINE` | the baseline file `readiness report` compares with (readiness-report) | unset: no comparison |
+//! | `READINESS_VERDICT_CENSUS` | a file where every verdict a check judges is also counted (criterion and verdict only), whichever directory its record goes to; `readiness criteria --census FILE` reads it | unset: no census |
 //! | `READINESS_MALFORMED_SEED` | the seed of `sec.malformed_input`'s random cases (a failure prints it; the classes before them do not depend on it) | derived from the route (method and path) |
 //!
 //! Paths in `READINESS_DIR` that are relative are taken from the workspace root.

@@ -45,48 +45,9 @@ impl std::fmt::Display for LimitKind {
 }
 
 /// The kind of limit the harness's criterion `id` is judged against; `None` for an id the
-/// harness does not define (a team's own check may use either).
+/// harness does not define (a team's own check may use either) or one judged either way.
 pub fn required_limit(id: &str) -> Option<LimitKind> {
-    const MINIMUM: &[&str] = &[
-        "load.throughput",
-        "load.capacity",
-        "load.linear_scaling",
-        "obs.alerts_fired",
-        "obs.traces",
-        "obs.metric_exists",
-    ];
-    const MAXIMUM: &[&str] = &[
-        "load.error_rate",
-        "load.error_rate_window",
-        "load.spike_recovery",
-        "load.soak_memory",
-        "load.soak_latency",
-        "obs.alert_fires",
-        "obs.alert_resolves",
-        "obs.alert_silent",
-        "obs.health_accurate",
-        "obs.targets_up",
-        "obs.metrics_lint",
-        "obs.rules_load",
-        "obs.rules_lint",
-        "obs.alert_routes",
-        "obs.logs",
-        "deps.postgres_ready",
-        "svc.ready",
-    ];
-    // load.p95, load.p99.9, load.p50_window: a latency percentile.
-    let percentile = id.strip_prefix("load.p").is_some_and(|rest| {
-        let q = rest.strip_suffix("_window").unwrap_or(rest);
-        !q.is_empty() && q.chars().all(|c| c.is_ascii_digit() || c == '.')
-    });
-    if MINIMUM.contains(&id) {
-        Some(LimitKind::Minimum)
-    } else if percentile || MAXIMUM.contains(&id) || id.starts_with("dr.") || id.starts_with("sec.")
-    {
-        Some(LimitKind::Maximum)
-    } else {
-        None
-    }
+    crate::criteria::defined(id).and_then(|d| d.limit)
 }
 
 impl Evidence {

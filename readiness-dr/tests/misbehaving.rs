@@ -177,6 +177,74 @@ async fn a_switch_between_silent_colours_fails_the_zero_downtime_switch() {
     green_task.abort();
 }
 
+/// Answers every request `200 ok`, each after `delay`.
+async fn slow_upstream(delay: Duration) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        for _ in 0..1_000 {
+            let Ok((mut s, _)) = listener.accept().await else {
+                break;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switch_between_slow_colours_loses_nothing_and_fails_its_p99() {
+    // Every request answers, each after 150 ms: zero downtime holds, a p99 of 20 ms cannot.
+    let (blue, blue_task) = slow_upstream(Duration::from_millis(150)).await;
+    let (green, green_task) = slow_upstream(Duration::from_millis(150)).await;
+    let proxy = Proxy::start("front", &blue).await.unwrap();
+    let url = format!("http://{}/", proxy.listen_addr());
+    let load = Load::new(
+        "slow",
+        Model::constant_rate(20.0, Duration::from_secs(1)).unwrap(),
+    )
+    .with_recorder(recorder());
+    let run = load.run(
+        readiness_load::http::get(&url)
+            .with_new_connection_per_request()
+            .with_timeout(Duration::from_secs(30)),
+    );
+    let switching = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        switch(&proxy, &green, Duration::from_secs(5), || async {
+            Ok(vec![])
+        })
+        .await
+        .unwrap()
+    };
+    let (report, switched) = tokio::join!(run, switching);
+    let report = report.unwrap();
+    assert_eq!(report.failed(), 0, "{}", report.summary());
+    let f =
+        try_assert_zero_downtime_switch(&report, &switched, Duration::from_millis(20)).unwrap_err();
+    assert_eq!(f.verdict(), Verdict::Fail, "{f}");
+    assert_eq!(f.evidence().criterion.id, "dr.switch_p99", "{f}");
+    assert!(f.to_string().contains("p99"), "{f}");
+    blue_task.abort();
+    green_task.abort();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_silent_service_neither_degrades_gracefully_nor_answers_fast() {
     let (silent, task) = silent_upstream().await;

@@ -244,6 +244,31 @@ async fn drift_and_scaling() {
     let memory = readiness_load::try_assert_no_memory_drift(&short, Bytes(8 * 1024 * 1024))
         .expect_err("two samples");
     insta::assert_snapshot!("soak_memory_too_few_samples", redacted(memory));
+    // Two seconds of load: too few for a slope of p95.
+    let brief = Load::new(
+        "orders",
+        Model::constant_rate(10.0, Duration::from_secs(2)).expect("model"),
+    )
+    .with_recorder(common::recorder());
+    let brief = readiness_load::soak(
+        &brief,
+        |_| async { Ok(()) },
+        Duration::from_secs(1),
+        || async { None },
+    )
+    .await
+    .expect("soak");
+    let latency = readiness_load::try_assert_no_latency_drift(&brief, Duration::from_millis(10))
+        .expect_err("two seconds");
+    assert_eq!(
+        latency.verdict(),
+        readiness_core::Verdict::Error,
+        "{latency}"
+    );
+    assert!(
+        latency.to_string().contains("3 needed for a slope"),
+        "{latency}"
+    );
 
     let eight = run(
         "orders",
