@@ -135,32 +135,50 @@ async fn silent_upstream() -> (String, tokio::task::JoinHandle<()>) {
     (addr, task)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_switch_between_silent_colours_fails_the_zero_downtime_switch() {
-    let (blue, blue_task) = silent_upstream().await;
-    let (green, green_task) = silent_upstream().await;
-    let proxy = Proxy::start("front", &blue).await.unwrap();
+/// 20 requests a second for a second through a proxy in front of `blue`, each on a new
+/// connection and given `timeout`; after 300 ms the proxy switches to `green` and waits up
+/// to `drain` for blue's connections.
+async fn switch_under_load(
+    name: &str,
+    blue: &str,
+    green: &str,
+    timeout: Duration,
+    drain: Duration,
+) -> (readiness_load::Report, readiness_dr::switch::Switched) {
+    let proxy = Proxy::start("front", blue).await.unwrap();
     let url = format!("http://{}/", proxy.listen_addr());
     let load = Load::new(
-        "silent",
+        name,
         Model::constant_rate(20.0, Duration::from_secs(1)).unwrap(),
     )
     .with_recorder(recorder());
     let run = load.run(
         readiness_load::http::get(&url)
             .with_new_connection_per_request()
-            .with_timeout(Duration::from_millis(200)),
+            .with_timeout(timeout),
     );
     let switching = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        switch(&proxy, &green, Duration::from_millis(100), || async {
-            Ok(vec![])
-        })
-        .await
-        .unwrap()
+        switch(&proxy, green, drain, || async { Ok(vec![]) })
+            .await
+            .unwrap()
     };
     let (report, switched) = tokio::join!(run, switching);
-    let report = report.unwrap();
+    (report.unwrap(), switched)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switch_between_silent_colours_fails_the_zero_downtime_switch() {
+    let (blue, blue_task) = silent_upstream().await;
+    let (green, green_task) = silent_upstream().await;
+    let (report, switched) = switch_under_load(
+        "silent",
+        &blue,
+        &green,
+        Duration::from_millis(200),
+        Duration::from_millis(100),
+    )
+    .await;
     let f =
         try_assert_zero_downtime_switch(&report, &switched, Duration::from_secs(2)).unwrap_err();
     assert_eq!(f.verdict(), Verdict::Fail, "{f}");
@@ -213,28 +231,14 @@ async fn a_switch_between_slow_colours_loses_nothing_and_fails_its_p99() {
     // Every request answers, each after 150 ms: zero downtime holds, a p99 of 20 ms cannot.
     let (blue, blue_task) = slow_upstream(Duration::from_millis(150)).await;
     let (green, green_task) = slow_upstream(Duration::from_millis(150)).await;
-    let proxy = Proxy::start("front", &blue).await.unwrap();
-    let url = format!("http://{}/", proxy.listen_addr());
-    let load = Load::new(
+    let (report, switched) = switch_under_load(
         "slow",
-        Model::constant_rate(20.0, Duration::from_secs(1)).unwrap(),
+        &blue,
+        &green,
+        Duration::from_secs(30),
+        Duration::from_secs(5),
     )
-    .with_recorder(recorder());
-    let run = load.run(
-        readiness_load::http::get(&url)
-            .with_new_connection_per_request()
-            .with_timeout(Duration::from_secs(30)),
-    );
-    let switching = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        switch(&proxy, &green, Duration::from_secs(5), || async {
-            Ok(vec![])
-        })
-        .await
-        .unwrap()
-    };
-    let (report, switched) = tokio::join!(run, switching);
-    let report = report.unwrap();
+    .await;
     assert_eq!(report.failed(), 0, "{}", report.summary());
     let f =
         try_assert_zero_downtime_switch(&report, &switched, Duration::from_millis(20)).unwrap_err();
