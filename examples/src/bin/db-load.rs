@@ -84,10 +84,15 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
         .await?;
 
     let mut ok = true;
-    for report in [&pg_report, &redis_report] {
+    // A durable commit waits for the disk's fsync, which a disk shared with other jobs
+    // (a CI runner) can hold for hundreds of milliseconds; an INCR waits for nothing.
+    for (report, p95) in [
+        (&pg_report, Duration::from_secs(1)),
+        (&redis_report, Duration::from_millis(250)),
+    ] {
         println!("{}: {}", report.name(), report.summary());
         for result in [
-            try_assert_p95_under(report, Duration::from_millis(250)),
+            try_assert_p95_under(report, p95),
             try_assert_error_rate_under(report, readiness::Ratio::ZERO),
         ] {
             match result {
