@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod criteria;
 mod push;
+mod sensitivity;
 use readiness_report::{
     BaselinePolicy, Change, Decision, Format, Options, Run, make, write_outputs,
 };
@@ -19,6 +20,12 @@ Exit codes:
   1  no-go (report), a regression (baseline compare --strict)
   2  the report could not be made: bad input, bad config, unreadable evidence; nothing was
      written (report --push: also when the push failed, after the files were written)";
+
+const SENSITIVITY_EXIT_CODES: &str = "\
+Exit codes:
+  0  every run done (and the score at least --min-score)
+  1  the score is below --min-score
+  2  it could not run: the command, the config, a clean run that is no-go or did not finish";
 
 const SCAN_EXIT_CODES: &str = "\
 Exit codes:
@@ -102,6 +109,41 @@ enum Command {
         /// fail.
         #[arg(long, value_name = "FILE")]
         census: Option<PathBuf>,
+    },
+    /// Runs the suite once clean and once per operational mutant (a dependency slow,
+    /// flaky, cut, starved, killed, paused, restarted or slow to start; the service with
+    /// half its memory or CPUs, killed or stopped under load) and per mutant
+    /// `[[sensitivity.mutant]]` declares; says which the suite caught (its run no-go) and,
+    /// for each it missed, the criteria that would have caught it. Saves sensitivity.json
+    /// in the evidence directory and a log per run in its sensitivity/.
+    #[command(after_help = SENSITIVITY_EXIT_CODES)]
+    Sensitivity {
+        /// The evidence directory every run writes to (default: $READINESS_DIR or
+        /// target/readiness).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// readiness.toml with the [report] and [sensitivity] tables.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Comma-separated ids: only these mutants (default: all).
+        #[arg(long, value_name = "IDS")]
+        mutants: Option<String>,
+        /// The bound of one run, in seconds (default: [sensitivity] timeout_secs, else 1800).
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// Exit 1 when fewer than this share of the mutants run were caught (0..=1).
+        #[arg(long, value_name = "RATIO")]
+        min_score: Option<f64>,
+        /// How many mutants' runs at once, each with its own run id and containers (the
+        /// clean run goes first, alone). More than 1 only where the machine has room: a
+        /// busy machine makes timing criteria fail that would pass, and a mutant look
+        /// caught that was not.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        jobs: usize,
+        /// The suite's command (default: [sensitivity] command, else cargo nextest run
+        /// --workspace).
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
     },
     /// Removes containers left behind by killed runs: those labelled
     /// org.readiness.harness=readiness whose test process (org.readiness.pid) is gone.
@@ -351,6 +393,39 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
                 println!("not seen both to pass and to fail: {}", missing.join(", "));
                 Ok(ExitCode::from(1))
             }
+        }
+        Command::Sensitivity {
+            dir,
+            config,
+            mutants,
+            timeout,
+            min_score,
+            jobs,
+            command,
+        } => {
+            if let Some(m) = min_score
+                && !(0.0..=1.0).contains(&m)
+            {
+                return Err(readiness_core::Error::InvalidInput(format!(
+                    "--min-score {m}: give a share of the mutants, 0 to 1"
+                )));
+            }
+            let result = sensitivity::run(&sensitivity::Request {
+                dir: evidence_dir(dir)?,
+                config,
+                command,
+                only: mutants,
+                timeout: timeout.map(std::time::Duration::from_secs),
+                jobs,
+            })?;
+            print!("{}", result.markdown());
+            let (caught, run) = result.score();
+            let below = min_score.is_some_and(|m| run > 0 && (caught as f64) < m * run as f64);
+            Ok(if below {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Clean { run, all } => {
             let runtime = tokio::runtime::Builder::new_current_thread()

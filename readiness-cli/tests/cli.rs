@@ -493,3 +493,86 @@ fn criteria_lists_the_harness_criteria_and_a_census_names_each_one_never_seen_fa
     assert_eq!(none.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("READINESS_VERDICT_CENSUS"), "{stderr}");
 }
+
+/// `readiness sensitivity` refuses what it cannot run with exit 2 and says what to do: a
+/// suite that measures nothing (its clean run has no verdict to compare with), a clean run
+/// past its bound, an unknown mutant, a score outside 0..=1, a bad `[sensitivity]` table.
+#[test]
+fn sensitivity_refuses_a_suite_with_nothing_to_measure_and_bad_input_with_exit_2() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = tmp.path().join("readiness.toml");
+    std::fs::write(&config, "[report]\nunassessed = \"exclude\"\n").expect("config");
+    let sensitivity = |extra: &[&str], config: &Path| {
+        let out = cli()
+            .arg("sensitivity")
+            .arg("--dir")
+            .arg(tmp.path().join("evidence"))
+            .arg("--config")
+            .arg(config)
+            .args(extra)
+            .env("READINESS_RUN_ID", "refused")
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+
+    // `true` writes no evidence: nothing measured, so no mutant could be judged.
+    let (code, text) = sensitivity(&["--mutants", "dep.latency", "--", "true"], &config);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("the clean run refused-clean measured nothing a report can judge")
+            && text.contains("no evidence records"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("under dep.latency"),
+        "no mutant runs after a clean run without a verdict: {text}"
+    );
+
+    let (code, text) = sensitivity(&["--timeout", "1", "--", "sleep", "30"], &config);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("did not finish within 1 s; raise --timeout"),
+        "{text}"
+    );
+
+    let (code, text) = sensitivity(&["--mutants", "dep.slowish", "--", "true"], &config);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("no mutant \"dep.slowish\"") && text.contains("dep.latency, dep.flaky"),
+        "{text}"
+    );
+
+    let (code, text) = sensitivity(&["--min-score", "2", "--", "true"], &config);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("give a share of the mutants, 0 to 1"),
+        "{text}"
+    );
+
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[sensitivity]\ntimeout = 5\n").expect("config");
+    let (code, text) = sensitivity(&["--", "true"], &bad);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("[sensitivity]") && text.contains("timeout"),
+        "{text}"
+    );
+
+    let twice = tmp.path().join("twice.toml");
+    std::fs::write(
+        &twice,
+        "[[sensitivity.mutant]]\nid = \"dep.latency\"\nwhat = \"slow\"\nenv = { SLOW = \"1\" }\n",
+    )
+    .expect("config");
+    let (code, text) = sensitivity(&["--", "true"], &twice);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("is a built-in mutant's id"), "{text}");
+}

@@ -358,6 +358,13 @@ impl Check {
             .git_commit
             .or_else(|| git_commit().map(str::to_owned));
         context.pid = Some(std::process::id());
+        // A bad setting is reported where the mutant is applied; here it only labels.
+        context.mutant = context.mutant.or_else(|| {
+            crate::mutant::current()
+                .ok()
+                .flatten()
+                .map(|m| m.to_string())
+        });
         let evidence = Evidence {
             schema: SCHEMA_VERSION.to_owned(),
             subject: self.subject.unwrap_or_else(|| self.criterion.id.clone()),

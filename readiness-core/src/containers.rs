@@ -179,6 +179,30 @@ pub fn pushgateway() -> Result<ContainerRequest<Pushgateway>> {
     catalogue(Pushgateway, "pushgateway")
 }
 
+/// Runs `work` with a Docker client on a thread and a runtime of its own, and waits for it:
+/// for a drop, which may run inside a runtime, outside one, or after a panic. Nothing runs
+/// when the engine cannot be reached.
+pub fn with_docker_blocking<F, Fut>(work: F)
+where
+    F: FnOnce(Docker) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let worker = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            if let Ok(docker) = Docker::connect_with_defaults() {
+                work(docker).await;
+            }
+        });
+    });
+    let _ = worker.join();
+}
+
 /// A Docker client for `DOCKER_HOST` (or the local socket), checked with a ping.
 pub async fn docker() -> Result<Docker> {
     let docker_host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unset".to_owned());
@@ -237,7 +261,20 @@ pub async fn start<I: Image>(request: ContainerRequest<I>) -> Result<ContainerAs
         .iter()
         .filter_map(|p| parse_port(p))
         .collect();
-    loopback_only(request, &image_ports)
+    // An operational mutant aimed at this catalogue service (READINESS_MUTANT): limits
+    // before the start, a strike after it.
+    let service = variable
+        .strip_prefix("READINESS_IMAGE_")
+        .map(str::to_ascii_lowercase);
+    let mutant = match &service {
+        Some(name) => crate::mutate::aimed_at(name)?,
+        None => None,
+    };
+    let request = match &mutant {
+        Some(spec) => crate::mutate::limited(request, spec, &docker).await?,
+        None => request,
+    };
+    let container = loopback_only(request, &image_ports)
         .start()
         .await
         .map_err(|e| {
@@ -250,7 +287,11 @@ pub async fn start<I: Image>(request: ContainerRequest<I>) -> Result<ContainerAs
                     reason: text,
                 }
             }
-        })
+        })?;
+    if let (Some(spec), Some(service)) = (mutant, service) {
+        crate::mutate::strike(docker, container.id().to_owned(), spec, service);
+    }
+    Ok(container)
 }
 
 /// The request with every port published on 127.0.0.1 only: Docker publishes on every

@@ -139,6 +139,10 @@ pub struct Context {
     /// for everything on loopback ([`crate::guard::Staging`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
+    /// The operational mutant the run was under (`dep.latency`, `svc.sigkill@api`: a
+    /// sensitivity run, [`crate::mutant`]), absent for a run as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutant: Option<String>,
 }
 
 /// Whether an observed value is the value itself or only a bound of it.

@@ -101,6 +101,9 @@ pub mod guard;
 pub mod histogram;
 #[cfg(any(feature = "probes", feature = "containers"))]
 pub mod moment;
+pub mod mutant;
+#[cfg(feature = "containers")]
+mod mutate;
 #[cfg(feature = "probes")]
 pub mod probe;
 mod quantity;

@@ -12,6 +12,9 @@
 //! | `READINESS_CONFIG` | the report's config file (readiness-report) | `readiness.toml` at the workspace root, else defaults |
 //! | `READINESS_BASELINE` | the baseline file `readiness report` compares with (readiness-report) | unset: no comparison |
 //! | `READINESS_VERDICT_CENSUS` | a file where every verdict a check judges is also counted (criterion and verdict only), whichever directory its record goes to; `readiness criteria --census FILE` reads it | unset: no census |
+//! | `READINESS_MUTANT` | the operational mutant the harness's fault proxies and catalogue containers apply (`dep.latency`, `dep.killed@redis`; [`crate::mutant`]) | unset: none |
+//! | `READINESS_SERVICE` | the catalogue entry of the service under test (`reference` for `READINESS_IMAGE_REFERENCE`): the target of the `svc.*` mutants | unset |
+//! | `READINESS_SERVICE_MEMORY` | the service's memory budget (`512MiB`), which `svc.memory_half` halves | unset |
 //! | `READINESS_MALFORMED_SEED` | the seed of `sec.malformed_input`'s random cases (a failure prints it; the classes before them do not depend on it) | derived from the route (method and path) |
 //!
 //! Paths in `READINESS_DIR` that are relative are taken from the workspace root.

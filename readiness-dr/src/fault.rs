@@ -311,25 +311,13 @@ impl Drop for Faults {
         if undo.paused.is_empty() && undo.disconnected.is_empty() {
             return;
         }
-        let worker = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                let Ok(docker) = Docker::connect_with_defaults() else {
-                    return;
-                };
-                for id in &undo.paused {
-                    let _ = docker.unpause_container(id).await;
-                }
-                for (id, network) in &undo.disconnected {
-                    let _ = connect(&docker, id, network).await;
-                }
-            });
+        readiness_core::containers::with_docker_blocking(move |docker| async move {
+            for id in &undo.paused {
+                let _ = docker.unpause_container(id).await;
+            }
+            for (id, network) in &undo.disconnected {
+                let _ = connect(&docker, id, network).await;
+            }
         });
-        let _ = worker.join();
     }
 }

@@ -975,3 +975,136 @@ async fn a_fault_proxy_on_staging_needs_to_be_told_twice() {
     })
     .await;
 }
+
+fn spec(text: &str) -> Option<readiness_core::mutant::Spec> {
+    readiness_core::mutant::Spec::parse(text).unwrap()
+}
+
+/// Which of `n` sequential connections through a proxy named `name` under `mutant` were
+/// reset (an echo that never came back).
+async fn reset_under(upstream: &Server, name: &str, mutant: &str, n: usize) -> Vec<bool> {
+    let proxy = Proxy::builder(name, upstream.addr.clone())
+        .with_mutant(spec(mutant))
+        .start()
+        .await
+        .unwrap();
+    let mut hit = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = connect(&proxy).await;
+        s.write_all(b"x").await.unwrap();
+        let mut buf = [0; 8];
+        hit.push(!matches!(s.read(&mut buf).await, Ok(1)));
+    }
+    hit
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mutant_puts_its_toxic_on_the_proxies_it_aims_at_before_the_first_connection() {
+    within(async {
+        let upstream = echo(None).await;
+        let redis = Proxy::builder("redis", upstream.addr.clone())
+            .with_mutant(spec("dep.latency"))
+            .start()
+            .await
+            .unwrap();
+        let toxics = redis.toxics();
+        assert_eq!(toxics.len(), 1, "{toxics:?}");
+        assert_eq!(toxics[0].name(), "mutant_latency");
+        assert_eq!(
+            toxics[0].kind(),
+            &ToxicKind::Latency {
+                latency: ms(250),
+                jitter: ms(50)
+            }
+        );
+        // The first answer is already late.
+        let mut s = connect(&redis).await;
+        let started = Instant::now();
+        assert_eq!(round_trip(&mut s, b"a", 1).await, b"a");
+        assert!(started.elapsed() >= ms(200), "{:?}", started.elapsed());
+        let events: Vec<String> = redis.events().into_iter().map(|e| e.what).collect();
+        assert!(
+            events.iter().any(|e| e.starts_with("mutant dep.latency: ")),
+            "{events:?}"
+        );
+
+        // Not a dependency's name, or another target named: untouched.
+        for (name, mutant) in [("front", "dep.latency"), ("redis", "dep.latency@db")] {
+            let other = Proxy::builder(name, upstream.addr.clone())
+                .with_mutant(spec(mutant))
+                .start()
+                .await
+                .unwrap();
+            assert!(other.toxics().is_empty(), "{name} under {mutant}");
+        }
+        let bandwidth = Proxy::builder("postgres", upstream.addr.clone())
+            .with_mutant(spec("dep.bandwidth"))
+            .start()
+            .await
+            .unwrap();
+        assert_eq!(
+            bandwidth.toxics()[0].kind(),
+            &ToxicKind::Bandwidth { rate: 16 }
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dep_flaky_resets_the_same_tenth_of_connections_in_every_run() {
+    within(async {
+        let upstream = echo(None).await;
+        let first = reset_under(&upstream, "redis", "dep.flaky", 200).await;
+        let k = first.iter().filter(|h| **h).count() as u64;
+        let (low, high) = wilson(k, 200).unwrap();
+        assert!(
+            (low..=high).contains(&0.1),
+            "{k} of 200 reset: 0.1 is outside {low:.3}..{high:.3}"
+        );
+        assert_eq!(
+            reset_under(&upstream, "redis", "dep.flaky", 200).await,
+            first,
+            "the same mutant reset other connections"
+        );
+        assert!(
+            reset_under(&upstream, "front", "dep.flaky", 50)
+                .await
+                .iter()
+                .all(|h| !h),
+            "a proxy the mutant does not aim at reset a connection"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dep_down_cuts_the_dependency_five_seconds_after_its_proxy_started() {
+    within(async {
+        let upstream = echo(None).await;
+        let started = Instant::now();
+        let proxy = Proxy::builder("postgres", upstream.addr.clone())
+            .with_mutant(spec("dep.down"))
+            .start()
+            .await
+            .unwrap();
+        let mut open = connect(&proxy).await;
+        assert_eq!(round_trip(&mut open, b"a", 1).await, b"a", "up at first");
+        // The cut closes the open connection: its read ends when it comes.
+        let closed = open.read(&mut [0; 8]).await;
+        assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+        assert!(started.elapsed() >= ms(5_000), "{:?}", started.elapsed());
+        let refused = async {
+            let mut s = TcpStream::connect(proxy.listen_addr()).await?;
+            s.write_all(b"b").await?;
+            s.read(&mut [0; 8]).await
+        }
+        .await;
+        assert!(matches!(refused, Ok(0) | Err(_)), "{refused:?}");
+        let events: Vec<String> = proxy.events().into_iter().map(|e| e.what).collect();
+        assert!(
+            events.contains(&"mutant dep.down: disabled 5s after its start, for good".to_owned()),
+            "{events:?}"
+        );
+    })
+    .await;
+}

@@ -189,6 +189,8 @@ impl Load {
             Some(s) => Some(s),
             None => Shard::from_settings()?,
         };
+        // A `svc.sigkill` / `svc.sigterm` mutant strikes halfway through the first load.
+        readiness_core::mutant::load_started(self.model.duration());
         let plan = Plan {
             name: self.name.clone(),
             model: self.model.clone(),

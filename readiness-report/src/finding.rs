@@ -42,6 +42,9 @@ pub enum FindingKind {
     CapacityUnmeasured,
     /// An attestation of the config that has expired or is dated after the report. No-go.
     AttestationNotValid,
+    /// Records written under an operational mutant (`READINESS_MUTANT`): a sensitivity
+    /// run, whose verdict judges the suite. Not no-go by itself.
+    Mutated,
 }
 
 impl FindingKind {
@@ -76,6 +79,7 @@ impl FindingKind {
             FindingKind::UnweightedCategory => "unweighted_category",
             FindingKind::CapacityUnmeasured => "capacity_unmeasured",
             FindingKind::AttestationNotValid => "attestation_not_valid",
+            FindingKind::Mutated => "mutated",
         }
     }
 }

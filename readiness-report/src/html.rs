@@ -1010,6 +1010,26 @@ pub fn page(s: &Scorecard) -> String {
         }
         o.push_str("</table></div>");
     }
+    if let Some(sens) = &s.sensitivity {
+        let _ = write!(
+            o,
+            "<h2>Suite sensitivity</h2><p>The suite once clean and once per operational mutant; \
+             a mutant is caught when its run is no-go. {}.</p><div class=\"scroll\"><table><tr>\
+             <th>Mutant</th><th>What it does</th><th>Outcome</th><th>Time</th></tr>",
+            esc(&sens.summary())
+        );
+        for r in &sens.rows {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=num>{:.0} s</td></tr>",
+                esc(&r.mutant),
+                esc(&r.what),
+                esc(&r.describe()),
+                r.seconds
+            );
+        }
+        o.push_str("</table></div>");
+    }
     if let Some(m) = &s.matrix {
         let list = |v: &[String]| {
             if v.is_empty() {

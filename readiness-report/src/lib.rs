@@ -70,6 +70,7 @@ mod read;
 pub mod render;
 mod runs;
 mod scorecard;
+pub mod sensitivity;
 mod text;
 
 use std::path::{Path, PathBuf};
@@ -88,6 +89,7 @@ pub use scorecard::{
     CategoryScore, Compared, CriterionResult, Decision, Location, SCORECARD_SCHEMA, Scorecard,
     Scored, Status, decide, score,
 };
+pub use sensitivity::{Outcome, SENSITIVITY_FILE, Sensitivity, SensitivityRow, WouldCatch};
 pub use text::Text;
 
 /// What a baseline does in a report.
@@ -185,6 +187,9 @@ pub fn make(options: &Options) -> Result<Scorecard> {
     // verdicts are their own runs'.
     card.matrix =
         Matrix::read(&options.dir)?.filter(|m| card.runs.iter().any(|r| m.has_run(r.id.as_ref())));
+    // The suite's sensitivity, likewise, when the judged run is one of its runs.
+    card.sensitivity = Sensitivity::read(&options.dir)?
+        .filter(|m| card.runs.iter().any(|r| m.has_run(r.id.as_ref())));
     Ok(card)
 }
 
@@ -368,6 +373,40 @@ fn temporary(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp-{}", std::process::id()));
     path.with_file_name(name)
+}
+
+/// The JSON file `name` of `dir` read as a `T`, if there is one; a file that does not read
+/// is an error naming it and `what` it should be, with `remedy`, never silently left out.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+    what: &str,
+    remedy: &str,
+) -> Result<Option<T>> {
+    let path = dir.join(name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::Other(format!("cannot read {}: {e}", path.display()))),
+    };
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        Error::InvalidInput(format!(
+            "{} is not {what} ({e}); {remedy} or remove the file",
+            path.display()
+        ))
+    })
+}
+
+/// Saves `value` as the JSON file `name` of `dir`, atomically.
+pub(crate) fn save_json<T: serde::Serialize>(
+    dir: &Path,
+    name: &str,
+    what: &str,
+    value: &T,
+) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Other(format!("cannot serialise {what}: {e}")))?;
+    write_atomically(&dir.join(name), &json)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename,

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Decision, Error, Result, Scorecard, Status};
+use crate::{Decision, Result, Scorecard, Status};
 
 /// The file, in the evidence directory, the matrix is kept in.
 pub const MATRIX_FILE: &str = "defect-matrix.json";
@@ -148,24 +148,16 @@ impl Matrix {
     /// The matrix saved in `dir`, if there is one. A file that does not read is an error
     /// naming it, never a matrix silently left out.
     pub fn read(dir: &Path) -> Result<Option<Matrix>> {
-        let path = dir.join(MATRIX_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::Other(format!("cannot read {}: {e}", path.display()))),
-        };
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            Error::InvalidInput(format!(
-                "{} is not a defect matrix ({e}); run the defect matrix again or remove the file",
-                path.display()
-            ))
-        })
+        crate::read_json(
+            dir,
+            MATRIX_FILE,
+            "a defect matrix",
+            "run the defect matrix again",
+        )
     }
     /// Saves the matrix in `dir` (atomically: a reader never sees half of it).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::Other(format!("cannot serialise the defect matrix: {e}")))?;
-        crate::write_atomically(&dir.join(MATRIX_FILE), &json)
+        crate::save_json(dir, MATRIX_FILE, "the defect matrix", self)
     }
     /// The table in Markdown, with the summary line after it.
     pub fn markdown(&self) -> String {

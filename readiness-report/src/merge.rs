@@ -71,7 +71,11 @@ pub fn merge(grouped: Grouped) -> Merged {
     let records = entries.len();
     let mut counts: FxHashMap<Key, u32> = FxHashMap::default();
     let mut commits: FxHashMap<usize, Text> = FxHashMap::default();
+    let mut mutants: BTreeSet<String> = BTreeSet::new();
     for e in entries.iter() {
+        if let Some(m) = &e.mutant {
+            mutants.insert(m.to_string());
+        }
         *counts.entry(key(e)).or_insert(0) += 1;
         if let Some(c) = &e.git_commit {
             commits.entry(c.id()).or_insert_with(|| c.clone());
@@ -106,6 +110,17 @@ pub fn merge(grouped: Grouped) -> Merged {
     }
     results.push(merged);
     let results: Chunks<CriterionResult> = results.into_iter().collect();
+    if !mutants.is_empty() {
+        findings.push(Finding::new(
+            FindingKind::Mutated,
+            format!(
+                "the run was under the operational mutant {}: a failure injected on purpose \
+                 (READINESS_MUTANT), so its verdict judges the suite, not the service \
+                 (`readiness sensitivity`)",
+                mutants.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
     Merged {
         dir,
         files,

@@ -13,6 +13,8 @@
 //! | `readiness_criterion_observed` | criterion's, `unit`, `bound` | the measured value in the unit's base |
 //! | `readiness_criterion_threshold` | criterion's, `unit`, `kind` | the limit (`at_most`, `at_least`; a range is `low` and `high`) |
 //! | `readiness_criterion_margin` | criterion's | observed / limit |
+//! | `readiness_sensitivity_mutants` | `outcome` | mutants of each outcome (caught, missed, timed_out), when the run is part of a `readiness sensitivity` |
+//! | `readiness_sensitivity_caught` | `mutant` | 1 caught (or timed out), 0 missed |
 //!
 //! A criterion's labels: `category`, `criterion` (the id, `load.p95`), `subject`, `test`.
 //! Units are the base units of [`readiness_core::Quantity`] (`seconds`, `per_second`,
@@ -140,7 +142,51 @@ pub fn write(card: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
             sample(o, "readiness_criterion_margin", &labels.text, m)?;
         }
     }
+    if let Some(sens) = &card.sensitivity {
+        write_sensitivity(o, sens, &run)?;
+    }
     o.write_all(b"# EOF\n")
+}
+
+/// The sensitivity of the suite: mutants by outcome, and each mutant caught or not.
+fn write_sensitivity(
+    o: &mut dyn IoWrite,
+    sens: &crate::Sensitivity,
+    run: &Labels,
+) -> std::io::Result<()> {
+    use crate::Outcome;
+    family(
+        o,
+        "readiness_sensitivity_mutants",
+        "Mutants of the suite's sensitivity run by outcome (caught, missed, timed_out).",
+    )?;
+    for (name, is) in [
+        (
+            "caught",
+            (|r| matches!(r, Outcome::Caught)) as fn(&Outcome) -> bool,
+        ),
+        ("missed", |r| matches!(r, Outcome::Missed)),
+        ("timed_out", |r| matches!(r, Outcome::TimedOut)),
+    ] {
+        let n = sens.rows.iter().filter(|r| is(&r.outcome)).count();
+        let labels = run.with(&[("outcome", name)]);
+        sample(o, "readiness_sensitivity_mutants", &labels.text, n as f64)?;
+    }
+    family(
+        o,
+        "readiness_sensitivity_caught",
+        "1 when the suite caught the mutant (its run no-go, or not finished), 0 when it missed it.",
+    )?;
+    for r in sens
+        .rows
+        .iter()
+        .filter(|r| !matches!(r.outcome, Outcome::NotRun(_)))
+    {
+        let labels = run.with(&[("mutant", r.mutant.as_str())]);
+        let caught = if r.caught() { 1.0 } else { 0.0 };
+        sample(o, "readiness_sensitivity_caught", &labels.text, caught)?;
+    }
+    Ok(())
 }
 
 const STATUSES: [Status; 4] = [Status::Pass, Status::Fail, Status::Error, Status::Missing];

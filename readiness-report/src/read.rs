@@ -56,6 +56,8 @@ pub struct Entry {
     pub pid: Option<u32>,
     /// The git commit it names.
     pub git_commit: Option<Text>,
+    /// The operational mutant it was written under (`context.mutant`).
+    pub mutant: Option<Text>,
 }
 
 /// What stage 1 read.
@@ -291,6 +293,7 @@ fn entry(e: Evidence, at: Location, texts: &mut Local<'_>) -> Entry {
         finished_at: micros(c.finished_at),
         pid: c.pid,
         git_commit: c.git_commit.map(|s| texts.get(&s)),
+        mutant: c.mutant.map(|s| texts.get(&s)),
     }
 }
 
@@ -346,6 +349,7 @@ fn cut_short(
         finished_at: None,
         pid: None,
         git_commit: None,
+        mutant: None,
     }
 }
 

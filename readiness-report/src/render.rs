@@ -192,6 +192,16 @@ pub fn terminal(s: &Scorecard, colour: bool) -> String {
             );
         }
     }
+    if let Some(sens) = &s.sensitivity {
+        let _ = writeln!(
+            o,
+            "\nsuite sensitivity ({}; each mutant its own run):",
+            sens.summary()
+        );
+        for r in &sens.rows {
+            let _ = writeln!(o, "  {:<26} {}", r.mutant, r.describe());
+        }
+    }
     if let Some(m) = &s.matrix {
         let _ = writeln!(
             o,
@@ -363,6 +373,14 @@ pub fn write_markdown(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()>
         }
         writeln!(o)?;
     }
+    if let Some(sens) = &s.sensitivity {
+        writeln!(
+            o,
+            "## Suite sensitivity\n\nThe suite once clean and once per operational mutant; \
+             a mutant is caught when its run is no-go.\n\n{}",
+            sens.markdown()
+        )?;
+    }
     if let Some(m) = &s.matrix {
         writeln!(
             o,
@@ -458,12 +476,21 @@ pub fn write_junit(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
         .matrix
         .as_ref()
         .map_or((0, 0), |m| (m.rows.len(), m.rows.len() - m.as_expected()));
-    let total = s.criteria().count() + unassessed + s.attested.len() + rows;
+    let (mutants, missed) = s.sensitivity.as_ref().map_or((0, 0), |m| {
+        let (caught, run) = m.score();
+        (run, run - caught)
+    });
+    let total = s.criteria().count() + unassessed + s.attested.len() + rows + mutants;
     writeln!(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
     writeln!(
         o,
         "<testsuites name=\"readiness\" tests=\"{total}\" failures=\"{}\" errors=\"{}\">",
-        count(Status::Fail) + count(Status::Missing) + unassessed + attested_failed + rows_failed,
+        count(Status::Fail)
+            + count(Status::Missing)
+            + unassessed
+            + attested_failed
+            + rows_failed
+            + missed,
         count(Status::Error)
     )?;
     for c in s.categories.iter().filter(|c| !c.assessed) {
@@ -562,6 +589,34 @@ pub fn write_junit(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
                     o,
                     ">\n      <failure message=\"{}\" type=\"not_as_expected\"/>\n    </testcase>",
                     xml_escape(&r.outcome())
+                )?;
+            }
+        }
+        writeln!(o, "  </testsuite>")?;
+    }
+    if let Some(sens) = &s.sensitivity {
+        // Each mutant a case: a missed one fails it, with what would have caught it.
+        writeln!(
+            o,
+            "  <testsuite name=\"sensitivity\" tests=\"{mutants}\" failures=\"{missed}\" errors=\"0\" skipped=\"0\">"
+        )?;
+        for r in sens
+            .rows
+            .iter()
+            .filter(|r| !matches!(r.outcome, crate::Outcome::NotRun(_)))
+        {
+            write!(
+                o,
+                "    <testcase classname=\"readiness.sensitivity\" name=\"{}\"",
+                xml_escape(&r.mutant)
+            )?;
+            if r.caught() {
+                writeln!(o, "/>")?;
+            } else {
+                writeln!(
+                    o,
+                    ">\n      <failure message=\"{}\" type=\"missed\"/>\n    </testcase>",
+                    xml_escape(&r.describe())
                 )?;
             }
         }

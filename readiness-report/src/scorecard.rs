@@ -293,6 +293,9 @@ pub struct Scorecard {
     pub baseline: Option<Vec<Comparison>>,
     /// The defect matrix, when the judged run is one of its rows ([`crate::Matrix`]).
     pub matrix: Option<crate::Matrix>,
+    /// The suite's sensitivity, when the judged run is its clean run or one of its
+    /// mutants' ([`crate::Sensitivity`]).
+    pub sensitivity: Option<crate::Sensitivity>,
     /// What people attested (`[[report.attested]]`), judged on the report's day: shown
     /// apart from the criteria, never scored.
     pub attested: Vec<crate::Attested>,
@@ -358,6 +361,9 @@ impl Serialize for Scorecard {
         }
         if let Some(m) = &self.matrix {
             st.serialize_field("matrix", m)?;
+        }
+        if let Some(m) = &self.sensitivity {
+            st.serialize_field("sensitivity", m)?;
         }
         if !self.attested.is_empty() {
             st.serialize_field("attested", &self.attested)?;
@@ -727,6 +733,7 @@ pub fn decide(
         capacity,
         baseline: baseline.map(|b| b.comparisons),
         matrix: None,
+        sensitivity: None,
         attested,
         lines,
     }

@@ -70,7 +70,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use readiness_core::guard::{Reach, Staging, check_target};
-use readiness_core::{Error, Result};
+use readiness_core::mutant::{self, Mutant, Spec, Via};
+use readiness_core::{Error, Quantity, Result};
 
 use readiness_core::Moment;
 use serde::Serialize;
@@ -121,6 +122,8 @@ pub struct ProxyBuilder {
     seed: Option<u64>,
     close_both_on_eof: bool,
     staging: Option<Staging>,
+    /// `Some`: the mutant given by the test instead of `READINESS_MUTANT`'s.
+    mutant: Option<Option<Spec>>,
 }
 
 impl ProxyBuilder {
@@ -161,9 +164,24 @@ impl ProxyBuilder {
         self
     }
 
+    /// The operational mutant this proxy applies, instead of the one `READINESS_MUTANT`
+    /// names ([`readiness_core::mutant`]); `None`: none.
+    pub fn with_mutant(mut self, mutant: Option<Spec>) -> Self {
+        self.mutant = Some(mutant);
+        self
+    }
+
     /// Checks that the upstream accepts a connection, then listens. Nothing is started
-    /// when it fails.
-    pub async fn start(self) -> Result<Proxy> {
+    /// when it fails. Under a mutant aimed at this proxy's name (`READINESS_MUTANT`:
+    /// `dep.latency`, `dep.flaky`, `dep.bandwidth`, `dep.down`, by default on proxies
+    /// named `postgres` or `redis`), its toxic is in place before the first connection,
+    /// and the proxy's seed, unless given, comes from the mutant and the name.
+    pub async fn start(mut self) -> Result<Proxy> {
+        let mutant = match self.mutant.take() {
+            Some(given) => given,
+            None => mutant::current()?,
+        }
+        .filter(|m| self.staging.is_none() && m.aims_at(Via::Proxy, &self.name, None));
         if let Some(staging) = &self.staging {
             if !staging.covers_address(&self.upstream) {
                 return Err(Error::InvalidInput(format!(
@@ -183,7 +201,10 @@ impl ProxyBuilder {
             ))
         })?;
         let listen = listener.local_addr()?;
-        let seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
+        let seed = self
+            .seed
+            .or_else(|| mutant.as_ref().map(|m| m.seed(&self.name)))
+            .unwrap_or_else(|| fastrand::u64(..));
         let shared = Arc::new(Shared {
             close_both_on_eof: self.close_both_on_eof,
             name: self.name,
@@ -205,12 +226,16 @@ impl ProxyBuilder {
         ));
         let (commands, rx) = mpsc::channel(4);
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), rx));
-        Ok(Proxy {
+        let proxy = Proxy {
             shared,
             listen,
             commands,
             accept,
-        })
+        };
+        if let Some(m) = mutant {
+            proxy.apply(&m)?;
+        }
+        Ok(proxy)
     }
 }
 
@@ -247,6 +272,7 @@ impl Proxy {
             seed: None,
             close_both_on_eof: false,
             staging: None,
+            mutant: None,
         }
     }
 
@@ -356,6 +382,57 @@ impl Proxy {
             .iter()
             .map(|e| e.toxic.clone())
             .collect()
+    }
+
+    /// Puts the mutant of `spec` in place (its toxic, or the cut it schedules), with an
+    /// event that names it, and notes it reached this proxy once it did (the cut: when it
+    /// came).
+    fn apply(&self, spec: &Spec) -> Result<()> {
+        let m = spec.mutant;
+        self.shared.event(format!("mutant {m}: {}", m.describe()));
+        let reached = format!("proxy `{}`", self.shared.name);
+        if m != Mutant::DepDown {
+            mutant::note_applied(spec, &reached);
+        }
+        match m {
+            Mutant::DepLatency => self.add(
+                Toxic::latency(mutant::LATENCY.0)
+                    .with_jitter(mutant::LATENCY.1)
+                    .with_name("mutant_latency"),
+            ),
+            Mutant::DepFlaky => self.add(
+                Toxic::reset_peer(Duration::ZERO)
+                    .with_toxicity(mutant::FLAKY_SHARE)
+                    .with_name("mutant_flaky"),
+            ),
+            Mutant::DepBandwidth => self.add(
+                Toxic::bandwidth_kb_per_s(mutant::BANDWIDTH_KB_PER_S).with_name("mutant_bandwidth"),
+            ),
+            Mutant::DepDown => {
+                // The cut comes MID_RUN after the start, and only while the proxy lives.
+                let shared = Arc::downgrade(&self.shared);
+                let commands = self.commands.clone();
+                let spec = spec.clone();
+                tokio::spawn(async move {
+                    sleep(mutant::MID_RUN).await;
+                    let Some(shared) = shared.upgrade() else {
+                        return;
+                    };
+                    shared.event(format!(
+                        "mutant {m}: disabled {} after its start, for good",
+                        Quantity::duration(mutant::MID_RUN)
+                    ));
+                    shared.enabled.store(false, Ordering::SeqCst);
+                    let (ack, done) = oneshot::channel();
+                    if commands.send(Command::Disable(ack)).await.is_ok() {
+                        let _closed = done.await;
+                        mutant::note_applied(&spec, &format!("{reached} (cut)"));
+                    }
+                });
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Takes the dependency down: closes every open connection (returning once they are

@@ -1,0 +1,320 @@
+//! Suite sensitivity: the suite run once clean and once per operational mutant
+//! ([`readiness_core::mutant`]) or declared defect, each run judged like any other. A
+//! mutant is caught when its run is no-go (the criteria that failed caught it), missed when
+//! its run is go (the criteria that would have caught it are named, with whether the suite
+//! has them at all). The score is the mutants caught of the mutants run.
+//!
+//! `readiness sensitivity` runs the suite and saves the result beside the evidence
+//! ([`Sensitivity::save`], `sensitivity.json`); a report of one of its runs shows it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use readiness_core::criteria;
+use serde::{Deserialize, Serialize};
+
+use crate::{Decision, Result, Scorecard, Status};
+
+/// The file, in the evidence directory, the result is kept in.
+pub const SENSITIVITY_FILE: &str = "sensitivity.json";
+
+/// What the runs under mutants said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sensitivity {
+    /// The clean run's id (its verdict must be go for the rows to mean anything).
+    pub clean_run: String,
+    /// How long the clean run took, in seconds.
+    pub clean_seconds: f64,
+    /// One row per mutant, in the order they ran.
+    pub rows: Vec<SensitivityRow>,
+}
+
+/// How a mutant's run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome", content = "why")]
+pub enum Outcome {
+    /// No-go: the suite caught it.
+    Caught,
+    /// Go: the suite passed a service with this failure.
+    Missed,
+    /// The suite did not finish within its bound (no verdict; a gate that times out holds
+    /// the release too, so it counts as caught, and is shown apart).
+    TimedOut,
+    /// Not run (a budget missing, a command that could not start): left out of the score.
+    NotRun(String),
+}
+
+/// A criterion that would have caught a missed mutant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WouldCatch {
+    /// The criterion ([`criteria::DEFINED`]'s id: `load.p<q>` for every percentile).
+    pub criterion: String,
+    /// The failure it catches.
+    pub catches: String,
+    /// Whether the suite judges it at all (the clean run has a record of it).
+    pub in_suite: bool,
+    /// Whether it failed in the mutant's run: the suite saw the failure, yet the report's
+    /// rules let the run go (a score above the minimum). Not failed and in the suite: it
+    /// passed under the mutant (the service coped, or the test does not go through the
+    /// failing part).
+    #[serde(default)]
+    pub failed: bool,
+}
+
+/// One mutant's run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SensitivityRow {
+    /// The mutant (`dep.latency`) or declared defect (`defect.slow_search`).
+    pub mutant: String,
+    /// What it does.
+    pub what: String,
+    /// The run's id in the evidence.
+    pub run: String,
+    /// Caught, missed, timed out or not run.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// The criteria that failed, each once.
+    pub failed: Vec<String>,
+    /// Criteria that erred or went missing, each with why in brackets.
+    pub not_measured: Vec<String>,
+    /// For a missed mutant: the criteria that would have caught it.
+    pub would_catch: Vec<WouldCatch>,
+    /// How long the run took, in seconds.
+    pub seconds: f64,
+    /// What the mutant reached, as the harness noted it (`dep.killed reached the container
+    /// of `redis` (killed)`); empty for a declared mutant, which the harness does not apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reached: Vec<String>,
+}
+
+/// The criteria families of `card` (`load.p95` and `load.p99` are one: `load.p<q>`).
+fn families(card: &Scorecard) -> BTreeSet<String> {
+    card.criteria()
+        .map(|c| criteria::defined(&c.id).map_or_else(|| c.id.to_string(), |d| d.id.to_owned()))
+        .collect()
+}
+
+impl SensitivityRow {
+    /// The row of `card`, the scorecard of the run under `mutant`, beside `clean`'s.
+    /// `would_catch` are the criteria that catch the mutant, most telling first.
+    pub fn judge(
+        mutant: &str,
+        what: &str,
+        would_catch: &[&str],
+        clean: &Scorecard,
+        card: &Scorecard,
+        run: &str,
+        seconds: f64,
+    ) -> SensitivityRow {
+        let ids = |status: Status| -> BTreeSet<String> {
+            card.criteria()
+                .filter(|c| c.verdict == status)
+                .map(|c| c.id.to_string())
+                .collect()
+        };
+        let outcome = match card.verdict {
+            Decision::NoGo => Outcome::Caught,
+            Decision::Go => Outcome::Missed,
+        };
+        let in_suite = families(clean);
+        let failed_families: BTreeSet<String> = card
+            .criteria()
+            .filter(|c| c.verdict == Status::Fail)
+            .map(|c| criteria::defined(&c.id).map_or_else(|| c.id.to_string(), |d| d.id.to_owned()))
+            .collect();
+        let would_catch = if outcome == Outcome::Missed {
+            would_catch
+                .iter()
+                .map(|id| WouldCatch {
+                    criterion: (*id).to_owned(),
+                    catches: criteria::defined(id)
+                        .map_or_else(String::new, |d| d.catches.to_owned()),
+                    in_suite: in_suite.contains(*id),
+                    failed: failed_families.contains(*id),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        SensitivityRow {
+            mutant: mutant.to_owned(),
+            what: what.to_owned(),
+            run: run.to_owned(),
+            outcome,
+            failed: ids(Status::Fail).into_iter().collect(),
+            not_measured: ids(Status::Error)
+                .into_iter()
+                .map(|c| format!("{c} (error)"))
+                .chain(
+                    ids(Status::Missing)
+                        .into_iter()
+                        .map(|c| format!("{c} (missing)")),
+                )
+                .collect(),
+            would_catch,
+            seconds,
+            reached: Vec::new(),
+        }
+    }
+
+    /// A run that did not finish within its bound.
+    pub fn timed_out(mutant: &str, what: &str, run: &str, seconds: f64) -> SensitivityRow {
+        SensitivityRow::ended(mutant, what, run, seconds, Outcome::TimedOut)
+    }
+
+    /// A run whose mutant reached nothing of the suite (no proxy or catalogue container of
+    /// it was a target), or that could not run: `why`. Left out of the score: a suite is
+    /// not credited nor blamed for a failure it never faced.
+    pub fn not_run(mutant: &str, what: &str, run: &str, seconds: f64, why: &str) -> SensitivityRow {
+        SensitivityRow::ended(mutant, what, run, seconds, Outcome::NotRun(why.to_owned()))
+    }
+
+    /// A run of which no report could be made (`why`: it wrote no evidence, say): a gate
+    /// on it holds the release too, so it is caught, by errors only.
+    pub fn unjudged(
+        mutant: &str,
+        what: &str,
+        run: &str,
+        seconds: f64,
+        why: &str,
+    ) -> SensitivityRow {
+        let mut row = SensitivityRow::ended(mutant, what, run, seconds, Outcome::Caught);
+        row.not_measured = vec![format!("no report ({why})")];
+        row
+    }
+
+    fn ended(
+        mutant: &str,
+        what: &str,
+        run: &str,
+        seconds: f64,
+        outcome: Outcome,
+    ) -> SensitivityRow {
+        SensitivityRow {
+            mutant: mutant.to_owned(),
+            what: what.to_owned(),
+            run: run.to_owned(),
+            outcome,
+            failed: Vec::new(),
+            not_measured: Vec::new(),
+            would_catch: Vec::new(),
+            seconds,
+            reached: Vec::new(),
+        }
+    }
+
+    /// Whether it counts as caught (no-go, or the suite did not finish).
+    pub fn caught(&self) -> bool {
+        matches!(self.outcome, Outcome::Caught | Outcome::TimedOut)
+    }
+
+    /// "caught by load.p95, dr.rto", "caught by errors only: …", "missed: …", "timed out".
+    pub fn describe(&self) -> String {
+        match &self.outcome {
+            Outcome::Caught if !self.failed.is_empty() => {
+                format!("caught by {}", self.failed.join(", "))
+            }
+            Outcome::Caught if !self.not_measured.is_empty() => {
+                format!("caught by errors only: {}", self.not_measured.join(", "))
+            }
+            Outcome::Caught => "caught (no-go by a rule of the report)".to_owned(),
+            Outcome::TimedOut => "caught: the suite did not finish within its bound".to_owned(),
+            Outcome::NotRun(why) => format!("not run: {why}"),
+            Outcome::Missed => {
+                let (present, absent): (Vec<&WouldCatch>, Vec<&WouldCatch>) =
+                    self.would_catch.iter().partition(|w| w.in_suite);
+                let mut parts = Vec::new();
+                if !self.failed.is_empty() {
+                    parts.push(format!(
+                        "{} failed, yet the report's rules let the run go (make {} \
+                         must_pass, or add a no_go rule)",
+                        self.failed.join(", "),
+                        if self.failed.len() == 1 { "it" } else { "them" }
+                    ));
+                }
+                let passed: Vec<&WouldCatch> = present.into_iter().filter(|w| !w.failed).collect();
+                if !absent.is_empty() {
+                    parts.push(format!(
+                        "the suite has no {}",
+                        absent
+                            .iter()
+                            .map(|w| format!("{} ({})", w.criterion, w.catches))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                if !passed.is_empty() {
+                    parts.push(format!(
+                        "{} passed under it",
+                        passed
+                            .iter()
+                            .map(|w| w.criterion.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                format!("missed: {}", parts.join("; "))
+            }
+        }
+    }
+}
+
+impl Sensitivity {
+    /// Mutants caught, and mutants run (those not run left out).
+    pub fn score(&self) -> (usize, usize) {
+        let run: Vec<&SensitivityRow> = self
+            .rows
+            .iter()
+            .filter(|r| !matches!(r.outcome, Outcome::NotRun(_)))
+            .collect();
+        (run.iter().filter(|r| r.caught()).count(), run.len())
+    }
+
+    /// "7 of 9 mutants caught".
+    pub fn summary(&self) -> String {
+        let (caught, run) = self.score();
+        format!("{caught} of {run} mutants caught")
+    }
+
+    /// Whether `run` is the clean run or one of the rows' runs.
+    pub fn has_run(&self, run: &str) -> bool {
+        self.clean_run == run || self.rows.iter().any(|r| r.run == run)
+    }
+
+    /// The result saved in `dir`, if there is one; a file that does not read is an error
+    /// naming it.
+    pub fn read(dir: &Path) -> Result<Option<Sensitivity>> {
+        crate::read_json(
+            dir,
+            SENSITIVITY_FILE,
+            "a sensitivity result",
+            "run `readiness sensitivity` again",
+        )
+    }
+
+    /// Saves it in `dir` (atomically).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        crate::save_json(dir, SENSITIVITY_FILE, "the sensitivity result", self)
+    }
+
+    /// The table in Markdown, with the score after it.
+    pub fn markdown(&self) -> String {
+        let mut t = String::from("| mutant | what it does | outcome | time |\n|---|---|---|---|\n");
+        for r in &self.rows {
+            t.push_str(&format!(
+                "| {} | {} | {} | {:.0} s |\n",
+                crate::render::md_escape(&r.mutant),
+                crate::render::md_escape(&r.what),
+                crate::render::md_escape(&r.describe()),
+                r.seconds
+            ));
+        }
+        t.push_str(&format!(
+            "\n{} (the clean run {} took {:.0} s).\n",
+            self.summary(),
+            crate::render::md_escape(&self.clean_run),
+            self.clean_seconds
+        ));
+        t
+    }
+}
