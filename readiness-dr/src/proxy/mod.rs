@@ -177,6 +177,9 @@ impl ProxyBuilder {
     /// named `postgres` or `redis`), its toxic is in place before the first connection,
     /// and the proxy's seed, unless given, comes from the mutant and the name.
     pub async fn start(mut self) -> Result<Proxy> {
+        // A mutant of the setting is a sensitivity run's, whose landing is noted; one the
+        // test gave is the test's own.
+        let noted = self.mutant.is_none();
         let mutant = match self.mutant.take() {
             Some(given) => given,
             None => mutant::current()?,
@@ -233,7 +236,7 @@ impl ProxyBuilder {
             accept,
         };
         if let Some(m) = mutant {
-            proxy.apply(&m)?;
+            proxy.apply(&m, noted)?;
         }
         Ok(proxy)
     }
@@ -385,13 +388,13 @@ impl Proxy {
     }
 
     /// Puts the mutant of `spec` in place (its toxic, or the cut it schedules), with an
-    /// event that names it, and notes it reached this proxy once it did (the cut: when it
-    /// came).
-    fn apply(&self, spec: &Spec) -> Result<()> {
+    /// event that names it, and, when `noted`, notes it reached this proxy once it did
+    /// (the cut: when it came).
+    fn apply(&self, spec: &Spec, noted: bool) -> Result<()> {
         let m = spec.mutant;
         self.shared.event(format!("mutant {m}: {}", m.describe()));
         let reached = format!("proxy `{}`", self.shared.name);
-        if m != Mutant::DepDown {
+        if noted && m != Mutant::DepDown {
             mutant::note_applied(spec, &reached);
         }
         match m {
@@ -426,7 +429,9 @@ impl Proxy {
                     let (ack, done) = oneshot::channel();
                     if commands.send(Command::Disable(ack)).await.is_ok() {
                         let _closed = done.await;
-                        mutant::note_applied(&spec, &format!("{reached} (cut)"));
+                        if noted {
+                            mutant::note_applied(&spec, &format!("{reached} (cut)"));
+                        }
                     }
                 });
                 Ok(())
