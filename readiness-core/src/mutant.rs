@@ -526,6 +526,40 @@ mod tests {
     }
 
     #[test]
+    fn a_spec_reads_back_as_written_and_its_notes_are_one_file_per_run() {
+        for text in ["dep.latency", "dep.killed@db,cache"] {
+            assert_eq!(
+                Spec::parse(text)
+                    .expect("parses")
+                    .expect("a spec")
+                    .to_string(),
+                text
+            );
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        assert_eq!(
+            applied_file(dir.path(), "ci-42.1_x"),
+            dir.path().join("sensitivity").join("applied-ci-42.1_x.txt")
+        );
+        let file = applied_file(dir.path(), "ci/42 run");
+        assert_eq!(
+            file,
+            dir.path().join("sensitivity").join("applied-ci_42_run.txt")
+        );
+        assert!(applied(dir.path(), "ci/42 run").is_empty(), "no note yet");
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("dir");
+        std::fs::write(
+            &file,
+            "dep.killed reached b\ndep.killed reached a\ndep.killed reached b\n",
+        )
+        .expect("notes");
+        assert_eq!(
+            applied(dir.path(), "ci/42 run"),
+            ["dep.killed reached a", "dep.killed reached b"]
+        );
+    }
+
+    #[test]
     fn a_memory_budget_is_a_size() {
         assert_eq!(parse_bytes("512MiB"), Some(512 << 20));
         assert_eq!(parse_bytes("1 GiB"), Some(1 << 30));

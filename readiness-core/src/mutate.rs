@@ -178,3 +178,79 @@ impl Drop for Unpause {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> Spec {
+        Spec::parse(text).expect("parses").expect("a spec")
+    }
+
+    #[test]
+    fn instruments_are_never_aimed_at_and_no_setting_is_no_mutant() {
+        for instrument in INSTRUMENTS {
+            assert_eq!(aimed_at(instrument).expect("no error"), None);
+        }
+        // This process sets no READINESS_MUTANT.
+        assert_eq!(aimed_at("postgres").expect("no error"), None);
+    }
+
+    #[tokio::test]
+    async fn half_the_memory_needs_a_budget_and_other_mutants_leave_the_request_as_it_is() {
+        // A client is made without reaching the engine: these paths never ask it.
+        let docker = Docker::connect_with_defaults().expect("a client");
+        let e = match limited(
+            crate::containers::redis().expect("request"),
+            &spec("svc.memory_half"),
+            &docker,
+        )
+        .await
+        {
+            Ok(_) => panic!("no budget is set: the mutant cannot halve it"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.contains("set READINESS_SERVICE_MEMORY") && e.contains("512MiB"),
+            "{e}"
+        );
+        for other in ["dep.latency", "dep.killed", "svc.sigkill"] {
+            let request = limited(
+                crate::containers::redis().expect("request"),
+                &spec(other),
+                &docker,
+            )
+            .await
+            .expect("unchanged");
+            assert!(request.host_config_modifier().is_none(), "{other}");
+        }
+    }
+
+    #[tokio::test]
+    async fn half_the_cpus_is_half_of_what_the_engine_has_and_nothing_else_changes() {
+        let docker = crate::containers::docker()
+            .await
+            .expect("a Docker engine: the mutant asks it how many CPUs it has");
+        let cpus = docker
+            .info()
+            .await
+            .expect("docker info")
+            .ncpu
+            .expect("the engine says its CPUs");
+        let request = limited(
+            crate::containers::redis().expect("request"),
+            &spec("svc.cpu_half"),
+            &docker,
+        )
+        .await
+        .expect("limited");
+        let modify = request
+            .host_config_modifier()
+            .expect("a change of the host config");
+        let mut host = testcontainers::bollard::models::HostConfig::default();
+        modify(&mut host);
+        assert_eq!(host.nano_cpus, Some(cpus * 1_000_000_000 / 2));
+        assert_eq!(host.memory, None);
+        assert_eq!(host.memory_swap, None);
+    }
+}
