@@ -87,9 +87,11 @@ pub struct SensitivityRow {
     pub reached: Vec<String>,
 }
 
-/// The criteria families of `card` (`load.p95` and `load.p99` are one: `load.p<q>`).
-fn families(card: &Scorecard) -> BTreeSet<String> {
+/// The criteria families of `card` whose verdict `keep` takes (`load.p95` and `load.p99`
+/// are one: `load.p<q>`).
+fn families(card: &Scorecard, keep: impl Fn(Status) -> bool) -> BTreeSet<String> {
     card.criteria()
+        .filter(|c| keep(c.verdict))
         .map(|c| criteria::defined(&c.id).map_or_else(|| c.id.to_string(), |d| d.id.to_owned()))
         .collect()
 }
@@ -116,12 +118,8 @@ impl SensitivityRow {
             Decision::NoGo => Outcome::Caught,
             Decision::Go => Outcome::Missed,
         };
-        let in_suite = families(clean);
-        let failed_families: BTreeSet<String> = card
-            .criteria()
-            .filter(|c| c.verdict == Status::Fail)
-            .map(|c| criteria::defined(&c.id).map_or_else(|| c.id.to_string(), |d| d.id.to_owned()))
-            .collect();
+        let in_suite = families(clean, |_| true);
+        let failed_families = families(card, |v| v == Status::Fail);
         let would_catch = if outcome == Outcome::Missed {
             would_catch
                 .iter()
