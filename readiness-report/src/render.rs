@@ -541,88 +541,74 @@ pub fn write_junit(s: &Scorecard, o: &mut dyn IoWrite) -> std::io::Result<()> {
     }
     if !s.attested.is_empty() {
         // Apart from the categories: a person's word, not a measurement.
-        let not_valid = s.attested.iter().filter(|a| !a.holds()).count();
-        writeln!(
-            o,
-            "  <testsuite name=\"attested\" tests=\"{}\" failures=\"{not_valid}\" errors=\"0\" skipped=\"0\">",
-            s.attested.len()
-        )?;
-        for a in &s.attested {
-            write!(
-                o,
-                "    <testcase classname=\"readiness.attested\" name=\"{}: {} (attested by {}, not measured)\"",
-                xml_escape(&a.attestation.id),
-                xml_escape(&a.attestation.title),
-                xml_escape(&a.attestation.by)
-            )?;
-            if a.holds() {
-                writeln!(o, "/>")?;
-            } else {
-                writeln!(
-                    o,
-                    ">\n      <failure message=\"{}\" type=\"attestation_not_valid\"/>\n    </testcase>",
-                    xml_escape(&a.describe())
-                )?;
-            }
-        }
-        writeln!(o, "  </testsuite>")?;
+        let cases: Vec<(String, Option<String>)> = s
+            .attested
+            .iter()
+            .map(|a| {
+                let name = format!(
+                    "{}: {} (attested by {}, not measured)",
+                    a.attestation.id, a.attestation.title, a.attestation.by
+                );
+                (name, (!a.holds()).then(|| a.describe()))
+            })
+            .collect();
+        write_cases(o, "attested", "attestation_not_valid", &cases)?;
     }
     if let Some(m) = &s.matrix {
         // Each row a case of its own suite: a row not as expected fails it, so CI shows it.
-        writeln!(
-            o,
-            "  <testsuite name=\"defect-matrix\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">",
-            m.rows.len(),
-            m.rows.len() - m.as_expected()
-        )?;
-        for r in &m.rows {
-            write!(
-                o,
-                "    <testcase classname=\"readiness.defect-matrix\" name=\"{}: {}\"",
-                xml_escape(r.name()),
-                r.verdict
-            )?;
-            if r.as_expected() {
-                writeln!(o, "/>")?;
-            } else {
-                writeln!(
-                    o,
-                    ">\n      <failure message=\"{}\" type=\"not_as_expected\"/>\n    </testcase>",
-                    xml_escape(&r.outcome())
-                )?;
-            }
-        }
-        writeln!(o, "  </testsuite>")?;
+        let cases: Vec<(String, Option<String>)> = m
+            .rows
+            .iter()
+            .map(|r| {
+                let name = format!("{}: {}", r.name(), r.verdict);
+                (name, (!r.as_expected()).then(|| r.outcome()))
+            })
+            .collect();
+        write_cases(o, "defect-matrix", "not_as_expected", &cases)?;
     }
     if let Some(sens) = &s.sensitivity {
         // Each mutant a case: a missed one fails it, with what would have caught it.
-        writeln!(
-            o,
-            "  <testsuite name=\"sensitivity\" tests=\"{mutants}\" failures=\"{missed}\" errors=\"0\" skipped=\"0\">"
-        )?;
-        for r in sens
+        let cases: Vec<(String, Option<String>)> = sens
             .rows
             .iter()
             .filter(|r| !matches!(r.outcome, crate::Outcome::NotRun(_)))
-        {
-            write!(
-                o,
-                "    <testcase classname=\"readiness.sensitivity\" name=\"{}\"",
-                xml_escape(&r.mutant)
-            )?;
-            if r.caught() {
-                writeln!(o, "/>")?;
-            } else {
-                writeln!(
-                    o,
-                    ">\n      <failure message=\"{}\" type=\"missed\"/>\n    </testcase>",
-                    xml_escape(&r.describe())
-                )?;
-            }
-        }
-        writeln!(o, "  </testsuite>")?;
+            .map(|r| (r.mutant.clone(), (!r.caught()).then(|| r.describe())))
+            .collect();
+        write_cases(o, "sensitivity", "missed", &cases)?;
     }
     writeln!(o, "</testsuites>")
+}
+
+/// A JUnit suite of cases apart from the criteria (`suite`: attested, defect-matrix,
+/// sensitivity), each a name and, when it fails, why; a failure has type `failure_type`.
+fn write_cases(
+    o: &mut dyn IoWrite,
+    suite: &str,
+    failure_type: &str,
+    cases: &[(String, Option<String>)],
+) -> std::io::Result<()> {
+    let failures = cases.iter().filter(|(_, why)| why.is_some()).count();
+    writeln!(
+        o,
+        "  <testsuite name=\"{suite}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
+        cases.len()
+    )?;
+    for (name, why) in cases {
+        write!(
+            o,
+            "    <testcase classname=\"readiness.{suite}\" name=\"{}\"",
+            xml_escape(name)
+        )?;
+        match why {
+            None => writeln!(o, "/>")?,
+            Some(why) => writeln!(
+                o,
+                ">\n      <failure message=\"{}\" type=\"{failure_type}\"/>\n    </testcase>",
+                xml_escape(why)
+            )?,
+        }
+    }
+    writeln!(o, "  </testsuite>")
 }
 
 /// The failure block of a criterion, as the harness prints it.
