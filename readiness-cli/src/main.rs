@@ -25,7 +25,8 @@ const SENSITIVITY_EXIT_CODES: &str = "\
 Exit codes:
   0  every run done (and the score at least --min-score)
   1  the score is below --min-score
-  2  it could not run: the command, the config, a clean run that is no-go or did not finish";
+  2  it could not run: the command, the config, a clean run that is no-go or did not finish;
+     or --min-score was given and no mutant ran (nothing to score)";
 
 const SCAN_EXIT_CODES: &str = "\
 Exit codes:
@@ -403,12 +404,8 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
             jobs,
             command,
         } => {
-            if let Some(m) = min_score
-                && !(0.0..=1.0).contains(&m)
-            {
-                return Err(readiness_core::Error::InvalidInput(format!(
-                    "--min-score {m}: give a share of the mutants, 0 to 1"
-                )));
+            if let Some(m) = min_score {
+                readiness_report::Sensitivity::check_min_score(m)?;
             }
             let result = sensitivity::run(&sensitivity::Request {
                 dir: evidence_dir(dir)?,
@@ -419,12 +416,15 @@ fn run(cli: Cli) -> Result<ExitCode, readiness_core::Error> {
                 jobs,
             })?;
             print!("{}", result.markdown());
-            let (caught, run) = result.score();
-            let below = min_score.is_some_and(|m| run > 0 && (caught as f64) < m * run as f64);
-            Ok(if below {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
+            let Some(min) = min_score else {
+                return Ok(ExitCode::SUCCESS);
+            };
+            let judged = result.judge_score(min)?;
+            println!("{}: {}", judged.verdict, judged.message);
+            Ok(match judged.verdict {
+                readiness_core::Verdict::Pass => ExitCode::SUCCESS,
+                readiness_core::Verdict::Fail => ExitCode::from(1),
+                readiness_core::Verdict::Error => ExitCode::from(2),
             })
         }
         Command::Clean { run, all } => {

@@ -553,7 +553,7 @@ fn sensitivity_refuses_a_suite_with_nothing_to_measure_and_bad_input_with_exit_2
     let (code, text) = sensitivity(&["--min-score", "2", "--", "true"], &config);
     assert_eq!(code, Some(2), "{text}");
     assert!(
-        text.contains("give a share of the mutants, 0 to 1"),
+        text.contains("give a share of the mutants run, 0 to 1"),
         "{text}"
     );
 

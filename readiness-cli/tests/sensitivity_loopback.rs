@@ -156,6 +156,13 @@ fn sensitivity_on_loopback_catches_latency_misses_bandwidth_and_leaves_out_what_
     );
     assert_eq!(result.score(), (1, 2), "{printed}");
     assert!(printed.contains("1 of 2 mutants caught"), "{printed}");
+    // The gate's line: the verdict, the share wanted, and the mutant missed with its lack.
+    assert!(
+        printed.contains(
+            "fail: 1 of 2 mutants caught (50%), at least 90% wanted; dep.bandwidth missed: the suite has no load.p<q>"
+        ),
+        "{printed}"
+    );
     // Rows in the order asked for, though two ran at a time.
     let order: Vec<&str> = result.rows.iter().map(|r| r.mutant.as_str()).collect();
     assert_eq!(

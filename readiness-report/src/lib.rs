@@ -89,7 +89,10 @@ pub use scorecard::{
     CategoryScore, Compared, CriterionResult, Decision, Location, SCORECARD_SCHEMA, Scorecard,
     Scored, Status, decide, score,
 };
-pub use sensitivity::{Outcome, SENSITIVITY_FILE, Sensitivity, SensitivityRow, WouldCatch};
+pub use sensitivity::{
+    Outcome, SENSITIVITY_FILE, ScoreJudgement, Sensitivity, SensitivityRow, WouldCatch,
+    assert_sensitivity_at_least,
+};
 pub use text::Text;
 
 /// What a baseline does in a report.

@@ -14,6 +14,46 @@ use readiness_core::criteria;
 use serde::{Deserialize, Serialize};
 
 use crate::{Decision, Result, Scorecard, Status};
+use readiness_core::Verdict;
+
+/// A sensitivity score judged against a minimum ([`Sensitivity::judge_score`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoreJudgement {
+    /// Pass, fail, or error when no mutant ran.
+    pub verdict: Verdict,
+    /// The score and, below the minimum, the mutants missed with what each lacked.
+    pub message: String,
+}
+
+/// Panics unless `sensitivity` caught at least `min` of the mutants it ran (a share, 0 to
+/// 1), with [`Sensitivity::judge_score`]'s message: the missed mutants and what each
+/// lacked; also when no mutant ran, or `min` is not a share.
+///
+/// ```
+/// use readiness_report::sensitivity::assert_sensitivity_at_least;
+/// use readiness_report::{Sensitivity, SensitivityRow};
+///
+/// // Read with `Sensitivity::read(dir)` after `readiness sensitivity` ran the suite.
+/// let result = Sensitivity {
+///     clean_run: "r".into(),
+///     clean_seconds: 60.0,
+///     rows: vec![SensitivityRow::unjudged("dep.down", "cut", "r-dep.down", 30.0, "no evidence")],
+/// };
+/// assert_sensitivity_at_least(&result, 0.8); // 1 of 1 caught
+/// ```
+#[track_caller]
+pub fn assert_sensitivity_at_least(sensitivity: &Sensitivity, min: f64) {
+    match sensitivity.judge_score(min) {
+        Ok(ScoreJudgement {
+            verdict: Verdict::Pass,
+            ..
+        }) => {}
+        Ok(ScoreJudgement { verdict, message }) => {
+            panic!("suite sensitivity: {verdict}: {message}")
+        }
+        Err(e) => panic!("suite sensitivity: error: {e}"),
+    }
+}
 
 /// The file, in the evidence directory, the result is kept in.
 pub const SENSITIVITY_FILE: &str = "sensitivity.json";
@@ -272,6 +312,70 @@ impl Sensitivity {
     pub fn summary(&self) -> String {
         let (caught, run) = self.score();
         format!("{caught} of {run} mutants caught")
+    }
+
+    /// `min` is a share of the mutants run, 0 to 1 (checked before a run, so that bad input
+    /// does not wait for the whole suite).
+    pub fn check_min_score(min: f64) -> Result<()> {
+        if (0.0..=1.0).contains(&min) {
+            Ok(())
+        } else {
+            Err(crate::Error::InvalidInput(format!(
+                "a minimum sensitivity score of {min}: give a share of the mutants run, 0 to 1 \
+                 (0.8 for 8 of 10)"
+            )))
+        }
+    }
+
+    /// The score judged against `min`, a share of the mutants run (0 to 1): pass at or
+    /// above it, fail below it with the mutants missed and what each lacked, an error when
+    /// no mutant ran (a suite nothing was tried on is not sensitive). A `min` outside 0 to
+    /// 1 is bad input. `readiness sensitivity --min-score` and
+    /// [`assert_sensitivity_at_least`] both judge with it.
+    pub fn judge_score(&self, min: f64) -> Result<ScoreJudgement> {
+        Sensitivity::check_min_score(min)?;
+        let (caught, run) = self.score();
+        let wanted = format!("at least {:.0}% wanted", min * 100.0);
+        if run == 0 {
+            let not_run: Vec<String> = self
+                .rows
+                .iter()
+                .map(|r| format!("{} ({})", r.mutant, r.describe()))
+                .collect();
+            return Ok(ScoreJudgement {
+                verdict: Verdict::Error,
+                message: format!(
+                    "no mutant ran, so the suite's sensitivity was not measured ({wanted}){}",
+                    if not_run.is_empty() {
+                        "; declare mutants, or run the built-in ones".to_owned()
+                    } else {
+                        format!(": {}", not_run.join("; "))
+                    }
+                ),
+            });
+        }
+        let share = caught as f64 / run as f64;
+        if share >= min {
+            return Ok(ScoreJudgement {
+                verdict: Verdict::Pass,
+                message: format!("{} ({:.0}%), {wanted}", self.summary(), share * 100.0),
+            });
+        }
+        let missed: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|r| r.outcome == Outcome::Missed)
+            .map(|r| format!("{} {}", r.mutant, r.describe()))
+            .collect();
+        Ok(ScoreJudgement {
+            verdict: Verdict::Fail,
+            message: format!(
+                "{} ({:.0}%), {wanted}; {}",
+                self.summary(),
+                share * 100.0,
+                missed.join("; ")
+            ),
+        })
     }
 
     /// Whether `run` is the clean run or one of the rows' runs.

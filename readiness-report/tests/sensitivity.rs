@@ -314,3 +314,80 @@ fn a_run_under_a_mutant_is_named_in_a_finding() {
         finding.message
     );
 }
+
+/// The score gate (`--min-score`, `assert_sensitivity_at_least`): pass at the minimum, fail
+/// below it naming each mutant missed and what it lacked, an error when no mutant ran, bad
+/// input for a minimum that is not a share.
+#[test]
+fn the_score_gate_passes_at_its_minimum_fails_below_it_and_errs_with_nothing_run() {
+    use readiness_core::Verdict;
+    use readiness_report::assert_sensitivity_at_least;
+
+    let caught = SensitivityRow::unjudged("dep.down", "cut", "r-down", 3.0, "no evidence");
+    let mut missed = SensitivityRow::timed_out("dep.flaky", "resets", "r-flaky", 3.0);
+    missed.outcome = Outcome::Missed;
+    missed.would_catch = vec![WouldCatch {
+        criterion: "load.error_rate".into(),
+        catches: "failed requests under load".into(),
+        in_suite: false,
+        failed: false,
+    }];
+    let mut not_run = SensitivityRow::timed_out("svc.memory_half", "half", "r-mem", 0.0);
+    not_run.outcome = Outcome::NotRun("set READINESS_SERVICE_MEMORY".into());
+    let result = Sensitivity {
+        clean_run: "r".into(),
+        clean_seconds: 5.0,
+        rows: vec![caught, missed, not_run.clone()],
+    };
+
+    let at = result.judge_score(0.5).expect("a share");
+    assert_eq!(at.verdict, Verdict::Pass, "{}", at.message);
+    assert_eq!(
+        at.message,
+        "1 of 2 mutants caught (50%), at least 50% wanted"
+    );
+    assert_sensitivity_at_least(&result, 0.5);
+
+    let below = result.judge_score(0.8).expect("a share");
+    assert_eq!(below.verdict, Verdict::Fail);
+    assert_eq!(
+        below.message,
+        "1 of 2 mutants caught (50%), at least 80% wanted; dep.flaky missed: the suite has no \
+         load.error_rate (failed requests under load)"
+    );
+    let panicked = std::panic::catch_unwind(|| assert_sensitivity_at_least(&result, 0.8))
+        .expect_err("below the minimum");
+    let text = panicked.downcast_ref::<String>().expect("a message");
+    assert!(
+        text.starts_with("suite sensitivity: fail: 1 of 2") && text.contains("dep.flaky missed"),
+        "{text}"
+    );
+
+    let nothing = Sensitivity {
+        rows: vec![not_run],
+        ..result.clone()
+    };
+    let none = nothing.judge_score(0.8).expect("a share");
+    assert_eq!(none.verdict, Verdict::Error);
+    assert_eq!(
+        none.message,
+        "no mutant ran, so the suite's sensitivity was not measured (at least 80% wanted): \
+         svc.memory_half (not run: set READINESS_SERVICE_MEMORY)"
+    );
+    let panicked = std::panic::catch_unwind(|| assert_sensitivity_at_least(&nothing, 0.0))
+        .expect_err("nothing to score, even at 0");
+    let text = panicked.downcast_ref::<String>().expect("a message");
+    assert!(
+        text.starts_with("suite sensitivity: error: no mutant ran"),
+        "{text}"
+    );
+
+    let bad = result
+        .judge_score(80.0)
+        .expect_err("not a share")
+        .to_string();
+    assert!(
+        bad.contains("80") && bad.contains("0 to 1 (0.8 for 8 of 10)"),
+        "{bad}"
+    );
+}
