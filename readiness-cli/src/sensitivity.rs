@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use readiness_core::mutant::{self, Mutant};
+use readiness_core::mutant::{self, Mutant, Spec};
 use readiness_core::{Error, Result};
 use readiness_report::{Decision, Options, Run, Scorecard, Sensitivity, SensitivityRow, make};
 use serde::Deserialize;
@@ -129,6 +129,16 @@ pub(crate) fn plan(table: &Table, only: Option<&str>) -> Result<Vec<Planned>> {
     Ok(chosen)
 }
 
+impl Planned {
+    /// The built-in mutant it applies, as its setting names it; none for a declared one.
+    fn spec(&self) -> Option<Spec> {
+        if !self.built_in {
+            return None;
+        }
+        Spec::parse(self.env.get(mutant::SETTING)?).ok().flatten()
+    }
+}
+
 /// Why a built-in mutant of the service cannot be run as things are set: no service named,
 /// or no memory budget to halve.
 fn unreachable(p: &Planned) -> Result<Option<String>> {
@@ -202,6 +212,7 @@ fn run_once(
         .env("READINESS_DIR", dir)
         // The clean run overrides a mutant readiness.toml may name.
         .env(mutant::SETTING, "")
+        .env_remove(mutant::SURVEY)
         .envs(env)
         .stdin(Stdio::null())
         .stdout(out)
@@ -320,9 +331,11 @@ pub(crate) fn run(request: &Request) -> Result<Sensitivity> {
     let clean_run = format!("{base}-clean");
     println!("sensitivity: the clean run ({})", command.join(" "));
     let started = Instant::now();
+    // The clean run notes the proxies and catalogue containers the suite starts: a mutant
+    // aimed at none of them reaches nothing, and needs no run of its own.
     let ended = run_once(
         &command,
-        &BTreeMap::new(),
+        &BTreeMap::from([(mutant::SURVEY.to_owned(), "1".to_owned())]),
         &clean_run,
         &request.dir,
         &logs.join("clean.log"),
@@ -350,6 +363,8 @@ pub(crate) fn run(request: &Request) -> Result<Sensitivity> {
             logs.join("clean.log").display()
         )));
     }
+    let surveyed = mutant::targets(&request.dir, &clean_run);
+    let service = mutant::service()?;
     let mut result = Sensitivity {
         clean_run,
         clean_seconds: started.elapsed().as_secs_f64(),
@@ -371,6 +386,21 @@ pub(crate) fn run(request: &Request) -> Result<Sensitivity> {
         let run = format!("{base}-{}", p.id);
         if let Some(why) = unreachable(p)? {
             return Ok(SensitivityRow::not_run(&p.id, &p.what, &run, 0.0, &why));
+        }
+        if let Some(spec) = p.spec()
+            && !spec.aims_at_any(&surveyed, service.as_deref())
+        {
+            return Ok(SensitivityRow::not_run(
+                &p.id,
+                &p.what,
+                &run,
+                0.0,
+                &format!(
+                    "it would reach nothing of the suite: the clean run started no fault proxy \
+                     or catalogue container it aims at ({}), so it was not run",
+                    target_hint(&p.id)
+                ),
+            ));
         }
         println!("sensitivity: under {} ({})", p.id, p.what);
         let started = Instant::now();

@@ -80,38 +80,16 @@ async fn loopback_round_trip_within_150ms() {
 fn sensitivity_on_loopback_catches_latency_misses_bandwidth_and_leaves_out_what_reached_nothing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let config = tmp.path().join("readiness.toml");
-    std::fs::write(&config, "[report]\nunassessed = \"exclude\"\n").expect("config");
-    let out = Command::new(env!("CARGO_BIN_EXE_readiness"))
-        .arg("sensitivity")
-        .arg("--dir")
-        .arg(tmp.path().join("evidence"))
-        .arg("--config")
-        .arg(&config)
-        .args([
+    let (out, printed) = sensitivity(
+        tmp.path(),
+        &[
             "--mutants",
             "dep.latency,dep.bandwidth,dep.killed,svc.cpu_half,svc.memory_half",
             "--jobs",
             "2",
             "--min-score",
             "0.9",
-            "--timeout",
-            "120",
-            "--",
-        ])
-        .arg(std::env::current_exe().expect("this test binary"))
-        .args(["loopback_round_trip_within_150ms", "--exact"])
-        .env("READINESS_RUN_ID", "loopback")
-        // A service of that name: this suite starts no container at all.
-        .env("READINESS_SERVICE", "orders")
-        .env_remove("READINESS_SERVICE_MEMORY")
-        .env_remove("READINESS_MUTANT")
-        .current_dir(tmp.path())
-        .output()
-        .expect("readiness sensitivity runs");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     // 1 of 2 caught is below --min-score 0.9.
     assert_eq!(out.status.code(), Some(1), "{printed}");
@@ -142,14 +120,19 @@ fn sensitivity_on_loopback_catches_latency_misses_bandwidth_and_leaves_out_what_
         "{}",
         bandwidth.describe()
     );
+    // Aimed at containers the clean run never started: left out without a run (0 s).
+    let killed = row("dep.killed");
     assert!(
-        matches!(&row("dep.killed").outcome, Outcome::NotRun(why) if why.contains("reached nothing")),
+        matches!(&killed.outcome, Outcome::NotRun(why) if why.starts_with("it would reach nothing of the suite: the clean run started no fault proxy or catalogue container it aims at (catalogue containers postgres or redis")),
         "{printed}"
     );
+    assert_eq!(killed.seconds, 0.0, "{killed:?}");
+    let cpu = row("svc.cpu_half");
     assert!(
-        matches!(&row("svc.cpu_half").outcome, Outcome::NotRun(why) if why.contains("reached nothing") && why.contains("READINESS_SERVICE")),
+        matches!(&cpu.outcome, Outcome::NotRun(why) if why.contains("would reach nothing") && why.contains("READINESS_SERVICE")),
         "{printed}"
     );
+    assert_eq!(cpu.seconds, 0.0, "{cpu:?}");
     assert!(
         matches!(&row("svc.memory_half").outcome, Outcome::NotRun(why) if why.contains("set READINESS_SERVICE_MEMORY")),
         "{printed}"
@@ -191,5 +174,63 @@ fn sensitivity_on_loopback_catches_latency_misses_bandwidth_and_leaves_out_what_
                 && f.message.contains("dep.latency")),
         "{:?}",
         card.findings
+    );
+}
+
+/// `readiness sensitivity` with `args` over this binary's loopback test, in `tmp` (its
+/// readiness.toml and evidence directory there): the output and all it printed.
+fn sensitivity(tmp: &std::path::Path, args: &[&str]) -> (std::process::Output, String) {
+    let config = tmp.join("readiness.toml");
+    std::fs::write(&config, "[report]\nunassessed = \"exclude\"\n").expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_readiness"))
+        .arg("sensitivity")
+        .arg("--dir")
+        .arg(tmp.join("evidence"))
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .args(["--timeout", "120", "--"])
+        .arg(std::env::current_exe().expect("this test binary"))
+        .args(["loopback_round_trip_within_150ms", "--exact"])
+        .env("READINESS_RUN_ID", "loopback")
+        // A service of that name: this suite starts no container at all.
+        .env("READINESS_SERVICE", "orders")
+        // Empty overrides the budget the repository's readiness.toml gives.
+        .env("READINESS_SERVICE_MEMORY", "")
+        .env_remove("READINESS_MUTANT")
+        .current_dir(tmp)
+        .output()
+        .expect("readiness sensitivity runs");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, printed)
+}
+
+/// The gate passes at exactly its minimum (exit 0) and is an error (exit 2) when every
+/// mutant asked for would reach nothing, so none ran.
+#[test]
+fn the_score_gate_passes_at_its_minimum_and_errs_when_no_mutant_ran() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, printed) = sensitivity(
+        tmp.path(),
+        &["--mutants", "dep.latency", "--min-score", "1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    assert!(
+        printed.contains("pass: 1 of 1 mutants caught (100%), at least 100% wanted"),
+        "{printed}"
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (out, printed) = sensitivity(
+        tmp.path(),
+        &["--mutants", "dep.killed", "--min-score", "0.5"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{printed}");
+    assert!(
+        printed.contains("no mutant ran, so the suite's sensitivity was not measured (at least 50% wanted): dep.killed"),
+        "{printed}"
     );
 }

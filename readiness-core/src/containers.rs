@@ -271,7 +271,9 @@ pub async fn start<I: Image>(request: ContainerRequest<I>) -> Result<ContainerAs
         None => None,
     };
     let request = match &mutant {
-        Some(spec) => crate::mutate::limited(request, spec, &docker).await?,
+        Some(spec) => {
+            crate::mutate::limited(request, spec, crate::mutant::service_memory()?, &docker).await?
+        }
         None => request,
     };
     let container = loopback_only(request, &image_ports)
@@ -288,6 +290,9 @@ pub async fn start<I: Image>(request: ContainerRequest<I>) -> Result<ContainerAs
                 }
             }
         })?;
+    if let Some(service) = &service {
+        crate::mutate::note_started(service);
+    }
     if let (Some(spec), Some(service)) = (mutant, service) {
         crate::mutate::strike(docker, container.id().to_owned(), spec, service);
     }
@@ -351,6 +356,61 @@ fn parse_port(text: &str) -> Option<ContainerPort> {
         "sctp" => Some(ContainerPort::Sctp(number)),
         _ => None,
     }
+}
+
+/// The gateway of the Docker network `network` (its bridge's address on this host) and its
+/// prefix length: where a fault proxy of the test listens so that the containers on that
+/// network reach it (readiness-dr's `ProxyBuilder::listen_on_network_gateway`). An
+/// error when the network has no IPv4 gateway (rootless Docker and Docker Desktop keep it
+/// inside their VM or namespace).
+pub async fn network_gateway(network: &str) -> Result<(std::net::Ipv4Addr, u8)> {
+    let docker = docker().await?;
+    let inspect = docker
+        .inspect_network(
+            network,
+            None::<testcontainers::bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .map_err(|e| Error::Other(format!("docker network inspect {network}: {e}")))?;
+    let configs = inspect.ipam.and_then(|i| i.config).unwrap_or_default();
+    configs
+        .iter()
+        .find_map(|c| {
+            let gateway = c.gateway.as_deref()?.parse().ok()?;
+            let prefix_len = c.subnet.as_deref()?.split_once('/')?.1.parse().ok()?;
+            Some((gateway, prefix_len))
+        })
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "docker network {network} has no IPv4 gateway on this host ({configs:?}): a \
+                 container on it cannot reach a proxy of the test; use rootful Docker on Linux"
+            ))
+        })
+}
+
+/// The IPv4 address of the container `id` on the Docker network `network`, where the
+/// host reaches it (rootful Docker on Linux routes the bridge).
+pub async fn address_on_network(id: &str, network: &str) -> Result<std::net::Ipv4Addr> {
+    let docker = docker().await?;
+    let inspect = docker
+        .inspect_container(
+            id,
+            None::<testcontainers::bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .map_err(|e| Error::Other(format!("docker inspect {id}: {e}")))?;
+    inspect
+        .network_settings
+        .and_then(|n| n.networks)
+        .and_then(|mut n| n.remove(network))
+        .and_then(|e| e.ip_address)
+        .and_then(|ip| ip.parse().ok())
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "container {id} has no IPv4 address on the network {network}: is it running \
+                 and attached to it?"
+            ))
+        })
 }
 
 /// The ids of containers (running or not) that carry `key=value`.

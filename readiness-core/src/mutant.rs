@@ -59,7 +59,7 @@ pub const FLAKY_SHARE: f64 = 0.1;
 pub const BANDWIDTH_KB_PER_S: u64 = 16;
 
 /// What receives a mutant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Via {
     /// A fault proxy in front of a dependency.
     Proxy,
@@ -339,9 +339,24 @@ impl std::fmt::Display for Spec {
     }
 }
 
+/// Set by `readiness sensitivity` on its clean run: the harness notes each target a mutant
+/// could reach ([`note_target`]), so that a mutant aimed at none of them is left out
+/// without a run of its own.
+pub const SURVEY: &str = "READINESS_SENSITIVITY_SURVEY";
+
 /// The file of the evidence directory `dir` in which the processes of run `run` note each
 /// target their mutant reached.
 pub fn applied_file(dir: &std::path::Path, run: &str) -> std::path::PathBuf {
+    run_file(dir, run, "applied")
+}
+
+/// The file of the evidence directory `dir` in which the processes of the clean run `run`
+/// note each target a mutant could reach ([`note_target`]).
+pub fn targets_file(dir: &std::path::Path, run: &str) -> std::path::PathBuf {
+    run_file(dir, run, "targets")
+}
+
+fn run_file(dir: &std::path::Path, run: &str, kind: &str) -> std::path::PathBuf {
     let safe: String = run
         .chars()
         .map(|c| {
@@ -352,18 +367,71 @@ pub fn applied_file(dir: &std::path::Path, run: &str) -> std::path::PathBuf {
             }
         })
         .collect();
-    dir.join("sensitivity").join(format!("applied-{safe}.txt"))
+    dir.join("sensitivity").join(format!("{kind}-{safe}.txt"))
 }
 
 /// Notes that this run's mutant reached `target` (`proxy redis`, `container postgres`), so
 /// that `readiness sensitivity` tells a mutant the suite missed from one that reached
 /// nothing of it. One line, appended: the processes of a run share the file.
 pub fn note_applied(spec: &Spec, target: &str) {
+    append_line(applied_file, &format!("{spec} reached {target}"));
+}
+
+/// In the clean run of `readiness sensitivity` ([`SURVEY`] set), notes a target a mutant
+/// could reach: a fault proxy (`Via::Proxy`) or a catalogue container (`Via::Dependency`,
+/// the service's own included) named `name`. Elsewhere it does nothing.
+pub fn note_target(via: Via, name: &str) {
+    if std::env::var_os(SURVEY).is_none_or(|v| v.is_empty()) {
+        return;
+    }
+    let kind = if via == Via::Proxy {
+        "proxy"
+    } else {
+        "container"
+    };
+    append_line(
+        targets_file,
+        &format!("{kind} {}", name.to_ascii_lowercase()),
+    );
+}
+
+/// The targets the clean run `run` noted in `dir`: each a proxy (`Via::Proxy`) or a
+/// catalogue container (`Via::Dependency`) and its name.
+pub fn targets(dir: &std::path::Path, run: &str) -> Vec<(Via, String)> {
+    let mut targets: Vec<(Via, String)> = noted(&targets_file(dir, run))
+        .iter()
+        .filter_map(|line| match line.split_once(' ')? {
+            ("proxy", name) => Some((Via::Proxy, name.to_owned())),
+            ("container", name) => Some((Via::Dependency, name.to_owned())),
+            _ => None,
+        })
+        .collect();
+    targets.sort();
+    targets
+}
+
+impl Spec {
+    /// Whether it aims at one of `targets` (as [`targets`] reads them; `service` is
+    /// `READINESS_SERVICE`).
+    pub fn aims_at_any(&self, targets: &[(Via, String)], service: Option<&str>) -> bool {
+        targets.iter().any(|(via, name)| match via {
+            Via::Proxy => self.aims_at(Via::Proxy, name, None),
+            Via::Dependency | Via::Service => {
+                self.aims_at(Via::Dependency, name, None)
+                    || self.aims_at(Via::Service, name, service)
+            }
+        })
+    }
+}
+
+/// Appends `line` to the file `file` names for this process's evidence directory and run
+/// (the processes of a run share it).
+fn append_line(file: fn(&std::path::Path, &str) -> std::path::PathBuf, line: &str) {
     use std::io::Write as _;
     let Ok(dir) = settings::evidence_dir() else {
         return;
     };
-    let path = applied_file(&dir, crate::run_id());
+    let path = file(&dir, crate::run_id());
     if let Some(parent) = path.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
@@ -372,14 +440,19 @@ pub fn note_applied(spec: &Spec, target: &str) {
         .append(true)
         .open(&path)
     {
-        let _ = f.write_all(format!("{spec} reached {target}\n").as_bytes());
+        let _ = f.write_all(format!("{line}\n").as_bytes());
     }
 }
 
 /// What the mutant of run `run` reached, as its processes noted it in `dir` (none: the
 /// mutant reached nothing the suite started).
 pub fn applied(dir: &std::path::Path, run: &str) -> Vec<String> {
-    let mut lines: Vec<String> = std::fs::read_to_string(applied_file(dir, run))
+    noted(&applied_file(dir, run))
+}
+
+/// The lines of the notes file `path`, sorted, each once (none when there is no file).
+fn noted(path: &std::path::Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .map(str::to_owned)
@@ -420,9 +493,9 @@ pub fn service() -> Result<Option<String>> {
 }
 
 /// The service's memory budget (`READINESS_SERVICE_MEMORY`: `512MiB`, `1GiB`, `268435456`)
-/// in bytes.
+/// in bytes; none when unset or set empty (which overrides a `readiness.toml` budget).
 pub fn service_memory() -> Result<Option<u64>> {
-    let Some(text) = settings::get(SERVICE_MEMORY)? else {
+    let Some(text) = settings::get(SERVICE_MEMORY)?.filter(|t| !t.trim().is_empty()) else {
         return Ok(None);
     };
     parse_bytes(&text).map(Some).ok_or_else(|| {
@@ -557,6 +630,46 @@ mod tests {
             applied(dir.path(), "ci/42 run"),
             ["dep.killed reached a", "dep.killed reached b"]
         );
+        // The clean run's survey: its own file, read back sorted, each target once.
+        let file = targets_file(dir.path(), "ci/42 run");
+        assert_eq!(
+            file,
+            dir.path().join("sensitivity").join("targets-ci_42_run.txt")
+        );
+        assert!(targets(dir.path(), "ci/42 run").is_empty(), "no note yet");
+        std::fs::write(
+            &file,
+            "container postgres\nproxy front\ncontainer reference\ncontainer postgres\nsome noise\n",
+        )
+        .expect("notes");
+        assert_eq!(
+            targets(dir.path(), "ci/42 run"),
+            [
+                (Via::Proxy, "front".to_owned()),
+                (Via::Dependency, "postgres".to_owned()),
+                (Via::Dependency, "reference".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_clean_runs_targets_tell_which_mutants_would_reach_them() {
+        let seen = [
+            (Via::Proxy, "front".to_owned()),
+            (Via::Dependency, "postgres".to_owned()),
+            (Via::Dependency, "reference".to_owned()),
+        ];
+        let spec = |text: &str| Spec::parse(text).expect("parses").expect("a spec");
+        assert!(spec("dep.killed").aims_at_any(&seen, None));
+        assert!(!spec("dep.killed@redis").aims_at_any(&seen, None));
+        // No proxy named postgres or redis: the proxy mutants would reach nothing.
+        assert!(!spec("dep.latency").aims_at_any(&seen, None));
+        assert!(spec("dep.latency@front").aims_at_any(&seen, None));
+        // The service's container is one of the catalogue's, named by READINESS_SERVICE.
+        assert!(spec("svc.sigkill").aims_at_any(&seen, Some("reference")));
+        assert!(!spec("svc.sigkill").aims_at_any(&seen, None));
+        assert!(!spec("svc.sigkill").aims_at_any(&seen, Some("orders")));
+        assert!(!spec("dep.killed").aims_at_any(&[], None));
     }
 
     #[test]

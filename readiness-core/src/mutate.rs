@@ -14,6 +14,15 @@ use crate::mutant::{self, Mutant, Spec, Via};
 /// Catalogue entries that are the harness's instruments, never a mutant's target.
 const INSTRUMENTS: &[&str] = &["prometheus", "alertmanager", "pushgateway", "stunnel"];
 
+/// Notes a started catalogue container of `service` as a target a mutant could reach
+/// (in the clean run of `readiness sensitivity` only: [`mutant::note_target`]); the
+/// harness's instruments are none.
+pub(crate) fn note_started(service: &str) {
+    if !INSTRUMENTS.contains(&service) {
+        mutant::note_target(Via::Dependency, service);
+    }
+}
+
 /// The mutant of this run aimed at the catalogue service `service` (`postgres`), if any.
 pub(crate) fn aimed_at(service: &str) -> Result<Option<Spec>> {
     if INSTRUMENTS.contains(&service) {
@@ -28,16 +37,17 @@ pub(crate) fn aimed_at(service: &str) -> Result<Option<Spec>> {
     Ok(aimed.then_some(spec))
 }
 
-/// The request with the limits of `spec` (half the memory budget, half the engine's CPUs),
-/// keeping the host-config change it already had.
+/// The request with the limits of `spec` (half the memory budget `budget`, half the
+/// engine's CPUs), keeping the host-config change it already had.
 pub(crate) async fn limited<I: Image>(
     request: ContainerRequest<I>,
     spec: &Spec,
+    budget: Option<u64>,
     docker: &Docker,
 ) -> Result<ContainerRequest<I>> {
     let (memory, nano_cpus) = match spec.mutant {
         Mutant::SvcMemoryHalf => {
-            let budget = mutant::service_memory()?.ok_or_else(|| {
+            let budget = budget.ok_or_else(|| {
                 Error::InvalidInput(format!(
                     "{} halves the service's memory budget: set {} (512MiB, the limit it runs \
                      with in production)",
@@ -196,6 +206,28 @@ mod tests {
         assert_eq!(aimed_at("postgres").expect("no error"), None);
     }
 
+    /// The host config a request ends with under the mutant `text`, with `budget`.
+    async fn limited_host(
+        text: &str,
+        budget: Option<u64>,
+        docker: &Docker,
+    ) -> testcontainers::bollard::models::HostConfig {
+        let request = limited(
+            crate::containers::redis().expect("request"),
+            &spec(text),
+            budget,
+            docker,
+        )
+        .await
+        .expect("limited");
+        let modify = request
+            .host_config_modifier()
+            .expect("a change of the host config");
+        let mut host = testcontainers::bollard::models::HostConfig::default();
+        modify(&mut host);
+        host
+    }
+
     #[tokio::test]
     async fn half_the_memory_needs_a_budget_and_other_mutants_leave_the_request_as_it_is() {
         // A client is made without reaching the engine: these paths never ask it.
@@ -203,6 +235,7 @@ mod tests {
         let e = match limited(
             crate::containers::redis().expect("request"),
             &spec("svc.memory_half"),
+            None,
             &docker,
         )
         .await
@@ -214,10 +247,14 @@ mod tests {
             e.contains("set READINESS_SERVICE_MEMORY") && e.contains("512MiB"),
             "{e}"
         );
+        let host = limited_host("svc.memory_half", Some(64 << 20), &docker).await;
+        assert_eq!(host.memory, Some(32 << 20));
+        assert_eq!(host.nano_cpus, None);
         for other in ["dep.latency", "dep.killed", "svc.sigkill"] {
             let request = limited(
                 crate::containers::redis().expect("request"),
                 &spec(other),
+                Some(512 << 20),
                 &docker,
             )
             .await
@@ -237,18 +274,7 @@ mod tests {
             .expect("docker info")
             .ncpu
             .expect("the engine says its CPUs");
-        let request = limited(
-            crate::containers::redis().expect("request"),
-            &spec("svc.cpu_half"),
-            &docker,
-        )
-        .await
-        .expect("limited");
-        let modify = request
-            .host_config_modifier()
-            .expect("a change of the host config");
-        let mut host = testcontainers::bollard::models::HostConfig::default();
-        modify(&mut host);
+        let host = limited_host("svc.cpu_half", Some(512 << 20), &docker).await;
         assert_eq!(host.nano_cpus, Some(cpus * 1_000_000_000 / 2));
         assert_eq!(host.memory, None);
         assert_eq!(host.memory_swap, None);

@@ -17,6 +17,7 @@ use readiness_core::{Error, Verdict};
 use readiness_dr::fault::Faults;
 use readiness_dr::history::{self, History, WriteError, Writer};
 use readiness_dr::postgres::{self, Backup};
+use readiness_dr::proxy::{Proxy, Toxic};
 use readiness_dr::recovery::{self, Health, Recovery};
 use readiness_dr::redis::{self as dr_redis, Durability, Persistence};
 
@@ -535,4 +536,72 @@ fn docker_a_test_that_panics_mid_fault_leaves_nothing_paused() {
     });
     assert!(!paused, "the panic's unwinding unpaused it");
     rt.block_on(async move { drop(redis) });
+}
+
+/// A proxy on the gateway of a network the test made: a container on that network reaches
+/// Redis through it (and through its toxics); one on Docker's default bridge is reset
+/// before any byte reaches Redis; an address that is no network's gateway is refused
+/// before anything listens.
+#[tokio::test]
+async fn docker_a_proxy_on_a_networks_gateway_serves_its_containers_and_resets_any_other() {
+    let network = format!("readiness-gw-{}", std::process::id());
+    let inside = containers::start(containers::redis().unwrap().with_network(&network))
+        .await
+        .unwrap();
+    let outside = containers::start(containers::redis().unwrap())
+        .await
+        .unwrap();
+    let (gateway, prefix_len) = containers::network_gateway(&network).await.unwrap();
+    let upstream = containers::address_on_network(inside.id(), &network)
+        .await
+        .unwrap();
+    let proxy = Proxy::builder("redis", format!("{upstream}:{REDIS_PORT}"))
+        .allow_non_loopback()
+        .listen_on_network_gateway(gateway, prefix_len)
+        .start()
+        .await
+        .unwrap();
+    let listen = proxy.listen_addr();
+    assert_eq!(listen.ip(), std::net::IpAddr::V4(gateway));
+    let port = listen.port().to_string();
+    let gw = gateway.to_string();
+    let ping = ["redis-cli", "-h", gw.as_str(), "-p", port.as_str(), "ping"];
+
+    let answer = containers::exec_output(&inside, &ping).await.unwrap();
+    assert_eq!(answer.stdout.trim(), "PONG", "{answer:?}");
+    assert_eq!(proxy.counters().connections, 1);
+    // The proxy's toxics act on that path: the proxy is really in it.
+    proxy.add(Toxic::limit_data(0)).unwrap();
+    let cut = containers::exec_output(&inside, &ping).await.unwrap();
+    assert!(!cut.stdout.contains("PONG"), "{cut:?}");
+    proxy.remove_all();
+
+    let refused = containers::exec_output(&outside, &ping).await.unwrap();
+    assert!(!refused.stdout.contains("PONG"), "{refused:?}");
+    assert_eq!(
+        proxy.counters().connections,
+        2,
+        "the reset one is not counted"
+    );
+    assert!(
+        proxy
+            .events()
+            .iter()
+            .any(|e| e.what.starts_with("reset a connection from")
+                && e.what.ends_with("not on the proxy's network")),
+        "{:?}",
+        proxy.events()
+    );
+
+    let e = Proxy::builder("redis", format!("{upstream}:{REDIS_PORT}"))
+        .allow_non_loopback()
+        .listen_on_network_gateway(std::net::Ipv4Addr::new(192, 0, 2, 1), 24)
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("192.0.2.1/24 is not a Docker network's gateway"),
+        "{e}"
+    );
 }

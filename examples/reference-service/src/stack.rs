@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::Stdio;
@@ -15,6 +16,7 @@ use readiness_core::testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use readiness_core::testcontainers_modules::{postgres::Postgres, redis::Redis};
 use readiness_core::{Error, Probe, Result};
 use readiness_dr::history::WriteError;
+use readiness_dr::proxy::Proxy;
 
 /// The port the service listens on inside its container.
 pub const SERVICE_PORT: u16 = 8080;
@@ -94,8 +96,52 @@ pub struct Stack {
     /// From the first container start to the service answering ready.
     pub started_in: Duration,
     log: Option<tempfile_path::LogFile>,
+    /// Container mode: the fault proxies the service reaches its dependencies through.
+    proxies: Option<Proxies>,
     /// Container mode: what another instance of the service needs.
     instance: Option<Instance>,
+}
+
+/// Container mode: the fault proxies of the harness (`readiness-dr`) named `postgres` and
+/// `redis`, on the gateway of the stack's network, through which the service's container
+/// reaches its dependencies: a test can add toxics to them, and the proxy mutants of
+/// `readiness sensitivity` (`dep.latency`, `dep.flaky`, `dep.down`, `dep.bandwidth`)
+/// reach the service the way they reach any suite that starts such proxies.
+#[derive(Debug)]
+pub struct Proxies {
+    /// In front of PostgreSQL.
+    pub postgres: Proxy,
+    /// In front of Redis, when it was started.
+    pub redis: Option<Proxy>,
+}
+
+impl Proxies {
+    /// Proxies on the gateway of `network`, to the dependencies' addresses on it (a
+    /// container killed and started again keeps its address there while no other
+    /// container joins the network in between, which nothing of the stack does).
+    async fn start(
+        network: &str,
+        postgres: &ContainerAsync<Postgres>,
+        redis: Option<&ContainerAsync<Redis>>,
+    ) -> Result<Proxies> {
+        let (gateway, prefix_len) = containers::network_gateway(network).await?;
+        let proxy = |name: &'static str, ip: Ipv4Addr, port: u16| {
+            Proxy::builder(name, format!("{ip}:{port}"))
+                .allow_non_loopback()
+                .listen_on_network_gateway(gateway, prefix_len)
+                .start()
+        };
+        let pg_ip = containers::address_on_network(postgres.id(), network).await?;
+        let postgres = proxy("postgres", pg_ip, POSTGRES_PORT).await?;
+        let redis = match redis {
+            Some(r) => {
+                let ip = containers::address_on_network(r.id(), network).await?;
+                Some(proxy("redis", ip, REDIS_PORT).await?)
+            }
+            None => None,
+        };
+        Ok(Proxies { postgres, redis })
+    }
 }
 
 /// Container mode: the network, the service's variables and its extra published ports.
@@ -225,6 +271,7 @@ impl Stack {
             redis,
             started_in: Duration::ZERO,
             log: Some(tempfile_path::LogFile(log_path)),
+            proxies: None,
             instance: None,
         };
         stack.wait_until_ready(Duration::from_secs(60)).await?;
@@ -233,8 +280,9 @@ impl Stack {
     }
 
     /// Starts PostgreSQL, Redis and the service image (`READINESS_IMAGE_REFERENCE`,
-    /// default `readiness-local/reference-service:latest`) on a new Docker network, and
-    /// waits until `/health/ready` answers 200.
+    /// default `readiness-local/reference-service:latest`) on a new Docker network, the
+    /// service reaching PostgreSQL and Redis through fault proxies of the test
+    /// ([`Stack::proxies`]), and waits until `/health/ready` answers 200.
     pub async fn start_containers(opts: StackOptions) -> Result<Stack> {
         let started = Instant::now();
         let id = suffix();
@@ -247,18 +295,20 @@ impl Stack {
             .await
             .map_err(other("postgres port"))?;
         let redis_url = redis_host_url(redis.as_ref()).await?;
+        let proxies = Proxies::start(&network, &postgres, redis.as_ref()).await?;
+        let pg_proxy = proxies.postgres.listen_addr();
         let mut env = vec![
             (
                 "DATABASE_URL".to_owned(),
-                format!("postgres://postgres:postgres@{pg_name}:{POSTGRES_PORT}/postgres"),
+                format!("postgres://postgres:postgres@{pg_proxy}/postgres"),
             ),
             ("BIND_ADDR".to_owned(), format!("0.0.0.0:{SERVICE_PORT}")),
             ("REFERENCE_DEFECT".to_owned(), opts.defects.join(",")),
         ];
-        if redis.is_some() {
+        if let Some(redis_proxy) = &proxies.redis {
             env.push((
                 "REDIS_URL".to_owned(),
-                format!("redis://{redis_name}:{REDIS_PORT}/"),
+                format!("redis://{}/", redis_proxy.listen_addr()),
             ));
         }
         env.extend(opts.env.iter().cloned());
@@ -278,6 +328,7 @@ impl Stack {
             redis,
             started_in: Duration::ZERO,
             log: None,
+            proxies: Some(proxies),
             instance: Some(Instance {
                 network,
                 service_name,
@@ -288,6 +339,11 @@ impl Stack {
         stack.wait_until_ready(Duration::from_secs(60)).await?;
         stack.started_in = started.elapsed();
         Ok(stack)
+    }
+
+    /// Container mode: the proxies the service reaches PostgreSQL and Redis through.
+    pub fn proxies(&self) -> Option<&Proxies> {
+        self.proxies.as_ref()
     }
 
     /// Container mode: the Docker network of the stack (made for it).

@@ -1,7 +1,8 @@
 //! A TCP fault proxy inside the test process, with Toxiproxy's toxics.
 //!
-//! A [`Proxy`] listens on 127.0.0.1 and forwards every connection it accepts to an
-//! upstream `host:port`. [`Toxic`]s, added and removed while traffic flows, degrade one
+//! A [`Proxy`] listens on 127.0.0.1 (or, for containers, on the gateway of their Docker
+//! network: [`ProxyBuilder::listen_on_network_gateway`]) and forwards every connection it
+//! accepts to an upstream `host:port`. [`Toxic`]s, added and removed while traffic flows, degrade one
 //! direction of the bytes the way Toxiproxy's do
 //! (<https://github.com/Shopify/toxiproxy#toxics>): same type names, attributes, units
 //! and default names, so a toxic in Toxiproxy's JSON ([`Toxic::from_toxiproxy_json`])
@@ -122,6 +123,10 @@ pub struct ProxyBuilder {
     seed: Option<u64>,
     close_both_on_eof: bool,
     staging: Option<Staging>,
+    /// Where it listens, and the network (address, prefix length) whose peers it accepts
+    /// when that is not loopback.
+    listen_ip: Ipv4Addr,
+    peers: Option<(Ipv4Addr, u8)>,
     /// `Some`: the mutant given by the test instead of `READINESS_MUTANT`'s.
     mutant: Option<Option<Spec>>,
 }
@@ -147,6 +152,17 @@ impl ProxyBuilder {
     /// Listens on 127.0.0.1:`port` instead of any free port.
     pub fn listen_on(mut self, port: u16) -> Self {
         self.port = port;
+        self
+    }
+
+    /// Listens on `gateway`, the gateway of a Docker network the test made (its bridge's
+    /// address on this host), instead of 127.0.0.1, so that the containers on that network
+    /// reach the proxy; a connection from outside `gateway/prefix_len` is reset at once.
+    /// Containers there reach the proxy at `gateway` and [`Proxy::listen_addr`]'s port.
+    /// Only a private address (RFC 1918) is taken, never `0.0.0.0`.
+    pub fn listen_on_network_gateway(mut self, gateway: Ipv4Addr, prefix_len: u8) -> Self {
+        self.listen_ip = gateway;
+        self.peers = Some((gateway, prefix_len));
         self
     }
 
@@ -196,20 +212,34 @@ impl ProxyBuilder {
             }
             staging.check_destructive(&format!("a fault proxy (`{}`)", self.name))?;
         }
+        if let Some((gateway, prefix_len)) = self.peers
+            && (!gateway.is_private() || prefix_len > 32)
+        {
+            return Err(Error::InvalidInput(format!(
+                "proxy `{}`: {gateway}/{prefix_len} is not a Docker network's gateway; give \
+                 the gateway and prefix length of a network the test made (a private address)",
+                self.name
+            )));
+        }
         check_upstream(&self.name, &self.upstream, self.reach).await?;
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)).await.map_err(|e| {
+        let ip = self.listen_ip;
+        let listener = TcpListener::bind((ip, self.port)).await.map_err(|e| {
             Error::Other(format!(
-                "proxy `{}`: cannot listen on 127.0.0.1:{}: {e}; give another port, or 0 for any free one",
+                "proxy `{}`: cannot listen on {ip}:{}: {e}; give another port, or 0 for any free one",
                 self.name, self.port
             ))
         })?;
         let listen = listener.local_addr()?;
+        if self.staging.is_none() {
+            mutant::note_target(Via::Proxy, &self.name);
+        }
         let seed = self
             .seed
             .or_else(|| mutant.as_ref().map(|m| m.seed(&self.name)))
             .unwrap_or_else(|| fastrand::u64(..));
         let shared = Arc::new(Shared {
             close_both_on_eof: self.close_both_on_eof,
+            peers: self.peers,
             name: self.name,
             reach: self.reach,
             seed,
@@ -275,6 +305,8 @@ impl Proxy {
             seed: None,
             close_both_on_eof: false,
             staging: None,
+            listen_ip: Ipv4Addr::LOCALHOST,
+            peers: None,
             mutant: None,
         }
     }
@@ -530,6 +562,8 @@ struct Shared {
     name: String,
     /// A close of one side closes both (Toxiproxy) instead of passing a half-close on.
     close_both_on_eof: bool,
+    /// Off loopback: the network whose peers are accepted.
+    peers: Option<(Ipv4Addr, u8)>,
     reach: Reach,
     seed: u64,
     enabled: AtomicBool,
@@ -605,11 +639,16 @@ async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((client, _)) = accepted else {
+                let Ok((client, peer)) = accepted else {
                     // Out of file descriptors or similar: wait rather than spin.
                     sleep(Duration::from_millis(50)).await;
                     continue;
                 };
+                if !on_network(shared.peers, peer) {
+                    let _ = client.set_zero_linger();
+                    shared.event(format!("reset a connection from {peer}: not on the proxy's network"));
+                    continue;
+                }
                 if !shared.enabled.load(Ordering::SeqCst) {
                     let _ = client.set_zero_linger();
                     continue;
@@ -633,6 +672,21 @@ async fn accept_loop(
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
+}
+
+/// Whether `peer` may connect: any peer of a loopback listener (only loopback reaches it),
+/// else one in the network `peers`.
+fn on_network(peers: Option<(Ipv4Addr, u8)>, peer: SocketAddr) -> bool {
+    let Some((network, prefix_len)) = peers else {
+        return true;
+    };
+    let SocketAddr::V4(peer) = peer else {
+        return false;
+    };
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix_len))
+        .unwrap_or(0);
+    u32::from(*peer.ip()) & mask == u32::from(network) & mask
 }
 
 /// An open connection, counted under its upstream until dropped (also when aborted).
@@ -663,5 +717,34 @@ impl Drop for Open {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gateway_proxy_takes_peers_of_its_network_only() {
+        let peer = |a, b, c, d| SocketAddr::from((Ipv4Addr::new(a, b, c, d), 40_000));
+        let network = Some((Ipv4Addr::new(172, 18, 0, 1), 16));
+        assert!(on_network(network, peer(172, 18, 0, 3)));
+        assert!(on_network(network, peer(172, 18, 255, 254)));
+        assert!(
+            !on_network(network, peer(172, 17, 0, 2)),
+            "the default bridge"
+        );
+        assert!(!on_network(network, peer(127, 0, 0, 1)));
+        assert!(!on_network(network, "[::1]:40000".parse().expect("v6")));
+        assert!(on_network(
+            Some((Ipv4Addr::new(10, 0, 0, 1), 32)),
+            peer(10, 0, 0, 1)
+        ));
+        assert!(!on_network(
+            Some((Ipv4Addr::new(10, 0, 0, 1), 32)),
+            peer(10, 0, 0, 2)
+        ));
+        // A loopback listener: only loopback reaches it at all.
+        assert!(on_network(None, peer(127, 0, 0, 1)));
     }
 }
