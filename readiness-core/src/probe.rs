@@ -140,15 +140,27 @@ impl Probe {
     }
 }
 
+/// What a TCP probe's connection says: connected, or refused — also when the socket was
+/// joined to itself, which the kernel can do when nothing listens on a loopback port of
+/// the ephemeral range (a simultaneous open): no one answered.
+fn tcp_answer(connected: std::io::Result<tokio::net::TcpStream>) -> (bool, String) {
+    match connected {
+        Ok(s) if s.local_addr().ok() == s.peer_addr().ok() => (
+            false,
+            "connection refused (the socket was joined to itself: nothing listens there)"
+                .to_owned(),
+        ),
+        Ok(_) => (true, "connected".to_owned()),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
 impl Armed<'_> {
     async fn once(&self) -> (bool, String) {
         let attempt = async {
             match (&self.probe.kind, &self.client) {
                 (Kind::Tcp { addr }, _) => {
-                    match tokio::net::TcpStream::connect(addr.as_str()).await {
-                        Ok(_) => (true, "connected".to_owned()),
-                        Err(e) => (false, e.to_string()),
-                    }
+                    tcp_answer(tokio::net::TcpStream::connect(addr.as_str()).await)
                 }
                 (Kind::Http { url, expect }, Some(client)) => match client.get(url).send().await {
                     Ok(resp) => {
@@ -235,6 +247,27 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A socket joined to itself (what the kernel may make of a connection to a loopback
+    /// port nothing listens on) is no answer; a listener's connection is one.
+    #[tokio::test]
+    async fn a_tcp_connection_joined_to_itself_is_no_answer() {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_reuseaddr(true).expect("reuseaddr");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let addr = socket.local_addr().expect("its port");
+        let joined = socket.connect(addr).await;
+        let (good, seen) = tcp_answer(joined);
+        assert!(!good, "{seen}");
+        assert!(seen.contains("joined to itself"), "{seen}");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listener");
+        let real = tokio::net::TcpStream::connect(listener.local_addr().expect("addr")).await;
+        assert_eq!(tcp_answer(real), (true, "connected".to_owned()));
+    }
 
     #[tokio::test]
     async fn tcp_probe_sees_a_listener_and_a_closed_port() -> Result<()> {

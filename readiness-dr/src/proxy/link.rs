@@ -9,10 +9,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep, sleep_until};
 
 use super::toxic::{Stream, ToxicKind};
-use super::{BUFFER, CHUNKS_IN_FLIGHT, CONNECT_TIMEOUT, Entry, Open, PACING_SLACK, Shared};
+use super::{BUFFER, CHUNKS_IN_FLIGHT, Entry, Open, PACING_SLACK, Shared, connect_upstream};
 
 /// How a direction ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +26,7 @@ enum End {
 }
 
 pub(super) async fn serve(mut client: TcpStream, open: Open, number: u64) {
-    let connect = timeout(CONNECT_TIMEOUT, TcpStream::connect(open.upstream.as_str())).await;
-    let Ok(Ok(mut server)) = connect else {
+    let Ok(mut server) = connect_upstream(&open.upstream).await else {
         return; // the client sees the close, as with Toxiproxy
     };
     let _ = client.set_nodelay(true);

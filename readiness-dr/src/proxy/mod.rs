@@ -613,10 +613,13 @@ async fn check_upstream(name: &str, upstream: &str, reach: Reach) -> Result<()> 
             "proxy `{name}`: upstream {upstream:?} has no port"
         )));
     }
-    let reason = match timeout(CONNECT_TIMEOUT, TcpStream::connect(upstream)).await {
-        Ok(Ok(_)) => return Ok(()),
-        Ok(Err(e)) => e.kind().to_string(),
-        Err(_) => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+    let reason = match connect_upstream(upstream).await {
+        Ok(_) => return Ok(()),
+        // Ours say what happened; the system's, its kind ("connection refused").
+        Err(e) => match e.get_ref() {
+            Some(ours) => ours.to_string(),
+            None => e.kind().to_string(),
+        },
     };
     Err(Error::TargetRefused {
         target: upstream.to_owned(),
@@ -624,6 +627,34 @@ async fn check_upstream(name: &str, upstream: &str, reach: Reach) -> Result<()> 
             "proxy `{name}`: upstream {upstream} accepts no connection: {reason}; start the dependency before the proxy"
         ),
     })
+}
+
+/// A connection to `upstream` within [`CONNECT_TIMEOUT`]. A socket connected to itself
+/// is refused: with nothing listening on a loopback port of the ephemeral range (a
+/// dependency killed, its port not yet followed), the kernel can give the connection that
+/// very port as its source and join it to itself (TCP simultaneous open), and the client's
+/// own bytes would come back as the dependency's answer — a write "acknowledged" by no one.
+async fn connect_upstream(upstream: &str) -> std::io::Result<TcpStream> {
+    let stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(upstream))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            )
+        })??;
+    not_joined_to_itself(stream)
+}
+
+/// `stream`, unless it is connected to itself (refused, as the port it aimed at is).
+fn not_joined_to_itself(stream: TcpStream) -> std::io::Result<TcpStream> {
+    if stream.local_addr()? == stream.peer_addr()? {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused (the socket was joined to itself: nothing listens there)",
+        ));
+    }
+    Ok(stream)
 }
 
 async fn accept_loop(
@@ -746,5 +777,35 @@ mod tests {
         ));
         // A loopback listener: only loopback reaches it at all.
         assert!(on_network(None, peer(127, 0, 0, 1)));
+    }
+
+    /// What the kernel may do when nothing listens on an ephemeral port: a socket bound to
+    /// that port and connected to it is joined to itself. The proxy refuses it as an
+    /// upstream (its client's bytes would come back as the answer); a real one passes.
+    #[tokio::test]
+    async fn an_upstream_socket_joined_to_itself_is_refused() {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_reuseaddr(true).expect("reuseaddr");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let addr = socket.local_addr().expect("its port");
+        let joined = socket
+            .connect(addr)
+            .await
+            .expect("a simultaneous open with itself");
+        assert_eq!(
+            joined.local_addr().expect("local"),
+            joined.peer_addr().expect("peer")
+        );
+        let e = not_joined_to_itself(joined).expect_err("refused");
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert!(e.to_string().contains("joined to itself"), "{e}");
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("listener");
+        let real = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connects");
+        assert!(not_joined_to_itself(real).is_ok());
     }
 }
