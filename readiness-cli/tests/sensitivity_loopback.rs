@@ -47,6 +47,13 @@ async fn loopback_round_trip_within_150ms() {
     let mut s = TcpStream::connect(proxy.listen_addr())
         .await
         .expect("connect");
+    // A declared mutant of the tests below: the round trip made slow by the suite itself.
+    if let Some(ms) = std::env::var("LOOPBACK_EXTRA_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     s.write_all(b"ping").await.expect("write");
     let mut back = [0u8; 4];
     tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut back))
@@ -181,7 +188,13 @@ fn sensitivity_on_loopback_catches_latency_misses_bandwidth_and_leaves_out_what_
 /// readiness.toml and evidence directory there): the output and all it printed.
 fn sensitivity(tmp: &std::path::Path, args: &[&str]) -> (std::process::Output, String) {
     let config = tmp.join("readiness.toml");
-    std::fs::write(&config, "[report]\nunassessed = \"exclude\"\n").expect("config");
+    std::fs::write(
+        &config,
+        "[report]\nunassessed = \"exclude\"\n\n[[sensitivity.mutant]]\nid = \"defect.slow_echo\"\n\
+         what = \"the round trip 300 ms slower\"\nenv = { LOOPBACK_EXTRA_MS = \"300\" }\n\
+         would_catch = [\"app.round_trip\"]\n",
+    )
+    .expect("config");
     let out = Command::new(env!("CARGO_BIN_EXE_readiness"))
         .arg("sensitivity")
         .arg("--dir")
@@ -209,20 +222,36 @@ fn sensitivity(tmp: &std::path::Path, args: &[&str]) -> (std::process::Output, S
     (out, printed)
 }
 
-/// The gate passes at exactly its minimum (exit 0) and is an error (exit 2) when every
-/// mutant asked for would reach nothing, so none ran.
+/// The gate passes at exactly its minimum (exit 0), a declared mutant (one setting of
+/// the suite's own, from readiness.toml) counting as a built-in one does, and is an error
+/// (exit 2) when every mutant asked for would reach nothing, so none ran.
 #[test]
 fn the_score_gate_passes_at_its_minimum_and_errs_when_no_mutant_ran() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (out, printed) = sensitivity(
         tmp.path(),
-        &["--mutants", "dep.latency", "--min-score", "1"],
+        &[
+            "--mutants",
+            "dep.latency,defect.slow_echo",
+            "--min-score",
+            "1",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{printed}");
     assert!(
-        printed.contains("pass: 1 of 1 mutants caught (100%), at least 100% wanted"),
+        printed.contains("pass: 2 of 2 mutants caught (100%), at least 100% wanted"),
         "{printed}"
     );
+    let result = Sensitivity::read(&tmp.path().join("evidence"))
+        .expect("reads")
+        .expect("sensitivity.json");
+    let declared = result
+        .rows
+        .iter()
+        .find(|r| r.mutant == "defect.slow_echo")
+        .unwrap_or_else(|| panic!("{printed}"));
+    assert_eq!(declared.outcome, Outcome::Caught, "{printed}");
+    assert_eq!(declared.failed, ["app.round_trip"], "{printed}");
     let tmp = tempfile::tempdir().expect("tmp");
     let (out, printed) = sensitivity(
         tmp.path(),
